@@ -1,0 +1,35 @@
+# The two commands people run (see README): `make demo` and `make test`.
+# Both create .venv on first use and install the project with its extras into it.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test install ext clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+# Reinstall whenever the package sources change, so the C extension is rebuilt.
+SOURCES := pyproject.toml setup.py $(shell find cmodule host device -name '*.[ch]' -o -name '*.py' 2>/dev/null)
+$(STAMP): $(PY) $(SOURCES)
+	$(PIP) install -q ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/microformer demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# In-place build of _uformer for quick C iteration (python -c 'import _uformer' from the repo root).
+ext: $(PY)
+	$(PY) setup.py -q build_ext --inplace
+
+clean:
+	rm -rf build *.egg-info _uformer*.so

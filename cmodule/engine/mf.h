@@ -1,0 +1,98 @@
+/*
+ * mf: the microformer engine. Runs int8 .tflite models (schema 3) with arithmetic
+ * bit-identical to TensorFlow Lite Micro's reference kernels.
+ *
+ * Ownership: the caller owns the model bytes and one arena. The engine keeps pointers
+ * into both and allocates nothing else; neither may move or be freed while the model
+ * is in use. The model bytes are only read (they may live in memory-mapped flash).
+ *
+ * Usage:
+ *   mf_error_t err;
+ *   size_t need;
+ *   mf_arena_size(buf, len, scratch, scratch_len, &need, &err);   // optional dry run
+ *   mf_model_t *m;
+ *   if (mf_model_init(buf, len, arena, arena_len, &m, &err) != MF_OK) { report err.msg }
+ *   memcpy(mf_tensor_data(mf_input(m, 0)), ...); mf_invoke(m); read mf_output(m, 0)
+ */
+#ifndef MF_H
+#define MF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MF_VERSION "0.1.0"
+
+typedef enum {
+    MF_OK = 0,
+    MF_ERR_MALFORMED,    /* the bytes are not a valid model: ValueError */
+    MF_ERR_UNSUPPORTED,  /* valid model, but an op/version/type the engine lacks: NotImplementedError */
+    MF_ERR_ARENA,        /* arena too small: MemoryError; mf_error_t.need holds the size */
+    MF_ERR_ARG,          /* bad argument from the caller (index out of range): ValueError */
+} mf_status_t;
+
+/* Filled by every call that can fail; msg is NUL-terminated and names the numbers. */
+typedef struct {
+    char msg[160];
+    /* With MF_ERR_ARENA: bytes needed. need_exact is 0 when the arena was too small to
+     * even hold the model's tables, so only a lower bound is known; the caller then
+     * retries with at least `need` bytes to learn the exact size. */
+    size_t need;
+    int need_exact;
+} mf_error_t;
+
+typedef enum {
+    MF_FLOAT32 = 0,
+    MF_INT32 = 2,
+    MF_INT64 = 4,
+    MF_BOOL = 6,
+    MF_INT16 = 7,
+    MF_INT8 = 9,
+} mf_type_t;  /* values equal the .tflite TensorType enum */
+
+#define MF_MAX_DIMS 6
+
+typedef struct mf_model mf_model_t;
+typedef struct mf_tensor mf_tensor_t;
+
+/* Arena requirement of a model, computed by running the whole load (validation and
+ * planning) in `scratch`, which must hold at least the model's tables (retry with
+ * err.need bytes when it reports MF_ERR_ARENA with need_exact == 0). On MF_OK *need
+ * is the exact arena size mf_model_init will accept. */
+mf_status_t mf_arena_size(const uint8_t *buf, size_t len, uint8_t *scratch, size_t scratch_len,
+    size_t *need, mf_error_t *err);
+
+/* Validates the model and lays out everything in `arena` (any alignment; the engine
+ * aligns internally). On success *out points into the arena. */
+mf_status_t mf_model_init(const uint8_t *buf, size_t len, uint8_t *arena, size_t arena_len,
+    mf_model_t **out, mf_error_t *err);
+
+/* Runs the graph once. Cannot fail on the model's account after a successful init. */
+void mf_invoke(mf_model_t *m);
+
+size_t mf_arena_used(const mf_model_t *m);
+int mf_num_inputs(const mf_model_t *m);
+int mf_num_outputs(const mf_model_t *m);
+mf_tensor_t *mf_input(mf_model_t *m, int i);   /* NULL when i is out of range */
+mf_tensor_t *mf_output(mf_model_t *m, int i);
+int mf_num_nodes(const mf_model_t *m);
+const char *mf_node_op_name(const mf_model_t *m, int i);
+
+/* Tensor accessors: shape, type, quantization of element 0 (per-tensor params), data. */
+mf_type_t mf_tensor_type(const mf_tensor_t *t);
+int mf_tensor_ndim(const mf_tensor_t *t);
+int32_t mf_tensor_dim(const mf_tensor_t *t, int i);
+size_t mf_tensor_bytes(const mf_tensor_t *t);
+void *mf_tensor_data(mf_tensor_t *t);
+float mf_tensor_scale(const mf_tensor_t *t);
+int32_t mf_tensor_zero_point(const mf_tensor_t *t);
+
+/* Metadata entry `name` of the model (Model.metadata -> buffer). Returns MF_OK and sets
+ * *data/*size (pointing into the model bytes), or MF_ERR_ARG when there is no such entry.
+ * Works on an unloaded buffer too; every offset is bounds-checked. */
+mf_status_t mf_metadata(const uint8_t *buf, size_t len, const char *name,
+    const uint8_t **data, size_t *size, mf_error_t *err);
+
+/* Names of the ops this build supports, NULL-terminated (for _uformer.OPS). */
+const char *const *mf_supported_ops(void);
+
+#endif /* MF_H */

@@ -1,0 +1,162 @@
+/*
+ * Engine internals shared by the loader (mf_model.c), the reader (mf_reader.c) and the
+ * ops (ops/op_*.c). Kernels (kernels/*.c) do not include this: they see only plain
+ * pointers, shapes and their own parameter structs.
+ */
+#ifndef MF_INTERNAL_H
+#define MF_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "mf.h"
+#include "mf_config.h"
+#include "mf_reader.h"
+
+/* Where a tensor's bytes live. */
+enum {
+    MF_T_ARENA = 0,   /* activation: placed by the planner in the arena */
+    MF_T_CONST = 1,   /* weights: read in place from the model bytes */
+    MF_T_ALIAS = 2,   /* shares the bytes of tensor alias_of (RESHAPE/SQUEEZE/EXPAND_DIMS) */
+    MF_T_UNUSED = 3,  /* referenced by no node and not a graph input/output: never placed */
+};
+
+struct mf_tensor {
+    uint8_t type;        /* mf_type_t */
+    uint8_t ndim;        /* 0..MF_MAX_DIMS */
+    uint8_t kind;        /* MF_T_* */
+    uint8_t elem_size;   /* bytes per element: 1, 2, 4 or 8 */
+    int32_t dims[MF_MAX_DIMS];
+    int32_t count;       /* elements, product of dims; count * elem_size <= MF_MAX_TENSOR_BYTES */
+    uint8_t *data;       /* set after planning; const tensors point into the (read-only) model */
+    /* Quantization. scale/zero_point are element 0 (per-tensor). Per-channel arrays stay in
+     * the model bytes, possibly unaligned: read them with mf_tensor_qscale / mf_tensor_qzp. */
+    float scale;         /* 0 when the tensor has no quantization */
+    int32_t zero_point;
+    int32_t nq;          /* 0 (none), 1 (per-tensor) or dims[q_dim] (per-channel) */
+    int32_t q_dim;
+    const uint8_t *q_scales;  /* nq little-endian float32 */
+    const uint8_t *q_zps;     /* nq little-endian int64, or NULL (all zero) */
+    /* Planner state. Node indices: -1 means "before node 0" (graph inputs), n_nodes means
+     * "after the last node" (graph outputs). */
+    int16_t first_use;
+    int16_t last_use;
+    int16_t alias_of;    /* root tensor for MF_T_ALIAS, else -1 */
+    uint32_t offset;     /* bytes from the start of the activation area (MF_T_ARENA) */
+};
+
+typedef struct mf_node {
+    uint8_t op;           /* index into the op table (mf_ops.c) */
+    uint8_t version;
+    uint8_t n_in;
+    uint8_t n_out;
+    const int16_t *in;    /* tensor indices; -1 marks an absent optional input */
+    const int16_t *out;
+    mf_fbt_t options;     /* builtin options table (options.present == 0: all defaults) */
+    uint8_t options_type; /* BuiltinOptions union tag, 0 = none */
+    void *params;         /* op-owned, in the arena, filled by prepare */
+    uint8_t *scratch;     /* scratch_bytes of arena, valid during this node's eval only */
+    uint32_t scratch_bytes;
+    uint32_t scratch_offset;
+} mf_node_t;
+
+struct mf_model {
+    const uint8_t *buf;   /* the model bytes (caller-owned) */
+    size_t len;
+    uint8_t *arena;       /* caller-owned */
+    size_t arena_len;
+    size_t meta_used;     /* bytes of tables/params at the front of the arena */
+    uint8_t *act;         /* activation area, act_bytes long, after the tables */
+    size_t act_bytes;
+    size_t used;          /* total arena bytes needed (meta + alignment + activations) */
+    int16_t n_tensors;
+    int16_t n_nodes;
+    uint8_t n_inputs;
+    uint8_t n_outputs;
+    mf_tensor_t *tensors;
+    mf_node_t *nodes;
+    const int16_t *inputs;
+    const int16_t *outputs;
+};
+
+/* Load-time context handed to every op's prepare. */
+typedef struct mf_ctx {
+    mf_model_t *m;
+    mf_error_t *err;
+    int node;             /* index of the node being prepared */
+} mf_ctx_t;
+
+typedef struct mf_op {
+    int32_t code;         /* BuiltinOperator */
+    uint8_t max_version;
+    const char *name;
+    /* Validates inputs/outputs/options, checks the declared output shape, computes all
+     * multipliers/shifts into node->params (mf_alloc), sets scratch_bytes or aliasing. */
+    mf_status_t (*prepare)(mf_ctx_t *ctx, mf_node_t *node);
+    /* Pure execution: must not fail and must touch only the node's tensors and scratch. */
+    void (*eval)(mf_model_t *m, const mf_node_t *node);
+} mf_op_t;
+
+/* ---- helpers for ops (mf_model.c) ---- */
+
+/* Zeroed, 8-byte aligned bytes from the arena's table area; NULL after setting an
+ * MF_ERR_ARENA error (prepare then returns ctx->err status via mf_ctx_status). */
+void *mf_alloc(mf_ctx_t *ctx, size_t bytes);
+
+/* Formats "node N (OP): <fmt>" into ctx->err and returns st. Supports %d %u %ld %lu %s %%. */
+mf_status_t mf_fail(mf_ctx_t *ctx, mf_status_t st, const char *fmt, ...);
+
+/* Tensor i of a node: NULL for an absent optional input (index -1). */
+static inline mf_tensor_t *mf_node_in(const mf_model_t *m, const mf_node_t *n, int i) {
+    return (i < n->n_in && n->in[i] >= 0) ? &m->tensors[n->in[i]] : NULL;
+}
+static inline mf_tensor_t *mf_node_out(const mf_model_t *m, const mf_node_t *n, int i) {
+    return &m->tensors[n->out[i]];
+}
+
+/* Common checks; each formats its own message and returns its status. */
+mf_status_t mf_check_io(mf_ctx_t *ctx, const mf_node_t *n, int min_in, int max_in, int n_out);
+mf_status_t mf_check_type(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what, mf_type_t type);
+/* Requires per-tensor quantization (nq == 1, scale > 0 and finite). */
+mf_status_t mf_check_quant(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what);
+/* Declared shape of `t` must equal dims[0..ndim). */
+mf_status_t mf_check_shape(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what, int ndim, const int32_t *dims);
+mf_status_t mf_check_same_shape(mf_ctx_t *ctx, const mf_tensor_t *a, const mf_tensor_t *b);
+/* Options of the expected union tag; an absent table is fine (defaults). */
+mf_status_t mf_node_options(mf_ctx_t *ctx, const mf_node_t *n, int expected_type, mf_fbt_t *opt);
+/* Requires a constant (weights) tensor, e.g. shapes, axes, perm, paddings. */
+mf_status_t mf_check_const(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what);
+/* The output shares the input's memory (no copy at eval). Same byte count required. */
+mf_status_t mf_make_alias(mf_ctx_t *ctx, mf_node_t *n, int in_index, int out_index);
+
+/* Per-channel quantization element i (0 <= i < t->nq). */
+float mf_tensor_qscale(const mf_tensor_t *t, int32_t i);
+int64_t mf_tensor_qzp(const mf_tensor_t *t, int32_t i);
+
+/* Reads element i of an int32 or int64 constant tensor (for perm/axes/shape inputs). */
+int64_t mf_const_int(const mf_tensor_t *t, int32_t i);
+
+/* Little-endian unaligned loads. */
+static inline int32_t mf_ld_i32(const uint8_t *p) {
+    return (int32_t)((uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24));
+}
+static inline float mf_ld_f32(const uint8_t *p) {
+    uint32_t u = (uint32_t)mf_ld_i32(p);
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static inline int64_t mf_ld_i64(const uint8_t *p) {
+    return (int64_t)((uint64_t)(uint32_t)mf_ld_i32(p) | ((uint64_t)(uint32_t)mf_ld_i32(p + 4) << 32));
+}
+
+/* The op table (mf_ops.c), filtered by mf_config.h. */
+extern const mf_op_t *const mf_op_table[];
+extern const int mf_op_count;
+
+/* Safe formatting into a fixed buffer (no libc printf on some boards). */
+void mf_vformat(char *out, size_t size, const char *fmt, va_list ap);
+
+#endif /* MF_INTERNAL_H */

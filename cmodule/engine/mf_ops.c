@@ -1,0 +1,18 @@
+/*
+ * The op table: one entry per op compiled into this build (see mf_config.h).
+ * Each op's prepare/eval lives in ops/op_*.c as `const mf_op_t mf_op_<name>`.
+ * To register an op add its extern declaration and its table line, both guarded by
+ * its MF_OP_<NAME> macro, in the sections below (keep them in the same order).
+ */
+#include "mf_internal.h"
+
+/* ---- declarations ---- */
+/* ---- end declarations ---- */
+
+const mf_op_t *const mf_op_table[] = {
+/* ---- table ---- */
+/* ---- end table ---- */
+    NULL,
+};
+
+const int mf_op_count = (int)(sizeof(mf_op_table) / sizeof(mf_op_table[0])) - 1;
