@@ -87,12 +87,13 @@ float mf_tensor_scale(const mf_tensor_t *t);
 int32_t mf_tensor_zero_point(const mf_tensor_t *t);
 
 /* Metadata entry `name` of the model (Model.metadata -> buffer). Returns MF_OK and sets
- * *data/*size (pointing into the model bytes), or MF_ERR_ARG when there is no such entry.
+ * data and size (pointing into the model bytes), or MF_ERR_ARG when there is no such entry.
  * Works on an unloaded buffer too; every offset is bounds-checked. */
 mf_status_t mf_metadata(const uint8_t *buf, size_t len, const char *name,
     const uint8_t **data, size_t *size, mf_error_t *err);
 
-/* Names of the ops this build supports, NULL-terminated (for _uformer.OPS). */
-const char *const *mf_supported_ops(void);
+/* The ops this build supports (for _uformer.OPS): count, and name i (NULL past the end). */
+int mf_num_supported_ops(void);
+const char *mf_supported_op(int i);
 
 #endif /* MF_H */

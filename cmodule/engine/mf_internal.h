@@ -1,6 +1,6 @@
 /*
  * Engine internals shared by the loader (mf_model.c), the reader (mf_reader.c) and the
- * ops (ops/op_*.c). Kernels (kernels/*.c) do not include this: they see only plain
+ * ops (ops/op_<family>.c). Kernels (kernels/k_<family>.c) do not include this: they see only plain
  * pointers, shapes and their own parameter structs.
  */
 #ifndef MF_INTERNAL_H
@@ -155,6 +155,9 @@ static inline int64_t mf_ld_i64(const uint8_t *p) {
 /* The op table (mf_ops.c), filtered by mf_config.h. */
 extern const mf_op_t *const mf_op_table[];
 extern const int mf_op_count;
+
+/* Schema name of a BuiltinOperator code, or NULL (mf_opnames.c). */
+const char *mf_builtin_name(int32_t code);
 
 /* Safe formatting into a fixed buffer (no libc printf on some boards). */
 void mf_vformat(char *out, size_t size, const char *fmt, va_list ap);

@@ -1,0 +1,399 @@
+/*
+ * _uformer for CPython: the same Python API as the MicroPython module (DESIGN.md), over
+ * the same engine. This is the host-side simulator and the test harness's engine.
+ *
+ * Ownership: a Model holds a buffer export of the model bytes (so a bytearray cannot be
+ * resized under it) and owns its arena (PyMem). Tensor views returned by input()/output()
+ * keep their Model alive.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "mf.h"
+
+/* First guess for the dry run's table scratch; grown to the engine's reported bound. */
+#define SCRATCH_START 4096
+
+typedef struct {
+    PyObject_HEAD
+    Py_buffer model;      /* export of the model bytes, released in dealloc */
+    uint8_t *arena;       /* PyMem-owned */
+    size_t arena_len;
+    mf_model_t *m;
+} ModelObject;
+
+typedef struct {
+    PyObject_HEAD
+    ModelObject *owner;   /* strong reference */
+    mf_tensor_t *t;
+    int writable;
+    Py_ssize_t shape;     /* element count, for the 1-D buffer */
+    Py_ssize_t itemsize;
+} TensorObject;
+
+static PyTypeObject ModelType;
+static PyTypeObject TensorType;
+
+static PyObject *raise_status(mf_status_t st, const mf_error_t *err) {
+    PyObject *exc = PyExc_ValueError;
+    if (st == MF_ERR_UNSUPPORTED) {
+        exc = PyExc_NotImplementedError;
+    } else if (st == MF_ERR_ARENA) {
+        exc = PyExc_MemoryError;
+    }
+    PyErr_SetString(exc, err->msg);
+    return NULL;
+}
+
+/* Exact arena size by a dry run in a temporary, growing table scratch. */
+static mf_status_t dry_run(const uint8_t *buf, size_t len, size_t *need, mf_error_t *err) {
+    size_t scratch_len = SCRATCH_START;
+    for (int attempt = 0; attempt < 16; attempt++) {
+        uint8_t *scratch = PyMem_Malloc(scratch_len);
+        if (scratch == NULL) {
+            snprintf(err->msg, sizeof(err->msg), "cannot allocate %zu bytes of scratch", scratch_len);
+            return MF_ERR_ARENA;
+        }
+        mf_status_t st = mf_arena_size(buf, len, scratch, scratch_len, need, err);
+        PyMem_Free(scratch);
+        if (st != MF_ERR_ARENA) {
+            return st;
+        }
+        /* Only the tables did not fit: retry with at least the bound the engine gave. */
+        scratch_len = err->need > scratch_len * 2 ? err->need : scratch_len * 2;
+    }
+    return MF_ERR_ARENA;
+}
+
+static int get_model_buffer(PyObject *obj, Py_buffer *view) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_SIMPLE) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *Model_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"model", "arena_size", NULL};
+    PyObject *buf_obj;
+    PyObject *arena_obj = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O", kwlist, &buf_obj, &arena_obj)) {
+        return NULL;
+    }
+    Py_ssize_t want = -1;
+    if (arena_obj != Py_None) {
+        want = PyLong_AsSsize_t(arena_obj);
+        if (want == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (want < 0) {
+            return PyErr_Format(PyExc_ValueError, "arena_size must be >= 0, got %zd", want);
+        }
+    }
+    ModelObject *self = (ModelObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    if (get_model_buffer(buf_obj, &self->model) != 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    const uint8_t *buf = self->model.buf;
+    size_t len = (size_t)self->model.len;
+    mf_error_t err;
+    size_t need;
+    mf_status_t st;
+    if (want < 0) {
+        st = dry_run(buf, len, &need, &err);
+        if (st != MF_OK) {
+            Py_DECREF(self);
+            return raise_status(st, &err);
+        }
+    } else {
+        need = (size_t)want;
+    }
+    self->arena = PyMem_Malloc(need ? need : 1);
+    if (self->arena == NULL) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    self->arena_len = need;
+    st = mf_model_init(buf, len, self->arena, need, &self->m, &err);
+    if (st == MF_ERR_ARENA && !err.need_exact) {
+        /* The given arena could not even hold the tables: report the exact need. */
+        size_t exact;
+        mf_error_t err2;
+        if (dry_run(buf, len, &exact, &err2) == MF_OK) {
+            snprintf(err.msg, sizeof(err.msg), "arena too small: need %zu bytes, have %zu", exact, need);
+        }
+    }
+    if (st != MF_OK) {
+        Py_DECREF(self);
+        return raise_status(st, &err);
+    }
+    return (PyObject *)self;
+}
+
+static void Model_dealloc(ModelObject *self) {
+    if (self->model.obj) {
+        PyBuffer_Release(&self->model);
+    }
+    PyMem_Free(self->arena);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static mf_tensor_t *get_tensor(ModelObject *self, PyObject *arg, int output) {
+    long i = PyLong_AsLong(arg);
+    if (i == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    int n = output ? mf_num_outputs(self->m) : mf_num_inputs(self->m);
+    mf_tensor_t *t = (i >= 0 && i < n) ? (output ? mf_output(self->m, (int)i) : mf_input(self->m, (int)i)) : NULL;
+    if (t == NULL) {
+        PyErr_Format(PyExc_IndexError, "%s %ld out of range (model has %d)", output ? "output" : "input", i, n);
+    }
+    return t;
+}
+
+static const char *typecode(mf_type_t type) {
+    switch (type) {
+        case MF_INT8: return "b";
+        case MF_FLOAT32: return "f";
+        case MF_INT16: return "h";
+        case MF_INT32: return "i";
+        case MF_INT64: return "q";
+        case MF_BOOL: return "?";
+        default: return "B";
+    }
+}
+
+static PyObject *tensor_info(ModelObject *self, PyObject *arg, int output) {
+    mf_tensor_t *t = get_tensor(self, arg, output);
+    if (t == NULL) {
+        return NULL;
+    }
+    int nd = mf_tensor_ndim(t);
+    PyObject *shape = PyTuple_New(nd);
+    if (shape == NULL) {
+        return NULL;
+    }
+    for (int i = 0; i < nd; i++) {
+        PyTuple_SET_ITEM(shape, i, PyLong_FromLong(mf_tensor_dim(t, i)));
+    }
+    return Py_BuildValue("(Nsdl)", shape, typecode(mf_tensor_type(t)), (double)mf_tensor_scale(t),
+        (long)mf_tensor_zero_point(t));
+}
+
+static PyObject *tensor_view(ModelObject *self, PyObject *arg, int output) {
+    mf_tensor_t *t = get_tensor(self, arg, output);
+    if (t == NULL) {
+        return NULL;
+    }
+    TensorObject *tv = PyObject_New(TensorObject, &TensorType);
+    if (tv == NULL) {
+        return NULL;
+    }
+    Py_INCREF(self);
+    tv->owner = self;
+    tv->t = t;
+    tv->writable = !output;
+    size_t bytes = mf_tensor_bytes(t);
+    size_t item = 1;
+    switch (mf_tensor_type(t)) {
+        case MF_FLOAT32: case MF_INT32: item = 4; break;
+        case MF_INT16: item = 2; break;
+        case MF_INT64: item = 8; break;
+        default: item = 1; break;
+    }
+    tv->itemsize = (Py_ssize_t)item;
+    tv->shape = (Py_ssize_t)(bytes / item);
+    PyObject *mv = PyMemoryView_FromObject((PyObject *)tv);
+    Py_DECREF(tv);
+    return mv;
+}
+
+static PyObject *Model_input_info(ModelObject *self, PyObject *arg) {
+    return tensor_info(self, arg, 0);
+}
+
+static PyObject *Model_output_info(ModelObject *self, PyObject *arg) {
+    return tensor_info(self, arg, 1);
+}
+
+static PyObject *Model_input(ModelObject *self, PyObject *arg) {
+    return tensor_view(self, arg, 0);
+}
+
+static PyObject *Model_output(ModelObject *self, PyObject *arg) {
+    return tensor_view(self, arg, 1);
+}
+
+static PyObject *Model_invoke(ModelObject *self, PyObject *unused) {
+    mf_invoke(self->m);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Model_metadata(ModelObject *self, PyObject *arg) {
+    const char *name = PyUnicode_AsUTF8(arg);
+    if (name == NULL) {
+        return NULL;
+    }
+    const uint8_t *data;
+    size_t size;
+    mf_error_t err;
+    mf_status_t st = mf_metadata(self->model.buf, (size_t)self->model.len, name, &data, &size, &err);
+    if (st == MF_ERR_ARG) {
+        Py_RETURN_NONE;
+    }
+    if (st != MF_OK) {
+        return raise_status(st, &err);
+    }
+    return PyBytes_FromStringAndSize((const char *)data, (Py_ssize_t)size);
+}
+
+static PyObject *Model_get_arena_size(ModelObject *self, void *closure) {
+    return PyLong_FromSize_t(mf_arena_used(self->m));
+}
+
+static PyObject *Model_get_num_inputs(ModelObject *self, void *closure) {
+    return PyLong_FromLong(mf_num_inputs(self->m));
+}
+
+static PyObject *Model_get_num_outputs(ModelObject *self, void *closure) {
+    return PyLong_FromLong(mf_num_outputs(self->m));
+}
+
+static PyObject *Model_get_ops(ModelObject *self, void *closure) {
+    int n = mf_num_nodes(self->m);
+    PyObject *t = PyTuple_New(n);
+    if (t == NULL) {
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        PyTuple_SET_ITEM(t, i, PyUnicode_FromString(mf_node_op_name(self->m, i)));
+    }
+    return t;
+}
+
+static PyMethodDef Model_methods[] = {
+    {"input_info", (PyCFunction)Model_input_info, METH_O, "(shape, typecode, scale, zero_point) of input i"},
+    {"output_info", (PyCFunction)Model_output_info, METH_O, "(shape, typecode, scale, zero_point) of output i"},
+    {"input", (PyCFunction)Model_input, METH_O, "writable memoryview of input tensor i (in the arena)"},
+    {"output", (PyCFunction)Model_output, METH_O, "read-only memoryview of output tensor i"},
+    {"invoke", (PyCFunction)Model_invoke, METH_NOARGS, "run the model once"},
+    {"metadata", (PyCFunction)Model_metadata, METH_O, "bytes of metadata entry `name`, or None"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Model_getset[] = {
+    {"arena_size", (getter)Model_get_arena_size, NULL, "arena bytes this model uses", NULL},
+    {"num_inputs", (getter)Model_get_num_inputs, NULL, NULL, NULL},
+    {"num_outputs", (getter)Model_get_num_outputs, NULL, NULL, NULL},
+    {"ops", (getter)Model_get_ops, NULL, "op names in execution order", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject ModelType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "_uformer.Model",
+    .tp_basicsize = sizeof(ModelObject),
+    .tp_dealloc = (destructor)Model_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Model(model_bytes, arena_size=None): an int8 .tflite model loaded into the engine",
+    .tp_methods = Model_methods,
+    .tp_getset = Model_getset,
+    .tp_new = Model_new,
+};
+
+/* ---- tensor views: a buffer exporter that keeps its Model alive ---- */
+
+static int Tensor_getbuffer(TensorObject *self, Py_buffer *view, int flags) {
+    if ((flags & PyBUF_WRITABLE) && !self->writable) {
+        PyErr_SetString(PyExc_BufferError, "output tensors are read-only");
+        return -1;
+    }
+    view->obj = (PyObject *)self;
+    Py_INCREF(self);
+    view->buf = mf_tensor_data(self->t);
+    view->len = self->shape * self->itemsize;
+    view->readonly = !self->writable;
+    view->itemsize = self->itemsize;
+    view->format = (flags & PyBUF_FORMAT) ? (char *)typecode(mf_tensor_type(self->t)) : NULL;
+    view->ndim = 1;
+    view->shape = (flags & PyBUF_ND) ? &self->shape : NULL;
+    view->strides = (flags & PyBUF_STRIDES) ? &self->itemsize : NULL;
+    view->suboffsets = NULL;
+    view->internal = NULL;
+    return 0;
+}
+
+static void Tensor_dealloc(TensorObject *self) {
+    Py_XDECREF(self->owner);
+    PyObject_Free(self);
+}
+
+static PyBufferProcs Tensor_as_buffer = {
+    .bf_getbuffer = (getbufferproc)Tensor_getbuffer,
+    .bf_releasebuffer = NULL,
+};
+
+static PyTypeObject TensorType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "_uformer._Tensor",
+    .tp_basicsize = sizeof(TensorObject),
+    .tp_dealloc = (destructor)Tensor_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_as_buffer = &Tensor_as_buffer,
+};
+
+/* ---- module ---- */
+
+static PyObject *mod_arena_size(PyObject *module, PyObject *arg) {
+    Py_buffer view;
+    if (get_model_buffer(arg, &view) != 0) {
+        return NULL;
+    }
+    size_t need;
+    mf_error_t err;
+    mf_status_t st = dry_run(view.buf, (size_t)view.len, &need, &err);
+    PyBuffer_Release(&view);
+    if (st != MF_OK) {
+        return raise_status(st, &err);
+    }
+    return PyLong_FromSize_t(need);
+}
+
+static PyMethodDef module_methods[] = {
+    {"arena_size", mod_arena_size, METH_O, "exact arena bytes a model needs (dry run)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef uformer_module = {
+    PyModuleDef_HEAD_INIT, "_uformer", "microformer engine (CPython build)", -1, module_methods,
+};
+
+PyMODINIT_FUNC PyInit__uformer(void) {
+    if (PyType_Ready(&ModelType) < 0 || PyType_Ready(&TensorType) < 0) {
+        return NULL;
+    }
+    PyObject *m = PyModule_Create(&uformer_module);
+    if (m == NULL) {
+        return NULL;
+    }
+    int n = mf_num_supported_ops();
+    PyObject *ops = PyTuple_New(n);
+    if (ops == NULL) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        PyTuple_SET_ITEM(ops, i, PyUnicode_FromString(mf_supported_op(i)));
+    }
+    Py_INCREF(&ModelType);
+    if (PyModule_AddObject(m, "Model", (PyObject *)&ModelType) < 0 ||
+        PyModule_AddObject(m, "OPS", ops) < 0 ||
+        PyModule_AddStringConstant(m, "version", MF_VERSION) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

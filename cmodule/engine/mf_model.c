@@ -1,0 +1,970 @@
+/*
+ * Model loading (= validation), memory planning and invocation.
+ *
+ * Arena layout (all offsets from the arena start rounded up to MF_ALIGN):
+ *   [mf_model_t][tensor table][node table][node io lists][op params ...] | activations
+ * The first part ("tables") is filled while loading; the activation area is placed by a
+ * greedy planner: largest buffer first, at the lowest offset that does not overlap any
+ * already placed buffer whose lifetime (first..last node using it) intersects its own.
+ * Node scratch buffers take part with a lifetime of their one node.
+ */
+#include "mf_internal.h"
+#include "mf_quant.h"
+
+#define MF_ALIGN 8u
+
+/* .tflite schema field indices (table field order in schema.fbs). */
+enum { MODEL_VERSION = 0, MODEL_OPCODES = 1, MODEL_SUBGRAPHS = 2, MODEL_BUFFERS = 4, MODEL_METADATA = 6 };
+enum { OPCODE_DEPRECATED = 0, OPCODE_CUSTOM = 1, OPCODE_VERSION = 2, OPCODE_BUILTIN = 3 };
+enum { SG_TENSORS = 0, SG_INPUTS = 1, SG_OUTPUTS = 2, SG_OPERATORS = 3 };
+enum { T_SHAPE = 0, T_TYPE = 1, T_BUFFER = 2, T_QUANT = 4, T_IS_VARIABLE = 5, T_SPARSITY = 6 };
+enum { Q_SCALE = 2, Q_ZERO_POINT = 3, Q_DETAILS_TYPE = 4, Q_QDIM = 6 };
+enum { OP_OPCODE = 0, OP_INPUTS = 1, OP_OUTPUTS = 2, OP_OPTIONS_TYPE = 3, OP_OPTIONS = 4,
+       OP_CUSTOM_OPTIONS = 5, OP_INTERMEDIATES = 8, OP_LARGE_CUSTOM_OFFSET = 9, OP_OPTIONS2_TYPE = 11 };
+enum { BUF_DATA = 0, BUF_OFFSET = 1, BUF_SIZE = 2 };
+enum { META_NAME = 0, META_BUFFER = 1 };
+
+#define PLACE_NONE 0xffffffffu
+
+/* ---------------------------------------------------------------- formatting */
+
+static void put_str(char *out, size_t size, size_t *n, const char *s) {
+    while (*s && *n + 1 < size) {
+        out[(*n)++] = *s++;
+    }
+}
+
+static void put_uint(char *out, size_t size, size_t *n, unsigned long v, int neg) {
+    char tmp[24];
+    int k = 0;
+    do {
+        tmp[k++] = (char)('0' + (v % 10));
+        v /= 10;
+    } while (v && k < 23);
+    if (neg) {
+        tmp[k++] = '-';
+    }
+    while (k > 0 && *n + 1 < size) {
+        out[(*n)++] = tmp[--k];
+    }
+}
+
+void mf_vformat(char *out, size_t size, const char *fmt, va_list ap) {
+    size_t n = 0;
+    if (size == 0) {
+        return;
+    }
+    for (const char *p = fmt; *p && n + 1 < size; p++) {
+        if (*p != '%') {
+            out[n++] = *p;
+            continue;
+        }
+        p++;
+        int is_long = 0;
+        if (*p == 'l') {
+            is_long = 1;
+            p++;
+        }
+        if (*p == 'd') {
+            long v = is_long ? va_arg(ap, long) : (long)va_arg(ap, int);
+            put_uint(out, size, &n, v < 0 ? 0ul - (unsigned long)v : (unsigned long)v, v < 0);
+        } else if (*p == 'u') {
+            unsigned long v = is_long ? va_arg(ap, unsigned long) : (unsigned long)va_arg(ap, unsigned);
+            put_uint(out, size, &n, v, 0);
+        } else if (*p == 's') {
+            const char *s = va_arg(ap, const char *);
+            put_str(out, size, &n, s ? s : "(null)");
+        } else if (*p == '%') {
+            out[n++] = '%';
+        } else {
+            break;  /* unknown conversion: stop rather than misread the arguments */
+        }
+    }
+    out[n] = 0;
+}
+
+static mf_status_t set_err(mf_error_t *err, mf_status_t st, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    mf_vformat(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+static const char *op_display_name(int32_t code, char *tmp, size_t size) {
+    const char *name = mf_builtin_name(code);
+    if (name) {
+        return name;
+    }
+    size_t n = 0;
+    put_str(tmp, size, &n, "op ");
+    put_uint(tmp, size, &n, (unsigned long)(code < 0 ? -code : code), code < 0);
+    tmp[n] = 0;
+    return tmp;
+}
+
+mf_status_t mf_fail(mf_ctx_t *ctx, mf_status_t st, const char *fmt, ...) {
+    mf_error_t *err = ctx->err;
+    const mf_node_t *node = &ctx->m->nodes[ctx->node];
+    size_t n = 0;
+    char *out = err->msg;
+    size_t size = sizeof(err->msg);
+    put_str(out, size, &n, "node ");
+    put_uint(out, size, &n, (unsigned long)ctx->node, 0);
+    put_str(out, size, &n, " (");
+    put_str(out, size, &n, mf_op_table[node->op]->name);
+    put_str(out, size, &n, "): ");
+    out[n] = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    mf_vformat(out + n, size - n, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+/* ---------------------------------------------------------------- arena tables */
+
+static size_t align_up(size_t x) {
+    return (x + (MF_ALIGN - 1)) & ~(size_t)(MF_ALIGN - 1);
+}
+
+/* Allocation state during load: the tables grow from the aligned arena start. */
+typedef struct {
+    uint8_t *base;       /* aligned arena start */
+    size_t cap;          /* usable bytes from base */
+    size_t used;
+    mf_error_t *err;
+} mf_meta_t;
+
+static void *meta_alloc(mf_meta_t *a, size_t bytes) {
+    size_t start = align_up(a->used);
+    if (bytes > a->cap || start > a->cap - bytes) {
+        a->err->need = (MF_ALIGN - 1) + start + bytes;
+        a->err->need_exact = 0;
+        set_err(a->err, MF_ERR_ARENA, "arena too small for the model tables: need more than %lu bytes, have %lu",
+            (unsigned long)a->err->need, (unsigned long)(a->cap + (MF_ALIGN - 1)));
+        return NULL;
+    }
+    uint8_t *p = a->base + start;
+    memset(p, 0, bytes);
+    a->used = start + bytes;
+    return p;
+}
+
+/* The model struct is the first thing in the tables and carries the allocator state
+ * between load steps (ops call mf_alloc with only the ctx). */
+typedef struct {
+    mf_model_t model;
+    mf_meta_t meta;
+} mf_model_box_t;
+
+void *mf_alloc(mf_ctx_t *ctx, size_t bytes) {
+    mf_model_box_t *box = (mf_model_box_t *)ctx->m;
+    return meta_alloc(&box->meta, bytes);
+}
+
+/* ---------------------------------------------------------------- op helpers */
+
+static const char *type_name(int type) {
+    switch (type) {
+        case MF_FLOAT32: return "float32";
+        case MF_INT32: return "int32";
+        case MF_INT64: return "int64";
+        case MF_BOOL: return "bool";
+        case MF_INT16: return "int16";
+        case MF_INT8: return "int8";
+        case 1: return "float16";
+        case 3: return "uint8";
+        default: return "other";
+    }
+}
+
+mf_status_t mf_check_io(mf_ctx_t *ctx, const mf_node_t *n, int min_in, int max_in, int n_out) {
+    if (n->n_in < min_in || n->n_in > max_in) {
+        if (min_in == max_in) {
+            return mf_fail(ctx, MF_ERR_MALFORMED, "has %d inputs, need %d", n->n_in, min_in);
+        }
+        return mf_fail(ctx, MF_ERR_MALFORMED, "has %d inputs, need %d to %d", n->n_in, min_in, max_in);
+    }
+    if (n->n_out != n_out) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "has %d outputs, need %d", n->n_out, n_out);
+    }
+    for (int i = 0; i < min_in; i++) {
+        if (n->in[i] < 0) {
+            return mf_fail(ctx, MF_ERR_MALFORMED, "input %d is missing", i);
+        }
+    }
+    return MF_OK;
+}
+
+mf_status_t mf_check_type(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what, mf_type_t type) {
+    if (t->type != type) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "%s has type %s, need %s", what, type_name(t->type), type_name(type));
+    }
+    return MF_OK;
+}
+
+mf_status_t mf_check_quant(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {
+    if (t->nq != 1) {
+        if (t->nq == 0) {
+            return mf_fail(ctx, MF_ERR_UNSUPPORTED, "%s is not quantized", what);
+        }
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "%s has %d quantization scales, need 1 (per-tensor)", what, (int)t->nq);
+    }
+    if (!(t->scale > 0.0f && t->scale < 3.0e38f)) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "%s has scale that is not a positive finite number", what);
+    }
+    if (t->type == MF_INT8 && (t->zero_point < -128 || t->zero_point > 127)) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "%s zero point %d outside int8 range", what, (int)t->zero_point);
+    }
+    return MF_OK;
+}
+
+mf_status_t mf_check_shape(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what, int ndim, const int32_t *dims) {
+    int same = t->ndim == ndim;
+    for (int i = 0; same && i < ndim; i++) {
+        same = t->dims[i] == dims[i];
+    }
+    if (!same) {
+        char want[64], have[64];
+        size_t a = 0, b = 0;
+        put_str(want, sizeof(want), &a, "[");
+        for (int i = 0; i < ndim; i++) {
+            put_uint(want, sizeof(want), &a, (unsigned long)(dims[i] < 0 ? -dims[i] : dims[i]), dims[i] < 0);
+            put_str(want, sizeof(want), &a, i + 1 < ndim ? "," : "");
+        }
+        put_str(want, sizeof(want), &a, "]");
+        want[a] = 0;
+        put_str(have, sizeof(have), &b, "[");
+        for (int i = 0; i < t->ndim; i++) {
+            put_uint(have, sizeof(have), &b, (unsigned long)t->dims[i], 0);
+            put_str(have, sizeof(have), &b, i + 1 < t->ndim ? "," : "");
+        }
+        put_str(have, sizeof(have), &b, "]");
+        have[b] = 0;
+        return mf_fail(ctx, MF_ERR_MALFORMED, "%s has shape %s, expected %s", what, have, want);
+    }
+    return MF_OK;
+}
+
+mf_status_t mf_check_same_shape(mf_ctx_t *ctx, const mf_tensor_t *a, const mf_tensor_t *b) {
+    return mf_check_shape(ctx, b, "output", a->ndim, a->dims);
+}
+
+mf_status_t mf_node_options(mf_ctx_t *ctx, const mf_node_t *n, int expected_type, mf_fbt_t *opt) {
+    *opt = n->options;
+    if (n->options_type == 0 && !n->options.present) {
+        return MF_OK;
+    }
+    if (n->options_type != expected_type) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "options type %d, expected %d", n->options_type, expected_type);
+    }
+    return MF_OK;
+}
+
+mf_status_t mf_check_const(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {
+    if (t->kind != MF_T_CONST && !(t->kind == MF_T_ALIAS && ctx->m->tensors[t->alias_of].kind == MF_T_CONST)) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "%s must be a constant tensor", what);
+    }
+    return MF_OK;
+}
+
+static int16_t alias_root(const mf_model_t *m, int16_t i) {
+    return m->tensors[i].kind == MF_T_ALIAS ? m->tensors[i].alias_of : i;
+}
+
+mf_status_t mf_make_alias(mf_ctx_t *ctx, mf_node_t *n, int in_index, int out_index) {
+    mf_tensor_t *in = mf_node_in(ctx->m, n, in_index);
+    mf_tensor_t *out = mf_node_out(ctx->m, n, out_index);
+    if (in == NULL) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "input %d is missing", in_index);
+    }
+    if ((size_t)in->count * in->elem_size != (size_t)out->count * out->elem_size) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "output has %lu bytes, input %lu",
+            (unsigned long)((size_t)out->count * out->elem_size), (unsigned long)((size_t)in->count * in->elem_size));
+    }
+    int16_t root = alias_root(ctx->m, n->in[in_index]);
+    int16_t self = n->out[out_index];
+    /* A graph input that is also a reshape output would need two owners of one buffer. */
+    for (int i = 0; i < ctx->m->n_inputs; i++) {
+        if (ctx->m->inputs[i] == self) {
+            return mf_fail(ctx, MF_ERR_MALFORMED, "output tensor %d is a graph input", self);
+        }
+    }
+    out->kind = MF_T_ALIAS;
+    out->alias_of = root;
+    return MF_OK;
+}
+
+float mf_tensor_qscale(const mf_tensor_t *t, int32_t i) {
+    return mf_ld_f32(t->q_scales + 4 * i);
+}
+
+int64_t mf_tensor_qzp(const mf_tensor_t *t, int32_t i) {
+    return t->q_zps ? mf_ld_i64(t->q_zps + 8 * i) : 0;
+}
+
+int64_t mf_const_int(const mf_tensor_t *t, int32_t i) {
+    if (t->type == MF_INT64) {
+        return mf_ld_i64(t->data + 8 * i);
+    }
+    if (t->type == MF_INT32) {
+        return mf_ld_i32(t->data + 4 * i);
+    }
+    if (t->type == MF_INT16) {
+        return (int16_t)(t->data[2 * i] | (t->data[2 * i + 1] << 8));
+    }
+    return (int8_t)t->data[i];
+}
+
+/* ---------------------------------------------------------------- loading */
+
+static int elem_size_of(int type) {
+    switch (type) {
+        case MF_FLOAT32: case MF_INT32: return 4;
+        case MF_INT64: return 8;
+        case MF_INT16: return 2;
+        case MF_INT8: case MF_BOOL: return 1;
+        default: return 0;
+    }
+}
+
+/* Resolves a Buffer table to bytes in the model; *data NULL when the buffer is empty. */
+static mf_status_t buffer_bytes(const mf_fbt_t *root, const mf_fbv_t *buffers, uint32_t index,
+    const uint8_t **data, uint32_t *size, mf_error_t *err, int tensor) {
+    mf_fbt_t b;
+    *data = NULL;
+    *size = 0;
+    if (index >= buffers->count) {
+        return set_err(err, MF_ERR_MALFORMED, "tensor %d: buffer %u out of range (model has %u)",
+            tensor, (unsigned)index, (unsigned)buffers->count);
+    }
+    if (mf_fbv_table(root, buffers, index, &b) != MF_FB_OK) {
+        return set_err(err, MF_ERR_MALFORMED, "buffer %u: table out of bounds", (unsigned)index);
+    }
+    mf_fbv_t v;
+    mf_fb_status_t st = mf_fbt_vec(&b, BUF_DATA, 1, &v);
+    if (st == MF_FB_BAD) {
+        return set_err(err, MF_ERR_MALFORMED, "buffer %u: data out of bounds", (unsigned)index);
+    }
+    if (v.count > 0) {
+        *data = v.data;
+        *size = v.count;
+        return MF_OK;
+    }
+    /* Large-model layout: offset/size from the start of the file; offset 1 means empty. */
+    uint64_t off = mf_fbt_u64(&b, BUF_OFFSET, 0);
+    uint64_t sz = mf_fbt_u64(&b, BUF_SIZE, 0);
+    if (off > 1) {
+        if (off > root->len || sz > root->len - off) {
+            return set_err(err, MF_ERR_MALFORMED, "buffer %u: offset %lu size %lu outside the %lu-byte model",
+                (unsigned)index, (unsigned long)off, (unsigned long)sz, (unsigned long)root->len);
+        }
+        *data = root->buf + off;
+        *size = (uint32_t)sz;
+    }
+    return MF_OK;
+}
+
+static mf_status_t load_tensor(const mf_fbt_t *root, const mf_fbv_t *buffers, const mf_fbt_t *tt,
+    int index, mf_tensor_t *t, mf_error_t *err) {
+    mf_fbv_t shape;
+    if (mf_fbt_vec(tt, T_SHAPE, 4, &shape) == MF_FB_BAD) {
+        return set_err(err, MF_ERR_MALFORMED, "tensor %d: shape out of bounds", index);
+    }
+    if (shape.count > MF_MAX_DIMS) {
+        return set_err(err, MF_ERR_UNSUPPORTED, "tensor %d has %u dims, engine supports up to %d",
+            index, (unsigned)shape.count, MF_MAX_DIMS);
+    }
+    int type = mf_fbt_i8(tt, T_TYPE, 0);
+    int es = elem_size_of(type);
+    if (es == 0) {
+        return set_err(err, MF_ERR_UNSUPPORTED, "tensor %d has type %s (%d), unsupported", index, type_name(type), type);
+    }
+    t->type = (uint8_t)type;
+    t->elem_size = (uint8_t)es;
+    t->ndim = (uint8_t)shape.count;
+    uint64_t count = 1;
+    for (uint32_t i = 0; i < shape.count; i++) {
+        int32_t d = mf_fbv_i32(&shape, i);
+        if (d < 1) {
+            return set_err(err, MF_ERR_UNSUPPORTED, "tensor %d: dim %u is %d (dynamic or empty shapes unsupported)",
+                index, (unsigned)i, (int)d);
+        }
+        t->dims[i] = d;
+        count *= (uint64_t)d;
+        if (count * (uint64_t)es > MF_MAX_TENSOR_BYTES) {
+            return set_err(err, MF_ERR_MALFORMED, "tensor %d: more than %lu bytes", index, (unsigned long)MF_MAX_TENSOR_BYTES);
+        }
+    }
+    t->count = (int32_t)count;
+    if (mf_fbt_u8(tt, T_IS_VARIABLE, 0)) {
+        return set_err(err, MF_ERR_UNSUPPORTED, "tensor %d is a variable tensor, unsupported", index);
+    }
+    if (mf_fbt_has(tt, T_SPARSITY)) {
+        return set_err(err, MF_ERR_UNSUPPORTED, "tensor %d is sparse, unsupported", index);
+    }
+    const uint8_t *data;
+    uint32_t size;
+    mf_status_t st = buffer_bytes(root, buffers, mf_fbt_u32(tt, T_BUFFER, 0), &data, &size, err, index);
+    if (st != MF_OK) {
+        return st;
+    }
+    t->kind = MF_T_ARENA;
+    t->alias_of = -1;
+    if (data) {
+        if (size != (uint32_t)count * (uint32_t)es) {
+            return set_err(err, MF_ERR_MALFORMED, "tensor %d: buffer has %u bytes, shape needs %u",
+                index, (unsigned)size, (unsigned)(count * (uint64_t)es));
+        }
+        /* Kernels read int16/int32/float weights with aligned loads. */
+        if (es > 1 && ((uintptr_t)data & (uintptr_t)((es > 4 ? 4 : es) - 1))) {
+            return set_err(err, MF_ERR_MALFORMED,
+                "tensor %d: data at byte %lu is not %d-byte aligned (load the model from an aligned buffer)",
+                index, (unsigned long)(data - root->buf), es > 4 ? 4 : es);
+        }
+        t->kind = MF_T_CONST;
+        t->data = (uint8_t *)(uintptr_t)data;  /* never written: const tensors are only read */
+    }
+    mf_fbt_t q;
+    mf_fb_status_t qs = mf_fbt_table(tt, T_QUANT, &q);
+    if (qs == MF_FB_BAD) {
+        return set_err(err, MF_ERR_MALFORMED, "tensor %d: quantization table out of bounds", index);
+    }
+    if (qs == MF_FB_OK) {
+        mf_fbv_t sc, zp;
+        if (mf_fbt_vec(&q, Q_SCALE, 4, &sc) == MF_FB_BAD || mf_fbt_vec(&q, Q_ZERO_POINT, 8, &zp) == MF_FB_BAD) {
+            return set_err(err, MF_ERR_MALFORMED, "tensor %d: quantization vectors out of bounds", index);
+        }
+        if (mf_fbt_u8(&q, Q_DETAILS_TYPE, 0) != 0) {
+            return set_err(err, MF_ERR_UNSUPPORTED, "tensor %d: custom quantization details unsupported", index);
+        }
+        if (sc.count > 0) {
+            int32_t qdim = mf_fbt_i32(&q, Q_QDIM, 0);
+            if (zp.count != 0 && zp.count != sc.count) {
+                return set_err(err, MF_ERR_MALFORMED, "tensor %d: %u scales but %u zero points",
+                    index, (unsigned)sc.count, (unsigned)zp.count);
+            }
+            if (sc.count > 1) {
+                if (qdim < 0 || qdim >= t->ndim || (uint32_t)t->dims[qdim] != sc.count) {
+                    return set_err(err, MF_ERR_MALFORMED, "tensor %d: %u scales along dim %d do not match its shape",
+                        index, (unsigned)sc.count, (int)qdim);
+                }
+            }
+            t->nq = (int32_t)sc.count;
+            t->q_dim = sc.count > 1 ? qdim : 0;
+            t->q_scales = sc.data;
+            t->q_zps = zp.count ? zp.data : NULL;
+            t->scale = mf_ld_f32(sc.data);
+            int64_t z = zp.count ? mf_ld_i64(zp.data) : 0;
+            if (z < INT32_MIN || z > INT32_MAX) {
+                return set_err(err, MF_ERR_MALFORMED, "tensor %d: zero point out of range", index);
+            }
+            t->zero_point = (int32_t)z;
+        }
+    }
+    return MF_OK;
+}
+
+static int find_op(int32_t code) {
+    for (int i = 0; i < mf_op_count; i++) {
+        if (mf_op_table[i]->code == code) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Reads an int32 index vector into int16s, checking every index against n_tensors. */
+static mf_status_t load_index_list(const mf_fbt_t *t, int field, mf_meta_t *meta, int n_tensors, int allow_absent,
+    int16_t **out, uint8_t *count, mf_error_t *err, const char *what, int node) {
+    mf_fbv_t v;
+    if (mf_fbt_vec(t, field, 4, &v) == MF_FB_BAD) {
+        return set_err(err, MF_ERR_MALFORMED, "%s %d: index list out of bounds", what, node);
+    }
+    if (v.count > MF_MAX_NODE_IO) {
+        return set_err(err, MF_ERR_UNSUPPORTED, "%s %d has %u tensors, engine supports up to %d",
+            what, node, (unsigned)v.count, MF_MAX_NODE_IO);
+    }
+    int16_t *list = meta_alloc(meta, (v.count ? v.count : 1) * sizeof(int16_t));
+    if (!list) {
+        return MF_ERR_ARENA;
+    }
+    for (uint32_t i = 0; i < v.count; i++) {
+        int32_t ix = mf_fbv_i32(&v, i);
+        if (ix < (allow_absent ? -1 : 0) || ix >= n_tensors) {
+            return set_err(err, MF_ERR_MALFORMED, "%s %d: tensor index %d out of range (model has %d)",
+                what, node, (int)ix, n_tensors);
+        }
+        list[i] = (int16_t)ix;
+    }
+    *out = list;
+    *count = (uint8_t)v.count;
+    return MF_OK;
+}
+
+/* Lifetimes: first_use = producing node (-1 for graph inputs), last_use = last reader
+ * (n_nodes for graph outputs). Also checks single producers and topological order. */
+static mf_status_t compute_lifetimes(mf_model_t *m, mf_error_t *err) {
+    for (int i = 0; i < m->n_tensors; i++) {
+        m->tensors[i].first_use = INT16_MAX;
+        m->tensors[i].last_use = -2;
+    }
+    for (int i = 0; i < m->n_inputs; i++) {
+        mf_tensor_t *t = &m->tensors[m->inputs[i]];
+        if (t->kind == MF_T_CONST) {
+            return set_err(err, MF_ERR_MALFORMED, "graph input %d (tensor %d) has constant data", i, m->inputs[i]);
+        }
+        t->first_use = -1;
+        t->last_use = -1;
+    }
+    for (int n = 0; n < m->n_nodes; n++) {
+        const mf_node_t *node = &m->nodes[n];
+        for (int k = 0; k < node->n_in; k++) {
+            int16_t ix = node->in[k];
+            if (ix < 0) {
+                continue;
+            }
+            mf_tensor_t *t = &m->tensors[ix];
+            if (t->kind != MF_T_CONST && t->first_use == INT16_MAX) {
+                return set_err(err, MF_ERR_MALFORMED, "node %d reads tensor %d before any node writes it", n, ix);
+            }
+            t->last_use = (int16_t)n;
+        }
+        for (int k = 0; k < node->n_out; k++) {
+            int16_t ix = node->out[k];
+            mf_tensor_t *t = &m->tensors[ix];
+            if (t->kind == MF_T_CONST) {
+                return set_err(err, MF_ERR_MALFORMED, "node %d writes constant tensor %d", n, ix);
+            }
+            if (t->first_use != INT16_MAX) {
+                return set_err(err, MF_ERR_MALFORMED, "tensor %d is written twice (node %d)", ix, n);
+            }
+            t->first_use = (int16_t)n;
+            if (t->last_use < n) {
+                t->last_use = (int16_t)n;
+            }
+        }
+    }
+    for (int i = 0; i < m->n_outputs; i++) {
+        mf_tensor_t *t = &m->tensors[m->outputs[i]];
+        if (t->kind != MF_T_CONST && t->first_use == INT16_MAX) {
+            return set_err(err, MF_ERR_MALFORMED, "graph output %d (tensor %d) is never written", i, m->outputs[i]);
+        }
+        t->last_use = m->n_nodes;
+    }
+    for (int i = 0; i < m->n_tensors; i++) {
+        mf_tensor_t *t = &m->tensors[i];
+        if (t->kind == MF_T_ARENA && t->first_use == INT16_MAX) {
+            t->kind = MF_T_UNUSED;
+        }
+    }
+    return MF_OK;
+}
+
+/* ---------------------------------------------------------------- planning */
+
+/* A plannable buffer: tensor i (0 <= i < n_tensors) or scratch of node i - n_tensors. */
+static int buf_info(const mf_model_t *m, int b, uint32_t *size, int *first, int *last, uint32_t **offset) {
+    if (b < m->n_tensors) {
+        mf_tensor_t *t = &m->tensors[b];
+        if (t->kind != MF_T_ARENA) {
+            return 0;
+        }
+        *size = (uint32_t)align_up((size_t)t->count * t->elem_size);
+        *first = t->first_use;
+        *last = t->last_use;
+        *offset = &t->offset;
+        return 1;
+    }
+    mf_node_t *n = &m->nodes[b - m->n_tensors];
+    if (n->scratch_bytes == 0) {
+        return 0;
+    }
+    *size = (uint32_t)align_up(n->scratch_bytes);
+    *first = *last = b - m->n_tensors;
+    *offset = &n->scratch_offset;
+    return 1;
+}
+
+static size_t plan(mf_model_t *m) {
+    int nb = m->n_tensors + m->n_nodes;
+    /* Aliases keep their root alive as long as they are used. */
+    for (int i = 0; i < m->n_tensors; i++) {
+        mf_tensor_t *t = &m->tensors[i];
+        if (t->kind == MF_T_ALIAS) {
+            mf_tensor_t *r = &m->tensors[t->alias_of];
+            if (t->last_use > r->last_use) {
+                r->last_use = t->last_use;
+            }
+        }
+    }
+    for (int b = 0; b < nb; b++) {
+        uint32_t size, *off;
+        int first, last;
+        if (buf_info(m, b, &size, &first, &last, &off)) {
+            *off = PLACE_NONE;
+        }
+    }
+    size_t total = 0;
+    for (;;) {
+        /* Largest unplaced buffer; ties by index keep the plan deterministic. */
+        int pick = -1;
+        uint32_t pick_size = 0;
+        for (int b = 0; b < nb; b++) {
+            uint32_t size, *off;
+            int first, last;
+            if (buf_info(m, b, &size, &first, &last, &off) && *off == PLACE_NONE && (pick < 0 || size > pick_size)) {
+                pick = b;
+                pick_size = size;
+            }
+        }
+        if (pick < 0) {
+            break;
+        }
+        uint32_t size, *off;
+        int first, last;
+        buf_info(m, pick, &size, &first, &last, &off);
+        uint32_t at = 0;
+        /* Move past every conflicting placed buffer until a gap fits; each pass either
+         * finds no conflict or moves `at` strictly up, so this ends after <= nb passes. */
+        for (int moved = 1; moved;) {
+            moved = 0;
+            for (int b = 0; b < nb; b++) {
+                uint32_t s2, *o2;
+                int f2, l2;
+                if (!buf_info(m, b, &s2, &f2, &l2, &o2) || *o2 == PLACE_NONE) {
+                    continue;
+                }
+                if (f2 > last || l2 < first) {
+                    continue;
+                }
+                if (*o2 < at + size && at < *o2 + s2) {
+                    at = *o2 + s2;
+                    moved = 1;
+                }
+            }
+        }
+        *off = at;
+        if (at + size > total) {
+            total = at + size;
+        }
+    }
+    return total;
+}
+
+/* ---------------------------------------------------------------- load */
+
+static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t arena_len,
+    mf_model_t **out, mf_error_t *err) {
+    err->msg[0] = 0;
+    err->need = 0;
+    err->need_exact = 0;
+    mf_fbt_t root;
+    if (buf == NULL || mf_fb_root(buf, len, &root) != MF_FB_OK) {
+        return set_err(err, MF_ERR_MALFORMED, "not a .tflite model: bad root table (%lu bytes)", (unsigned long)len);
+    }
+    if (len >= 8 && !(buf[4] == 'T' && buf[5] == 'F' && buf[6] == 'L' && buf[7] == '3')) {
+        return set_err(err, MF_ERR_MALFORMED, "not a .tflite model: file identifier is not TFL3");
+    }
+    uint32_t version = mf_fbt_u32(&root, MODEL_VERSION, 0);
+    if (version != 3) {
+        return set_err(err, MF_ERR_UNSUPPORTED, "schema version %u, engine reads 3", (unsigned)version);
+    }
+    mf_fbv_t opcodes, subgraphs, buffers, tensors_v, ops_v;
+    if (mf_fbt_vec(&root, MODEL_OPCODES, 4, &opcodes) == MF_FB_BAD ||
+        mf_fbt_vec(&root, MODEL_SUBGRAPHS, 4, &subgraphs) == MF_FB_BAD ||
+        mf_fbt_vec(&root, MODEL_BUFFERS, 4, &buffers) == MF_FB_BAD) {
+        return set_err(err, MF_ERR_MALFORMED, "model tables out of bounds");
+    }
+    if (subgraphs.count < 1) {
+        return set_err(err, MF_ERR_MALFORMED, "model has no subgraph");
+    }
+    mf_fbt_t sg;
+    if (mf_fbv_table(&root, &subgraphs, 0, &sg) != MF_FB_OK ||
+        mf_fbt_vec(&sg, SG_TENSORS, 4, &tensors_v) == MF_FB_BAD ||
+        mf_fbt_vec(&sg, SG_OPERATORS, 4, &ops_v) == MF_FB_BAD) {
+        return set_err(err, MF_ERR_MALFORMED, "subgraph 0 out of bounds");
+    }
+    if (tensors_v.count > MF_MAX_TENSORS || ops_v.count > MF_MAX_NODES) {
+        return set_err(err, MF_ERR_UNSUPPORTED, "model has %u tensors and %u ops, engine supports up to %d and %d",
+            (unsigned)tensors_v.count, (unsigned)ops_v.count, MF_MAX_TENSORS, MF_MAX_NODES);
+    }
+
+    uint8_t *base = arena ? (uint8_t *)(((uintptr_t)arena + (MF_ALIGN - 1)) & ~(uintptr_t)(MF_ALIGN - 1)) : NULL;
+    /* Budget as if the arena had the worst alignment, so a given size works at any address. */
+    size_t cap = (arena && arena_len >= MF_ALIGN - 1) ? arena_len - (MF_ALIGN - 1) : 0;
+    mf_meta_t meta = { base, cap, 0, err };
+    mf_model_box_t *box = meta_alloc(&meta, sizeof(mf_model_box_t));
+    if (!box) {
+        return MF_ERR_ARENA;
+    }
+    mf_model_t *m = &box->model;
+    m->buf = buf;
+    m->len = len;
+    m->arena = arena;
+    m->arena_len = arena_len;
+    m->n_tensors = (int16_t)tensors_v.count;
+    m->n_nodes = (int16_t)ops_v.count;
+    m->tensors = meta_alloc(&meta, (tensors_v.count ? tensors_v.count : 1) * sizeof(mf_tensor_t));
+    m->nodes = meta_alloc(&meta, (ops_v.count ? ops_v.count : 1) * sizeof(mf_node_t));
+    if (!m->tensors || !m->nodes) {
+        return MF_ERR_ARENA;
+    }
+    for (uint32_t i = 0; i < tensors_v.count; i++) {
+        mf_fbt_t tt;
+        if (mf_fbv_table(&root, &tensors_v, i, &tt) != MF_FB_OK) {
+            return set_err(err, MF_ERR_MALFORMED, "tensor %u: table out of bounds", (unsigned)i);
+        }
+        mf_status_t st = load_tensor(&root, &buffers, &tt, (int)i, &m->tensors[i], err);
+        if (st != MF_OK) {
+            return st;
+        }
+    }
+    int16_t *list;
+    mf_status_t st = load_index_list(&sg, SG_INPUTS, &meta, m->n_tensors, 0, &list, &m->n_inputs, err, "graph inputs", 0);
+    if (st != MF_OK) {
+        return st;
+    }
+    m->inputs = list;
+    st = load_index_list(&sg, SG_OUTPUTS, &meta, m->n_tensors, 0, &list, &m->n_outputs, err, "graph outputs", 0);
+    if (st != MF_OK) {
+        return st;
+    }
+    m->outputs = list;
+
+    for (uint32_t i = 0; i < ops_v.count; i++) {
+        mf_node_t *node = &m->nodes[i];
+        mf_fbt_t ot, oc;
+        if (mf_fbv_table(&sg, &ops_v, i, &ot) != MF_FB_OK) {
+            return set_err(err, MF_ERR_MALFORMED, "node %u: table out of bounds", (unsigned)i);
+        }
+        uint32_t opcode_index = mf_fbt_u32(&ot, OP_OPCODE, 0);
+        if (opcode_index >= opcodes.count || mf_fbv_table(&root, &opcodes, opcode_index, &oc) != MF_FB_OK) {
+            return set_err(err, MF_ERR_MALFORMED, "node %u: opcode index %u out of range (model has %u)",
+                (unsigned)i, (unsigned)opcode_index, (unsigned)opcodes.count);
+        }
+        int32_t code = mf_fbt_i32(&oc, OPCODE_BUILTIN, 0);
+        int32_t dep = mf_fbt_i8(&oc, OPCODE_DEPRECATED, 0);
+        if (dep > code) {
+            code = dep;
+        }
+        int32_t ver = mf_fbt_i32(&oc, OPCODE_VERSION, 1);
+        char tmp[16];
+        if (mf_fbt_has(&oc, OPCODE_CUSTOM)) {
+            return set_err(err, MF_ERR_UNSUPPORTED, "unsupported custom op at node %u", (unsigned)i);
+        }
+        int op = find_op(code);
+        if (op < 0) {
+            return set_err(err, MF_ERR_UNSUPPORTED, "unsupported op %s v%d at node %u",
+                op_display_name(code, tmp, sizeof(tmp)), (int)ver, (unsigned)i);
+        }
+        if (ver < 1 || ver > mf_op_table[op]->max_version) {
+            return set_err(err, MF_ERR_UNSUPPORTED, "unsupported op %s v%d at node %u (engine runs up to v%d)",
+                mf_op_table[op]->name, (int)ver, (unsigned)i, mf_op_table[op]->max_version);
+        }
+        node->op = (uint8_t)op;
+        node->version = (uint8_t)ver;
+        int16_t *io;
+        st = load_index_list(&ot, OP_INPUTS, &meta, m->n_tensors, 1, &io, &node->n_in, err, "node", (int)i);
+        if (st != MF_OK) {
+            return st;
+        }
+        node->in = io;
+        st = load_index_list(&ot, OP_OUTPUTS, &meta, m->n_tensors, 0, &io, &node->n_out, err, "node", (int)i);
+        if (st != MF_OK) {
+            return st;
+        }
+        node->out = io;
+        if (mf_fbt_has(&ot, OP_INTERMEDIATES) || mf_fbt_has(&ot, OP_CUSTOM_OPTIONS) ||
+            mf_fbt_u8(&ot, OP_OPTIONS2_TYPE, 0) != 0) {
+            return set_err(err, MF_ERR_UNSUPPORTED, "node %u (%s): intermediates/custom options unsupported",
+                (unsigned)i, mf_op_table[op]->name);
+        }
+        node->options_type = mf_fbt_u8(&ot, OP_OPTIONS_TYPE, 0);
+        if (mf_fbt_table(&ot, OP_OPTIONS, &node->options) == MF_FB_BAD) {
+            return set_err(err, MF_ERR_MALFORMED, "node %u (%s): options out of bounds", (unsigned)i, mf_op_table[op]->name);
+        }
+    }
+
+    st = compute_lifetimes(m, err);
+    if (st != MF_OK) {
+        return st;
+    }
+    mf_ctx_t ctx = { m, err, 0 };
+    for (int i = 0; i < m->n_nodes; i++) {
+        ctx.node = i;
+        st = mf_op_table[m->nodes[i].op]->prepare(&ctx, &m->nodes[i]);
+        if (st != MF_OK) {
+            return st;
+        }
+    }
+
+    size_t act = plan(m);
+    m->meta_used = align_up(meta.used);
+    m->act_bytes = act;
+    m->used = (MF_ALIGN - 1) + m->meta_used + act;
+    if (arena_len < m->used) {
+        err->need = m->used;
+        err->need_exact = 1;
+        return set_err(err, MF_ERR_ARENA, "arena too small: need %lu bytes, have %lu",
+            (unsigned long)m->used, (unsigned long)arena_len);
+    }
+    m->act = base + m->meta_used;
+    for (int i = 0; i < m->n_tensors; i++) {
+        mf_tensor_t *t = &m->tensors[i];
+        if (t->kind == MF_T_ARENA) {
+            t->data = m->act + t->offset;
+        }
+    }
+    for (int i = 0; i < m->n_tensors; i++) {
+        mf_tensor_t *t = &m->tensors[i];
+        if (t->kind == MF_T_ALIAS) {
+            t->data = m->tensors[t->alias_of].data;
+        } else if (t->kind == MF_T_UNUSED) {
+            t->data = NULL;
+        }
+    }
+    for (int i = 0; i < m->n_nodes; i++) {
+        mf_node_t *n = &m->nodes[i];
+        n->scratch = n->scratch_bytes ? m->act + n->scratch_offset : NULL;
+    }
+    /* Inputs start at zero so a model invoked before any input is written is deterministic. */
+    memset(m->act, 0, act);
+    *out = m;
+    return MF_OK;
+}
+
+mf_status_t mf_model_init(const uint8_t *buf, size_t len, uint8_t *arena, size_t arena_len,
+    mf_model_t **out, mf_error_t *err) {
+    *out = NULL;
+    return load(buf, len, arena, arena_len, out, err);
+}
+
+mf_status_t mf_arena_size(const uint8_t *buf, size_t len, uint8_t *scratch, size_t scratch_len,
+    size_t *need, mf_error_t *err) {
+    mf_model_t *m;
+    mf_status_t st = load(buf, len, scratch, scratch_len, &m, err);
+    if (st == MF_OK) {
+        *need = m->used;
+        return MF_OK;
+    }
+    if (st == MF_ERR_ARENA && err->need_exact) {
+        *need = err->need;
+        err->msg[0] = 0;
+        return MF_OK;
+    }
+    *need = err->need;
+    return st;
+}
+
+void mf_invoke(mf_model_t *m) {
+    for (int i = 0; i < m->n_nodes; i++) {
+        const mf_node_t *n = &m->nodes[i];
+        mf_op_table[n->op]->eval(m, n);
+    }
+}
+
+/* ---------------------------------------------------------------- accessors */
+
+size_t mf_arena_used(const mf_model_t *m) {
+    return m->used;
+}
+
+int mf_num_inputs(const mf_model_t *m) {
+    return m->n_inputs;
+}
+
+int mf_num_outputs(const mf_model_t *m) {
+    return m->n_outputs;
+}
+
+mf_tensor_t *mf_input(mf_model_t *m, int i) {
+    return (i >= 0 && i < m->n_inputs) ? &m->tensors[m->inputs[i]] : NULL;
+}
+
+mf_tensor_t *mf_output(mf_model_t *m, int i) {
+    return (i >= 0 && i < m->n_outputs) ? &m->tensors[m->outputs[i]] : NULL;
+}
+
+int mf_num_nodes(const mf_model_t *m) {
+    return m->n_nodes;
+}
+
+const char *mf_node_op_name(const mf_model_t *m, int i) {
+    return (i >= 0 && i < m->n_nodes) ? mf_op_table[m->nodes[i].op]->name : NULL;
+}
+
+mf_type_t mf_tensor_type(const mf_tensor_t *t) {
+    return (mf_type_t)t->type;
+}
+
+int mf_tensor_ndim(const mf_tensor_t *t) {
+    return t->ndim;
+}
+
+int32_t mf_tensor_dim(const mf_tensor_t *t, int i) {
+    return (i >= 0 && i < t->ndim) ? t->dims[i] : 0;
+}
+
+size_t mf_tensor_bytes(const mf_tensor_t *t) {
+    return (size_t)t->count * t->elem_size;
+}
+
+void *mf_tensor_data(mf_tensor_t *t) {
+    return t->data;
+}
+
+float mf_tensor_scale(const mf_tensor_t *t) {
+    return t->scale;
+}
+
+int32_t mf_tensor_zero_point(const mf_tensor_t *t) {
+    return t->zero_point;
+}
+
+int mf_num_supported_ops(void) {
+    return mf_op_count;
+}
+
+const char *mf_supported_op(int i) {
+    return (i >= 0 && i < mf_op_count) ? mf_op_table[i]->name : NULL;
+}
+
+mf_status_t mf_metadata(const uint8_t *buf, size_t len, const char *name,
+    const uint8_t **data, size_t *size, mf_error_t *err) {
+    mf_fbt_t root;
+    *data = NULL;
+    *size = 0;
+    if (buf == NULL || mf_fb_root(buf, len, &root) != MF_FB_OK) {
+        return set_err(err, MF_ERR_MALFORMED, "not a .tflite model: bad root table");
+    }
+    mf_fbv_t metas, buffers;
+    if (mf_fbt_vec(&root, MODEL_METADATA, 4, &metas) == MF_FB_BAD ||
+        mf_fbt_vec(&root, MODEL_BUFFERS, 4, &buffers) == MF_FB_BAD) {
+        return set_err(err, MF_ERR_MALFORMED, "metadata out of bounds");
+    }
+    size_t name_len = strlen(name);
+    for (uint32_t i = 0; i < metas.count; i++) {
+        mf_fbt_t mt;
+        mf_fbv_t nm;
+        if (mf_fbv_table(&root, &metas, i, &mt) != MF_FB_OK || mf_fbt_vec(&mt, META_NAME, 1, &nm) == MF_FB_BAD) {
+            return set_err(err, MF_ERR_MALFORMED, "metadata %u out of bounds", (unsigned)i);
+        }
+        if (nm.count != name_len || memcmp(nm.data, name, name_len) != 0) {
+            continue;
+        }
+        uint32_t b;
+        const uint8_t *d;
+        uint32_t sz;
+        b = mf_fbt_u32(&mt, META_BUFFER, 0);
+        mf_status_t st = buffer_bytes(&root, &buffers, b, &d, &sz, err, -1);
+        if (st != MF_OK) {
+            return st;
+        }
+        *data = d ? d : buf;
+        *size = sz;
+        return MF_OK;
+    }
+    return set_err(err, MF_ERR_ARG, "no metadata entry named %s", name);
+}
