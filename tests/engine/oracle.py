@@ -47,18 +47,8 @@ def run_tflm(model_bytes, inputs, interp=None):
     for i, x in enumerate(inputs):
         ip.set_input(x, i)
     ip.invoke()
-    n = len(inputs) if interp is None else None
-    outs = []
-    i = 0
-    while True:
-        try:
-            outs.append(np.array(ip.get_output(i)))
-        except (IndexError, RuntimeError, ValueError):
-            break
-        i += 1
-        if n is not None and i > 64:
-            break
-    return outs
+    n = _uformer.Model(model_bytes).num_outputs
+    return [np.array(ip.get_output(i)) for i in range(n)]
 
 
 def run_tflite_ref(model_bytes, inputs):
