@@ -87,11 +87,11 @@ def mlp(features=20, classes=3, seed=0):
     return keras.Model(inp, out)
 
 
-# name -> (builder, kwargs). The transformers span the range: 1-3 layers,
+# name -> (builder, kwargs). The transformers span 1-3 layers,
 # 1-6 heads, d_model 16-64, sequence 16-128.
 MODELS = {
     "tf_l1_h1_d16_s16": (transformer, dict(seq=16, d_model=16, heads=1, layers=1, ffn=32)),
-    "tf_l2_h4_d32_s64": (transformer, dict(seq=64, d_model=32, heads=4, layers=2, ffn=64, act="gelu")),
+    "tf_l2_h4_d32_s64": (transformer, dict(seq=64, d_model=32, heads=4, layers=2, ffn=64)),
     "tf_l3_h6_d48_s32": (transformer, dict(seq=32, d_model=48, heads=6, layers=3, ffn=96)),
     "tf_l1_h2_d64_s128": (transformer, dict(seq=128, d_model=64, heads=2, layers=1, ffn=128)),
     "hybrid": (hybrid, {}),
