@@ -7,10 +7,22 @@
 #include "mf_internal.h"
 
 /* ---- declarations ---- */
+#if MF_OP_FULLY_CONNECTED
+extern const mf_op_t mf_op_fully_connected;
+#endif /* MF_OP_FULLY_CONNECTED */
+#if MF_OP_BATCH_MATMUL
+extern const mf_op_t mf_op_batch_matmul;
+#endif /* MF_OP_BATCH_MATMUL */
 /* ---- end declarations ---- */
 
 const mf_op_t *const mf_op_table[] = {
 /* ---- table ---- */
+#if MF_OP_FULLY_CONNECTED
+    &mf_op_fully_connected,
+#endif /* MF_OP_FULLY_CONNECTED */
+#if MF_OP_BATCH_MATMUL
+    &mf_op_batch_matmul,
+#endif /* MF_OP_BATCH_MATMUL */
 /* ---- end table ---- */
     NULL,
 };

@@ -1,0 +1,25 @@
+/* Int8 FULLY_CONNECTED kernel; see k_fully_connected.h for the arithmetic. */
+#include "mf_config.h"
+
+#if MF_OP_FULLY_CONNECTED
+
+#include "kernels/k_fully_connected.h"
+
+void mf_k_fully_connected_s8(const mf_fc_params_t *p, const int8_t *in, const int8_t *w, int8_t *out) {
+    const int32_t depth = p->depth;
+    const int32_t units = p->units;
+    const mf_qm_t *qm = p->qm;
+    const int32_t qstep = p->per_channel ? 1 : 0;
+    for (int32_t b = 0; b < p->batches; b++) {
+        const int8_t *x = in + (size_t)b * (size_t)depth;
+        int8_t *y = out + (size_t)b * (size_t)units;
+        const int8_t *wr = w;
+        for (int32_t u = 0; u < units; u++, wr += depth) {
+            /* uint32: the fold is exact modulo 2^32, like the reference's wrapping sum. */
+            int32_t acc = (int32_t)((uint32_t)mf_dot_s8(x, wr, depth) + (uint32_t)p->fold[u]);
+            y[u] = mf_requant_s8(acc, qm[u * qstep], p->out_offset, p->act_min, p->act_max);
+        }
+    }
+}
+
+#endif /* MF_OP_FULLY_CONNECTED */

@@ -1,0 +1,150 @@
+/*
+ * BATCH_MATMUL (int8): graph glue for kernels/k_batch_matmul.c.
+ *
+ * Semantics are TFLM's batch_matmul.cc: ranks 2..5, batch dims broadcast (numpy
+ * rules, extended with leading 1s), adj_x / adj_y transpose the last two dims of lhs /
+ * rhs, per-tensor quantization with multiplier float(lhs_scale * rhs_scale) /
+ * output_scale, no fused activation. Either operand may be an activation (attention
+ * QK^T and AV) or a constant; a constant rhs is transposed and its column sums are
+ * computed once here, as TFLM does on its first invoke.
+ */
+#include "mf_config.h"
+
+#if MF_OP_BATCH_MATMUL
+
+#include "mf_internal.h"
+#include "mf_quant.h"
+#include "kernels/k_batch_matmul.h"
+#include "kernels/k_fully_connected.h"
+
+enum { BMM_OPT_ADJ_X = 0, BMM_OPT_ADJ_Y = 1 };
+#define BMM_OPTIONS_TAG 101  /* BuiltinOptions.BatchMatMulOptions */
+#define BMM_RANK 5           /* reference_ops::BatchMatMul works on 5-D extended shapes */
+
+static mf_status_t bmm_check_act(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {
+    mf_status_t st = mf_check_type(ctx, t, what, MF_INT8);
+    return st != MF_OK ? st : mf_check_quant(ctx, t, what);
+}
+
+static int bmm_is_const(const mf_model_t *m, const mf_tensor_t *t) {
+    return t->kind == MF_T_CONST || (t->kind == MF_T_ALIAS && m->tensors[t->alias_of].kind == MF_T_CONST);
+}
+
+static mf_status_t bmm_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+    mf_model_t *m = ctx->m;
+    mf_status_t st = mf_check_io(ctx, node, 2, 2, 1);
+    if (st != MF_OK) {
+        return st;
+    }
+    mf_fbt_t opt;
+    if ((st = mf_node_options(ctx, node, BMM_OPTIONS_TAG, &opt)) != MF_OK) {
+        return st;
+    }
+    const int adj_x = mf_fbt_u8(&opt, BMM_OPT_ADJ_X, 0) != 0;
+    const int adj_y = mf_fbt_u8(&opt, BMM_OPT_ADJ_Y, 0) != 0;
+
+    const mf_tensor_t *lhs = mf_node_in(m, node, 0);
+    const mf_tensor_t *rhs = mf_node_in(m, node, 1);
+    const mf_tensor_t *out = mf_node_out(m, node, 0);
+    if ((st = bmm_check_act(ctx, lhs, "lhs")) != MF_OK || (st = bmm_check_act(ctx, rhs, "rhs")) != MF_OK ||
+        (st = bmm_check_act(ctx, out, "output")) != MF_OK) {
+        return st;
+    }
+    if (lhs->ndim < 2 || lhs->ndim > BMM_RANK || rhs->ndim < 2 || rhs->ndim > BMM_RANK) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "operands have %d and %d dims, need 2 to %d",
+            lhs->ndim, rhs->ndim, BMM_RANK);
+    }
+    int32_t l[BMM_RANK], r[BMM_RANK];
+    for (int i = 0; i < BMM_RANK; i++) {
+        int li = i - (BMM_RANK - lhs->ndim), ri = i - (BMM_RANK - rhs->ndim);
+        l[i] = li >= 0 ? lhs->dims[li] : 1;
+        r[i] = ri >= 0 ? rhs->dims[ri] : 1;
+        if (l[i] < 1 || r[i] < 1) {
+            return mf_fail(ctx, MF_ERR_MALFORMED, "operand dim %d is %d", i, (int)(l[i] < 1 ? l[i] : r[i]));
+        }
+    }
+    const int32_t M = adj_x ? l[4] : l[3];
+    const int32_t K = adj_x ? l[3] : l[4];
+    const int32_t K2 = adj_y ? r[4] : r[3];
+    const int32_t N = adj_y ? r[3] : r[4];
+    if (K != K2) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "lhs depth %d != rhs depth %d", (int)K, (int)K2);
+    }
+    if (K > MF_K_MAX_DEPTH) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "accumulation depth %d exceeds %d", (int)K, MF_K_MAX_DEPTH);
+    }
+
+    /* Output shape: broadcast batch dims, then [M, N], with rank max(lhs, rhs). */
+    const int rank = lhs->ndim > rhs->ndim ? lhs->ndim : rhs->ndim;
+    int32_t want[BMM_RANK];
+    int32_t batch[3];
+    for (int i = 0; i < 3; i++) {
+        if (l[i] != r[i] && l[i] != 1 && r[i] != 1) {
+            return mf_fail(ctx, MF_ERR_MALFORMED, "batch dims %d and %d do not broadcast", (int)l[i], (int)r[i]);
+        }
+        batch[i] = l[i] != 1 ? l[i] : r[i];
+    }
+    for (int i = 0; i < rank - 2; i++) {
+        want[i] = batch[3 - (rank - 2) + i];
+    }
+    want[rank - 2] = M;
+    want[rank - 1] = N;
+    if ((st = mf_check_shape(ctx, out, "output", rank, want)) != MF_OK) {
+        return st;
+    }
+
+    mf_bmm_params_t *p = mf_alloc(ctx, sizeof(*p));
+    if (!p) {
+        return MF_ERR_ARENA;
+    }
+    /* GetQuantizedConvolutionMultipler: product in float, then divided in double. */
+    float prod = lhs->scale * rhs->scale;
+    p->qm = mf_quantize_multiplier((double)prod / (double)out->scale);
+    if (p->qm.shift > 30) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "effective scale too large (shift %d, max 30)", (int)p->qm.shift);
+    }
+    int32_t lstep = 1, rstep = 1;
+    for (int i = 2; i >= 0; i--) {
+        p->batch[i] = batch[i];
+        p->lhs_step[i] = l[i] == 1 ? 0 : lstep;
+        p->rhs_step[i] = r[i] == 1 ? 0 : rstep;
+        lstep *= l[i];
+        rstep *= r[i];
+    }
+    p->m = M;
+    p->n = N;
+    p->k = K;
+    p->adj_x = adj_x;
+    p->adj_y = adj_y;
+    p->lhs_zp = lhs->zero_point;
+    p->rhs_zp = rhs->zero_point;
+    p->out_offset = out->zero_point;
+
+    if (bmm_is_const(m, rhs)) {
+        /* rstep is now the number of rhs matrices. */
+        const uint8_t *rd = rhs->kind == MF_T_ALIAS ? m->tensors[rhs->alias_of].data : rhs->data;
+        int8_t *rt = NULL;
+        if (!adj_y && !(rt = mf_alloc(ctx, (size_t)rhs->count))) {
+            return MF_ERR_ARENA;
+        }
+        int32_t *fold = mf_alloc(ctx, sizeof(int32_t) * (size_t)rstep * (size_t)N);
+        if (!fold) {
+            return MF_ERR_ARENA;
+        }
+        mf_k_batch_matmul_prep_rhs(p, (const int8_t *)rd, rstep, rt, fold);
+        p->rhs_t = rt;
+        p->rhs_fold = fold;
+    }
+    node->scratch_bytes = mf_k_batch_matmul_scratch(p);
+    node->params = p;
+    return MF_OK;
+}
+
+static void bmm_eval(mf_model_t *m, const mf_node_t *node) {
+    mf_k_batch_matmul_s8(node->params, (const int8_t *)mf_node_in(m, node, 0)->data,
+        (const int8_t *)mf_node_in(m, node, 1)->data, (int8_t *)mf_node_out(m, node, 0)->data, node->scratch);
+}
+
+const mf_op_t mf_op_batch_matmul = { 126, 4, "BATCH_MATMUL", bmm_prepare, bmm_eval };
+
+#endif /* MF_OP_BATCH_MATMUL */

@@ -1,0 +1,209 @@
+/*
+ * FULLY_CONNECTED (int8): graph glue for kernels/k_fully_connected.c.
+ *
+ * Semantics are TFLM's fully_connected.cc with reference_integer_ops::FullyConnected
+ * (per-tensor weights) and FullyConnectedPerChannel (one scale per output unit).
+ * Prepare folds bias + input_offset * sum(weights) into one int32 per unit, so eval is
+ * a plain int8 dot product per output element.
+ */
+#include "mf_config.h"
+
+#if MF_OP_FULLY_CONNECTED
+
+#include "mf_internal.h"
+#include "mf_quant.h"
+#include "kernels/k_fully_connected.h"
+
+enum { FC_OPT_ACTIVATION = 0, FC_OPT_WEIGHTS_FORMAT = 1, FC_OPT_KEEP_NUM_DIMS = 2 };
+#define FC_OPTIONS_TAG 8  /* BuiltinOptions.FullyConnectedOptions */
+
+/* Data of a constant tensor during prepare (aliases of constants are resolved later). */
+static const uint8_t *fc_const_data(const mf_model_t *m, const mf_tensor_t *t) {
+    return t->kind == MF_T_ALIAS ? m->tensors[t->alias_of].data : t->data;
+}
+
+static mf_status_t fc_check_act(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {
+    mf_status_t st = mf_check_type(ctx, t, what, MF_INT8);
+    return st != MF_OK ? st : mf_check_quant(ctx, t, what);
+}
+
+/* TFLM applies multipliers with x * (1 << shift): larger shifts would overflow. */
+static mf_status_t fc_multiplier(mf_ctx_t *ctx, double real, mf_qm_t *qm, int32_t unit) {
+    *qm = mf_quantize_multiplier(real);
+    if (qm->shift > 30) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "unit %d: effective scale too large (shift %d, max 30)",
+            (int)unit, (int)qm->shift);
+    }
+    return MF_OK;
+}
+
+static mf_status_t fc_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+    mf_model_t *m = ctx->m;
+    mf_status_t st = mf_check_io(ctx, node, 2, 3, 1);
+    if (st != MF_OK) {
+        return st;
+    }
+    mf_fbt_t opt;
+    if ((st = mf_node_options(ctx, node, FC_OPTIONS_TAG, &opt)) != MF_OK) {
+        return st;
+    }
+    int act = mf_fbt_i8(&opt, FC_OPT_ACTIVATION, 0);
+    int wfmt = mf_fbt_u8(&opt, FC_OPT_WEIGHTS_FORMAT, 0);
+    int keep = mf_fbt_u8(&opt, FC_OPT_KEEP_NUM_DIMS, 0) != 0;
+    if (wfmt != 0) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "weights format %d unsupported (only DEFAULT)", wfmt);
+    }
+    if (act < MF_ACT_NONE || act > MF_ACT_SIGN_BIT) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "unknown fused activation %d", act);
+    }
+    if (act > MF_ACT_RELU6) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "fused activation %d unsupported for int8", act);
+    }
+
+    const mf_tensor_t *in = mf_node_in(m, node, 0);
+    const mf_tensor_t *w = mf_node_in(m, node, 1);
+    const mf_tensor_t *bias = mf_node_in(m, node, 2);
+    const mf_tensor_t *out = mf_node_out(m, node, 0);
+    if ((st = fc_check_act(ctx, in, "input")) != MF_OK || (st = fc_check_act(ctx, out, "output")) != MF_OK) {
+        return st;
+    }
+    if ((st = mf_check_type(ctx, w, "filter", MF_INT8)) != MF_OK || (st = mf_check_const(ctx, w, "filter")) != MF_OK) {
+        return st;
+    }
+    if (w->ndim != 2) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "filter has %d dims, need 2", w->ndim);
+    }
+    const int32_t units = w->dims[0];
+    const int32_t depth = w->dims[1];
+    if (units < 1 || depth < 1) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "filter shape [%d,%d] is empty", (int)units, (int)depth);
+    }
+    if (depth > MF_K_MAX_DEPTH) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "accumulation depth %d exceeds %d", (int)depth, MF_K_MAX_DEPTH);
+    }
+
+    /* Filter quantization: per-tensor, or one scale per unit along dim 0. Weights are
+     * symmetric: FullyConnectedPerChannel ignores the filter zero point and TFLM
+     * asserts it is 0, so anything else is refused rather than guessed. */
+    if (w->nq == 0) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "filter is not quantized");
+    }
+    const int per_channel = w->nq > 1;
+    if (per_channel && (w->q_dim != 0 || w->nq != units)) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "filter has %d scales along dim %d, need %d along dim 0",
+            (int)w->nq, (int)w->q_dim, (int)units);
+    }
+    for (int32_t i = 0; i < w->nq; i++) {
+        float s = mf_tensor_qscale(w, i);
+        if (!(s >= 0.0f && s < 3.0e38f)) {
+            return mf_fail(ctx, MF_ERR_MALFORMED, "filter scale %d is not a finite non-negative number", (int)i);
+        }
+        if (mf_tensor_qzp(w, i) != 0) {
+            return mf_fail(ctx, MF_ERR_UNSUPPORTED, "filter zero point %d is %ld, need 0 (symmetric weights)",
+                (int)i, (long)mf_tensor_qzp(w, i));
+        }
+    }
+
+    if (bias) {
+        if ((st = mf_check_type(ctx, bias, "bias", MF_INT32)) != MF_OK ||
+            (st = mf_check_const(ctx, bias, "bias")) != MF_OK) {
+            return st;
+        }
+        if (bias->count != units) {
+            return mf_fail(ctx, MF_ERR_MALFORMED, "bias has %d elements, need %d", (int)bias->count, (int)units);
+        }
+    }
+
+    /* Shapes: TFLite's rule. Batches are all leading dims of the input. */
+    if (in->ndim < 1 || in->count < 1 || in->count % depth != 0) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "input has %d elements, not a multiple of depth %d",
+            (int)in->count, (int)depth);
+    }
+    const int32_t batches = in->count / depth;
+    int32_t want[MF_MAX_DIMS];
+    int wn;
+    if (keep) {
+        if (in->dims[in->ndim - 1] != depth) {
+            return mf_fail(ctx, MF_ERR_MALFORMED, "input last dim %d, filter depth %d",
+                (int)in->dims[in->ndim - 1], (int)depth);
+        }
+        wn = in->ndim;
+        for (int i = 0; i < wn - 1; i++) {
+            want[i] = in->dims[i];
+        }
+        want[wn - 1] = units;
+    } else {
+        wn = 2;
+        want[0] = batches;
+        want[1] = units;
+    }
+    if ((st = mf_check_shape(ctx, out, "output", wn, want)) != MF_OK) {
+        return st;
+    }
+
+    mf_fc_params_t *p = mf_alloc(ctx, sizeof(*p));
+    mf_qm_t *qm = p ? mf_alloc(ctx, sizeof(mf_qm_t) * (size_t)(per_channel ? units : 1)) : NULL;
+    int32_t *fold = qm ? mf_alloc(ctx, sizeof(int32_t) * (size_t)units) : NULL;
+    if (!fold) {
+        return MF_ERR_ARENA;
+    }
+    if (!mf_activation_range_int8(act, out->scale, out->zero_point, &p->act_min, &p->act_max)) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "activation range does not fit output quantization");
+    }
+
+    if (per_channel) {
+        /* FullyConnectedPerChannel: input_scale * filter_scale / output_scale in double. */
+        for (int32_t u = 0; u < units; u++) {
+            double real = (double)in->scale * (double)mf_tensor_qscale(w, u) / (double)out->scale;
+            if ((st = fc_multiplier(ctx, real, &qm[u], u)) != MF_OK) {
+                return st;
+            }
+        }
+    } else {
+        /* GetQuantizedConvolutionMultipler: the product is taken in float first. */
+        float prod = in->scale * w->scale;
+        if (bias) {
+            /* TFLM refuses a bias scale that does not match input * filter scale. */
+            double diff = (double)in->scale * (double)w->scale - (double)bias->scale;
+            if (diff < 0) {
+                diff = -diff;
+            }
+            if (!(diff / (double)out->scale <= 0.02)) {
+                return mf_fail(ctx, MF_ERR_MALFORMED, "bias scale does not match input scale * filter scale");
+            }
+        }
+        if ((st = fc_multiplier(ctx, (double)prod / (double)out->scale, &qm[0], 0)) != MF_OK) {
+            return st;
+        }
+    }
+
+    const int8_t *wd = (const int8_t *)fc_const_data(m, w);
+    const uint8_t *bd = bias ? fc_const_data(m, bias) : NULL;
+    const uint32_t in_offset = (uint32_t)(-in->zero_point);
+    for (int32_t u = 0; u < units; u++) {
+        uint32_t f = in_offset * (uint32_t)mf_sum_s8(wd + (size_t)u * (size_t)depth, depth);
+        if (bd) {
+            f += (uint32_t)mf_ld_i32(bd + 4 * (size_t)u);
+        }
+        fold[u] = (int32_t)f;
+    }
+    p->batches = batches;
+    p->depth = depth;
+    p->units = units;
+    p->out_offset = out->zero_point;
+    p->per_channel = per_channel;
+    p->qm = qm;
+    p->fold = fold;
+    node->params = p;
+    return MF_OK;
+}
+
+static void fc_eval(mf_model_t *m, const mf_node_t *node) {
+    const mf_fc_params_t *p = node->params;
+    mf_k_fully_connected_s8(p, (const int8_t *)mf_node_in(m, node, 0)->data,
+        (const int8_t *)mf_node_in(m, node, 1)->data, (int8_t *)mf_node_out(m, node, 0)->data);
+}
+
+const mf_op_t mf_op_fully_connected = { 9, 13, "FULLY_CONNECTED", fc_prepare, fc_eval };
+
+#endif /* MF_OP_FULLY_CONNECTED */
