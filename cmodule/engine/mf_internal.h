@@ -54,8 +54,7 @@ typedef struct mf_node {
     uint8_t n_out;
     const int16_t *in;    /* tensor indices; -1 marks an absent optional input */
     const int16_t *out;
-    mf_fbt_t options;     /* builtin options table (options.present == 0: all defaults) */
-    uint8_t options_type; /* BuiltinOptions union tag, 0 = none */
+    uint8_t options_type; /* BuiltinOptions union tag, 0 = none (the table: mf_node_options) */
     void *params;         /* op-owned, in the arena, filled by prepare */
     uint8_t *scratch;     /* scratch_bytes of arena, valid during this node's eval only */
     uint32_t scratch_bytes;
@@ -75,10 +74,15 @@ struct mf_model {
     int16_t n_nodes;
     uint8_t n_inputs;
     uint8_t n_outputs;
+    /* Load-time view of every tensor. Lives in the part of the arena that the
+     * activations reuse once loading is done: NULL after mf_model_init returns. */
     mf_tensor_t *tensors;
+    mf_fbt_t *node_options;  /* load-time only, like tensors */
     mf_node_t *nodes;
     const int16_t *inputs;
     const int16_t *outputs;
+    uint8_t **data;          /* run time: bytes of tensor i (NULL when unused) */
+    mf_tensor_t *io;         /* run time: graph inputs then outputs, for the public API */
 };
 
 /* Load-time context handed to every op's prepare. */
@@ -108,12 +112,21 @@ void *mf_alloc(mf_ctx_t *ctx, size_t bytes);
 /* Formats "node N (OP): <fmt>" into ctx->err and returns st. Supports %d %u %ld %lu %s %%. */
 mf_status_t mf_fail(mf_ctx_t *ctx, mf_status_t st, const char *fmt, ...);
 
-/* Tensor i of a node: NULL for an absent optional input (index -1). */
+/* At load (prepare) only: tensor i of a node; NULL for an absent optional input. */
 static inline mf_tensor_t *mf_node_in(const mf_model_t *m, const mf_node_t *n, int i) {
     return (i < n->n_in && n->in[i] >= 0) ? &m->tensors[n->in[i]] : NULL;
 }
 static inline mf_tensor_t *mf_node_out(const mf_model_t *m, const mf_node_t *n, int i) {
     return &m->tensors[n->out[i]];
+}
+
+/* At run time (eval): the bytes of a node's input/output i (NULL for an absent input).
+ * Everything else an eval needs (shapes, offsets, multipliers) is in node->params. */
+static inline uint8_t *mf_in_data(const mf_model_t *m, const mf_node_t *n, int i) {
+    return (i < n->n_in && n->in[i] >= 0) ? m->data[n->in[i]] : NULL;
+}
+static inline uint8_t *mf_out_data(const mf_model_t *m, const mf_node_t *n, int i) {
+    return m->data[n->out[i]];
 }
 
 /* Common checks; each formats its own message and returns its status. */
@@ -130,6 +143,12 @@ mf_status_t mf_node_options(mf_ctx_t *ctx, const mf_node_t *n, int expected_type
 mf_status_t mf_check_const(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what);
 /* The output shares the input's memory (no copy at eval). Same byte count required. */
 mf_status_t mf_make_alias(mf_ctx_t *ctx, mf_node_t *n, int in_index, int out_index);
+
+/* Elementwise ops whose kernel reads element k of input in_index before writing element
+ * k of the output may call this: when the input dies at this node and has the output's
+ * size, the output takes the input's bytes (no extra activation memory). A no-op when
+ * the conditions do not hold, so it never fails. */
+void mf_allow_inplace(mf_ctx_t *ctx, mf_node_t *n, int in_index, int out_index);
 
 /* Per-channel quantization element i (0 <= i < t->nq). */
 float mf_tensor_qscale(const mf_tensor_t *t, int32_t i);

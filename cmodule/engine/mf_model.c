@@ -1,17 +1,26 @@
 /*
  * Model loading (= validation), memory planning and invocation.
  *
- * Arena layout (all offsets from the arena start rounded up to MF_ALIGN):
- *   [mf_model_t][tensor table][node table][node io lists][op params ...] | activations
- * The first part ("tables") is filled while loading; the activation area is placed by a
- * greedy planner: largest buffer first, at the lowest offset that does not overlap any
- * already placed buffer whose lifetime (first..last node using it) intersects its own.
- * Node scratch buffers take part with a lifetime of their one node.
+ * Arena layout (offsets from the arena start rounded up to MF_ALIGN):
+ *   front: [mf_model_t][node table][io lists][data pointers][io tensors][op params ...]
+ *   then:  activations, which reuse the load-only tables at the arena's back
+ *          ([tensor table][node options], written top-down while loading)
+ * So the arena needs front + max(activations, load-only tables). The activation area is
+ * placed by a greedy planner: largest buffer first, at the lowest offset that does not
+ * overlap any placed buffer whose lifetime (first..last node using it) intersects its
+ * own. Node scratch buffers take part with a lifetime of their one node; reshape-like
+ * ops and in-place elementwise ops share their input's bytes.
  */
 #include "mf_internal.h"
 #include "mf_quant.h"
 
 #define MF_ALIGN 8u
+
+/* Transitional: 1 keeps the tensor table alive after load (for evals that still read
+ * mf_node_in at run time); 0 lets activations reuse it. */
+#ifndef MF_KEEP_LOAD_TABLES
+#define MF_KEEP_LOAD_TABLES 1
+#endif /* MF_KEEP_LOAD_TABLES */
 
 /* .tflite schema field indices (table field order in schema.fbs). */
 enum { MODEL_VERSION = 0, MODEL_OPCODES = 1, MODEL_SUBGRAPHS = 2, MODEL_BUFFERS = 4, MODEL_METADATA = 6 };
@@ -128,26 +137,44 @@ static size_t align_up(size_t x) {
     return (x + (MF_ALIGN - 1)) & ~(size_t)(MF_ALIGN - 1);
 }
 
-/* Allocation state during load: the tables grow from the aligned arena start. */
+/* Allocation state during load: run-time tables grow up from the aligned arena start,
+ * load-only tables grow down from its end. */
 typedef struct {
     uint8_t *base;       /* aligned arena start */
     size_t cap;          /* usable bytes from base */
-    size_t used;
+    size_t used;         /* front bytes */
+    size_t back;         /* back bytes (a multiple of MF_ALIGN) */
     mf_error_t *err;
 } mf_meta_t;
 
+static void *table_overflow(mf_meta_t *a, size_t bytes) {
+    a->err->need = (MF_ALIGN - 1) + align_up(a->used) + a->back + align_up(bytes);
+    a->err->need_exact = 0;
+    set_err(a->err, MF_ERR_ARENA, "arena too small for the model tables: need more than %lu bytes, have %lu",
+        (unsigned long)a->err->need, (unsigned long)(a->cap + (MF_ALIGN - 1)));
+    return NULL;
+}
+
 static void *meta_alloc(mf_meta_t *a, size_t bytes) {
     size_t start = align_up(a->used);
-    if (bytes > a->cap || start > a->cap - bytes) {
-        a->err->need = (MF_ALIGN - 1) + start + bytes;
-        a->err->need_exact = 0;
-        set_err(a->err, MF_ERR_ARENA, "arena too small for the model tables: need more than %lu bytes, have %lu",
-            (unsigned long)a->err->need, (unsigned long)(a->cap + (MF_ALIGN - 1)));
-        return NULL;
+    if (bytes > a->cap || start > a->cap - a->back - bytes || a->back > a->cap) {
+        return table_overflow(a, bytes);
     }
     uint8_t *p = a->base + start;
     memset(p, 0, bytes);
     a->used = start + bytes;
+    return p;
+}
+
+static void *meta_alloc_back(mf_meta_t *a, size_t bytes) {
+    size_t sz = align_up(bytes);
+    size_t start = align_up(a->used);
+    if (sz > a->cap || a->back > a->cap - sz || start > a->cap - a->back - sz) {
+        return table_overflow(a, bytes);
+    }
+    a->back += sz;
+    uint8_t *p = a->base + a->cap - a->back;
+    memset(p, 0, sz);
     return p;
 }
 
@@ -252,8 +279,8 @@ mf_status_t mf_check_same_shape(mf_ctx_t *ctx, const mf_tensor_t *a, const mf_te
 }
 
 mf_status_t mf_node_options(mf_ctx_t *ctx, const mf_node_t *n, int expected_type, mf_fbt_t *opt) {
-    *opt = n->options;
-    if (n->options_type == 0 && !n->options.present) {
+    *opt = ctx->m->node_options[n - ctx->m->nodes];
+    if (n->options_type == 0 && !opt->present) {
         return MF_OK;
     }
     if (n->options_type != expected_type) {
@@ -294,6 +321,43 @@ mf_status_t mf_make_alias(mf_ctx_t *ctx, mf_node_t *n, int in_index, int out_ind
     out->kind = MF_T_ALIAS;
     out->alias_of = root;
     return MF_OK;
+}
+
+/* Last node that reads the bytes of `root` directly or through any alias of it. */
+static int group_last_use(const mf_model_t *m, int16_t root) {
+    int last = m->tensors[root].last_use;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const mf_tensor_t *t = &m->tensors[i];
+        if (t->kind == MF_T_ALIAS && t->alias_of == root && t->last_use > last) {
+            last = t->last_use;
+        }
+    }
+    return last;
+}
+
+void mf_allow_inplace(mf_ctx_t *ctx, mf_node_t *n, int in_index, int out_index) {
+    mf_model_t *m = ctx->m;
+    if (in_index >= n->n_in || n->in[in_index] < 0) {
+        return;
+    }
+    int16_t root = alias_root(m, n->in[in_index]);
+    mf_tensor_t *r = &m->tensors[root];
+    mf_tensor_t *in = &m->tensors[n->in[in_index]];
+    mf_tensor_t *out = &m->tensors[n->out[out_index]];
+    /* Graph inputs keep their bytes (callers may invoke again on the same input), and
+     * a group still read after this node (or a graph output: last use n_nodes) cannot be overwritten. */
+    if (r->kind != MF_T_ARENA || r->first_use < 0 || out->kind != MF_T_ARENA ||
+        (size_t)in->count * in->elem_size != (size_t)out->count * out->elem_size ||
+        group_last_use(m, root) != ctx->node) {
+        return;
+    }
+    for (int i = 0; i < m->n_inputs; i++) {
+        if (m->inputs[i] == n->out[out_index]) {
+            return;
+        }
+    }
+    out->kind = MF_T_ALIAS;
+    out->alias_of = root;
 }
 
 float mf_tensor_qscale(const mf_tensor_t *t, int32_t i) {
@@ -661,11 +725,11 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
     err->need = 0;
     err->need_exact = 0;
     mf_fbt_t root;
+    if (buf != NULL && len >= 8 && !(buf[4] == 'T' && buf[5] == 'F' && buf[6] == 'L' && buf[7] == '3')) {
+        return set_err(err, MF_ERR_MALFORMED, "not a .tflite model: file identifier is not TFL3");
+    }
     if (buf == NULL || mf_fb_root(buf, len, &root) != MF_FB_OK) {
         return set_err(err, MF_ERR_MALFORMED, "not a .tflite model: bad root table (%lu bytes)", (unsigned long)len);
-    }
-    if (len >= 8 && !(buf[4] == 'T' && buf[5] == 'F' && buf[6] == 'L' && buf[7] == '3')) {
-        return set_err(err, MF_ERR_MALFORMED, "not a .tflite model: file identifier is not TFL3");
     }
     uint32_t version = mf_fbt_u32(&root, MODEL_VERSION, 0);
     if (version != 3) {
@@ -694,7 +758,7 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
     uint8_t *base = arena ? (uint8_t *)(((uintptr_t)arena + (MF_ALIGN - 1)) & ~(uintptr_t)(MF_ALIGN - 1)) : NULL;
     /* Budget as if the arena had the worst alignment, so a given size works at any address. */
     size_t cap = (arena && arena_len >= MF_ALIGN - 1) ? arena_len - (MF_ALIGN - 1) : 0;
-    mf_meta_t meta = { base, cap, 0, err };
+    mf_meta_t meta = { base, cap, 0, 0, err };
     mf_model_box_t *box = meta_alloc(&meta, sizeof(mf_model_box_t));
     if (!box) {
         return MF_ERR_ARENA;
@@ -706,9 +770,15 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
     m->arena_len = arena_len;
     m->n_tensors = (int16_t)tensors_v.count;
     m->n_nodes = (int16_t)ops_v.count;
-    m->tensors = meta_alloc(&meta, (tensors_v.count ? tensors_v.count : 1) * sizeof(mf_tensor_t));
     m->nodes = meta_alloc(&meta, (ops_v.count ? ops_v.count : 1) * sizeof(mf_node_t));
-    if (!m->tensors || !m->nodes) {
+    m->data = meta_alloc(&meta, (tensors_v.count ? tensors_v.count : 1) * sizeof(uint8_t *));
+#if MF_KEEP_LOAD_TABLES
+    m->tensors = meta_alloc(&meta, (tensors_v.count ? tensors_v.count : 1) * sizeof(mf_tensor_t));
+#else
+    m->tensors = meta_alloc_back(&meta, (tensors_v.count ? tensors_v.count : 1) * sizeof(mf_tensor_t));
+#endif /* MF_KEEP_LOAD_TABLES */
+    m->node_options = meta_alloc_back(&meta, (ops_v.count ? ops_v.count : 1) * sizeof(mf_fbt_t));
+    if (!m->tensors || !m->nodes || !m->data || !m->node_options) {
         return MF_ERR_ARENA;
     }
     for (uint32_t i = 0; i < tensors_v.count; i++) {
@@ -732,6 +802,10 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
         return st;
     }
     m->outputs = list;
+    m->io = meta_alloc(&meta, ((size_t)m->n_inputs + m->n_outputs + 1) * sizeof(mf_tensor_t));
+    if (!m->io) {
+        return MF_ERR_ARENA;
+    }
 
     for (uint32_t i = 0; i < ops_v.count; i++) {
         mf_node_t *node = &m->nodes[i];
@@ -782,7 +856,7 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
                 (unsigned)i, mf_op_table[op]->name);
         }
         node->options_type = mf_fbt_u8(&ot, OP_OPTIONS_TYPE, 0);
-        if (mf_fbt_table(&ot, OP_OPTIONS, &node->options) == MF_FB_BAD) {
+        if (mf_fbt_table(&ot, OP_OPTIONS, &m->node_options[i]) == MF_FB_BAD) {
             return set_err(err, MF_ERR_MALFORMED, "node %u (%s): options out of bounds", (unsigned)i, mf_op_table[op]->name);
         }
     }
@@ -803,7 +877,7 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
     size_t act = plan(m);
     m->meta_used = align_up(meta.used);
     m->act_bytes = act;
-    m->used = (MF_ALIGN - 1) + m->meta_used + act;
+    m->used = (MF_ALIGN - 1) + m->meta_used + (act > meta.back ? act : meta.back);
     if (arena_len < m->used) {
         err->need = m->used;
         err->need_exact = 1;
@@ -829,6 +903,20 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
         mf_node_t *n = &m->nodes[i];
         n->scratch = n->scratch_bytes ? m->act + n->scratch_offset : NULL;
     }
+    for (int i = 0; i < m->n_tensors; i++) {
+        m->data[i] = m->tensors[i].data;
+    }
+    for (int i = 0; i < m->n_inputs; i++) {
+        m->io[i] = m->tensors[m->inputs[i]];
+    }
+    for (int i = 0; i < m->n_outputs; i++) {
+        m->io[m->n_inputs + i] = m->tensors[m->outputs[i]];
+    }
+    /* The load-only tables at the back are about to be overwritten by activations. */
+#if !MF_KEEP_LOAD_TABLES
+    m->tensors = NULL;
+#endif /* MF_KEEP_LOAD_TABLES */
+    m->node_options = NULL;
     /* Inputs start at zero so a model invoked before any input is written is deterministic. */
     memset(m->act, 0, act);
     *out = m;
@@ -880,11 +968,11 @@ int mf_num_outputs(const mf_model_t *m) {
 }
 
 mf_tensor_t *mf_input(mf_model_t *m, int i) {
-    return (i >= 0 && i < m->n_inputs) ? &m->tensors[m->inputs[i]] : NULL;
+    return (i >= 0 && i < m->n_inputs) ? &m->io[i] : NULL;
 }
 
 mf_tensor_t *mf_output(mf_model_t *m, int i) {
-    return (i >= 0 && i < m->n_outputs) ? &m->tensors[m->outputs[i]] : NULL;
+    return (i >= 0 && i < m->n_outputs) ? &m->io[m->n_inputs + i] : NULL;
 }
 
 int mf_num_nodes(const mf_model_t *m) {

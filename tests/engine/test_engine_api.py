@@ -86,11 +86,10 @@ def test_api_reshape_aliases_its_input():
     m = _uformer.Model(reshape_chain())
     x = np.frombuffer(m.input(0), np.int8)
     x[:] = np.arange(6)
+    # The output shares the input's bytes: visible even before invoke, and no copy runs.
+    assert list(m.output(0)) == list(range(6))
     m.invoke()
     assert list(m.output(0)) == list(range(6))
-    # Aliased outputs cost no arena: the only activation buffer is the 6-byte input.
-    g_only_input = _uformer.arena_size(passthrough())
-    assert m.arena_size - g_only_input < 6 * 64
 
 
 def test_api_metadata():
