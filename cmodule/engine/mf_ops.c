@@ -13,6 +13,18 @@ extern const mf_op_t mf_op_fully_connected;
 #if MF_OP_BATCH_MATMUL
 extern const mf_op_t mf_op_batch_matmul;
 #endif /* MF_OP_BATCH_MATMUL */
+#if MF_OP_CONV_2D
+extern const mf_op_t mf_op_conv_2d;
+#endif /* MF_OP_CONV_2D */
+#if MF_OP_DEPTHWISE_CONV_2D
+extern const mf_op_t mf_op_depthwise_conv_2d;
+#endif /* MF_OP_DEPTHWISE_CONV_2D */
+#if MF_OP_MAX_POOL_2D
+extern const mf_op_t mf_op_max_pool_2d;
+#endif /* MF_OP_MAX_POOL_2D */
+#if MF_OP_AVERAGE_POOL_2D
+extern const mf_op_t mf_op_average_pool_2d;
+#endif /* MF_OP_AVERAGE_POOL_2D */
 /* ---- end declarations ---- */
 
 const mf_op_t *const mf_op_table[] = {
@@ -23,6 +35,18 @@ const mf_op_t *const mf_op_table[] = {
 #if MF_OP_BATCH_MATMUL
     &mf_op_batch_matmul,
 #endif /* MF_OP_BATCH_MATMUL */
+#if MF_OP_CONV_2D
+    &mf_op_conv_2d,
+#endif /* MF_OP_CONV_2D */
+#if MF_OP_DEPTHWISE_CONV_2D
+    &mf_op_depthwise_conv_2d,
+#endif /* MF_OP_DEPTHWISE_CONV_2D */
+#if MF_OP_MAX_POOL_2D
+    &mf_op_max_pool_2d,
+#endif /* MF_OP_MAX_POOL_2D */
+#if MF_OP_AVERAGE_POOL_2D
+    &mf_op_average_pool_2d,
+#endif /* MF_OP_AVERAGE_POOL_2D */
 /* ---- end table ---- */
     NULL,
 };

@@ -84,7 +84,7 @@ def bmm_model(rng, lhs_shape, rhs_shape, adj_x, adj_y, const=None, out_shape=Non
     rs = float(_log_uniform(rng, 0.01, 0.1))
     lz, rz = (int(v) for v in rng.integers(-128, 128, size=2))
     k = lhs_shape[-2] if adj_x else lhs_shape[-1]
-    out_scale = float(np.sqrt(k) * 74 * 74 * ls * rs / 60 * rng.uniform(0.5, 2.0))
+    out_scale = float(np.sqrt(k) * 110 * 110 * ls * rs / 40 * rng.uniform(0.5, 2.0))
     if out_shape is None:
         rank = max(len(lhs_shape), len(rhs_shape))
         lb = (1,) * (rank - len(lhs_shape)) + tuple(lhs_shape[:-2])
@@ -147,3 +147,53 @@ def test_batch_matmul_attention_shapes(adj_x, adj_y):
     model = bmm_model(rng, lhs, rhs, adj_x, adj_y)
     for _ in range(3):
         assert_identical(model, random_inputs(model, rng))
+
+
+# ---------------------------------------------------------------- refusals
+
+def refused(model, exc, *words):
+    with pytest.raises(exc) as ei:
+        _uformer.Model(model)
+    msg = str(ei.value)
+    for wd in words:
+        assert wd in msg, msg
+    return msg
+
+
+def test_fully_connected_refusals():
+    rng = np.random.default_rng(21)
+    base = dict(lead=(2,), depth=8, units=5)
+    refused(fc_model(rng, **base, wfmt=1), NotImplementedError, "weights format 1")
+    refused(fc_model(rng, **base, act=4), NotImplementedError, "activation 4")
+    refused(fc_model(rng, **base, act=9), ValueError, "activation 9")
+    refused(fc_model(rng, **base, out_shape=(2, 6)), ValueError, "[2,6]", "[2,5]")
+    refused(fc_model(rng, **base, keep=False, out_shape=(1, 2, 5)), ValueError, "[1,2,5]", "[2,5]")
+    refused(fc_model(rng, **base, w_scale=np.full(4, 0.01, np.float32)), ValueError, "4 scales")
+    refused(fc_model(rng, **base, per_channel=False, w_zp=2), NotImplementedError, "zero point", "2")
+    refused(fc_model(rng, **base, per_channel=False, b_len=3), ValueError, "bias has 3 elements, need 5")
+    refused(fc_model(rng, **base, per_channel=False, b_scale=1.0), ValueError, "bias scale")
+    refused(fc_model(rng, **base, out_type="int16"), NotImplementedError, "int16")
+    refused(fc_model(rng, **base, per_channel=False, b_type="int64", b_scale=None), NotImplementedError, "int64")
+
+
+def test_fully_connected_input_not_multiple_of_depth():
+    rng = np.random.default_rng(22)
+    g = Graph()
+    x = g.input((3, 7), "int8", scale=0.1, zp=0)
+    w = g.const(np.ones((4, 5), np.int8), "int8", scale=0.01)
+    y = g.output((4, 4), "int8", scale=0.1, zp=0)
+    g.op("FULLY_CONNECTED", [x, w, -1], [y], options("FullyConnectedOptions"))
+    refused(g.build(), ValueError, "21 elements", "depth 5")
+
+
+def test_batch_matmul_refusals():
+    rng = np.random.default_rng(23)
+    refused(bmm_model(rng, (2, 3, 4), (2, 5, 6), False, False), ValueError, "depth 4", "depth 5")
+    refused(bmm_model(rng, (2, 3, 4), (3, 4, 6), False, False), ValueError, "2 and 3", "broadcast")
+    refused(bmm_model(rng, (2, 3, 4), (2, 4, 6), False, False, out_shape=(2, 3, 5)), ValueError, "[2,3,5]", "[2,3,6]")
+    refused(bmm_model(rng, (2, 3, 4), (2, 4, 6), False, False, out_shape=(6, 6)), ValueError, "[2,3,6]")
+    refused(bmm_model(rng, (1, 1, 1, 2, 3, 4), (4, 6), False, False), NotImplementedError, "6 and 2 dims")
+    refused(bmm_model(rng, (3,), (3, 4), False, False, out_shape=(1, 4)), NotImplementedError, "1 and 2 dims")
+    refused(bmm_model(rng, (3, 4), (4, 6), False, False, lhs_type="int16"), NotImplementedError, "int16")
+    refused(bmm_model(rng, (3, 4), (4, 6), False, False, const="rhs",
+                      rhs_scale=np.full(4, 0.05, np.float32)), NotImplementedError, "4 quantization scales")

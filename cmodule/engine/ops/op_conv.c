@@ -1,0 +1,339 @@
+/*
+ * CONV_2D and DEPTHWISE_CONV_2D (int8, NHWC): graph glue for kernels/k_conv.c.
+ *
+ * Semantics are TFLM's conv.cc / depthwise_conv.cc: output size and padding from
+ * ComputePaddingHeightWidth (only the leading pad is used, as the reference kernels
+ * do), per-channel multipliers from PopulateConvolutionQuantizationParams (a per-tensor
+ * filter scale is broadcast over the channels), grouped convolution when the filter has
+ * fewer input channels than the input. Prepare folds bias + input_offset * sum(w) per
+ * output channel.
+ */
+#include "mf_config.h"
+
+#if MF_OP_CONV_2D || MF_OP_DEPTHWISE_CONV_2D
+
+#include "mf_internal.h"
+#include "mf_quant.h"
+#include "kernels/k_conv.h"
+#include "kernels/k_fully_connected.h"
+
+enum { PAD_SAME = 0, PAD_VALID = 1 };
+/* Largest extent (in input pixels) a window may sweep: keeps every index in int32. */
+#define CONV_MAX_SPAN (1 << 30)
+
+static const uint8_t *conv_const_data(const mf_model_t *m, const mf_tensor_t *t) {
+    return t->kind == MF_T_ALIAS ? m->tensors[t->alias_of].data : t->data;
+}
+
+static mf_status_t conv_check_act(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {
+    mf_status_t st = mf_check_type(ctx, t, what, MF_INT8);
+    if (st == MF_OK) {
+        st = mf_check_quant(ctx, t, what);
+    }
+    if (st == MF_OK && t->ndim != 4) {
+        st = mf_fail(ctx, MF_ERR_MALFORMED, "%s has %d dims, need 4", what, t->ndim);
+    }
+    return st;
+}
+
+/* ComputeOutSizeChecked + ComputePaddingWithOffsetChecked for one axis, in int64. */
+static mf_status_t conv_axis(mf_ctx_t *ctx, const char *axis, int padding, int32_t in, int32_t f, int32_t stride,
+    int32_t dil, int32_t *out, int32_t *pad) {
+    if (stride < 1 || dil < 1) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "%s stride %d / dilation %d must be >= 1", axis, (int)stride, (int)dil);
+    }
+    const int64_t eff = (int64_t)(f - 1) * dil + 1;
+    int64_t o = padding == PAD_SAME ? ((int64_t)in + stride - 1) / stride : ((int64_t)in + stride - eff) / stride;
+    if (o < 1) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "%s: filter extent %ld exceeds input %d with VALID padding",
+            axis, (long)eff, (int)in);
+    }
+    if ((o - 1) * stride + eff > CONV_MAX_SPAN) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "%s: window span %ld too large", axis, (long)((o - 1) * stride + eff));
+    }
+    int64_t total = (o - 1) * stride + eff - in;
+    *out = (int32_t)o;
+    *pad = total > 0 ? (int32_t)(total / 2) : 0;
+    return MF_OK;
+}
+
+static mf_status_t conv_activation(mf_ctx_t *ctx, int act, const mf_tensor_t *out, mf_conv_params_t *p) {
+    if (act < MF_ACT_NONE || act > MF_ACT_SIGN_BIT) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "unknown fused activation %d", act);
+    }
+    if (act > MF_ACT_RELU6) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "fused activation %d unsupported for int8", act);
+    }
+    if (!mf_activation_range_int8(act, out->scale, out->zero_point, &p->act_min, &p->act_max)) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "activation range does not fit output quantization");
+    }
+    return MF_OK;
+}
+
+/* Filter quantization (per-tensor, or `channels` scales along qdim, zero points 0),
+ * bias (optional int32 constant with `channels` elements) and the per-channel
+ * multipliers double(input_scale) * double(filter_scale) / double(output_scale). */
+static mf_status_t conv_quant(mf_ctx_t *ctx, const mf_tensor_t *in, const mf_tensor_t *w, const mf_tensor_t *bias,
+    const mf_tensor_t *out, int32_t channels, int32_t qdim, mf_conv_params_t *p, int32_t **fold) {
+    mf_status_t st;
+    if ((st = mf_check_type(ctx, w, "filter", MF_INT8)) != MF_OK || (st = mf_check_const(ctx, w, "filter")) != MF_OK) {
+        return st;
+    }
+    if (w->nq == 0) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "filter is not quantized");
+    }
+    if (w->nq > 1 && (w->q_dim != qdim || w->nq != channels)) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "filter has %d scales along dim %d, need 1 or %d along dim %d",
+            (int)w->nq, (int)w->q_dim, (int)channels, (int)qdim);
+    }
+    for (int32_t i = 0; i < w->nq; i++) {
+        float s = mf_tensor_qscale(w, i);
+        if (!(s >= 0.0f && s < 3.0e38f)) {
+            return mf_fail(ctx, MF_ERR_MALFORMED, "filter scale %d is not a finite non-negative number", (int)i);
+        }
+        /* The reference kernels ignore the filter zero point: weights must be symmetric. */
+        if (mf_tensor_qzp(w, i) != 0) {
+            return mf_fail(ctx, MF_ERR_UNSUPPORTED, "filter zero point %d is %ld, need 0 (symmetric weights)",
+                (int)i, (long)mf_tensor_qzp(w, i));
+        }
+    }
+    if (bias) {
+        if ((st = mf_check_type(ctx, bias, "bias", MF_INT32)) != MF_OK ||
+            (st = mf_check_const(ctx, bias, "bias")) != MF_OK) {
+            return st;
+        }
+        if (bias->count != channels) {
+            return mf_fail(ctx, MF_ERR_MALFORMED, "bias has %d elements, need %d", (int)bias->count, (int)channels);
+        }
+    }
+    mf_qm_t *qm = mf_alloc(ctx, sizeof(mf_qm_t) * (size_t)channels);
+    int32_t *f = qm ? mf_alloc(ctx, sizeof(int32_t) * (size_t)channels) : NULL;
+    if (!f) {
+        return MF_ERR_ARENA;
+    }
+    for (int32_t c = 0; c < channels; c++) {
+        double real = (double)in->scale * (double)mf_tensor_qscale(w, w->nq > 1 ? c : 0) / (double)out->scale;
+        qm[c] = mf_quantize_multiplier(real);
+        if (qm[c].shift > 30) {
+            return mf_fail(ctx, MF_ERR_UNSUPPORTED, "channel %d: effective scale too large (shift %d, max 30)",
+                (int)c, (int)qm[c].shift);
+        }
+        f[c] = bias ? mf_ld_i32(conv_const_data(ctx->m, bias) + 4 * (size_t)c) : 0;
+    }
+    p->qm = qm;
+    p->fold = f;
+    p->in_zp = in->zero_point;
+    p->out_offset = out->zero_point;
+    *fold = f;
+    return MF_OK;
+}
+
+/* Options shared by Conv2DOptions and DepthwiseConv2DOptions, by field index. */
+typedef struct {
+    int f_padding, f_stride_w, f_stride_h, f_act, f_dil_w, f_dil_h;
+} conv_fields_t;
+
+static mf_status_t conv_options(mf_ctx_t *ctx, const mf_fbt_t *opt, const conv_fields_t *f, int *padding, int *act,
+    mf_conv_params_t *p) {
+    *padding = mf_fbt_i8(opt, f->f_padding, PAD_SAME);
+    if (*padding != PAD_SAME && *padding != PAD_VALID) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "unknown padding %d", *padding);
+    }
+    p->stride_w = mf_fbt_i32(opt, f->f_stride_w, 0);
+    p->stride_h = mf_fbt_i32(opt, f->f_stride_h, 0);
+    p->dil_w = mf_fbt_i32(opt, f->f_dil_w, 1);
+    p->dil_h = mf_fbt_i32(opt, f->f_dil_h, 1);
+    *act = mf_fbt_i8(opt, f->f_act, 0);
+    return MF_OK;
+}
+
+#endif /* MF_OP_CONV_2D || MF_OP_DEPTHWISE_CONV_2D */
+
+#if MF_OP_CONV_2D
+
+#define CONV_OPTIONS_TAG 1  /* BuiltinOptions.Conv2DOptions */
+
+static mf_status_t conv_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+    static const conv_fields_t fields = { 0, 1, 2, 3, 4, 5 };
+    mf_model_t *m = ctx->m;
+    mf_status_t st = mf_check_io(ctx, node, 2, 3, 1);
+    if (st != MF_OK) {
+        return st;
+    }
+    mf_fbt_t opt;
+    if ((st = mf_node_options(ctx, node, CONV_OPTIONS_TAG, &opt)) != MF_OK) {
+        return st;
+    }
+    mf_conv_params_t *p = mf_alloc(ctx, sizeof(*p));
+    if (!p) {
+        return MF_ERR_ARENA;
+    }
+    int padding, act;
+    if ((st = conv_options(ctx, &opt, &fields, &padding, &act, p)) != MF_OK) {
+        return st;
+    }
+    const mf_tensor_t *in = mf_node_in(m, node, 0);
+    const mf_tensor_t *w = mf_node_in(m, node, 1);
+    const mf_tensor_t *bias = mf_node_in(m, node, 2);
+    const mf_tensor_t *out = mf_node_out(m, node, 0);
+    if ((st = conv_check_act(ctx, in, "input")) != MF_OK || (st = conv_check_act(ctx, out, "output")) != MF_OK) {
+        return st;
+    }
+    if (w->ndim != 4) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "filter has %d dims, need 4", w->ndim);
+    }
+    p->batches = in->dims[0];
+    p->in_h = in->dims[1];
+    p->in_w = in->dims[2];
+    p->in_c = in->dims[3];
+    p->out_c = w->dims[0];
+    p->f_h = w->dims[1];
+    p->f_w = w->dims[2];
+    p->f_c = w->dims[3];
+    if (p->out_c < 1 || p->f_h < 1 || p->f_w < 1 || p->f_c < 1) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "filter shape [%d,%d,%d,%d] is empty",
+            (int)p->out_c, (int)p->f_h, (int)p->f_w, (int)p->f_c);
+    }
+    if (p->in_c % p->f_c != 0) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "input channels %d not a multiple of filter channels %d",
+            (int)p->in_c, (int)p->f_c);
+    }
+    p->groups = p->in_c / p->f_c;
+    if (p->out_c % p->groups != 0) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "output channels %d not a multiple of %d groups",
+            (int)p->out_c, (int)p->groups);
+    }
+    const int32_t depth = p->f_h * p->f_w * p->f_c;  /* <= filter count, fits int32 */
+    if (depth > MF_K_MAX_DEPTH) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "accumulation depth %d exceeds %d", (int)depth, MF_K_MAX_DEPTH);
+    }
+    p->mult = 1;
+    if ((st = conv_axis(ctx, "height", padding, p->in_h, p->f_h, p->stride_h, p->dil_h, &p->out_h, &p->pad_h)) != MF_OK ||
+        (st = conv_axis(ctx, "width", padding, p->in_w, p->f_w, p->stride_w, p->dil_w, &p->out_w, &p->pad_w)) != MF_OK) {
+        return st;
+    }
+    const int32_t want[4] = { p->batches, p->out_h, p->out_w, p->out_c };
+    if ((st = mf_check_shape(ctx, out, "output", 4, want)) != MF_OK) {
+        return st;
+    }
+    if ((st = conv_activation(ctx, act, out, p)) != MF_OK) {
+        return st;
+    }
+    int32_t *fold;
+    if ((st = conv_quant(ctx, in, w, bias, out, p->out_c, 0, p, &fold)) != MF_OK) {
+        return st;
+    }
+    const int8_t *wd = (const int8_t *)conv_const_data(m, w);
+    const uint32_t in_offset = (uint32_t)(-in->zero_point);
+    for (int32_t c = 0; c < p->out_c; c++) {
+        uint32_t s = (uint32_t)mf_sum_s8(wd + (size_t)c * (size_t)depth, depth);
+        fold[c] = (int32_t)((uint32_t)fold[c] + in_offset * s);
+    }
+    node->scratch_bytes = mf_k_conv_scratch(p);
+    node->params = p;
+    return MF_OK;
+}
+
+static void conv_eval(mf_model_t *m, const mf_node_t *node) {
+    mf_k_conv_s8(node->params, (const int8_t *)mf_node_in(m, node, 0)->data,
+        (const int8_t *)mf_node_in(m, node, 1)->data, (int8_t *)mf_node_out(m, node, 0)->data, node->scratch);
+}
+
+const mf_op_t mf_op_conv_2d = { 3, 8, "CONV_2D", conv_prepare, conv_eval };
+
+#endif /* MF_OP_CONV_2D */
+
+#if MF_OP_DEPTHWISE_CONV_2D
+
+#define DW_OPTIONS_TAG 2  /* BuiltinOptions.DepthwiseConv2DOptions */
+#define DW_OPT_DEPTH_MULTIPLIER 3
+
+static mf_status_t dw_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+    static const conv_fields_t fields = { 0, 1, 2, 4, 5, 6 };
+    mf_model_t *m = ctx->m;
+    mf_status_t st = mf_check_io(ctx, node, 2, 3, 1);
+    if (st != MF_OK) {
+        return st;
+    }
+    mf_fbt_t opt;
+    if ((st = mf_node_options(ctx, node, DW_OPTIONS_TAG, &opt)) != MF_OK) {
+        return st;
+    }
+    mf_conv_params_t *p = mf_alloc(ctx, sizeof(*p));
+    if (!p) {
+        return MF_ERR_ARENA;
+    }
+    int padding, act;
+    if ((st = conv_options(ctx, &opt, &fields, &padding, &act, p)) != MF_OK) {
+        return st;
+    }
+    p->mult = mf_fbt_i32(&opt, DW_OPT_DEPTH_MULTIPLIER, 0);
+    const mf_tensor_t *in = mf_node_in(m, node, 0);
+    const mf_tensor_t *w = mf_node_in(m, node, 1);
+    const mf_tensor_t *bias = mf_node_in(m, node, 2);
+    const mf_tensor_t *out = mf_node_out(m, node, 0);
+    if ((st = conv_check_act(ctx, in, "input")) != MF_OK || (st = conv_check_act(ctx, out, "output")) != MF_OK) {
+        return st;
+    }
+    if (w->ndim != 4 || w->dims[0] != 1) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "filter must be [1,h,w,channels], has %d dims (first %d)",
+            w->ndim, (int)(w->ndim ? w->dims[0] : 0));
+    }
+    p->batches = in->dims[0];
+    p->in_h = in->dims[1];
+    p->in_w = in->dims[2];
+    p->in_c = in->dims[3];
+    p->f_h = w->dims[1];
+    p->f_w = w->dims[2];
+    p->out_c = w->dims[3];
+    p->f_c = 1;
+    p->groups = 1;
+    if (p->out_c < 1 || p->f_h < 1 || p->f_w < 1) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "filter shape [1,%d,%d,%d] is empty", (int)p->f_h, (int)p->f_w, (int)p->out_c);
+    }
+    /* TFLM's kernel loops over in_c * depth_multiplier channels: the option must agree. */
+    if (p->mult < 1 || (int64_t)p->in_c * p->mult != p->out_c) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "depth multiplier %d with %d input channels, filter has %d",
+            (int)p->mult, (int)p->in_c, (int)p->out_c);
+    }
+    if (p->f_h * p->f_w > MF_K_MAX_DEPTH) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "filter has %d taps, max %d", (int)(p->f_h * p->f_w), MF_K_MAX_DEPTH);
+    }
+    if ((st = conv_axis(ctx, "height", padding, p->in_h, p->f_h, p->stride_h, p->dil_h, &p->out_h, &p->pad_h)) != MF_OK ||
+        (st = conv_axis(ctx, "width", padding, p->in_w, p->f_w, p->stride_w, p->dil_w, &p->out_w, &p->pad_w)) != MF_OK) {
+        return st;
+    }
+    const int32_t want[4] = { p->batches, p->out_h, p->out_w, p->out_c };
+    if ((st = mf_check_shape(ctx, out, "output", 4, want)) != MF_OK) {
+        return st;
+    }
+    if ((st = conv_activation(ctx, act, out, p)) != MF_OK) {
+        return st;
+    }
+    int32_t *fold;
+    if ((st = conv_quant(ctx, in, w, bias, out, p->out_c, 3, p, &fold)) != MF_OK) {
+        return st;
+    }
+    const int8_t *wd = (const int8_t *)conv_const_data(m, w);
+    const uint32_t in_offset = (uint32_t)(-in->zero_point);
+    const int32_t taps = p->f_h * p->f_w;
+    for (int32_t c = 0; c < p->out_c; c++) {
+        int32_t s = 0;
+        for (int32_t t = 0; t < taps; t++) {
+            s += wd[(size_t)t * (size_t)p->out_c + (size_t)c];
+        }
+        fold[c] = (int32_t)((uint32_t)fold[c] + in_offset * (uint32_t)s);
+    }
+    node->scratch_bytes = mf_k_depthwise_scratch(p);
+    node->params = p;
+    return MF_OK;
+}
+
+static void dw_eval(mf_model_t *m, const mf_node_t *node) {
+    mf_k_depthwise_s8(node->params, (const int8_t *)mf_node_in(m, node, 0)->data,
+        (const int8_t *)mf_node_in(m, node, 1)->data, (int8_t *)mf_node_out(m, node, 0)->data, node->scratch);
+}
+
+const mf_op_t mf_op_depthwise_conv_2d = { 4, 7, "DEPTHWISE_CONV_2D", dw_prepare, dw_eval };
+
+#endif /* MF_OP_DEPTHWISE_CONV_2D */

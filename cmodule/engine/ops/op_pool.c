@@ -1,0 +1,148 @@
+/*
+ * MAX_POOL_2D and AVERAGE_POOL_2D (int8, NHWC): graph glue for kernels/k_pool.c.
+ *
+ * Semantics are TFLM's pooling.cc: output size and padding from
+ * ComputePaddingHeightWidth with dilation 1, input and output must share scale and zero
+ * point (the kernels never requantize), fused activation clamps the result.
+ */
+#include "mf_config.h"
+
+#if MF_OP_MAX_POOL_2D || MF_OP_AVERAGE_POOL_2D
+
+#include "mf_internal.h"
+#include "mf_quant.h"
+#include "kernels/k_pool.h"
+
+enum { POOL_OPT_PADDING = 0, POOL_OPT_STRIDE_W = 1, POOL_OPT_STRIDE_H = 2, POOL_OPT_FILTER_W = 3,
+       POOL_OPT_FILTER_H = 4, POOL_OPT_ACTIVATION = 5 };
+#define POOL_OPTIONS_TAG 5  /* BuiltinOptions.Pool2DOptions */
+/* Windows of at most 2^16 taps keep the average's int32 sum exact (|sum| <= 2^23). */
+#define POOL_MAX_TAPS 65536
+#define POOL_MAX_SPAN (1 << 30)
+
+static mf_status_t pool_check_act(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {
+    mf_status_t st = mf_check_type(ctx, t, what, MF_INT8);
+    if (st == MF_OK) {
+        st = mf_check_quant(ctx, t, what);
+    }
+    if (st == MF_OK && t->ndim != 4) {
+        st = mf_fail(ctx, MF_ERR_MALFORMED, "%s has %d dims, need 4", what, t->ndim);
+    }
+    return st;
+}
+
+/* ComputeOutSizeChecked + ComputePaddingWithOffsetChecked (dilation 1) for one axis. */
+static mf_status_t pool_axis(mf_ctx_t *ctx, const char *axis, int padding, int32_t in, int32_t f, int32_t stride,
+    int32_t *out, int32_t *pad) {
+    if (stride < 1 || f < 1) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "%s stride %d / filter %d must be >= 1", axis, (int)stride, (int)f);
+    }
+    int64_t o = padding == 0 ? ((int64_t)in + stride - 1) / stride : ((int64_t)in + stride - f) / stride;
+    if (o < 1) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "%s: filter %d exceeds input %d with VALID padding", axis, (int)f, (int)in);
+    }
+    if ((o - 1) * stride + f > POOL_MAX_SPAN) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "%s: window span too large", axis);
+    }
+    int64_t total = (o - 1) * stride + f - in;
+    *out = (int32_t)o;
+    *pad = total > 0 ? (int32_t)(total / 2) : 0;
+    return MF_OK;
+}
+
+static mf_status_t pool_prepare(mf_ctx_t *ctx, mf_node_t *node, int average) {
+    mf_model_t *m = ctx->m;
+    mf_status_t st = mf_check_io(ctx, node, 1, 1, 1);
+    if (st != MF_OK) {
+        return st;
+    }
+    mf_fbt_t opt;
+    if ((st = mf_node_options(ctx, node, POOL_OPTIONS_TAG, &opt)) != MF_OK) {
+        return st;
+    }
+    const int padding = mf_fbt_i8(&opt, POOL_OPT_PADDING, 0);
+    const int act = mf_fbt_i8(&opt, POOL_OPT_ACTIVATION, 0);
+    if (padding != 0 && padding != 1) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "unknown padding %d", padding);
+    }
+    if (act < MF_ACT_NONE || act > MF_ACT_SIGN_BIT) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "unknown fused activation %d", act);
+    }
+    if (act > MF_ACT_RELU6) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "fused activation %d unsupported for int8", act);
+    }
+    const mf_tensor_t *in = mf_node_in(m, node, 0);
+    const mf_tensor_t *out = mf_node_out(m, node, 0);
+    if ((st = pool_check_act(ctx, in, "input")) != MF_OK || (st = pool_check_act(ctx, out, "output")) != MF_OK) {
+        return st;
+    }
+    /* TFLM: |input scale - output scale| <= 1e-6 and equal zero points. */
+    float ds = in->scale - out->scale;
+    if (!((double)(ds < 0 ? -ds : ds) <= 1.0e-6) || in->zero_point != out->zero_point) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "output quantization differs from input (zero points %d, %d)",
+            (int)in->zero_point, (int)out->zero_point);
+    }
+    mf_pool_params_t *p = mf_alloc(ctx, sizeof(*p));
+    if (!p) {
+        return MF_ERR_ARENA;
+    }
+    p->batches = in->dims[0];
+    p->in_h = in->dims[1];
+    p->in_w = in->dims[2];
+    p->depth = in->dims[3];
+    p->stride_w = mf_fbt_i32(&opt, POOL_OPT_STRIDE_W, 0);
+    p->stride_h = mf_fbt_i32(&opt, POOL_OPT_STRIDE_H, 0);
+    p->f_w = mf_fbt_i32(&opt, POOL_OPT_FILTER_W, 0);
+    p->f_h = mf_fbt_i32(&opt, POOL_OPT_FILTER_H, 0);
+    if ((st = pool_axis(ctx, "height", padding, p->in_h, p->f_h, p->stride_h, &p->out_h, &p->pad_h)) != MF_OK ||
+        (st = pool_axis(ctx, "width", padding, p->in_w, p->f_w, p->stride_w, &p->out_w, &p->pad_w)) != MF_OK) {
+        return st;
+    }
+    if ((int64_t)p->f_h * p->f_w > POOL_MAX_TAPS) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "pool window %dx%d exceeds %d taps", (int)p->f_h, (int)p->f_w,
+            POOL_MAX_TAPS);
+    }
+    const int32_t want[4] = { p->batches, p->out_h, p->out_w, p->depth };
+    if ((st = mf_check_shape(ctx, out, "output", 4, want)) != MF_OK) {
+        return st;
+    }
+    if (!mf_activation_range_int8(act, out->scale, out->zero_point, &p->act_min, &p->act_max)) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "activation range does not fit output quantization");
+    }
+    if (average) {
+        node->scratch_bytes = mf_k_avg_pool_scratch(p);
+    }
+    node->params = p;
+    return MF_OK;
+}
+
+#endif /* MF_OP_MAX_POOL_2D || MF_OP_AVERAGE_POOL_2D */
+
+#if MF_OP_MAX_POOL_2D
+
+static mf_status_t max_pool_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+    return pool_prepare(ctx, node, 0);
+}
+
+static void max_pool_eval(mf_model_t *m, const mf_node_t *node) {
+    mf_k_max_pool_s8(node->params, (const int8_t *)mf_node_in(m, node, 0)->data, (int8_t *)mf_node_out(m, node, 0)->data);
+}
+
+const mf_op_t mf_op_max_pool_2d = { 17, 3, "MAX_POOL_2D", max_pool_prepare, max_pool_eval };
+
+#endif /* MF_OP_MAX_POOL_2D */
+
+#if MF_OP_AVERAGE_POOL_2D
+
+static mf_status_t avg_pool_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+    return pool_prepare(ctx, node, 1);
+}
+
+static void avg_pool_eval(mf_model_t *m, const mf_node_t *node) {
+    mf_k_avg_pool_s8(node->params, (const int8_t *)mf_node_in(m, node, 0)->data, (int8_t *)mf_node_out(m, node, 0)->data,
+        node->scratch);
+}
+
+const mf_op_t mf_op_average_pool_2d = { 1, 3, "AVERAGE_POOL_2D", avg_pool_prepare, avg_pool_eval };
+
+#endif /* MF_OP_AVERAGE_POOL_2D */
