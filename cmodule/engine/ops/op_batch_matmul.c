@@ -141,8 +141,8 @@ static mf_status_t bmm_prepare(mf_ctx_t *ctx, mf_node_t *node) {
 }
 
 static void bmm_eval(mf_model_t *m, const mf_node_t *node) {
-    mf_k_batch_matmul_s8(node->params, (const int8_t *)mf_node_in(m, node, 0)->data,
-        (const int8_t *)mf_node_in(m, node, 1)->data, (int8_t *)mf_node_out(m, node, 0)->data, node->scratch);
+    mf_k_batch_matmul_s8(node->params, (const int8_t *)mf_in_data(m, node, 0),
+        (const int8_t *)mf_in_data(m, node, 1), (int8_t *)mf_out_data(m, node, 0), node->scratch);
 }
 
 const mf_op_t mf_op_batch_matmul = { 126, 4, "BATCH_MATMUL", bmm_prepare, bmm_eval };

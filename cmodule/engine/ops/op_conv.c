@@ -235,8 +235,8 @@ static mf_status_t conv_prepare(mf_ctx_t *ctx, mf_node_t *node) {
 }
 
 static void conv_eval(mf_model_t *m, const mf_node_t *node) {
-    mf_k_conv_s8(node->params, (const int8_t *)mf_node_in(m, node, 0)->data,
-        (const int8_t *)mf_node_in(m, node, 1)->data, (int8_t *)mf_node_out(m, node, 0)->data, node->scratch);
+    mf_k_conv_s8(node->params, (const int8_t *)mf_in_data(m, node, 0),
+        (const int8_t *)mf_in_data(m, node, 1), (int8_t *)mf_out_data(m, node, 0), node->scratch);
 }
 
 const mf_op_t mf_op_conv_2d = { 3, 8, "CONV_2D", conv_prepare, conv_eval };
@@ -330,8 +330,8 @@ static mf_status_t dw_prepare(mf_ctx_t *ctx, mf_node_t *node) {
 }
 
 static void dw_eval(mf_model_t *m, const mf_node_t *node) {
-    mf_k_depthwise_s8(node->params, (const int8_t *)mf_node_in(m, node, 0)->data,
-        (const int8_t *)mf_node_in(m, node, 1)->data, (int8_t *)mf_node_out(m, node, 0)->data, node->scratch);
+    mf_k_depthwise_s8(node->params, (const int8_t *)mf_in_data(m, node, 0),
+        (const int8_t *)mf_in_data(m, node, 1), (int8_t *)mf_out_data(m, node, 0), node->scratch);
 }
 
 const mf_op_t mf_op_depthwise_conv_2d = { 4, 7, "DEPTHWISE_CONV_2D", dw_prepare, dw_eval };

@@ -200,8 +200,8 @@ static mf_status_t fc_prepare(mf_ctx_t *ctx, mf_node_t *node) {
 
 static void fc_eval(mf_model_t *m, const mf_node_t *node) {
     const mf_fc_params_t *p = node->params;
-    mf_k_fully_connected_s8(p, (const int8_t *)mf_node_in(m, node, 0)->data,
-        (const int8_t *)mf_node_in(m, node, 1)->data, (int8_t *)mf_node_out(m, node, 0)->data);
+    mf_k_fully_connected_s8(p, (const int8_t *)mf_in_data(m, node, 0),
+        (const int8_t *)mf_in_data(m, node, 1), (int8_t *)mf_out_data(m, node, 0));
 }
 
 const mf_op_t mf_op_fully_connected = { 9, 13, "FULLY_CONNECTED", fc_prepare, fc_eval };

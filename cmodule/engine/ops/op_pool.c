@@ -125,7 +125,7 @@ static mf_status_t max_pool_prepare(mf_ctx_t *ctx, mf_node_t *node) {
 }
 
 static void max_pool_eval(mf_model_t *m, const mf_node_t *node) {
-    mf_k_max_pool_s8(node->params, (const int8_t *)mf_node_in(m, node, 0)->data, (int8_t *)mf_node_out(m, node, 0)->data);
+    mf_k_max_pool_s8(node->params, (const int8_t *)mf_in_data(m, node, 0), (int8_t *)mf_out_data(m, node, 0));
 }
 
 const mf_op_t mf_op_max_pool_2d = { 17, 3, "MAX_POOL_2D", max_pool_prepare, max_pool_eval };
@@ -139,7 +139,7 @@ static mf_status_t avg_pool_prepare(mf_ctx_t *ctx, mf_node_t *node) {
 }
 
 static void avg_pool_eval(mf_model_t *m, const mf_node_t *node) {
-    mf_k_avg_pool_s8(node->params, (const int8_t *)mf_node_in(m, node, 0)->data, (int8_t *)mf_node_out(m, node, 0)->data,
+    mf_k_avg_pool_s8(node->params, (const int8_t *)mf_in_data(m, node, 0), (int8_t *)mf_out_data(m, node, 0),
         node->scratch);
 }
 
