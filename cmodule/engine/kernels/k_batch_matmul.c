@@ -113,9 +113,18 @@ void mf_k_batch_matmul_s8(const mf_bmm_params_t *p, const int8_t *lhs, const int
                 for (int32_t i = 0; i < M; i++, o += N) {
                     const int8_t *row = rows + (size_t)i * (size_t)K;
                     const uint32_t rbase = (uint32_t)neg_rzp * (uint32_t)mf_sum_s8(row, K);
-                    const int8_t *col = cols;
-                    for (int32_t j = 0; j < N; j++, col += K) {
-                        int32_t acc = (int32_t)((uint32_t)mf_dot_s8(row, col, K) + rbase + (uint32_t)fold[j]);
+                    int32_t j = 0;
+                    for (; j + 4 <= N; j += 4) {
+                        int32_t d[4];
+                        mf_dot4_s8(row, cols + (size_t)j * (size_t)K, (size_t)K, K, d);
+                        for (int r = 0; r < 4; r++) {
+                            int32_t acc = (int32_t)((uint32_t)d[r] + rbase + (uint32_t)fold[j + r]);
+                            o[j + r] = mf_requant_s8(acc, p->qm, p->out_offset, -128, 127);
+                        }
+                    }
+                    for (; j < N; j++) {
+                        int32_t acc = (int32_t)((uint32_t)mf_dot_s8(row, cols + (size_t)j * (size_t)K, K) + rbase +
+                            (uint32_t)fold[j]);
                         o[j] = mf_requant_s8(acc, p->qm, p->out_offset, -128, 127);
                     }
                 }

@@ -71,7 +71,16 @@ void mf_k_conv_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t *w, 
                         x = patch;
                     }
                     const int32_t c_end = (g + 1) * per_group;
-                    for (int32_t c = g * per_group; c < c_end; c++) {
+                    int32_t c = g * per_group;
+                    for (; c + 4 <= c_end; c += 4) {
+                        int32_t d[4];
+                        mf_dot4_s8(x, w + (size_t)c * (size_t)depth, (size_t)depth, depth, d);
+                        for (int r = 0; r < 4; r++) {
+                            int32_t acc = (int32_t)((uint32_t)d[r] + (uint32_t)p->fold[c + r]);
+                            out[c + r] = mf_requant_s8(acc, p->qm[c + r], p->out_offset, p->act_min, p->act_max);
+                        }
+                    }
+                    for (; c < c_end; c++) {
                         const int8_t *wc = w + (size_t)c * (size_t)depth;
                         int32_t acc = (int32_t)((uint32_t)mf_dot_s8(x, wc, depth) + (uint32_t)p->fold[c]);
                         out[c] = mf_requant_s8(acc, p->qm[c], p->out_offset, p->act_min, p->act_max);
