@@ -25,6 +25,27 @@ extern const mf_op_t mf_op_max_pool_2d;
 #if MF_OP_AVERAGE_POOL_2D
 extern const mf_op_t mf_op_average_pool_2d;
 #endif /* MF_OP_AVERAGE_POOL_2D */
+#if MF_OP_SOFTMAX
+extern const mf_op_t mf_op_softmax;
+#endif /* MF_OP_SOFTMAX */
+#if MF_OP_GELU
+extern const mf_op_t mf_op_gelu;
+#endif /* MF_OP_GELU */
+#if MF_OP_LOGISTIC
+extern const mf_op_t mf_op_logistic;
+#endif /* MF_OP_LOGISTIC */
+#if MF_OP_TANH
+extern const mf_op_t mf_op_tanh;
+#endif /* MF_OP_TANH */
+#if MF_OP_HARD_SWISH
+extern const mf_op_t mf_op_hard_swish;
+#endif /* MF_OP_HARD_SWISH */
+#if MF_OP_RELU
+extern const mf_op_t mf_op_relu;
+#endif /* MF_OP_RELU */
+#if MF_OP_RELU6
+extern const mf_op_t mf_op_relu6;
+#endif /* MF_OP_RELU6 */
 /* ---- end declarations ---- */
 
 const mf_op_t *const mf_op_table[] = {
@@ -47,6 +68,27 @@ const mf_op_t *const mf_op_table[] = {
 #if MF_OP_AVERAGE_POOL_2D
     &mf_op_average_pool_2d,
 #endif /* MF_OP_AVERAGE_POOL_2D */
+#if MF_OP_SOFTMAX
+    &mf_op_softmax,
+#endif /* MF_OP_SOFTMAX */
+#if MF_OP_GELU
+    &mf_op_gelu,
+#endif /* MF_OP_GELU */
+#if MF_OP_LOGISTIC
+    &mf_op_logistic,
+#endif /* MF_OP_LOGISTIC */
+#if MF_OP_TANH
+    &mf_op_tanh,
+#endif /* MF_OP_TANH */
+#if MF_OP_HARD_SWISH
+    &mf_op_hard_swish,
+#endif /* MF_OP_HARD_SWISH */
+#if MF_OP_RELU
+    &mf_op_relu,
+#endif /* MF_OP_RELU */
+#if MF_OP_RELU6
+    &mf_op_relu6,
+#endif /* MF_OP_RELU6 */
 /* ---- end table ---- */
     NULL,
 };

@@ -88,12 +88,22 @@ mf_qm_t mf_quantize_multiplier_gt1(double real) {
 }
 
 mf_qm_t mf_preprocess_softmax_scaling(double beta, double input_scale, int input_integer_bits) {
-    /* PreprocessSoftmaxScaling: the result is capped just below 2^31 so that the
-     * multiplier stays representable. */
+    /* PreprocessSoftmaxScaling: the result is capped so that the multiplier stays
+     * representable (TFLite caps at 2^30 - 1 in single-rounding builds). */
+    mf_qm_t none = {0, 0};
+#ifdef MF_SINGLE_ROUNDING
+    double max_real = (double)(((int64_t)1 << 30) - 1);
+#else
     double max_real = (double)(((int64_t)1 << 31) - 1);
+#endif /* MF_SINGLE_ROUNDING */
     double real = beta * input_scale * (double)((int64_t)1 << (31 - input_integer_bits));
-    if (real > max_real) {
+    /* std::min<double>(real, max): NaN stays NaN. */
+    if (max_real < real) {
         real = max_real;
+    }
+    /* QuantizeMultiplierGreaterThanOne: TFLITE_CHECK_GT(real, 1) aborts otherwise. */
+    if (!(real > 1.0)) {
+        return none;
     }
     return mf_quantize_multiplier_gt1(real);
 }
@@ -168,3 +178,206 @@ int mf_activation_range_f32(int activation, float *lo, float *hi) {
     }
     return 1;
 }
+
+/* ==================================================================== fixed point ====
+ * gemmlowp fixedpoint.h and the TFLite helpers built on it; see mf_quant.h. */
+
+int32_t mf_fp_rounding_half_sum(int32_t a, int32_t b) {
+    int64_t sum = (int64_t)a + (int64_t)b;
+    int64_t sign = sum >= 0 ? 1 : -1;
+    /* Division truncates toward zero, as in gemmlowp. */
+    return (int32_t)((sum + sign) / 2);
+}
+
+int32_t mf_fp_mul_pot(int32_t x, int exponent) {
+    if (exponent > 0) {
+        int32_t threshold = (int32_t)(((int32_t)1 << (31 - exponent)) - 1);
+        if (x > threshold) {
+            return INT32_MAX;
+        }
+        if (x < -threshold) {
+            return INT32_MIN;
+        }
+        return (int32_t)((uint32_t)x << exponent);
+    }
+    if (exponent < 0) {
+        return mf_rdbypot(x, -exponent);
+    }
+    return x;
+}
+
+/* exp(a) for a in [-1/4, 0), Q0.31 in and out: Taylor expansion around -1/8. */
+static int32_t mf_fp_exp_on_interval_between_negative_one_quarter_and_0_excl(int32_t a) {
+    const int32_t constant_term = 1895147668;  /* exp(-1/8) */
+    const int32_t constant_1_over_3 = 715827883;
+    int32_t x = mf_wadd(a, (int32_t)1 << 28);  /* a + 1/8 */
+    int32_t x2 = mf_srdhm(x, x);
+    int32_t x3 = mf_srdhm(x2, x);
+    int32_t x4 = mf_srdhm(x2, x2);
+    int32_t x4_over_4 = mf_fp_mul_pot(x4, -2);
+    int32_t poly = mf_fp_mul_pot(mf_wadd(mf_srdhm(mf_wadd(x4_over_4, x3), constant_1_over_3), x2), -1);
+    return mf_wadd(constant_term, mf_srdhm(constant_term, mf_wadd(x, poly)));
+}
+
+int32_t mf_fp_exp_on_negative_values(int32_t a, int integer_bits) {
+    /* Q0.31 values of exp(-2^k) for k = -2 .. 4, applied per set bit of the integer part. */
+    static const int32_t barrel[7] = {1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242};
+    const int fractional_bits = 31 - integer_bits;
+    const int32_t one_quarter = (int32_t)1 << (fractional_bits - 2);
+    const int32_t mask = one_quarter - 1;
+    int32_t a_mod_quarter_minus_one_quarter = mf_wsub(a & mask, one_quarter);
+    int32_t result = mf_fp_exp_on_interval_between_negative_one_quarter_and_0_excl(
+        mf_fp_mul_pot(a_mod_quarter_minus_one_quarter, integer_bits));
+    int32_t remainder = mf_wsub(a_mod_quarter_minus_one_quarter, a);
+    for (int k = 0; k < 7; k++) {
+        int exponent = k - 2;
+        if (integer_bits > exponent) {
+            int shift = fractional_bits + exponent;
+            if ((uint32_t)remainder & ((uint32_t)1 << shift)) {
+                result = mf_srdhm(result, barrel[k]);
+            }
+        }
+    }
+    if (integer_bits > 5) {
+        /* Below -32 the result is 0. */
+        int32_t clamp = -((int32_t)1 << (36 - integer_bits));
+        if (a < clamp) {
+            result = 0;
+        }
+    }
+    if (a == 0) {
+        result = INT32_MAX;  /* FixedPoint<int32_t, 0>::One() */
+    }
+    return result;
+}
+
+/* The Newton-Raphson iteration shared by 1/(1+x) and (1-x)/(1+x): returns Q2.29 of
+ * 1 / half_denominator where half_denominator = (1 + a) / 2. */
+static int32_t mf_fp_newton_reciprocal_q2(int32_t a) {
+    const int32_t constant_48_over_17 = 1515870810;
+    const int32_t constant_neg_32_over_17 = -1010580540;
+    const int32_t one_q2 = (int32_t)1 << 29;
+    int32_t half_denominator = mf_fp_rounding_half_sum(a, INT32_MAX);
+    int32_t x = mf_wadd(constant_48_over_17, mf_srdhm(half_denominator, constant_neg_32_over_17));
+    for (int i = 0; i < 3; i++) {
+        int32_t half_denominator_times_x = mf_srdhm(half_denominator, x);
+        int32_t one_minus_half_denominator_times_x = mf_wsub(one_q2, half_denominator_times_x);
+        /* Q2 * Q2 = Q4, rescaled to Q2. */
+        x = mf_wadd(x, mf_fp_mul_pot(mf_srdhm(x, one_minus_half_denominator_times_x), 2));
+    }
+    return x;
+}
+
+int32_t mf_fp_one_over_one_plus_x_for_x_in_0_1(int32_t a) {
+    /* ExactMulByPot<-1> makes Q2 into Q1, then Rescale<0>. */
+    return mf_fp_mul_pot(mf_fp_newton_reciprocal_q2(a), 1);
+}
+
+int32_t mf_fp_one_minus_x_over_one_plus_x_for_x_in_0_1(int32_t a) {
+    return mf_fp_mul_pot(mf_wsub(mf_fp_newton_reciprocal_q2(a), (int32_t)1 << 29), 2);
+}
+
+int32_t mf_fp_logistic(int32_t a, int integer_bits) {
+    if (a == 0) {
+        return (int32_t)1 << 30;  /* one half */
+    }
+    int32_t abs_input = a > 0 ? a : mf_wsub(0, a);
+    int32_t result_if_positive = mf_fp_one_over_one_plus_x_for_x_in_0_1(
+        mf_fp_exp_on_negative_values(mf_wsub(0, abs_input), integer_bits));
+    return a > 0 ? result_if_positive : mf_wsub(INT32_MAX, result_if_positive);
+}
+
+int32_t mf_fp_tanh(int32_t a, int integer_bits) {
+    if (a == 0) {
+        return 0;
+    }
+    int32_t n = a < 0 ? a : mf_wsub(0, a);
+    /* ExactMulByPot<1>: the same raw value read with one more integer bit is 2n. */
+    int32_t t = mf_fp_one_minus_x_over_one_plus_x_for_x_in_0_1(
+        mf_fp_exp_on_negative_values(n, integer_bits + 1));
+    return a < 0 ? mf_wsub(0, t) : t;
+}
+
+int32_t mf_fp_get_reciprocal(int32_t x, int x_integer_digits, int *num_bits_over_unit) {
+    int headroom_plus_one = mf_clz32((uint32_t)x);
+    *num_bits_over_unit = x_integer_digits - headroom_plus_one;
+    int32_t shifted_sum_minus_one = (int32_t)(((uint32_t)x << headroom_plus_one) - ((uint32_t)1 << 31));
+    return mf_fp_one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one);
+}
+
+/* int16 wrap-around as the C++ implicit conversions do it. */
+static int16_t mf_wrap16(int32_t x) {
+    uint32_t u = (uint32_t)x & 0xffffu;
+    return (int16_t)(u >= 0x8000u ? (int32_t)u - 0x10000 : (int32_t)u);
+}
+
+/* Arithmetic right shift without relying on implementation-defined >> of negatives. */
+static int32_t mf_asr(int32_t x, int n) {
+    return x < 0 ? ~(int32_t)(~(uint32_t)x >> n) : (int32_t)((uint32_t)x >> n);
+}
+
+int16_t mf_fp_srdhm16(int16_t a, int16_t b) {
+    if (a == b && a == INT16_MIN) {
+        return INT16_MAX;
+    }
+    int32_t ab = (int32_t)a * (int32_t)b;
+    int32_t nudge = ab >= 0 ? (1 << 14) : (1 - (1 << 14));
+    return (int16_t)((ab + nudge) / (1 << 15));
+}
+
+int16_t mf_fp_sdhm16(int16_t a, int16_t b) {
+    if (a == b && a == INT16_MIN) {
+        return INT16_MAX;
+    }
+    int32_t ab = (int32_t)a * (int32_t)b;
+    return (int16_t)(ab / (1 << 15));
+}
+
+int16_t mf_fp_rdbypot16(int16_t x, int exponent) {
+    /* gemmlowp computes mask, threshold and sum in int16: for exponent >= 16 the mask
+     * (2^exponent - 1) truncates to -1. */
+    int16_t mask = mf_wrap16((int32_t)(((int64_t)1 << exponent) - 1));
+    int16_t remainder = (int16_t)(x & mask);
+    int16_t threshold = mf_wrap16(mf_asr(mask, 1) + (x < 0 ? 1 : 0));
+    return mf_wrap16(mf_asr(x, exponent) + (remainder > threshold ? 1 : 0));
+}
+
+int16_t mf_fp_sat_shl16(int16_t x, int amount) {
+    int64_t r = (int64_t)x * ((int64_t)1 << amount);
+    if (r > INT16_MAX) {
+        return INT16_MAX;
+    }
+    if (r < INT16_MIN) {
+        return INT16_MIN;
+    }
+    return (int16_t)r;
+}
+
+int16_t mf_downscale_multiplier_int16(int32_t multiplier) {
+    const int32_t rounding_offset = 1 << 15;
+    if (multiplier >= INT32_MAX - rounding_offset) {
+        return INT16_MAX;
+    }
+    return (int16_t)((multiplier + rounding_offset) >> 16);
+}
+
+void mf_lut_populate_s8(float input_scale, int32_t input_zero_point, float output_scale,
+    int32_t output_zero_point, float (*transform)(float), int8_t *lut) {
+    const float inverse_scale = 1.0f / output_scale;
+    for (int32_t val = -128; val <= 127; val++) {
+        const float dequantized = input_scale * (float)(val - input_zero_point);
+        const float transformed = transform(dequantized);
+        const float rescaled = mf_roundf(transformed * inverse_scale);
+        const float sum = rescaled + (float)output_zero_point;
+        int32_t quantized;
+        if (sum >= 2147483648.0f) {
+            quantized = INT32_MAX;
+        } else if (sum >= -2147483648.0f) {
+            quantized = (int32_t)sum;
+        } else {
+            quantized = INT32_MIN;  /* also NaN */
+        }
+        lut[(uint8_t)(int8_t)val] = (int8_t)mf_clamp(quantized, -128, 127);
+    }
+}
+/* ================================================================ end fixed point ==== */

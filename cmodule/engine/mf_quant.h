@@ -30,10 +30,14 @@ mf_qm_t mf_quantize_multiplier(double real);
 mf_qm_t mf_quantize_multiplier_lt1(double real);
 /* QuantizeMultiplierGreaterThanOne: shift >= 0. */
 mf_qm_t mf_quantize_multiplier_gt1(double real);
-/* PreprocessSoftmaxScaling / PreprocessLogSoftmaxScaling style helper:
- * real = beta * input_scale * 2^(31 - integer_bits), saturated like TFLite. */
+/* PreprocessSoftmaxScaling: real = min(beta * input_scale * 2^(31 - integer_bits), cap)
+ * with cap 2^31 - 1 (2^30 - 1 under MF_SINGLE_ROUNDING), then QuantizeMultiplierGreaterThanOne.
+ * TFLite aborts (TFLITE_CHECK_GT(real, 1)) when real <= 1 or is NaN; this returns
+ * multiplier 0 in that case so that prepare can refuse the model. shift is then >= 0. */
 mf_qm_t mf_preprocess_softmax_scaling(double beta, double input_scale, int input_integer_bits);
-/* CalculateInputRadius. */
+/* CalculateInputRadius: floor((2^integer_bits - 1) * 2^(total_signed_bits - integer_bits)
+ * / 2^input_left_shift). TFLite shifts by input_left_shift unchecked (undefined when it is
+ * negative or >= 64): callers must keep 0 <= input_left_shift <= 62. */
 int32_t mf_calculate_input_radius(int input_integer_bits, int input_left_shift, int total_signed_bits);
 
 /* gemmlowp::SaturatingRoundingDoublingHighMul */
@@ -69,14 +73,24 @@ static inline int32_t mf_mul_by_qm(int32_t x, int32_t multiplier, int shift) {
 #endif /* MF_SINGLE_ROUNDING */
 }
 
-/* MultiplyByQuantizedMultiplierSmallerThanOneExp (shift <= 0). */
+/* MultiplyByQuantizedMultiplierSmallerThanOneExp (shift <= 0). Under
+ * TFLITE_SINGLE_ROUNDING TFLite routes this (and the GreaterThanOne form below) through
+ * the single-rounding MultiplyByQuantizedMultiplier, so do we. */
 static inline int32_t mf_mul_by_qm_lt1(int32_t x, int32_t multiplier, int shift) {
+#ifdef MF_SINGLE_ROUNDING
+    return mf_mul_by_qm(x, multiplier, shift);
+#else
     return mf_rdbypot(mf_srdhm(x, multiplier), -shift);
+#endif /* MF_SINGLE_ROUNDING */
 }
 
 /* MultiplyByQuantizedMultiplierGreaterThanOne (shift >= 0). */
 static inline int32_t mf_mul_by_qm_gt1(int32_t x, int32_t multiplier, int shift) {
+#ifdef MF_SINGLE_ROUNDING
+    return mf_mul_by_qm(x, multiplier, shift);
+#else
     return mf_srdhm((int32_t)((uint32_t)x << shift), multiplier);
+#endif /* MF_SINGLE_ROUNDING */
 }
 
 /* MultiplyByQuantizedMultiplier for int64 input (used by int16 paths). */
@@ -102,5 +116,80 @@ int mf_activation_range_f32(int activation, float *lo, float *hi);
 static inline int32_t mf_clamp(int32_t x, int32_t lo, int32_t hi) {
     return x < lo ? lo : (x > hi ? hi : x);
 }
+
+/* ==================================================================== fixed point ====
+ * gemmlowp fixed-point arithmetic (fixedpoint.h) as TFLite's reference kernels use it,
+ * on raw int32 values. A value with `ib` integer bits (gemmlowp FixedPoint<int32_t, ib>)
+ * represents raw / 2^(31 - ib). Plain fixed-point adds in gemmlowp are non-saturating
+ * int32 adds; they are written here as wrapping adds so that C has no undefined
+ * behaviour where the C++ code relied on two's complement wrap-around.
+ * Used by SOFTMAX, LOGISTIC, TANH (int8) and HARD_SWISH (int16 helpers). */
+
+static inline int32_t mf_wadd(int32_t a, int32_t b) {
+    return (int32_t)((uint32_t)a + (uint32_t)b);
+}
+static inline int32_t mf_wsub(int32_t a, int32_t b) {
+    return (int32_t)((uint32_t)a - (uint32_t)b);
+}
+
+/* CountLeadingZeros for uint32 (32 for 0). */
+static inline int mf_clz32(uint32_t x) {
+#if defined(__GNUC__)
+    return x ? __builtin_clz(x) : 32;
+#else
+    int n = 0;
+    if (x == 0) {
+        return 32;
+    }
+    while (!(x & 0x80000000u)) {
+        x <<= 1;
+        n++;
+    }
+    return n;
+#endif /* __GNUC__ */
+}
+
+/* gemmlowp::RoundingHalfSum (int32). */
+int32_t mf_fp_rounding_half_sum(int32_t a, int32_t b);
+/* gemmlowp::SaturatingRoundingMultiplyByPOT<exponent> (int32): saturating left shift for
+ * exponent > 0, RoundingDivideByPOT for exponent < 0. Also Rescale<dst>(FixedPoint<src>)
+ * which is this with exponent = src - dst. */
+int32_t mf_fp_mul_pot(int32_t x, int exponent);
+/* gemmlowp::exp_on_negative_values(FixedPoint<int32_t, integer_bits>) -> Q0.31;
+ * integer_bits in [0, 30]. */
+int32_t mf_fp_exp_on_negative_values(int32_t a, int integer_bits);
+/* gemmlowp::one_over_one_plus_x_for_x_in_0_1: Q0.31 -> Q0.31. */
+int32_t mf_fp_one_over_one_plus_x_for_x_in_0_1(int32_t a);
+/* gemmlowp::one_minus_x_over_one_plus_x_for_x_in_0_1: Q0.31 -> Q0.31. */
+int32_t mf_fp_one_minus_x_over_one_plus_x_for_x_in_0_1(int32_t a);
+/* gemmlowp::logistic / gemmlowp::tanh of FixedPoint<int32_t, integer_bits> -> Q0.31;
+ * integer_bits in [0, 29]. */
+int32_t mf_fp_logistic(int32_t a, int integer_bits);
+int32_t mf_fp_tanh(int32_t a, int integer_bits);
+/* tflite::GetReciprocal: x > 0 with x_integer_digits integer bits -> Q0.31 scale and
+ * *num_bits_over_unit, so that 1/x = scale * 2^-num_bits_over_unit. */
+int32_t mf_fp_get_reciprocal(int32_t x, int x_integer_digits, int *num_bits_over_unit);
+
+/* int16 forms (gemmlowp's int16 specialisations and TFLite's hard_swish helpers). Every
+ * intermediate is truncated to int16 exactly where the C++ templates convert. */
+/* gemmlowp::SaturatingRoundingDoublingHighMul<int16_t>. */
+int16_t mf_fp_srdhm16(int16_t a, int16_t b);
+/* SaturatingDoublingHighMul (hard_swish.h): like srdhm16 but rounding toward zero. */
+int16_t mf_fp_sdhm16(int16_t a, int16_t b);
+/* gemmlowp::RoundingDivideByPOT<int16_t>, exponent in [0, 31] (for exponent >= 16 the
+ * int16 mask wraps to -1, reproduced as is). */
+int16_t mf_fp_rdbypot16(int16_t x, int exponent);
+/* SaturatingLeftShift (hard_swish.h): int16 saturating x * 2^amount, amount in [0, 30]. */
+int16_t mf_fp_sat_shl16(int16_t x, int amount);
+/* DownScaleInt32ToInt16Multiplier (multiplier >= 0). */
+int16_t mf_downscale_multiplier_int16(int32_t multiplier);
+
+/* LUTPopulate<int8_t> (kernels/internal/common.h): the 256-entry table of an elementwise
+ * float function for int8 in/out, computed in float exactly as TFLite does. lut is
+ * indexed by (uint8_t)input. A result outside int32 saturates (TFLite's float->int
+ * conversion is undefined there). */
+void mf_lut_populate_s8(float input_scale, int32_t input_zero_point, float output_scale,
+    int32_t output_zero_point, float (*transform)(float), int8_t *lut);
+/* ================================================================ end fixed point ==== */
 
 #endif /* MF_QUANT_H */

@@ -1,0 +1,131 @@
+/* Elementwise int8 activations; see k_activations.h. */
+#include "mf_config.h"
+#include "kernels/k_activations.h"
+
+#if MF_OP_LOGISTIC || MF_OP_TANH || MF_OP_HARD_SWISH || MF_OP_RELU || MF_OP_RELU6 || MF_OP_GELU
+void mf_k_lut_s8(const int8_t *in, int8_t *out, int32_t n, const int8_t *lut) {
+    const uint8_t *src = (const uint8_t *)in;
+    /* Four at a time: the loads are independent, which helps in-order cores. */
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        int8_t a = lut[src[i]], b = lut[src[i + 1]], c = lut[src[i + 2]], d = lut[src[i + 3]];
+        out[i] = a;
+        out[i + 1] = b;
+        out[i + 2] = c;
+        out[i + 3] = d;
+    }
+    for (; i < n; i++) {
+        out[i] = lut[src[i]];
+    }
+}
+#endif /* MF_OP_LOGISTIC || MF_OP_TANH || MF_OP_HARD_SWISH || MF_OP_RELU || MF_OP_RELU6 || MF_OP_GELU */
+
+#if MF_OP_RELU6
+void mf_k_clamp_s8_lut(int8_t lo, int8_t hi, int8_t *lut) {
+    for (int v = -128; v <= 127; v++) {
+        lut[(uint8_t)(int8_t)v] = (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+    }
+}
+#endif /* MF_OP_RELU6 */
+
+#if MF_OP_LOGISTIC
+int8_t mf_k_logistic_s8_one(int8_t x, const mf_k_sigmoid_params_t *p) {
+    /* Q4.27 input, Q0.31 result, output scale 1/256 with zero point -128. */
+    const int32_t input = (int32_t)x - p->input_zero_point;
+    if (input <= -p->input_range_radius) {
+        return INT8_MIN;
+    }
+    if (input >= p->input_range_radius) {
+        return INT8_MAX;
+    }
+    const int32_t input_in_q4 = mf_mul_by_qm(input, p->input_multiplier, p->input_left_shift);
+    const int32_t output_in_q0 = mf_fp_logistic(input_in_q4, 4);
+    const int32_t output_in_q23 = mf_rdbypot(output_in_q0, 31 - 8);
+    return (int8_t)mf_clamp(output_in_q23 - 128, INT8_MIN, INT8_MAX);
+}
+
+void mf_k_logistic_s8_lut(const mf_k_sigmoid_params_t *p, int8_t *lut) {
+    for (int v = -128; v <= 127; v++) {
+        lut[(uint8_t)(int8_t)v] = mf_k_logistic_s8_one((int8_t)v, p);
+    }
+}
+#endif /* MF_OP_LOGISTIC */
+
+#if MF_OP_TANH
+int8_t mf_k_tanh_s8_one(int8_t x, const mf_k_sigmoid_params_t *p) {
+    /* Q4.27 input, Q0.31 result, output in Q0.7 (scale 1/128, zero point 0). */
+    const int32_t input = (int32_t)x - p->input_zero_point;
+    if (input <= -p->input_range_radius) {
+        return INT8_MIN;
+    }
+    if (input >= p->input_range_radius) {
+        return INT8_MAX;
+    }
+    const int32_t input_in_q4 = mf_mul_by_qm(input, p->input_multiplier, p->input_left_shift);
+    const int32_t output_in_q0 = mf_fp_tanh(input_in_q4, 4);
+    const int32_t output_in_q24 = mf_rdbypot(output_in_q0, 31 - 7);
+    return (int8_t)mf_clamp(output_in_q24, INT8_MIN, INT8_MAX);
+}
+
+void mf_k_tanh_s8_lut(const mf_k_sigmoid_params_t *p, int8_t *lut) {
+    for (int v = -128; v <= 127; v++) {
+        lut[(uint8_t)(int8_t)v] = mf_k_tanh_s8_one((int8_t)v, p);
+    }
+}
+#endif /* MF_OP_TANH */
+
+#if MF_OP_HARD_SWISH
+/* int16 wrap-around of the C++ implicit conversions (int arithmetic stored in int16_t). */
+static int16_t k_wrap16(int32_t x) {
+    uint32_t u = (uint32_t)x & 0xffffu;
+    return (int16_t)(u >= 0x8000u ? (int32_t)u - 0x10000 : (int32_t)u);
+}
+
+int8_t mf_k_hard_swish_s8_one(int8_t x, const mf_k_hard_swish_params_t *p) {
+    /* The whole computation is int16 fixed point, as in reference_ops::HardSwish. */
+    const int16_t input_value = k_wrap16((int32_t)x - p->input_zero_point);
+    /* |input_value| <= 255, so * 2^7 still fits int16. */
+    const int16_t input_value_on_hires_input_scale = k_wrap16((int32_t)input_value * 128);
+    const int16_t input_value_on_preshift_output_scale =
+        mf_fp_srdhm16(input_value_on_hires_input_scale, p->output_multiplier);
+    /* reluish: the input rescaled so that 3.0 is 32768, then mapped from [-1, 1] to [0, 1].
+     * A left shift is split as (e - 1) before the multiply and 1 after it, so that any
+     * saturation happens in the last step only. */
+    int16_t reluish_value = input_value_on_hires_input_scale;
+    if (p->reluish_exponent > 0) {
+        reluish_value = mf_fp_sat_shl16(reluish_value, p->reluish_exponent - 1);
+    }
+    reluish_value = mf_fp_srdhm16(reluish_value, p->reluish_multiplier);
+    if (p->reluish_exponent > 0) {
+        reluish_value = mf_fp_sat_shl16(reluish_value, 1);
+    }
+    if (p->reluish_exponent < 0) {
+        reluish_value = mf_fp_rdbypot16(reluish_value, -p->reluish_exponent);
+    }
+    reluish_value = (int16_t)(((int32_t)reluish_value + (1 << 15)) >> 1);
+    const int16_t preshift_output_value = mf_fp_sdhm16(reluish_value, input_value_on_preshift_output_scale);
+    int16_t output_value = mf_fp_rdbypot16(preshift_output_value, -p->output_exponent);
+    output_value = k_wrap16((int32_t)output_value + p->output_zero_point);
+    return (int8_t)mf_clamp(output_value, INT8_MIN, INT8_MAX);
+}
+
+void mf_k_hard_swish_s8_lut(const mf_k_hard_swish_params_t *p, int8_t *lut) {
+    for (int v = -128; v <= 127; v++) {
+        lut[(uint8_t)(int8_t)v] = mf_k_hard_swish_s8_one((int8_t)v, p);
+    }
+}
+#endif /* MF_OP_HARD_SWISH */
+
+#if MF_OP_RELU
+int8_t mf_k_relu_s8_one(int8_t x, const mf_k_relu_params_t *p) {
+    int32_t v = p->output_offset +
+        mf_mul_by_qm((int32_t)x - p->input_offset, p->output_qm.multiplier, p->output_qm.shift);
+    return (int8_t)mf_clamp(v, p->act_min, p->act_max);
+}
+
+void mf_k_relu_s8_lut(const mf_k_relu_params_t *p, int8_t *lut) {
+    for (int v = -128; v <= 127; v++) {
+        lut[(uint8_t)(int8_t)v] = mf_k_relu_s8_one((int8_t)v, p);
+    }
+}
+#endif /* MF_OP_RELU */

@@ -1,0 +1,33 @@
+/*
+ * int8 -> int8 SOFTMAX over the last axis, bit-identical to TFLM's
+ * reference_ops::Softmax<int8_t, int8_t> (the gemmlowp fixed-point path TFLM uses for
+ * int8; its LUT path is int16 only): per row, diff = x - max is rescaled by
+ * (input_multiplier, input_left_shift) into Q5.26, exp_on_negative_values gives Q0.31,
+ * the sum is accumulated in Q12.19, its reciprocal is taken with GetReciprocal and each
+ * output is exp * reciprocal shifted to the 1/256 scale with zero point -128.
+ *
+ * exp() depends only on max - x in [0, 255], so eval keeps a table of exp over that
+ * difference in the node's scratch, filled lazily: each distinct difference costs one
+ * exp per invoke instead of two per element.
+ */
+#ifndef MF_K_SOFTMAX_H
+#define MF_K_SOFTMAX_H
+
+#include <stdint.h>
+
+typedef struct {
+    int32_t input_multiplier;   /* from PreprocessSoftmaxScaling(beta, input_scale, 5) */
+    int32_t input_left_shift;   /* 0..31 */
+    int32_t diff_min;           /* -CalculateInputRadius(5, input_left_shift, 31), <= 0 */
+} mf_k_softmax_params_t;
+
+/* Entries of the exp table: one per difference max - x that is not below diff_min. */
+static inline int32_t mf_k_softmax_table_len(const mf_k_softmax_params_t *p) {
+    return (p->diff_min < -255 ? 255 : -p->diff_min) + 1;
+}
+
+/* outer rows of depth elements each; table: mf_k_softmax_table_len(p) int32 of scratch. */
+void mf_k_softmax_s8(const int8_t *in, int8_t *out, int32_t outer, int32_t depth,
+    const mf_k_softmax_params_t *p, int32_t *table);
+
+#endif /* MF_K_SOFTMAX_H */
