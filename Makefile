@@ -33,3 +33,13 @@ ext: $(PY)
 
 clean:
 	rm -rf build *.egg-info _uformer*.so
+
+# Toolchain for `microformer firmware build` and the emulated board (Debian/Ubuntu):
+# arm-none-eabi-gcc with newlib, qemu-system-arm, cmake (rp2 boards). The firmware tests
+# (pytest -m firmware) also need a MicroPython checkout in MICROPY_DIR.
+SUDO ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+.PHONY: firmware-deps
+firmware-deps:
+	$(SUDO) apt-get update
+	$(SUDO) apt-get install -y build-essential cmake gcc-arm-none-eabi libnewlib-arm-none-eabi \
+		libstdc++-arm-none-eabi-newlib qemu-system-arm

@@ -1,0 +1,439 @@
+/*
+ * _uformer for MicroPython: the binding of the mf engine (cmodule/engine).
+ *
+ * The Python API is DESIGN.md's "_uformer Python API", the same names and exceptions as
+ * the CPython build (cmodule/cpython/moduformer.c):
+ *   Model(model, arena_size=None) .arena_size .num_inputs .num_outputs .ops
+ *       .input_info(i) .output_info(i) .input(i) .output(i) .invoke() .metadata(name)
+ *   arena_size(buf), OPS, version
+ * Engine errors become ValueError (bad model or argument), NotImplementedError
+ * (unsupported op/type) and MemoryError (arena), each carrying the engine's message.
+ *
+ * Memory: the model bytes are read in place from whatever object holds them (bytes,
+ * bytearray, a memoryview of a file mapped from /rom), so a model in flash costs no RAM.
+ * The Model object keeps that object referenced. The arena is one GC block owned by the
+ * Model; tensor memoryviews point at that block's head (with an element offset) so the
+ * GC keeps the arena alive as long as any view of it exists.
+ */
+#include <string.h>
+
+#include "py/runtime.h"
+#include "py/binary.h"
+#include "py/objarray.h"
+#include "py/objstr.h"
+#include "py/objtuple.h"
+
+#include "mf.h"
+
+#if !MICROPY_PY_BUILTINS_MEMORYVIEW
+#error "_uformer needs MICROPY_PY_BUILTINS_MEMORYVIEW (tensors are exposed as memoryviews)"
+#endif
+#if !MICROPY_MODULE_GETATTR
+#error "_uformer needs MICROPY_MODULE_GETATTR (OPS is read from the engine at run time)"
+#endif
+
+// The dry run that sizes the arena needs a scratch holding the model's tables. While it
+// does not, the engine reports a lower bound that covers only the tables placed so far,
+// so the scratch grows geometrically (at least to that bound) to need few rounds; the
+// round limit only guards against an engine that never converges.
+#define UFORMER_SCRATCH_START (1024)
+#define UFORMER_MAX_SCRATCH_ROUNDS (24)
+
+typedef struct _uformer_model_obj_t {
+    mp_obj_base_t base;
+    // The object whose bytes the engine reads, kept referenced so the bytes outlive the
+    // model; buf/len are its buffer at load time, checked again before every invoke.
+    mp_obj_t buf_obj;
+    const uint8_t *buf;
+    size_t len;
+    // One GC block of arena_len bytes holding the engine's tables and activations.
+    uint8_t *arena;
+    size_t arena_len;
+    mf_model_t *model;  // inside arena
+    mp_obj_t ops;       // tuple of op names, built on first access (MP_OBJ_NULL until then)
+} uformer_model_obj_t;
+
+static MP_NORETURN void uformer_raise(mf_status_t st, const mf_error_t *err) {
+    const mp_obj_type_t *type;
+    switch (st) {
+        case MF_ERR_UNSUPPORTED:
+            type = &mp_type_NotImplementedError;
+            break;
+        case MF_ERR_ARENA:
+            type = &mp_type_MemoryError;
+            break;
+        default:
+            // MF_ERR_MALFORMED and MF_ERR_ARG.
+            type = &mp_type_ValueError;
+            break;
+    }
+    mp_raise_msg_varg(type, MP_ERROR_TEXT("%s"), err->msg);
+}
+
+// Buffer of a model argument. str is refused like on CPython (it has no buffer there).
+static void uformer_get_model_buffer(mp_obj_t obj, mp_buffer_info_t *bufinfo) {
+    if (mp_obj_is_str(obj)) {
+        mp_raise_TypeError(MP_ERROR_TEXT("model must be bytes, bytearray or memoryview, not str"));
+    }
+    mp_get_buffer_raise(obj, bufinfo, MP_BUFFER_READ);
+}
+
+// GC block of n bytes for the engine, or MemoryError naming the size and its purpose.
+static uint8_t *uformer_alloc(size_t n, const char *what) {
+    // The engine accepts a NULL arena of 0 bytes (it then reports what it needs).
+    if (n == 0) {
+        return NULL;
+    }
+    uint8_t *p = m_new_maybe(uint8_t, n);
+    if (p == NULL) {
+        mp_raise_msg_varg(&mp_type_MemoryError,
+            MP_ERROR_TEXT("cannot allocate %u bytes of %s (not enough free heap)"), (unsigned int)n, what);
+    }
+    return p;
+}
+
+// Exact arena bytes the model needs, by the engine's dry run in a scratch that grows until
+// it holds the model's tables (need_exact == 0 means it did not yet). The scratch is freed
+// before returning or raising.
+static size_t uformer_measure(const uint8_t *buf, size_t len) {
+    mf_error_t err;
+    size_t need = 0;
+    size_t floor = 0;  // the engine's latest lower bound
+    size_t scratch_len = UFORMER_SCRATCH_START;
+    for (int round = 0; round < UFORMER_MAX_SCRATCH_ROUNDS; round++) {
+        uint8_t *scratch = m_new_maybe(uint8_t, scratch_len);
+        if (scratch == NULL && scratch_len > floor) {
+            // Doubling overshot what a small heap has: the bound alone still progresses.
+            scratch_len = floor;
+            scratch = m_new_maybe(uint8_t, scratch_len);
+        }
+        if (scratch == NULL && scratch_len > 0) {
+            mp_raise_msg_varg(&mp_type_MemoryError,
+                MP_ERROR_TEXT("cannot allocate %u bytes of scratch to size the model's arena"), (unsigned int)scratch_len);
+        }
+        mf_status_t st = mf_arena_size(buf, len, scratch, scratch_len, &need, &err);
+        m_del(uint8_t, scratch, scratch_len);
+        if (st == MF_OK) {
+            return need;
+        }
+        if (st != MF_ERR_ARENA) {
+            uformer_raise(st, &err);
+        }
+        floor = err.need;
+        scratch_len = 2 * scratch_len > floor ? 2 * scratch_len : floor;
+    }
+    mp_raise_msg_varg(&mp_type_RuntimeError,
+        MP_ERROR_TEXT("arena size query did not converge: need > %u bytes after %d rounds"),
+        (unsigned int)err.need, UFORMER_MAX_SCRATCH_ROUNDS);
+}
+
+static uformer_model_obj_t *uformer_get_model(mp_obj_t self_in) {
+    return MP_OBJ_TO_PTR(self_in);
+}
+
+/******************************************************************************/
+// Model(model, arena_size=None)
+
+static mp_obj_t uformer_model_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *all_args) {
+    enum { ARG_model, ARG_arena_size };
+    static const mp_arg_t allowed_args[] = {
+        { MP_QSTR_model, MP_ARG_REQUIRED | MP_ARG_OBJ, {.u_obj = MP_OBJ_NULL} },
+        { MP_QSTR_arena_size, MP_ARG_OBJ, {.u_obj = mp_const_none} },
+    };
+    mp_arg_val_t args[MP_ARRAY_SIZE(allowed_args)];
+    mp_arg_parse_all_kw_array(n_args, n_kw, all_args, MP_ARRAY_SIZE(allowed_args), allowed_args, args);
+
+    // Validate everything before allocating.
+    mp_obj_t buf_obj = args[ARG_model].u_obj;
+    mp_buffer_info_t bufinfo;
+    uformer_get_model_buffer(buf_obj, &bufinfo);
+    const uint8_t *buf = bufinfo.buf;
+    size_t len = bufinfo.len;
+
+    size_t arena_len;
+    if (args[ARG_arena_size].u_obj == mp_const_none) {
+        // Auto: exactly what the plan needs, measured by a dry run.
+        arena_len = uformer_measure(buf, len);
+    } else {
+        mp_int_t n = mp_obj_get_int(args[ARG_arena_size].u_obj);
+        if (n < 0) {
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("arena_size must be >= 0, got %d"), (int)n);
+        }
+        arena_len = (size_t)n;
+    }
+
+    uint8_t *arena = uformer_alloc(arena_len, "model arena");
+    mf_error_t err;
+    mf_model_t *model;
+    mf_status_t st = mf_model_init(buf, len, arena, arena_len, &model, &err);
+    if (st != MF_OK) {
+        // Give the arena back at once: the caller may retry with a smaller model.
+        m_del(uint8_t, arena, arena_len);
+        if (st == MF_ERR_ARENA && !err.need_exact) {
+            // The given arena could not even hold the tables, so the engine only knows a
+            // lower bound: measure, to name the exact need as the CPython build does.
+            mp_raise_msg_varg(&mp_type_MemoryError, MP_ERROR_TEXT("arena too small: need %u bytes, have %u"),
+                (unsigned int)uformer_measure(buf, len), (unsigned int)arena_len);
+        }
+        uformer_raise(st, &err);
+    }
+
+    uformer_model_obj_t *self = mp_obj_malloc(uformer_model_obj_t, type);
+    self->buf_obj = buf_obj;
+    self->buf = buf;
+    self->len = len;
+    self->arena = arena;
+    self->arena_len = arena_len;
+    self->model = model;
+    self->ops = MP_OBJ_NULL;
+    return MP_OBJ_FROM_PTR(self);
+}
+
+/******************************************************************************/
+// Tensors
+
+// Typecode of a tensor's elements as array/memoryview know them. Graph inputs and
+// outputs are int8 or float32 in the models the host produces; the others follow
+// the array module's letters. Bool is 'B' (CPython: '?', which MicroPython's
+// memoryview lacks).
+static char uformer_typecode(mf_type_t type) {
+    switch (type) {
+        case MF_INT8:
+            return 'b';
+        case MF_FLOAT32:
+            return 'f';
+        case MF_INT16:
+            return 'h';
+        case MF_INT32:
+            return 'i';
+        case MF_INT64:
+            return 'q';
+        default:
+            // MF_BOOL: one byte per element.
+            return 'B';
+    }
+}
+
+// Graph input (is_input) or output `index_in` of the model, or IndexError naming the range.
+static mf_tensor_t *uformer_io_tensor(uformer_model_obj_t *self, mp_obj_t index_in, bool is_input) {
+    mp_int_t i = mp_obj_get_int(index_in);
+    int n = is_input ? mf_num_inputs(self->model) : mf_num_outputs(self->model);
+    mf_tensor_t *t = NULL;
+    if (i >= 0 && i < n) {
+        t = is_input ? mf_input(self->model, (int)i) : mf_output(self->model, (int)i);
+    }
+    if (t == NULL) {
+        mp_raise_msg_varg(&mp_type_IndexError, MP_ERROR_TEXT("%s %d out of range (model has %d)"),
+            is_input ? "input" : "output", (int)i, n);
+    }
+    return t;
+}
+
+// (shape tuple, typecode, scale, zero_point)
+static mp_obj_t uformer_tensor_info(mf_tensor_t *t) {
+    int ndim = mf_tensor_ndim(t);
+    mp_obj_tuple_t *shape = MP_OBJ_TO_PTR(mp_obj_new_tuple(ndim, NULL));
+    for (int d = 0; d < ndim; d++) {
+        shape->items[d] = mp_obj_new_int(mf_tensor_dim(t, d));
+    }
+    char typecode = uformer_typecode(mf_tensor_type(t));
+    mp_obj_t items[4] = {
+        MP_OBJ_FROM_PTR(shape),
+        mp_obj_new_str(&typecode, 1),
+        mp_obj_new_float_from_f(mf_tensor_scale(t)),
+        mp_obj_new_int(mf_tensor_zero_point(t)),
+    };
+    return mp_obj_new_tuple(4, items);
+}
+
+// A flat memoryview of the tensor's elements (zero copy).
+static mp_obj_t uformer_tensor_view(uformer_model_obj_t *self, mf_tensor_t *t, bool writable) {
+    char typecode = uformer_typecode(mf_tensor_type(t));
+    size_t itemsize = mp_binary_get_size('@', typecode, NULL);
+    size_t nitems = mf_tensor_bytes(t) / itemsize;
+    uint8_t *data = mf_tensor_data(t);
+    byte flags = writable ? MP_OBJ_ARRAY_TYPECODE_FLAG_RW : 0;
+    uintptr_t start = (uintptr_t)self->arena;
+    uintptr_t offset = (uintptr_t)data - start;
+    if (self->arena != NULL && (uintptr_t)data >= start && offset < self->arena_len && offset % itemsize == 0) {
+        // Point at the arena's head with an element offset, as memoryview slices do, so
+        // the view alone keeps the arena alive for the GC.
+        mp_obj_array_t *view = MP_OBJ_TO_PTR(mp_obj_new_memoryview(typecode | flags, nitems, self->arena));
+        view->free = offset / itemsize;  // memoryview keeps its element offset in `free`
+        return MP_OBJ_FROM_PTR(view);
+    }
+    // A tensor outside the arena (constant data in the model bytes) is never written.
+    return mp_obj_new_memoryview(typecode, nitems, data);
+}
+
+static mp_obj_t uformer_model_input_info(mp_obj_t self_in, mp_obj_t index_in) {
+    return uformer_tensor_info(uformer_io_tensor(uformer_get_model(self_in), index_in, true));
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(uformer_model_input_info_obj, uformer_model_input_info);
+
+static mp_obj_t uformer_model_output_info(mp_obj_t self_in, mp_obj_t index_in) {
+    return uformer_tensor_info(uformer_io_tensor(uformer_get_model(self_in), index_in, false));
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(uformer_model_output_info_obj, uformer_model_output_info);
+
+static mp_obj_t uformer_model_input(mp_obj_t self_in, mp_obj_t index_in) {
+    uformer_model_obj_t *self = uformer_get_model(self_in);
+    return uformer_tensor_view(self, uformer_io_tensor(self, index_in, true), true);
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(uformer_model_input_obj, uformer_model_input);
+
+static mp_obj_t uformer_model_output(mp_obj_t self_in, mp_obj_t index_in) {
+    uformer_model_obj_t *self = uformer_get_model(self_in);
+    return uformer_tensor_view(self, uformer_io_tensor(self, index_in, false), false);
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(uformer_model_output_obj, uformer_model_output);
+
+/******************************************************************************/
+// invoke, metadata
+
+static mp_obj_t uformer_model_invoke(mp_obj_t self_in) {
+    uformer_model_obj_t *self = uformer_get_model(self_in);
+    // The engine reads weights from the model bytes on every run: refuse to run when the
+    // object holding them was resized (its bytes moved) after the load.
+    mp_buffer_info_t bufinfo = { .buf = NULL, .len = 0 };
+    if (!mp_get_buffer(self->buf_obj, &bufinfo, MP_BUFFER_READ) || bufinfo.buf != self->buf || bufinfo.len != self->len) {
+        mp_raise_msg_varg(&mp_type_ValueError,
+            MP_ERROR_TEXT("model buffer changed since load (was %u bytes, now %u): load the model again"),
+            (unsigned int)self->len, (unsigned int)bufinfo.len);
+    }
+    mf_invoke(self->model);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(uformer_model_invoke_obj, uformer_model_invoke);
+
+static mp_obj_t uformer_model_metadata(mp_obj_t self_in, mp_obj_t name_in) {
+    uformer_model_obj_t *self = uformer_get_model(self_in);
+    const char *name = mp_obj_str_get_str(name_in);
+    const uint8_t *data;
+    size_t size;
+    mf_error_t err;
+    mf_status_t st = mf_metadata(self->buf, self->len, name, &data, &size, &err);
+    if (st == MF_ERR_ARG) {
+        // No entry of that name.
+        return mp_const_none;
+    }
+    if (st != MF_OK) {
+        uformer_raise(st, &err);
+    }
+    return mp_obj_new_bytes(data, size);
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(uformer_model_metadata_obj, uformer_model_metadata);
+
+/******************************************************************************/
+// Attributes: arena_size, num_inputs, num_outputs, ops (read-only)
+
+static mp_obj_t uformer_model_ops(uformer_model_obj_t *self) {
+    if (self->ops == MP_OBJ_NULL) {
+        int n = mf_num_nodes(self->model);
+        mp_obj_tuple_t *ops = MP_OBJ_TO_PTR(mp_obj_new_tuple(n, NULL));
+        for (int i = 0; i < n; i++) {
+            const char *name = mf_node_op_name(self->model, i);
+            ops->items[i] = mp_obj_new_str(name, strlen(name));
+        }
+        self->ops = MP_OBJ_FROM_PTR(ops);
+    }
+    return self->ops;
+}
+
+static void uformer_model_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
+    if (dest[0] != MP_OBJ_NULL) {
+        // Store or delete: the attributes are read-only (AttributeError).
+        return;
+    }
+    uformer_model_obj_t *self = uformer_get_model(self_in);
+    switch (attr) {
+        case MP_QSTR_arena_size:
+            dest[0] = mp_obj_new_int_from_uint(mf_arena_used(self->model));
+            break;
+        case MP_QSTR_num_inputs:
+            dest[0] = MP_OBJ_NEW_SMALL_INT(mf_num_inputs(self->model));
+            break;
+        case MP_QSTR_num_outputs:
+            dest[0] = MP_OBJ_NEW_SMALL_INT(mf_num_outputs(self->model));
+            break;
+        case MP_QSTR_ops:
+            dest[0] = uformer_model_ops(self);
+            break;
+        default:
+            // Methods: continue the lookup in locals_dict.
+            dest[1] = MP_OBJ_SENTINEL;
+            break;
+    }
+}
+
+static void uformer_model_print(const mp_print_t *print, mp_obj_t self_in, mp_print_kind_t kind) {
+    uformer_model_obj_t *self = uformer_get_model(self_in);
+    mp_printf(print, "<Model %u bytes, %d ops, arena %u bytes>", (unsigned int)self->len,
+        mf_num_nodes(self->model), (unsigned int)mf_arena_used(self->model));
+}
+
+static const mp_rom_map_elem_t uformer_model_locals_dict_table[] = {
+    { MP_ROM_QSTR(MP_QSTR_input_info), MP_ROM_PTR(&uformer_model_input_info_obj) },
+    { MP_ROM_QSTR(MP_QSTR_output_info), MP_ROM_PTR(&uformer_model_output_info_obj) },
+    { MP_ROM_QSTR(MP_QSTR_input), MP_ROM_PTR(&uformer_model_input_obj) },
+    { MP_ROM_QSTR(MP_QSTR_output), MP_ROM_PTR(&uformer_model_output_obj) },
+    { MP_ROM_QSTR(MP_QSTR_invoke), MP_ROM_PTR(&uformer_model_invoke_obj) },
+    { MP_ROM_QSTR(MP_QSTR_metadata), MP_ROM_PTR(&uformer_model_metadata_obj) },
+};
+static MP_DEFINE_CONST_DICT(uformer_model_locals_dict, uformer_model_locals_dict_table);
+
+static MP_DEFINE_CONST_OBJ_TYPE(
+    uformer_model_type,
+    MP_QSTR_Model,
+    MP_TYPE_FLAG_NONE,
+    make_new, uformer_model_make_new,
+    print, uformer_model_print,
+    attr, uformer_model_attr,
+    locals_dict, &uformer_model_locals_dict
+    );
+
+/******************************************************************************/
+// Module: arena_size(buf), OPS, version
+
+static mp_obj_t uformer_arena_size(mp_obj_t buf_in) {
+    mp_buffer_info_t bufinfo;
+    uformer_get_model_buffer(buf_in, &bufinfo);
+    return mp_obj_new_int_from_uint(uformer_measure(bufinfo.buf, bufinfo.len));
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(uformer_arena_size_obj, uformer_arena_size);
+
+// OPS comes from the engine's table (which --ops-from trims), so it is built on access
+// rather than duplicated here as a constant.
+static mp_obj_t uformer_getattr(mp_obj_t attr_in) {
+    if (mp_obj_str_get_qstr(attr_in) != MP_QSTR_OPS) {
+        // Not found: the runtime raises AttributeError (or, for the import machinery's
+        // probe of __init__, carries on).
+        return MP_OBJ_NULL;
+    }
+    int n = mf_num_supported_ops();
+    mp_obj_tuple_t *ops = MP_OBJ_TO_PTR(mp_obj_new_tuple(n, NULL));
+    for (int i = 0; i < n; i++) {
+        const char *name = mf_supported_op(i);
+        ops->items[i] = mp_obj_new_str(name, strlen(name));
+    }
+    return MP_OBJ_FROM_PTR(ops);
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(uformer_getattr_obj, uformer_getattr);
+
+static MP_DEFINE_STR_OBJ(uformer_version_obj, MF_VERSION);
+
+static const mp_rom_map_elem_t uformer_module_globals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR__uformer) },
+    { MP_ROM_QSTR(MP_QSTR___getattr__), MP_ROM_PTR(&uformer_getattr_obj) },
+    { MP_ROM_QSTR(MP_QSTR_Model), MP_ROM_PTR(&uformer_model_type) },
+    { MP_ROM_QSTR(MP_QSTR_arena_size), MP_ROM_PTR(&uformer_arena_size_obj) },
+    { MP_ROM_QSTR(MP_QSTR_version), MP_ROM_PTR(&uformer_version_obj) },
+};
+static MP_DEFINE_CONST_DICT(uformer_module_globals, uformer_module_globals_table);
+
+const mp_obj_module_t uformer_user_cmodule = {
+    .base = { &mp_type_module },
+    .globals = (mp_obj_dict_t *)&uformer_module_globals,
+};
+
+MP_REGISTER_MODULE(MP_QSTR__uformer, uformer_user_cmodule);

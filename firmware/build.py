@@ -1,0 +1,293 @@
+#!/usr/bin/env python3
+"""The firmware build driver: MicroPython + _uformer + frozen uformer for one board.
+
+`microformer firmware build` runs this; it also runs on its own (standard library only):
+
+    python3 firmware/build.py --board QEMU_M4 --micropython ~/micropython [--out DIR]
+        [--ops-config DIR]   # a directory with mf_ops_config.h (see --ops-from in the CLI)
+
+The MicroPython tree is only read: the board comes from boards/<BOARD> (BOARD_DIR or
+VARIANT_DIR), the engine from cmodule/ (USER_C_MODULES), the frozen Python from the
+board's manifest (FROZEN_MANIFEST), and everything built, mpy-cross included, goes to
+the output directory.
+"""
+import argparse
+import dataclasses
+import hashlib
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+# Oldest MicroPython with everything the boards rely on: out-of-tree qemu boards
+# (ports/qemu with BOARD_DIR, v1.24) and ROMFS with vfs.rom_ioctl (v1.25).
+MIN_MICROPYTHON = (1, 25, 0)
+
+
+class BuildError(Exception):
+    """A build that cannot start or that failed; the message says what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Board:
+    name: str
+    port: str             # directory under MICROPY/ports
+    dir_var: str          # make variable naming the out-of-tree board: BOARD_DIR / VARIANT_DIR
+    cc: str               # the C compiler the port invokes
+    artifacts: tuple      # files copied from the build dir to the output dir (first = firmware)
+    map_file: str         # linker map in the build dir
+    cmake: bool = False   # cmake-based port (rp2): needs the pico-sdk and tinyusb submodules
+    qemu: str = ""        # qemu-system-* binary for emulated boards
+    description: str = ""
+
+
+BOARDS = {
+    "UNIX": Board(
+        "UNIX", "unix", "VARIANT_DIR", "gcc",
+        ("micropython-uformer",), "micropython-uformer.map",
+        description="unix port with _uformer: the native simulator"),
+    "QEMU_M4": Board(
+        "QEMU_M4", "qemu", "BOARD_DIR", "arm-none-eabi-gcc",
+        ("firmware.elf", "firmware.bin", "firmware.map"), "firmware.map",
+        qemu="qemu-system-arm",
+        description="MPS2-AN386 (Cortex-M4F) under qemu-system-arm"),
+    "RPI_PICO": Board(
+        "RPI_PICO", "rp2", "BOARD_DIR", "arm-none-eabi-gcc",
+        ("firmware.uf2", "firmware.elf", "firmware.elf.map"), "firmware.elf.map", cmake=True,
+        description="Raspberry Pi Pico (RP2040, Cortex-M0+)"),
+    "RPI_PICO2": Board(
+        "RPI_PICO2", "rp2", "BOARD_DIR", "arm-none-eabi-gcc",
+        ("firmware.uf2", "firmware.elf", "firmware.elf.map"), "firmware.elf.map", cmake=True,
+        description="Raspberry Pi Pico 2 (RP2350, Cortex-M33)"),
+}
+
+# apt packages that provide the tools (Debian/Ubuntu); `make firmware-deps` installs them.
+APT_PACKAGES = {
+    "gcc": "build-essential",
+    "make": "build-essential",
+    "arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi",
+    "arm-none-eabi-g++": "gcc-arm-none-eabi libstdc++-arm-none-eabi-newlib",
+    "qemu-system-arm": "qemu-system-arm",
+    "cmake": "cmake",
+}
+
+
+def board(name):
+    try:
+        return BOARDS[name]
+    except KeyError:
+        raise BuildError(f"unknown board {name!r}; boards: {', '.join(BOARDS)}") from None
+
+
+def micropython_version(mpy_dir):
+    """(major, minor, micro, prerelease) from py/mpconfig.h of a MicroPython checkout."""
+    mpy_dir = pathlib.Path(mpy_dir)
+    header = mpy_dir / "py" / "mpconfig.h"
+    if not header.is_file():
+        raise BuildError(f"{mpy_dir} is not a MicroPython checkout: {header} is missing")
+    text = header.read_text(errors="replace")
+    parts = []
+    for field in ("MAJOR", "MINOR", "MICRO", "PRERELEASE"):
+        m = re.search(rf"#define MICROPY_VERSION_{field} (\d+)", text)
+        if m is None and field != "PRERELEASE":
+            raise BuildError(f"{header} has no MICROPY_VERSION_{field}: not a MicroPython checkout?")
+        parts.append(int(m.group(1)) if m else 0)
+    return tuple(parts)
+
+
+def version_string(v):
+    return f"{v[0]}.{v[1]}.{v[2]}" + ("-preview" if v[3] else "")
+
+
+def check_micropython(mpy_dir, b):
+    """The version, or BuildError when the checkout is too old or lacks what `b` needs."""
+    mpy_dir = pathlib.Path(mpy_dir)
+    v = micropython_version(mpy_dir)
+    if v[:3] < MIN_MICROPYTHON:
+        raise BuildError(
+            f"MicroPython {version_string(v)} at {mpy_dir} is too old: the boards need "
+            f"{version_string(MIN_MICROPYTHON + (0,))} or newer (out-of-tree qemu boards, ROMFS)")
+    if not (mpy_dir / "ports" / b.port / "Makefile").is_file():
+        raise BuildError(f"{mpy_dir} has no ports/{b.port}: cannot build {b.name}")
+    for sub in missing_submodules(mpy_dir, b):
+        raise BuildError(
+            f"{b.name} needs the MicroPython submodule {sub}, which is empty in {mpy_dir}: "
+            f"run `make -C {mpy_dir / 'ports' / b.port} BOARD={b.name} submodules`")
+    return v
+
+
+def missing_submodules(mpy_dir, b):
+    """Submodules the board's build needs that the checkout lacks (only rp2 needs any)."""
+    if not b.cmake:
+        return []
+    mpy_dir = pathlib.Path(mpy_dir)
+    need = {
+        "lib/pico-sdk": "pico_sdk_init.cmake",
+        "lib/tinyusb": "src/tusb.h",
+        "lib/micropython-lib": "README.md",
+    }
+    return [sub for sub, probe in need.items() if not (mpy_dir / sub / probe).exists()]
+
+
+def missing_tools(b):
+    """[(tool, apt packages)] the board's build (and run, for emulated boards) needs."""
+    tools = ["make", b.cc]
+    if b.cc != "gcc":
+        tools.append("gcc")  # mpy-cross is built for the host
+    if b.cmake:
+        tools += ["cmake", "arm-none-eabi-g++"]
+    if b.qemu:
+        tools.append(b.qemu)
+    return [(t, APT_PACKAGES.get(t, t)) for t in tools if shutil.which(t) is None]
+
+
+def check_tools(b):
+    missing = missing_tools(b)
+    if missing:
+        pkgs = " ".join(sorted({p for _, p in missing}))
+        raise BuildError(
+            f"{b.name} needs {', '.join(t for t, _ in missing)} on PATH; on Debian/Ubuntu: "
+            f"`sudo apt-get install {pkgs}` (or `make firmware-deps` in the microformer checkout)")
+
+
+def compiler_version(cc):
+    out = subprocess.run([cc, "--version"], capture_output=True, text=True, check=False).stdout
+    return out.splitlines()[0] if out else cc
+
+
+@dataclasses.dataclass
+class BuildResult:
+    board: Board
+    out: pathlib.Path
+    build_dir: pathlib.Path
+    firmware: pathlib.Path      # the first artifact, copied into out
+    artifacts: list
+    map_file: pathlib.Path
+    log: pathlib.Path
+    micropython_version: tuple
+    ops_config: pathlib.Path    # mf_ops_config.h used, or None for all ops
+
+
+def _run(cmd, log, on_line=None, env=None, cwd=None):
+    """Runs cmd appending its output to log; BuildError with the output's tail on failure."""
+    with open(log, "a") as f:
+        f.write("$ " + " ".join(str(c) for c in cmd) + "\n")
+        f.flush()
+        p = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, errors="replace", env=env, cwd=cwd)
+        tail = []
+        for line in p.stdout:
+            f.write(line)
+            tail.append(line)
+            del tail[:-40]
+            if on_line is not None:
+                on_line(line)
+        rc = p.wait()
+    if rc != 0:
+        raise BuildError(
+            f"`{' '.join(str(c) for c in cmd[:3])} ...` failed (exit {rc}); full log: {log}\n"
+            + "".join(tail).rstrip())
+
+
+def _fingerprint(b, mpy_dir, ops_config):
+    h = hashlib.sha256()
+    h.update(f"{b.name}\0{pathlib.Path(mpy_dir).resolve()}\0".encode())
+    h.update(ops_config.read_bytes() if ops_config else b"all ops")
+    return h.hexdigest()
+
+
+def build(board_name, mpy_dir, out, ops_config_dir=None, jobs=None, on_line=None):
+    """Builds the board into `out` (build tree in out/build) and returns a BuildResult.
+
+    ops_config_dir: a directory holding mf_ops_config.h, or None for every op.
+    on_line: called with each line of compiler output (progress display).
+    """
+    b = board(board_name)
+    mpy_dir = pathlib.Path(mpy_dir).resolve()
+    out = pathlib.Path(out).resolve()
+    version = check_micropython(mpy_dir, b)
+    check_tools(b)
+    ops_config = None
+    if ops_config_dir is not None:
+        ops_config = pathlib.Path(ops_config_dir).resolve() / "mf_ops_config.h"
+        if not ops_config.is_file():
+            raise BuildError(f"--ops-config {ops_config_dir}: no mf_ops_config.h there")
+    jobs = jobs or os.cpu_count() or 1
+
+    out.mkdir(parents=True, exist_ok=True)
+    build_dir = out / "build"
+    log = out / "build.log"
+    log.write_text("")
+
+    # Compiler flags are not make dependencies: a build tree made for another op set
+    # (or another checkout) is rebuilt from scratch rather than linked from stale objects.
+    stamp = build_dir / ".microformer-config"
+    fp = _fingerprint(b, mpy_dir, ops_config)
+    if build_dir.exists() and (not stamp.exists() or stamp.read_text() != fp):
+        shutil.rmtree(build_dir)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(fp)
+
+    # mpy-cross, for the host, outside the MicroPython tree.
+    mpy_cross_dir = out / "mpy-cross"
+    mpy_cross = mpy_cross_dir / "mpy-cross"
+    _run(["make", "-C", mpy_dir / "mpy-cross", f"BUILD={mpy_cross_dir}", f"-j{jobs}"], log, on_line)
+
+    board_dir = ROOT / "boards" / b.name
+    port_dir = mpy_dir / "ports" / b.port
+    env = dict(os.environ)
+    cmd = ["make", "-C", port_dir, f"-j{jobs}", f"{b.dir_var}={board_dir}", f"BUILD={build_dir}",
+           f"MICROPY_MPYCROSS={mpy_cross}", f"USER_C_MODULES={ROOT / 'cmodule'}"]
+    if b.dir_var == "BOARD_DIR":
+        # The board's name in sys.implementation._build (the qemu port defaults BOARD).
+        cmd.insert(4, f"BOARD={b.name}")
+    if b.cmake:
+        # The rp2 Makefile wraps cmake; USER_C_MODULES there names the .cmake file, and the
+        # op set reaches cmodule/micropython/micropython.cmake through the environment.
+        cmd[-1] = f"USER_C_MODULES={ROOT / 'cmodule' / 'micropython' / 'micropython.cmake'}"
+        if ops_config:
+            env["MF_OPS_CONFIG_DIR"] = str(ops_config.parent)
+        else:
+            env.pop("MF_OPS_CONFIG_DIR", None)
+    elif ops_config:
+        cmd.append(f"MF_OPS_CONFIG_DIR={ops_config.parent}")
+    _run(cmd, log, on_line, env=env)
+
+    artifacts = []
+    for name in b.artifacts:
+        src = build_dir / name
+        if not src.is_file():
+            raise BuildError(f"the build finished but {src} is missing; log: {log}")
+        dst = out / name
+        shutil.copyfile(src, dst)
+        shutil.copymode(src, dst)
+        artifacts.append(dst)
+    return BuildResult(b, out, build_dir, artifacts[0], artifacts, build_dir / b.map_file, log,
+                       version, ops_config)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--board", required=True, choices=sorted(BOARDS))
+    p.add_argument("--micropython", required=True, help="MicroPython checkout (read only)")
+    p.add_argument("--out", help="output directory (default: out/firmware/BOARD)")
+    p.add_argument("--ops-config", help="directory with mf_ops_config.h (default: all ops)")
+    p.add_argument("-j", "--jobs", type=int, help="parallel compile jobs (default: CPU count)")
+    args = p.parse_args(argv)
+    out = args.out or pathlib.Path("out") / "firmware" / args.board
+    try:
+        r = build(args.board, args.micropython, out, args.ops_config, args.jobs)
+    except BuildError as e:
+        print(f"build.py: {e}", file=sys.stderr)
+        return 1
+    for a in r.artifacts:
+        print(a)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

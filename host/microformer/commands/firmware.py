@@ -1,0 +1,76 @@
+"""`microformer firmware build`: MicroPython firmware with _uformer for a board.
+
+    microformer firmware build --board QEMU_M4 --micropython ~/micropython
+        [--ops-from model.tflite ...] [--out DIR] [-j N]
+
+Checks the MicroPython version and the toolchain, builds out of tree (BOARD_DIR or
+VARIANT_DIR, USER_C_MODULES, FROZEN_MANIFEST; the MicroPython tree is only read), then
+prints the firmware's size and the flash that _uformer adds. --ops-from compiles only the
+kernels the given models use.
+"""
+import sys
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("firmware", help="build MicroPython firmware with _uformer",
+                              description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="action", metavar="ACTION")
+    sub.required = True
+    b = sub.add_parser("build", help="build the firmware for a board",
+                       description="Build MicroPython with _uformer and the frozen uformer package.")
+    b.add_argument("--board", required=True, help="UNIX, QEMU_M4, RPI_PICO or RPI_PICO2")
+    b.add_argument("--micropython", required=True, metavar="DIR",
+                   help="MicroPython checkout (read only; v1.25 or newer)")
+    b.add_argument("--ops-from", nargs="+", metavar="MODEL", default=[],
+                   help="compile only the kernels these .tflite models use")
+    b.add_argument("--out", metavar="DIR", help="output directory (default: out/firmware/BOARD)")
+    b.add_argument("-j", "--jobs", type=int, help="parallel compile jobs (default: CPU count)")
+    return p
+
+
+def run(args):
+    from ..firmware import builder, driver, opsconfig
+    from ..firmware.sizes import describe
+
+    d = driver()
+    if args.board not in d.BOARDS:
+        from ..firmware import FirmwareError
+
+        raise FirmwareError(f"unknown board {args.board!r}; boards: {', '.join(d.BOARDS)}")
+    version, cc = builder.check(args.board, args.micropython)
+    print(f"MicroPython {version} at {args.micropython}")
+    print(f"toolchain: {cc}")
+    if args.ops_from:
+        wanted, available = opsconfig.select(args.ops_from)
+        print(f"ops: {len(wanted)} of {len(available)} from {', '.join(args.ops_from)}: {', '.join(wanted)}")
+    else:
+        print("ops: all the engine has")
+
+    bar = _progress(args.board)
+    try:
+        fw = builder.build(args.board, args.micropython, args.out, args.ops_from, args.jobs,
+                           on_line=bar.line)
+    finally:
+        bar.close()
+    print(f"firmware: {fw.firmware}")
+    for line in describe(fw.sizes):
+        print("  " + line)
+    print(f"  build log: {fw.log}")
+    return 0
+
+
+class _progress:
+    """A tqdm counter of compiled files (the total is unknown before make runs)."""
+
+    def __init__(self, board):
+        from tqdm import tqdm
+
+        self.bar = tqdm(desc=f"building {board}", unit=" files", file=sys.stderr,
+                        disable=not sys.stderr.isatty())
+
+    def line(self, text):
+        if text.startswith(("CC ", "CXX ", "AS ", "MPY ", "LINK ")) or "Building C object" in text:
+            self.bar.update(1)
+
+    def close(self):
+        self.bar.close()
