@@ -10,6 +10,27 @@
 #if MF_OP_FULLY_CONNECTED
 extern const mf_op_t mf_op_fully_connected;
 #endif /* MF_OP_FULLY_CONNECTED */
+#if MF_OP_RESHAPE
+extern const mf_op_t mf_op_reshape;
+#endif /* MF_OP_RESHAPE */
+#if MF_OP_EXPAND_DIMS
+extern const mf_op_t mf_op_expand_dims;
+#endif /* MF_OP_EXPAND_DIMS */
+#if MF_OP_SQUEEZE
+extern const mf_op_t mf_op_squeeze;
+#endif /* MF_OP_SQUEEZE */
+#if MF_OP_TRANSPOSE
+extern const mf_op_t mf_op_transpose;
+#endif /* MF_OP_TRANSPOSE */
+#if MF_OP_STRIDED_SLICE
+extern const mf_op_t mf_op_strided_slice;
+#endif /* MF_OP_STRIDED_SLICE */
+#if MF_OP_CONCATENATION
+extern const mf_op_t mf_op_concatenation;
+#endif /* MF_OP_CONCATENATION */
+#if MF_OP_PAD
+extern const mf_op_t mf_op_pad;
+#endif /* MF_OP_PAD */
 #if MF_OP_BATCH_MATMUL
 extern const mf_op_t mf_op_batch_matmul;
 #endif /* MF_OP_BATCH_MATMUL */
@@ -53,6 +74,27 @@ const mf_op_t *const mf_op_table[] = {
 #if MF_OP_FULLY_CONNECTED
     &mf_op_fully_connected,
 #endif /* MF_OP_FULLY_CONNECTED */
+#if MF_OP_RESHAPE
+    &mf_op_reshape,
+#endif /* MF_OP_RESHAPE */
+#if MF_OP_EXPAND_DIMS
+    &mf_op_expand_dims,
+#endif /* MF_OP_EXPAND_DIMS */
+#if MF_OP_SQUEEZE
+    &mf_op_squeeze,
+#endif /* MF_OP_SQUEEZE */
+#if MF_OP_TRANSPOSE
+    &mf_op_transpose,
+#endif /* MF_OP_TRANSPOSE */
+#if MF_OP_STRIDED_SLICE
+    &mf_op_strided_slice,
+#endif /* MF_OP_STRIDED_SLICE */
+#if MF_OP_CONCATENATION
+    &mf_op_concatenation,
+#endif /* MF_OP_CONCATENATION */
+#if MF_OP_PAD
+    &mf_op_pad,
+#endif /* MF_OP_PAD */
 #if MF_OP_BATCH_MATMUL
     &mf_op_batch_matmul,
 #endif /* MF_OP_BATCH_MATMUL */
