@@ -758,11 +758,14 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
     uint8_t *base = arena ? (uint8_t *)(((uintptr_t)arena + (MF_ALIGN - 1)) & ~(uintptr_t)(MF_ALIGN - 1)) : NULL;
     /* Budget as if the arena had the worst alignment, so a given size works at any address. */
     size_t cap = (arena && arena_len >= MF_ALIGN - 1) ? arena_len - (MF_ALIGN - 1) : 0;
-    mf_meta_t meta = { base, cap, 0, 0, err };
-    mf_model_box_t *box = meta_alloc(&meta, sizeof(mf_model_box_t));
+    mf_meta_t first = { base, cap, 0, 0, err };
+    mf_model_box_t *box = meta_alloc(&first, sizeof(mf_model_box_t));
     if (!box) {
         return MF_ERR_ARENA;
     }
+    /* From here on the allocator state lives in the box, where mf_alloc finds it. */
+    box->meta = first;
+    mf_meta_t *meta = &box->meta;
     mf_model_t *m = &box->model;
     m->buf = buf;
     m->len = len;
@@ -770,14 +773,14 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
     m->arena_len = arena_len;
     m->n_tensors = (int16_t)tensors_v.count;
     m->n_nodes = (int16_t)ops_v.count;
-    m->nodes = meta_alloc(&meta, (ops_v.count ? ops_v.count : 1) * sizeof(mf_node_t));
-    m->data = meta_alloc(&meta, (tensors_v.count ? tensors_v.count : 1) * sizeof(uint8_t *));
+    m->nodes = meta_alloc(meta, (ops_v.count ? ops_v.count : 1) * sizeof(mf_node_t));
+    m->data = meta_alloc(meta, (tensors_v.count ? tensors_v.count : 1) * sizeof(uint8_t *));
 #if MF_KEEP_LOAD_TABLES
-    m->tensors = meta_alloc(&meta, (tensors_v.count ? tensors_v.count : 1) * sizeof(mf_tensor_t));
+    m->tensors = meta_alloc(meta, (tensors_v.count ? tensors_v.count : 1) * sizeof(mf_tensor_t));
 #else
-    m->tensors = meta_alloc_back(&meta, (tensors_v.count ? tensors_v.count : 1) * sizeof(mf_tensor_t));
+    m->tensors = meta_alloc_back(meta, (tensors_v.count ? tensors_v.count : 1) * sizeof(mf_tensor_t));
 #endif /* MF_KEEP_LOAD_TABLES */
-    m->node_options = meta_alloc_back(&meta, (ops_v.count ? ops_v.count : 1) * sizeof(mf_fbt_t));
+    m->node_options = meta_alloc_back(meta, (ops_v.count ? ops_v.count : 1) * sizeof(mf_fbt_t));
     if (!m->tensors || !m->nodes || !m->data || !m->node_options) {
         return MF_ERR_ARENA;
     }
@@ -792,17 +795,17 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
         }
     }
     int16_t *list;
-    mf_status_t st = load_index_list(&sg, SG_INPUTS, &meta, m->n_tensors, 0, &list, &m->n_inputs, err, "graph inputs", 0);
+    mf_status_t st = load_index_list(&sg, SG_INPUTS, meta, m->n_tensors, 0, &list, &m->n_inputs, err, "graph inputs", 0);
     if (st != MF_OK) {
         return st;
     }
     m->inputs = list;
-    st = load_index_list(&sg, SG_OUTPUTS, &meta, m->n_tensors, 0, &list, &m->n_outputs, err, "graph outputs", 0);
+    st = load_index_list(&sg, SG_OUTPUTS, meta, m->n_tensors, 0, &list, &m->n_outputs, err, "graph outputs", 0);
     if (st != MF_OK) {
         return st;
     }
     m->outputs = list;
-    m->io = meta_alloc(&meta, ((size_t)m->n_inputs + m->n_outputs + 1) * sizeof(mf_tensor_t));
+    m->io = meta_alloc(meta, ((size_t)m->n_inputs + m->n_outputs + 1) * sizeof(mf_tensor_t));
     if (!m->io) {
         return MF_ERR_ARENA;
     }
@@ -840,12 +843,12 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
         node->op = (uint8_t)op;
         node->version = (uint8_t)ver;
         int16_t *io;
-        st = load_index_list(&ot, OP_INPUTS, &meta, m->n_tensors, 1, &io, &node->n_in, err, "node", (int)i);
+        st = load_index_list(&ot, OP_INPUTS, meta, m->n_tensors, 1, &io, &node->n_in, err, "node", (int)i);
         if (st != MF_OK) {
             return st;
         }
         node->in = io;
-        st = load_index_list(&ot, OP_OUTPUTS, &meta, m->n_tensors, 0, &io, &node->n_out, err, "node", (int)i);
+        st = load_index_list(&ot, OP_OUTPUTS, meta, m->n_tensors, 0, &io, &node->n_out, err, "node", (int)i);
         if (st != MF_OK) {
             return st;
         }
@@ -875,9 +878,9 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
     }
 
     size_t act = plan(m);
-    m->meta_used = align_up(meta.used);
+    m->meta_used = align_up(meta->used);
     m->act_bytes = act;
-    m->used = (MF_ALIGN - 1) + m->meta_used + (act > meta.back ? act : meta.back);
+    m->used = (MF_ALIGN - 1) + m->meta_used + (act > meta->back ? act : meta->back);
     if (arena_len < m->used) {
         err->need = m->used;
         err->need_exact = 1;

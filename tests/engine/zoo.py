@@ -55,7 +55,7 @@ def hybrid(seq=64, channels=6, d_model=24, heads=2, classes=4, seed=0):
     h = keras.layers.MultiHeadAttention(heads, d_model // heads)(h, h)
     x = x + h
     h = keras.layers.LayerNormalization()(x)
-    h = keras.layers.Dense(2 * d_model, activation="gelu")(h)
+    h = keras.layers.Dense(2 * d_model, activation="relu")(h)
     x = x + keras.layers.Dense(d_model)(h)
     x = keras.layers.GlobalAveragePooling1D()(x)
     out = keras.layers.Dense(classes, activation="softmax")(x)
@@ -94,7 +94,7 @@ MODELS = {
     "tf_l2_h4_d32_s64": (transformer, dict(seq=64, d_model=32, heads=4, layers=2, ffn=64)),
     "tf_l3_h6_d48_s32": (transformer, dict(seq=32, d_model=48, heads=6, layers=3, ffn=96)),
     "tf_l1_h2_d64_s128": (transformer, dict(seq=128, d_model=64, heads=2, layers=1, ffn=128)),
-    "hybrid": (hybrid, {}),
+    "hybrid": (hybrid, {}),  # GELU whole-model parity: see test_engine_ops_activations
     "cnn": (cnn, {}),
     "mlp": (mlp, {}),
 }
