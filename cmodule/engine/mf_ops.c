@@ -67,6 +67,33 @@ extern const mf_op_t mf_op_relu;
 #if MF_OP_RELU6
 extern const mf_op_t mf_op_relu6;
 #endif /* MF_OP_RELU6 */
+#if MF_OP_ADD
+extern const mf_op_t mf_op_add;
+#endif /* MF_OP_ADD */
+#if MF_OP_SUB
+extern const mf_op_t mf_op_sub;
+#endif /* MF_OP_SUB */
+#if MF_OP_MUL
+extern const mf_op_t mf_op_mul;
+#endif /* MF_OP_MUL */
+#if MF_OP_SQUARED_DIFFERENCE
+extern const mf_op_t mf_op_squared_difference;
+#endif /* MF_OP_SQUARED_DIFFERENCE */
+#if MF_OP_MEAN
+extern const mf_op_t mf_op_mean;
+#endif /* MF_OP_MEAN */
+#if MF_OP_RSQRT
+extern const mf_op_t mf_op_rsqrt;
+#endif /* MF_OP_RSQRT */
+#if MF_OP_QUANTIZE
+extern const mf_op_t mf_op_quantize;
+#endif /* MF_OP_QUANTIZE */
+#if MF_OP_DEQUANTIZE
+extern const mf_op_t mf_op_dequantize;
+#endif /* MF_OP_DEQUANTIZE */
+#if MF_OP_NEG
+extern const mf_op_t mf_op_neg;
+#endif /* MF_OP_NEG */
 /* ---- end declarations ---- */
 
 const mf_op_t *const mf_op_table[] = {
@@ -131,6 +158,33 @@ const mf_op_t *const mf_op_table[] = {
 #if MF_OP_RELU6
     &mf_op_relu6,
 #endif /* MF_OP_RELU6 */
+#if MF_OP_ADD
+    &mf_op_add,
+#endif /* MF_OP_ADD */
+#if MF_OP_SUB
+    &mf_op_sub,
+#endif /* MF_OP_SUB */
+#if MF_OP_MUL
+    &mf_op_mul,
+#endif /* MF_OP_MUL */
+#if MF_OP_SQUARED_DIFFERENCE
+    &mf_op_squared_difference,
+#endif /* MF_OP_SQUARED_DIFFERENCE */
+#if MF_OP_MEAN
+    &mf_op_mean,
+#endif /* MF_OP_MEAN */
+#if MF_OP_RSQRT
+    &mf_op_rsqrt,
+#endif /* MF_OP_RSQRT */
+#if MF_OP_QUANTIZE
+    &mf_op_quantize,
+#endif /* MF_OP_QUANTIZE */
+#if MF_OP_DEQUANTIZE
+    &mf_op_dequantize,
+#endif /* MF_OP_DEQUANTIZE */
+#if MF_OP_NEG
+    &mf_op_neg,
+#endif /* MF_OP_NEG */
 /* ---- end table ---- */
     NULL,
 };

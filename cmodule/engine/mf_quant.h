@@ -192,4 +192,82 @@ void mf_lut_populate_s8(float input_scale, int32_t input_zero_point, float outpu
     int32_t output_zero_point, float (*transform)(float), int8_t *lut);
 /* ================================================================ end fixed point ==== */
 
+/* ============================================================ hoisted multiplies ====
+ * MultiplyByQuantizedMultiplier for inner loops: everything that depends only on
+ * (multiplier, shift) is computed once by mf_qmx(). Results equal mf_mul_by_qm for any
+ * multiplier >= 0 (all QuantizeMultiplier results). Double rounding is rewritten
+ * without divisions or branches, exactly:
+ *   SaturatingRoundingDoublingHighMul(a, b) = (a*b + 2^30) >> 31   (floor; gemmlowp's
+ *     sign-dependent nudge plus truncating division is this same round-half-up, and the
+ *     saturating case a = b = INT32_MIN needs a negative multiplier);
+ *   RoundingDivideByPOT(h, e) = (h + 2^(e-1) - (h < 0)) >> e   for e >= 1.
+ * Used by the element-wise and reduction kernels. */
+typedef struct {
+    int32_t multiplier;
+    int32_t left_shift;
+    int32_t right_shift;  /* single rounding: the total shift 31 - shift */
+    int32_t neg_adjust;   /* 1 when right_shift >= 1 (double rounding) */
+    int64_t round;        /* 2^(right_shift - 1), or 0 */
+} mf_qmx_t;
+
+static inline mf_qmx_t mf_qmx(mf_qm_t qm) {
+    mf_qmx_t q;
+    q.multiplier = qm.multiplier;
+#ifdef MF_SINGLE_ROUNDING
+    q.left_shift = 0;
+    q.right_shift = 31 - qm.shift;
+    q.neg_adjust = 0;
+#else
+    q.left_shift = qm.shift > 0 ? qm.shift : 0;
+    q.right_shift = qm.shift > 0 ? 0 : -qm.shift;
+    q.neg_adjust = q.right_shift > 0;
+#endif /* MF_SINGLE_ROUNDING */
+    q.round = q.right_shift > 0 ? (int64_t)1 << (q.right_shift - 1) : 0;
+    return q;
+}
+
+static inline int32_t mf_mul_by_qmx(int32_t x, const mf_qmx_t *q) {
+#ifdef MF_SINGLE_ROUNDING
+    return (int32_t)(((int64_t)x * q->multiplier + q->round) >> q->right_shift);
+#else
+    const int64_t h = ((int64_t)(int32_t)((uint32_t)x << q->left_shift) * q->multiplier +
+        ((int64_t)1 << 30)) >> 31;
+    return (int32_t)((h + q->round - ((h < 0) & q->neg_adjust)) >> q->right_shift);
+#endif /* MF_SINGLE_ROUNDING */
+}
+
+/* MultiplyByQuantizedMultiplierSmallerThanOneExp(v * 2^20, qm) for |v| <= 255 (the
+ * input stage of int8 ADD/SUB) in 32-bit arithmetic. With m = hi * 2^11 + lo,
+ * (v*2^20 * m + 2^30) >> 31 = v*hi + ((v*lo + 2^10) >> 11), every term below 2^31. */
+typedef struct {
+    int32_t hi;
+    int32_t lo;
+    int32_t right_shift;
+    int32_t round;
+    int32_t neg_adjust;
+    mf_qm_t qm;           /* for the single-rounding form */
+} mf_qm_shl20_t;
+
+static inline mf_qm_shl20_t mf_qm_shl20(mf_qm_t qm) {
+    mf_qm_shl20_t q;
+    q.hi = qm.multiplier >> 11;
+    q.lo = qm.multiplier & 2047;
+    q.right_shift = -qm.shift;
+    q.round = q.right_shift > 0 ? (int32_t)1 << (q.right_shift - 1) : 0;
+    q.neg_adjust = q.right_shift > 0;
+    q.qm = qm;
+    return q;
+}
+
+static inline int32_t mf_mul_by_qm_shl20(int32_t v, const mf_qm_shl20_t *q) {
+#ifdef MF_SINGLE_ROUNDING
+    return mf_mul_by_qm_lt1(v * (1 << 20), q->qm.multiplier, q->qm.shift);
+#else
+    /* |h| < 2^28 and round <= 2^30: the sum fits int32. */
+    const int32_t h = v * q->hi + ((v * q->lo + 1024) >> 11);
+    return (h + q->round - ((h < 0) & q->neg_adjust)) >> q->right_shift;
+#endif /* MF_SINGLE_ROUNDING */
+}
+/* ======================================================== end hoisted multiplies ==== */
+
 #endif /* MF_QUANT_H */

@@ -1,0 +1,199 @@
+/* Reduction kernels; see k_reduce.h. */
+#include "k_reduce.h"
+
+#include "mf_config.h"
+
+#if MF_OP_MEAN
+
+uint32_t mfk_reduce_plan(int ndim, const int32_t *dims, const uint8_t *reduced,
+    mfk_reduce_t *plan) {
+    int32_t ext[MFK_RED_MAX];
+    int kind[MFK_RED_MAX];
+    int n = 0;
+    int32_t num_out = 1, per_out = 1;
+    int empty = 0;
+    for (int d = 0; d < ndim; ++d) {
+        const int r = reduced[d] != 0;
+        if (dims[d] == 0) {
+            empty = 1;
+        }
+        if (r) {
+            per_out *= dims[d];
+        } else {
+            num_out *= dims[d];
+        }
+        if (dims[d] == 1) {
+            continue;   /* adds nothing to any index */
+        }
+        if (n > 0 && kind[n - 1] == r) {
+            ext[n - 1] *= dims[d];
+        } else {
+            ext[n] = dims[d];
+            kind[n] = r;
+            n++;
+        }
+    }
+    plan->num_out = num_out;
+    plan->per_out = per_out;
+    plan->empty = empty;
+    for (int i = 0; i < MFK_RED_MAX; ++i) {
+        plan->extent[i] = 1;
+        plan->out_stride[i] = 0;
+    }
+    if (empty) {
+        plan->nloops = 0;
+        plan->inner_reduced = 0;
+        plan->direct = 1;
+        plan->run = 0;
+        plan->rows = 0;
+        return 0;
+    }
+    if (n == 0) {
+        ext[0] = 1;
+        kind[0] = 0;
+        n = 1;
+    }
+    /* Output offsets advance only along kept loops. */
+    int32_t acc = 1;
+    int reduced_loops = 0;
+    for (int i = n - 1; i >= 0; --i) {
+        plan->extent[i] = ext[i];
+        if (kind[i]) {
+            plan->out_stride[i] = 0;
+            reduced_loops++;
+        } else {
+            plan->out_stride[i] = acc;
+            acc *= ext[i];
+        }
+    }
+    plan->nloops = n;
+    plan->inner_reduced = kind[n - 1];
+    plan->rows = 1;
+    for (int i = 0; i < n - 1; ++i) {
+        plan->rows *= ext[i];
+    }
+    /* [kept..., reduced] or nothing reduced: each output is one contiguous run. */
+    plan->direct = reduced_loops == 0 || (reduced_loops == 1 && kind[n - 1]);
+    plan->run = plan->direct ? per_out : 0;
+    return plan->direct ? 0 : (uint32_t)num_out * 4u;
+}
+
+static inline int8_t mean_out(uint32_t sum, const mfk_mean_s8_t *p) {
+    /* TFLM: static_cast<int32_t>(temp_sum - input_zero_point * num_elements_in_axis). */
+    const int32_t shifted = (int32_t)(sum - p->zp_total);
+    const int32_t o = mf_mul_by_qm(shifted, p->out.multiplier, p->out.shift) + p->out_zp;
+    return (int8_t)mf_clamp(o, -128, 127);
+}
+
+void mfk_mean_s8(const mfk_mean_s8_t *p, const int8_t *x, int8_t *y, int32_t *scratch) {
+    const mfk_reduce_t *b = &p->plan;
+    if (b->empty) {
+        /* TFLM leaves T() = 0 in every output when the input has no elements. */
+        for (int32_t o = 0; o < b->num_out; ++o) {
+            y[o] = 0;
+        }
+        return;
+    }
+    if (b->direct) {
+        const int32_t run = b->run;
+        for (int32_t o = 0; o < b->num_out; ++o) {
+            uint32_t s = 0;   /* int32 sum, wrapping like TFLM's */
+            for (int32_t i = 0; i < run; ++i) {
+                s += (uint32_t)(int32_t)x[i];
+            }
+            x += run;
+            y[o] = mean_out(s, p);
+        }
+        return;
+    }
+    uint32_t *acc = (uint32_t *)scratch;
+    for (int32_t o = 0; o < b->num_out; ++o) {
+        acc[o] = 0;
+    }
+    const int32_t n = b->extent[b->nloops - 1];
+    int32_t idx[MFK_RED_MAX] = {0};
+    int32_t oo = 0;
+    for (int32_t r = 0; r < b->rows; ++r) {
+        if (b->inner_reduced) {
+            uint32_t s = 0;
+            for (int32_t i = 0; i < n; ++i) {
+                s += (uint32_t)(int32_t)x[i];
+            }
+            acc[oo] += s;
+        } else {
+            uint32_t *a = acc + oo;
+            for (int32_t i = 0; i < n; ++i) {
+                a[i] += (uint32_t)(int32_t)x[i];
+            }
+        }
+        x += n;
+        for (int d = b->nloops - 2; d >= 0; --d) {
+            oo += b->out_stride[d];
+            if (++idx[d] < b->extent[d]) {
+                break;
+            }
+            idx[d] = 0;
+            oo -= b->out_stride[d] * b->extent[d];
+        }
+    }
+    for (int32_t o = 0; o < b->num_out; ++o) {
+        y[o] = mean_out(acc[o], p);
+    }
+}
+
+void mfk_mean_f32(const mfk_reduce_t *b, const float *x, float *y) {
+    if (b->empty) {
+        for (int32_t o = 0; o < b->num_out; ++o) {
+            y[o] = 0.0f;
+        }
+        return;
+    }
+    /* Float sums must be added in TFLM's order: input order, starting from 0.0f. */
+    const float count = (float)b->per_out;
+    if (b->direct) {
+        const int32_t run = b->run;
+        for (int32_t o = 0; o < b->num_out; ++o) {
+            float s = 0.0f;
+            for (int32_t i = 0; i < run; ++i) {
+                s += x[i];
+            }
+            x += run;
+            y[o] = s / count;
+        }
+        return;
+    }
+    for (int32_t o = 0; o < b->num_out; ++o) {
+        y[o] = 0.0f;
+    }
+    const int32_t n = b->extent[b->nloops - 1];
+    int32_t idx[MFK_RED_MAX] = {0};
+    int32_t oo = 0;
+    for (int32_t r = 0; r < b->rows; ++r) {
+        if (b->inner_reduced) {
+            float s = y[oo];
+            for (int32_t i = 0; i < n; ++i) {
+                s += x[i];
+            }
+            y[oo] = s;
+        } else {
+            float *a = y + oo;
+            for (int32_t i = 0; i < n; ++i) {
+                a[i] += x[i];
+            }
+        }
+        x += n;
+        for (int d = b->nloops - 2; d >= 0; --d) {
+            oo += b->out_stride[d];
+            if (++idx[d] < b->extent[d]) {
+                break;
+            }
+            idx[d] = 0;
+            oo -= b->out_stride[d] * b->extent[d];
+        }
+    }
+    for (int32_t o = 0; o < b->num_out; ++o) {
+        y[o] = y[o] / count;
+    }
+}
+
+#endif /* MF_OP_MEAN */

@@ -1,0 +1,54 @@
+/*
+ * Reduction kernels: MEAN over any set of axes, int8 (TFLM reference_ops::
+ * QuantizedMeanOrSum, which is the only int8 MEAN path of the current TFLM) and float32
+ * (reference_ops::Mean; TFLM's 4-D axes {1,2} float special case sums in the same order
+ * and divides by the same count, so it gives the same bits).
+ *
+ * The op's prepare folds the input shape (mfk_reduce_plan): dims of extent 1 are
+ * dropped and neighbouring dims that are both kept or both reduced are merged, leaving
+ * at most MFK_RED_MAX alternating loops. When every reduced loop is innermost
+ * ([kept..., reduced...]) each output is the sum of one contiguous run and no scratch is
+ * needed; otherwise sums are accumulated in int32 scratch (float: in the output).
+ */
+#ifndef MF_K_REDUCE_H
+#define MF_K_REDUCE_H
+
+#include <stdint.h>
+
+#include "mf_quant.h"
+
+#define MFK_RED_MAX 6
+
+typedef struct {
+    int32_t nloops;                    /* >= 1 unless empty */
+    int32_t extent[MFK_RED_MAX];       /* outermost first */
+    int32_t out_stride[MFK_RED_MAX];   /* 0 for reduced loops */
+    int32_t inner_reduced;             /* innermost loop is a reduced one */
+    int32_t direct;                    /* outputs are sums of consecutive runs of `run` */
+    int32_t run;                       /* direct: elements per output */
+    int32_t rows;                      /* general: product of the outer extents */
+    int32_t num_out;                   /* output elements */
+    int32_t per_out;                   /* input elements summed into each output */
+    int32_t empty;                     /* some input dim is 0: outputs are all 0 */
+} mfk_reduce_t;
+
+/* Fills the plan for an input of ndim dims (ndim <= MFK_RED_MAX) reducing the dims with
+ * reduced[d] != 0. Returns the scratch bytes the int8 kernel needs (0 when direct). */
+uint32_t mfk_reduce_plan(int ndim, const int32_t *dims, const uint8_t *reduced,
+    mfk_reduce_t *plan);
+
+/* int8 MEAN: out = clamp(MBQM(sum - in_zp * per_out, out) + out_zp). `out` is the
+ * QuantizeMultiplier(s_in / s_out) already divided by per_out as TFLM does it. */
+typedef struct {
+    mfk_reduce_t plan;
+    uint32_t zp_total;    /* in_zp * per_out, mod 2^32 (TFLM subtracts in int64 then truncates) */
+    mf_qm_t out;
+    int32_t out_zp;
+} mfk_mean_s8_t;
+
+void mfk_mean_s8(const mfk_mean_s8_t *p, const int8_t *x, int8_t *y, int32_t *scratch);
+
+/* float32 MEAN: sums in input order starting from 0.0f, then divides by per_out. */
+void mfk_mean_f32(const mfk_reduce_t *plan, const float *x, float *y);
+
+#endif /* MF_K_REDUCE_H */

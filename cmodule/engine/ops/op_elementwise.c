@@ -1,0 +1,478 @@
+/*
+ * Element-wise ops: ADD, SUB, MUL, SQUARED_DIFFERENCE (int8 and float32, broadcasting
+ * up to 6 dims), RSQRT (int8, float32) and NEG (float32, int8). Graph glue for
+ * kernels/k_elementwise.c.
+ *
+ * Multipliers follow TFLM's prepare code exactly, including where it computes in float
+ * rather than double (sub_common.cc divides the scales in float; add_common.cc and
+ * squared_difference.cc in double). The broadcast plan is computed here once.
+ */
+#include "mf_config.h"
+
+#if MF_OP_ADD || MF_OP_SUB || MF_OP_MUL || MF_OP_SQUARED_DIFFERENCE || MF_OP_RSQRT || MF_OP_NEG
+
+#include <math.h>
+
+#include "mf_internal.h"
+#include "mf_quant.h"
+#include "kernels/k_elementwise.h"
+
+/* BuiltinOptions union tags and the first field of the option tables. */
+#define EW_TAG_ADD 11
+#define EW_TAG_MUL 21
+#define EW_TAG_SUB 28
+#define EW_TAG_NEG 42
+#define EW_TAG_SQDIFF 76
+#define EW_OPT_ACTIVATION 0
+
+static const char *ew_type_name(int type) {
+    switch (type) {
+        case MF_FLOAT32: return "float32";
+        case MF_INT32: return "int32";
+        case MF_INT64: return "int64";
+        case MF_BOOL: return "bool";
+        case MF_INT16: return "int16";
+        case MF_INT8: return "int8";
+        default: return "other";
+    }
+}
+
+/* int8 activation tensor: per-tensor quantization with an int8 zero point. */
+static mf_status_t ew_check_s8(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {
+    mf_status_t st = mf_check_type(ctx, t, what, MF_INT8);
+    return st != MF_OK ? st : mf_check_quant(ctx, t, what);
+}
+
+#endif /* any element-wise op */
+
+#if MF_OP_ADD || MF_OP_SUB || MF_OP_MUL || MF_OP_SQUARED_DIFFERENCE
+
+enum { EW_KIND_ADDSUB = 0, EW_KIND_MUL, EW_KIND_SQDIFF, EW_KIND_F32 };
+
+typedef struct {
+    mfk_bcast_t plan;
+    int32_t is_float;
+    int32_t kind;            /* EW_KIND_*: which kernel eval runs */
+    union {
+        mfk_addsub_t as;     /* ADD, SUB, SQUARED_DIFFERENCE */
+        mfk_mul_t mul;
+        mfk_binary_f32_t f;
+    } k;
+} ew_binary_t;
+
+/* Checks what every binary op shares: io counts, the fused activation (when the op has
+ * one), matching types (int8 or float32), per-tensor quantization for int8, and the
+ * broadcast of the two input shapes against the declared output shape. Allocates the
+ * params and fills the plan. */
+static mf_status_t ew_binary_common(mf_ctx_t *ctx, mf_node_t *node, int tag, int has_act,
+    int *act, ew_binary_t **params) {
+    mf_model_t *m = ctx->m;
+    mf_status_t st = mf_check_io(ctx, node, 2, 2, 1);
+    if (st != MF_OK) {
+        return st;
+    }
+    mf_fbt_t opt;
+    if ((st = mf_node_options(ctx, node, tag, &opt)) != MF_OK) {
+        return st;
+    }
+    *act = has_act ? mf_fbt_i8(&opt, EW_OPT_ACTIVATION, 0) : MF_ACT_NONE;
+    if (*act < MF_ACT_NONE || *act > MF_ACT_SIGN_BIT) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "unknown fused activation %d", *act);
+    }
+    if (*act > MF_ACT_RELU6) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "fused activation %d unsupported", *act);
+    }
+    const mf_tensor_t *in1 = mf_node_in(m, node, 0);
+    const mf_tensor_t *in2 = mf_node_in(m, node, 1);
+    const mf_tensor_t *out = mf_node_out(m, node, 0);
+    const int is_float = out->type == MF_FLOAT32;
+    if (out->type != MF_INT8 && !is_float) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "output has type %s, need int8 or float32",
+            ew_type_name(out->type));
+    }
+    if (is_float) {
+        if ((st = mf_check_type(ctx, in1, "input 0", MF_FLOAT32)) != MF_OK ||
+            (st = mf_check_type(ctx, in2, "input 1", MF_FLOAT32)) != MF_OK) {
+            return st;
+        }
+    } else if ((st = ew_check_s8(ctx, in1, "input 0")) != MF_OK ||
+               (st = ew_check_s8(ctx, in2, "input 1")) != MF_OK ||
+               (st = ew_check_s8(ctx, out, "output")) != MF_OK) {
+        return st;
+    }
+
+    /* Broadcast: shapes are aligned at their last dim; each pair of dims must be equal
+     * or contain a 1. */
+    const int nd = in1->ndim > in2->ndim ? in1->ndim : in2->ndim;
+    int32_t d1[MF_MAX_DIMS], d2[MF_MAX_DIMS], want[MF_MAX_DIMS];
+    for (int i = 0; i < nd; i++) {
+        const int i1 = i - (nd - in1->ndim), i2 = i - (nd - in2->ndim);
+        d1[i] = i1 >= 0 ? in1->dims[i1] : 1;
+        d2[i] = i2 >= 0 ? in2->dims[i2] : 1;
+        if (d1[i] == d2[i] || d2[i] == 1) {
+            want[i] = d1[i];
+        } else if (d1[i] == 1) {
+            want[i] = d2[i];
+        } else {
+            return mf_fail(ctx, MF_ERR_MALFORMED, "input shapes do not broadcast: dim %d is %d and %d",
+                i, (int)d1[i], (int)d2[i]);
+        }
+    }
+    if ((st = mf_check_shape(ctx, out, "output", nd, want)) != MF_OK) {
+        return st;
+    }
+    ew_binary_t *p = mf_alloc(ctx, sizeof(*p));
+    if (!p) {
+        return MF_ERR_ARENA;
+    }
+    mfk_bcast_plan(nd, d1, d2, want, &p->plan);
+    /* The kernels read element k of a full-size (non-broadcast) input just before
+     * writing output element k, so such an input may share the output's bytes. */
+    if (in1->count == out->count) {
+        mf_allow_inplace(ctx, node, 0, 0);
+    }
+    if (in2->count == out->count) {
+        mf_allow_inplace(ctx, node, 1, 0);
+    }
+    p->is_float = is_float;
+    p->kind = EW_KIND_F32;
+    if (is_float) {
+        mf_activation_range_f32(*act, &p->k.f.act_min, &p->k.f.act_max);
+    }
+    node->params = p;
+    *params = p;
+    return MF_OK;
+}
+
+/* QuantizeMultiplierSmallerThanOneExp: TFLM aborts unless 0 < real < 1 and the rounded
+ * multiplier keeps shift <= 0; such models are refused here instead. */
+static mf_status_t ew_qm_lt1(mf_ctx_t *ctx, double real, const char *what, mf_qm_t *qm) {
+    if (!(real > 0.0 && real < 1.0)) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "%s rescale factor outside (0, 1): scales too far apart", what);
+    }
+    *qm = mf_quantize_multiplier(real);
+    if (qm->shift > 0) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "%s rescale factor rounds to 1", what);
+    }
+    return MF_OK;
+}
+
+/* QuantizeMultiplier for MultiplyByQuantizedMultiplier, which computes x * (1 << shift):
+ * a shift above 30 overflows in TFLM (undefined), so it is refused. */
+static mf_status_t ew_qm(mf_ctx_t *ctx, double real, const char *what, mf_qm_t *qm) {
+    *qm = mf_quantize_multiplier(real);
+    if (qm->shift > 30) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "%s effective scale too large (shift %d, max 30)", what,
+            (int)qm->shift);
+    }
+    return MF_OK;
+}
+
+static void ew_binary_eval(mf_model_t *m, const mf_node_t *node) {
+    const ew_binary_t *p = node->params;
+    const uint8_t *x1 = mf_in_data(m, node, 0);
+    const uint8_t *x2 = mf_in_data(m, node, 1);
+    uint8_t *y = mf_out_data(m, node, 0);
+    switch (p->kind) {
+        case EW_KIND_ADDSUB:
+            mfk_addsub_s8(&p->k.as, &p->plan, (const int8_t *)x1, (const int8_t *)x2, (int8_t *)y);
+            break;
+        case EW_KIND_MUL:
+            mfk_mul_s8(&p->k.mul, &p->plan, (const int8_t *)x1, (const int8_t *)x2, (int8_t *)y);
+            break;
+        case EW_KIND_SQDIFF:
+            mfk_squared_difference_s8(&p->k.as, &p->plan, (const int8_t *)x1, (const int8_t *)x2, (int8_t *)y);
+            break;
+        default:
+            mfk_binary_f32(&p->k.f, &p->plan, (const float *)x1, (const float *)x2, (float *)y);
+            break;
+    }
+}
+
+#endif /* MF_OP_ADD || MF_OP_SUB || MF_OP_MUL || MF_OP_SQUARED_DIFFERENCE */
+
+#if MF_OP_ADD || MF_OP_SUB
+
+/* add_common.cc / sub_common.cc: inputs rescaled to twice the larger input scale with
+ * 20 bits of headroom. ADD computes the ratios in double; SUB in float (its
+ * twice_max_input_scale is a float and the divisions happen before the cast). */
+static mf_status_t ew_addsub_prepare(mf_ctx_t *ctx, mf_node_t *node, int is_sub) {
+    ew_binary_t *p;
+    int act;
+    mf_status_t st = ew_binary_common(ctx, node, is_sub ? EW_TAG_SUB : EW_TAG_ADD, 1, &act, &p);
+    if (st != MF_OK || p->is_float) {
+        if (st == MF_OK) {
+            p->k.f.op = is_sub ? MFK_F32_SUB : MFK_F32_ADD;
+        }
+        return st;
+    }
+    const mf_model_t *m = ctx->m;
+    const mf_tensor_t *in1 = mf_node_in(m, node, 0);
+    const mf_tensor_t *in2 = mf_node_in(m, node, 1);
+    const mf_tensor_t *out = mf_node_out(m, node, 0);
+    const float s1 = in1->scale, s2 = in2->scale, so = out->scale;
+    const float smax = s1 < s2 ? s2 : s1;   /* std::max */
+    double r1, r2, ro;
+    if (is_sub) {
+        const float twice = 2.0f * smax;
+        r1 = (double)(float)(s1 / twice);
+        r2 = (double)(float)(s2 / twice);
+        ro = (double)(float)(twice / ((float)(1 << 20) * so));
+    } else {
+        const double twice = 2.0 * (double)smax;
+        r1 = (double)s1 / twice;
+        r2 = (double)s2 / twice;
+        ro = twice / ((double)(1 << 20) * (double)so);
+    }
+    mfk_addsub_t *k = &p->k.as;
+    if ((st = ew_qm_lt1(ctx, r1, "input 0", &k->in1)) != MF_OK ||
+        (st = ew_qm_lt1(ctx, r2, "input 1", &k->in2)) != MF_OK ||
+        (st = ew_qm_lt1(ctx, ro, "output", &k->out)) != MF_OK) {
+        return st;
+    }
+    if (!mf_activation_range_int8(act, so, out->zero_point, &k->act_min, &k->act_max)) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "activation range does not fit output quantization");
+    }
+    k->in1_offset = -in1->zero_point;
+    k->in2_offset = -in2->zero_point;
+    k->out_offset = out->zero_point;
+    k->left_shift = 20;
+    k->in2_sign = is_sub ? -1 : 1;
+    p->kind = EW_KIND_ADDSUB;
+    return MF_OK;
+}
+
+#endif /* MF_OP_ADD || MF_OP_SUB */
+
+#if MF_OP_ADD
+
+static mf_status_t ew_add_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+    return ew_addsub_prepare(ctx, node, 0);
+}
+
+const mf_op_t mf_op_add = { 0, 5, "ADD", ew_add_prepare, ew_binary_eval };
+
+#endif /* MF_OP_ADD */
+
+#if MF_OP_SUB
+
+static mf_status_t ew_sub_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+    return ew_addsub_prepare(ctx, node, 1);
+}
+
+const mf_op_t mf_op_sub = { 41, 5, "SUB", ew_sub_prepare, ew_binary_eval };
+
+#endif /* MF_OP_SUB */
+
+#if MF_OP_MUL
+
+/* mul_common.cc: one multiplier s1 * s2 / s_out (double), any shift. */
+static mf_status_t ew_mul_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+    ew_binary_t *p;
+    int act;
+    mf_status_t st = ew_binary_common(ctx, node, EW_TAG_MUL, 1, &act, &p);
+    if (st != MF_OK || p->is_float) {
+        if (st == MF_OK) {
+            p->k.f.op = MFK_F32_MUL;
+        }
+        return st;
+    }
+    const mf_model_t *m = ctx->m;
+    const mf_tensor_t *in1 = mf_node_in(m, node, 0);
+    const mf_tensor_t *in2 = mf_node_in(m, node, 1);
+    const mf_tensor_t *out = mf_node_out(m, node, 0);
+    mfk_mul_t *k = &p->k.mul;
+    const double real = (double)in1->scale * (double)in2->scale / (double)out->scale;
+    if ((st = ew_qm(ctx, real, "output", &k->out)) != MF_OK) {
+        return st;
+    }
+    if (!mf_activation_range_int8(act, out->scale, out->zero_point, &k->act_min, &k->act_max)) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "activation range does not fit output quantization");
+    }
+    k->in1_offset = -in1->zero_point;
+    k->in2_offset = -in2->zero_point;
+    k->out_offset = out->zero_point;
+    p->kind = EW_KIND_MUL;
+    return MF_OK;
+}
+
+const mf_op_t mf_op_mul = { 18, 7, "MUL", ew_mul_prepare, ew_binary_eval };
+
+#endif /* MF_OP_MUL */
+
+#if MF_OP_SQUARED_DIFFERENCE
+
+/* squared_difference.cc PrepareQuantized with left_shift 7: the output multiplier is
+ * (2 max)^2 / (2^14 s_out), where 2^14 * s_out is a float product. */
+static mf_status_t ew_sqdiff_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+    ew_binary_t *p;
+    int act;
+    mf_status_t st = ew_binary_common(ctx, node, EW_TAG_SQDIFF, 0, &act, &p);
+    if (st != MF_OK || p->is_float) {
+        if (st == MF_OK) {
+            p->k.f.op = MFK_F32_SQDIFF;
+        }
+        return st;
+    }
+    const mf_model_t *m = ctx->m;
+    const mf_tensor_t *in1 = mf_node_in(m, node, 0);
+    const mf_tensor_t *in2 = mf_node_in(m, node, 1);
+    const mf_tensor_t *out = mf_node_out(m, node, 0);
+    const float s1 = in1->scale, s2 = in2->scale;
+    const double twice = 2.0 * (double)(s1 < s2 ? s2 : s1);
+    mfk_addsub_t *k = &p->k.as;
+    const double ro = (twice * twice) / (double)((float)(1 << 14) * out->scale);
+    if ((st = ew_qm_lt1(ctx, (double)s1 / twice, "input 0", &k->in1)) != MF_OK ||
+        (st = ew_qm_lt1(ctx, (double)s2 / twice, "input 1", &k->in2)) != MF_OK ||
+        (st = ew_qm(ctx, ro, "output", &k->out)) != MF_OK) {
+        return st;
+    }
+    k->in1_offset = -in1->zero_point;
+    k->in2_offset = -in2->zero_point;
+    k->out_offset = out->zero_point;
+    k->left_shift = 7;
+    k->in2_sign = -1;
+    k->act_min = -128;
+    k->act_max = 127;
+    p->kind = EW_KIND_SQDIFF;
+    return MF_OK;
+}
+
+const mf_op_t mf_op_squared_difference = { 99, 2, "SQUARED_DIFFERENCE", ew_sqdiff_prepare, ew_binary_eval };
+
+#endif /* MF_OP_SQUARED_DIFFERENCE */
+
+#if MF_OP_RSQRT || MF_OP_NEG
+
+/* One input, one output of the same type and shape. */
+static mf_status_t ew_unary_common(mf_ctx_t *ctx, mf_node_t *node, int *is_float) {
+    mf_model_t *m = ctx->m;
+    mf_status_t st = mf_check_io(ctx, node, 1, 1, 1);
+    if (st != MF_OK) {
+        return st;
+    }
+    const mf_tensor_t *in = mf_node_in(m, node, 0);
+    const mf_tensor_t *out = mf_node_out(m, node, 0);
+    if (in->type != MF_FLOAT32 && in->type != MF_INT8) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "input has type %s, need int8 or float32",
+            ew_type_name(in->type));
+    }
+    if ((st = mf_check_type(ctx, out, "output", (mf_type_t)in->type)) != MF_OK) {
+        return st;
+    }
+    *is_float = in->type == MF_FLOAT32;
+    if (!*is_float && ((st = ew_check_s8(ctx, in, "input")) != MF_OK ||
+                       (st = ew_check_s8(ctx, out, "output")) != MF_OK)) {
+        return st;
+    }
+    return mf_check_same_shape(ctx, in, out);
+}
+
+#endif /* MF_OP_RSQRT || MF_OP_NEG */
+
+#if MF_OP_RSQRT
+
+typedef struct {
+    int32_t is_float;
+    int32_t count;
+    int8_t lut[256];
+} ew_rsqrt_t;
+
+/* elementwise.cc PrepareAbsRsqrt / SetRsqrtOutputMultiplier: the multiplier is
+ * 1 / (sqrtf(s_in) * s_out), the product taken in float. Every int8 input's result is
+ * tabulated here, so eval is a table lookup. */
+static mf_status_t ew_rsqrt_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+    int is_float;
+    mf_status_t st = ew_unary_common(ctx, node, &is_float);
+    if (st != MF_OK) {
+        return st;
+    }
+    ew_rsqrt_t *p = mf_alloc(ctx, sizeof(*p));
+    if (!p) {
+        return MF_ERR_ARENA;
+    }
+    const mf_tensor_t *in = mf_node_in(ctx->m, node, 0);
+    p->is_float = is_float;
+    p->count = in->count;
+    node->params = p;
+    mf_allow_inplace(ctx, node, 0, 0);
+    if (is_float) {
+        return MF_OK;
+    }
+    const mf_tensor_t *out = mf_node_out(ctx->m, node, 0);
+    const float prod = sqrtf(in->scale) * out->scale;
+    const mf_qm_t qm = mf_quantize_multiplier(1.0 / (double)prod);
+    /* RsqrtEvalQuantized shifts by qm.shift - 20: keep that a valid shift amount. */
+    if (qm.shift - 20 < -31 || qm.shift - 20 > 30) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "rescale factor out of range (shift %d)", (int)qm.shift);
+    }
+    mfk_rsqrt_s8_lut(in->zero_point, qm, out->zero_point, p->lut);
+    return MF_OK;
+}
+
+static void ew_rsqrt_eval(mf_model_t *m, const mf_node_t *node) {
+    const ew_rsqrt_t *p = node->params;
+    const uint8_t *x = mf_in_data(m, node, 0);
+    uint8_t *y = mf_out_data(m, node, 0);
+    if (p->is_float) {
+        mfk_rsqrt_f32((const float *)x, (float *)y, p->count);
+    } else {
+        mfk_lut_s8(p->lut, (const int8_t *)x, (int8_t *)y, p->count);
+    }
+}
+
+const mf_op_t mf_op_rsqrt = { 76, 3, "RSQRT", ew_rsqrt_prepare, ew_rsqrt_eval };
+
+#endif /* MF_OP_RSQRT */
+
+#if MF_OP_NEG
+
+typedef struct {
+    int32_t is_float;
+    int32_t zp_sum;
+    int32_t count;
+} ew_neg_t;
+
+/* float32 as TFLM's neg.cc. TFLM has no int8 NEG; int8 follows TFLite's
+ * reference_integer_ops::Negate (equal scales, out = in_zp + out_zp - in, saturated). */
+static mf_status_t ew_neg_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+    int is_float;
+    mf_status_t st = ew_unary_common(ctx, node, &is_float);
+    if (st != MF_OK) {
+        return st;
+    }
+    mf_fbt_t opt;
+    if ((st = mf_node_options(ctx, node, EW_TAG_NEG, &opt)) != MF_OK) {
+        return st;
+    }
+    const mf_tensor_t *in = mf_node_in(ctx->m, node, 0);
+    const mf_tensor_t *out = mf_node_out(ctx->m, node, 0);
+    if (!is_float && in->scale != out->scale) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "int8 input and output scales differ");
+    }
+    ew_neg_t *p = mf_alloc(ctx, sizeof(*p));
+    if (!p) {
+        return MF_ERR_ARENA;
+    }
+    p->is_float = is_float;
+    p->zp_sum = is_float ? 0 : in->zero_point + out->zero_point;
+    p->count = in->count;
+    node->params = p;
+    mf_allow_inplace(ctx, node, 0, 0);
+    return MF_OK;
+}
+
+static void ew_neg_eval(mf_model_t *m, const mf_node_t *node) {
+    const ew_neg_t *p = node->params;
+    const uint8_t *x = mf_in_data(m, node, 0);
+    uint8_t *y = mf_out_data(m, node, 0);
+    if (p->is_float) {
+        mfk_neg_f32((const float *)x, (float *)y, p->count);
+    } else {
+        mfk_neg_s8(p->zp_sum, (const int8_t *)x, (int8_t *)y, p->count);
+    }
+}
+
+const mf_op_t mf_op_neg = { 59, 2, "NEG", ew_neg_prepare, ew_neg_eval };
+
+#endif /* MF_OP_NEG */

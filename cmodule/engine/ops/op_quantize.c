@@ -1,0 +1,146 @@
+/*
+ * QUANTIZE (float32 -> int8, int8 -> int8) and DEQUANTIZE (int8 -> float32): graph glue
+ * for kernels/k_quantize.c, semantics of TFLM's quantize_common.cc and
+ * dequantize_common.cc (per-tensor quantization only, as TFLM).
+ */
+#include "mf_config.h"
+
+#if MF_OP_QUANTIZE || MF_OP_DEQUANTIZE
+
+#include "mf_internal.h"
+#include "mf_quant.h"
+#include "kernels/k_elementwise.h"
+#include "kernels/k_quantize.h"
+
+static mf_status_t qz_check_s8(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {
+    mf_status_t st = mf_check_type(ctx, t, what, MF_INT8);
+    return st != MF_OK ? st : mf_check_quant(ctx, t, what);
+}
+
+/* One input and one output of the same shape. */
+static mf_status_t qz_common(mf_ctx_t *ctx, mf_node_t *node, const mf_tensor_t **in,
+    const mf_tensor_t **out) {
+    mf_status_t st = mf_check_io(ctx, node, 1, 1, 1);
+    if (st != MF_OK) {
+        return st;
+    }
+    *in = mf_node_in(ctx->m, node, 0);
+    *out = mf_node_out(ctx->m, node, 0);
+    return mf_check_same_shape(ctx, *in, *out);
+}
+
+#endif /* MF_OP_QUANTIZE || MF_OP_DEQUANTIZE */
+
+#if MF_OP_QUANTIZE
+
+static const char *qz_type_name(int type) {
+    switch (type) {
+        case MF_FLOAT32: return "float32";
+        case MF_INT32: return "int32";
+        case MF_INT64: return "int64";
+        case MF_BOOL: return "bool";
+        case MF_INT16: return "int16";
+        case MF_INT8: return "int8";
+        default: return "other";
+    }
+}
+
+typedef struct {
+    int32_t from_float;
+    int32_t count;
+    float scale;          /* float -> int8: AffineQuantize divides by this float */
+    int32_t zero_point;
+    int8_t lut[256];      /* int8 -> int8: the whole Requantize table */
+} qz_quantize_t;
+
+static mf_status_t qz_quantize_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+    const mf_tensor_t *in, *out;
+    mf_status_t st = qz_common(ctx, node, &in, &out);
+    if (st != MF_OK) {
+        return st;
+    }
+    if (in->type != MF_FLOAT32 && in->type != MF_INT8) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "input has type %s, need float32 or int8",
+            qz_type_name(in->type));
+    }
+    if ((st = qz_check_s8(ctx, out, "output")) != MF_OK) {
+        return st;
+    }
+    qz_quantize_t *p = mf_alloc(ctx, sizeof(*p));
+    if (!p) {
+        return MF_ERR_ARENA;
+    }
+    p->from_float = in->type == MF_FLOAT32;
+    p->count = in->count;
+    p->scale = out->scale;
+    p->zero_point = out->zero_point;
+    if (!p->from_float) {
+        if ((st = qz_check_s8(ctx, in, "input")) != MF_OK) {
+            return st;
+        }
+        /* quantize_common.cc: effective scale s_in / s_out in double, QuantizeMultiplier;
+         * applied as x * (1 << shift), so larger shifts are refused. */
+        const mf_qm_t qm = mf_quantize_multiplier((double)in->scale / (double)out->scale);
+        if (qm.shift > 30) {
+            return mf_fail(ctx, MF_ERR_UNSUPPORTED, "effective scale too large (shift %d, max 30)", (int)qm.shift);
+        }
+        mfk_requantize_s8_lut(in->zero_point, qm, out->zero_point, p->lut);
+        mf_allow_inplace(ctx, node, 0, 0);
+    }
+    node->params = p;
+    return MF_OK;
+}
+
+static void qz_quantize_eval(mf_model_t *m, const mf_node_t *node) {
+    const qz_quantize_t *p = node->params;
+    const uint8_t *x = mf_in_data(m, node, 0);
+    uint8_t *y = mf_out_data(m, node, 0);
+    if (p->from_float) {
+        mfk_quantize_f32_s8(p->scale, p->zero_point, (const float *)x, (int8_t *)y, p->count);
+    } else {
+        mfk_lut_s8(p->lut, (const int8_t *)x, (int8_t *)y, p->count);
+    }
+}
+
+const mf_op_t mf_op_quantize = { 114, 3, "QUANTIZE", qz_quantize_prepare, qz_quantize_eval };
+
+#endif /* MF_OP_QUANTIZE */
+
+#if MF_OP_DEQUANTIZE
+
+typedef struct {
+    float scale;
+    int32_t zero_point;
+    int32_t count;
+} qz_dequantize_t;
+
+static mf_status_t qz_dequantize_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+    const mf_tensor_t *in, *out;
+    mf_status_t st = qz_common(ctx, node, &in, &out);
+    if (st != MF_OK) {
+        return st;
+    }
+    if ((st = qz_check_s8(ctx, in, "input")) != MF_OK ||
+        (st = mf_check_type(ctx, out, "output", MF_FLOAT32)) != MF_OK) {
+        return st;
+    }
+    qz_dequantize_t *p = mf_alloc(ctx, sizeof(*p));
+    if (!p) {
+        return MF_ERR_ARENA;
+    }
+    p->scale = in->scale;
+    p->zero_point = in->zero_point;
+    p->count = in->count;
+    node->params = p;
+    return MF_OK;
+}
+
+static void qz_dequantize_eval(mf_model_t *m, const mf_node_t *node) {
+    const qz_dequantize_t *p = node->params;
+    mfk_dequantize_s8_f32(p->scale, p->zero_point, (const int8_t *)mf_in_data(m, node, 0),
+        (float *)mf_out_data(m, node, 0), p->count);
+}
+
+const mf_op_t mf_op_dequantize = { 6, 6, "DEQUANTIZE", qz_dequantize_prepare, qz_dequantize_eval };
+
+#endif /* MF_OP_DEQUANTIZE */

@@ -1,0 +1,142 @@
+/*
+ * MEAN (int8, float32) over a constant int32 axis list: graph glue for
+ * kernels/k_reduce.c.
+ *
+ * Semantics are TFLM's reduce_common.cc: axes may be negative and may repeat (repeats
+ * count once); keep_dims only changes the output shape. int8 always goes through
+ * reference_ops::QuantizedMeanOrSum in the TFLM this engine matches (its former 4-D
+ * axes {1,2} and equal-quantization paths are gone): the multiplier s_in / s_out is
+ * divided by the element count with TFLM's shift trick, once, here.
+ */
+#include "mf_config.h"
+
+#if MF_OP_MEAN
+
+#include "mf_internal.h"
+#include "mf_quant.h"
+#include "kernels/k_reduce.h"
+
+#define RD_TAG_REDUCER 27   /* BuiltinOptions.ReducerOptions */
+#define RD_OPT_KEEP_DIMS 0
+
+typedef struct {
+    int32_t is_float;
+    mfk_mean_s8_t k;      /* k.plan is used by float too */
+} rd_mean_t;
+
+/* Data of a constant tensor during prepare (an alias of a constant is resolved later). */
+static const mf_tensor_t *rd_const_root(const mf_model_t *m, const mf_tensor_t *t) {
+    return t->kind == MF_T_ALIAS ? &m->tensors[t->alias_of] : t;
+}
+
+static mf_status_t rd_mean_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+    mf_model_t *m = ctx->m;
+    mf_status_t st = mf_check_io(ctx, node, 2, 2, 1);
+    if (st != MF_OK) {
+        return st;
+    }
+    mf_fbt_t opt;
+    if ((st = mf_node_options(ctx, node, RD_TAG_REDUCER, &opt)) != MF_OK) {
+        return st;
+    }
+    const int keep = mf_fbt_u8(&opt, RD_OPT_KEEP_DIMS, 0) != 0;
+    const mf_tensor_t *in = mf_node_in(m, node, 0);
+    const mf_tensor_t *axis = mf_node_in(m, node, 1);
+    const mf_tensor_t *out = mf_node_out(m, node, 0);
+
+    const int is_float = in->type == MF_FLOAT32;
+    if (!is_float) {
+        if ((st = mf_check_type(ctx, in, "input", MF_INT8)) != MF_OK ||
+            (st = mf_check_quant(ctx, in, "input")) != MF_OK ||
+            (st = mf_check_type(ctx, out, "output", MF_INT8)) != MF_OK ||
+            (st = mf_check_quant(ctx, out, "output")) != MF_OK) {
+            return st;
+        }
+    } else if ((st = mf_check_type(ctx, out, "output", MF_FLOAT32)) != MF_OK) {
+        return st;
+    }
+    if ((st = mf_check_type(ctx, axis, "axis", MF_INT32)) != MF_OK ||
+        (st = mf_check_const(ctx, axis, "axis")) != MF_OK) {
+        return st;
+    }
+    if (in->ndim > MFK_RED_MAX) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "input has %d dims, max %d", in->ndim, MFK_RED_MAX);
+    }
+
+    /* ResolveAxis: negative axes count from the end; an axis outside [-ndim, ndim)
+     * fails TFLM's invoke, so the model is refused. A scalar input reduces nothing. */
+    uint8_t reduced[MF_MAX_DIMS] = {0};
+    const mf_tensor_t *ax = rd_const_root(m, axis);
+    for (int32_t i = 0; i < axis->count && in->ndim > 0; i++) {
+        const int64_t a = mf_const_int(ax, i);
+        const int64_t r = a < 0 ? a + in->ndim : a;
+        if (r < 0 || r >= in->ndim) {
+            return mf_fail(ctx, MF_ERR_MALFORMED, "axis %ld out of range for %d dims", (long)a, in->ndim);
+        }
+        reduced[r] = 1;
+    }
+    int32_t want[MF_MAX_DIMS];
+    int wn = 0;
+    for (int d = 0; d < in->ndim; d++) {
+        if (!reduced[d]) {
+            want[wn++] = in->dims[d];
+        } else if (keep) {
+            want[wn++] = 1;
+        }
+    }
+    if ((st = mf_check_shape(ctx, out, "output", wn, want)) != MF_OK) {
+        return st;
+    }
+
+    rd_mean_t *p = mf_alloc(ctx, sizeof(*p));
+    if (!p) {
+        return MF_ERR_ARENA;
+    }
+    p->is_float = is_float;
+    const uint32_t scratch = mfk_reduce_plan(in->ndim, in->dims, reduced, &p->k.plan);
+    node->params = p;
+    if (is_float) {
+        return MF_OK;   /* float accumulates in the output itself */
+    }
+    node->scratch_bytes = scratch;
+
+    /* QuantizedMeanOrSum: shift = min(floor(log2 n), 32, 31 + shift); multiplier =
+     * (multiplier << shift) / n; shift -= that. Skipped (outputs stay 0) when empty. */
+    mf_qm_t qm = mf_quantize_multiplier((double)in->scale / (double)out->scale);
+    const int64_t n = p->k.plan.per_out;
+    if (n > 0) {
+        int lg = 0;
+        while (((uint64_t)n >> (lg + 1)) != 0) {
+            lg++;
+        }
+        int sh = lg < 32 ? lg : 32;
+        if (sh > 31 + qm.shift) {
+            sh = 31 + qm.shift;
+        }
+        qm.multiplier = (int32_t)(((int64_t)qm.multiplier << sh) / n);
+        qm.shift -= sh;
+    }
+    /* MultiplyByQuantizedMultiplier computes x * (1 << shift): refuse overflowing shifts. */
+    if (qm.shift > 30) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "effective scale too large (shift %d, max 30)", (int)qm.shift);
+    }
+    p->k.out = qm;
+    p->k.out_zp = out->zero_point;
+    p->k.zp_total = (uint32_t)in->zero_point * (uint32_t)n;
+    return MF_OK;
+}
+
+static void rd_mean_eval(mf_model_t *m, const mf_node_t *node) {
+    const rd_mean_t *p = node->params;
+    const uint8_t *x = mf_in_data(m, node, 0);
+    uint8_t *y = mf_out_data(m, node, 0);
+    if (p->is_float) {
+        mfk_mean_f32(&p->k.plan, (const float *)x, (float *)y);
+    } else {
+        mfk_mean_s8(&p->k, (const int8_t *)x, (int8_t *)y, (int32_t *)node->scratch);
+    }
+}
+
+const mf_op_t mf_op_mean = { 40, 3, "MEAN", rd_mean_prepare, rd_mean_eval };
+
+#endif /* MF_OP_MEAN */
