@@ -758,6 +758,7 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
     uint8_t *base = arena ? (uint8_t *)(((uintptr_t)arena + (MF_ALIGN - 1)) & ~(uintptr_t)(MF_ALIGN - 1)) : NULL;
     /* Budget as if the arena had the worst alignment, so a given size works at any address. */
     size_t cap = (arena && arena_len >= MF_ALIGN - 1) ? arena_len - (MF_ALIGN - 1) : 0;
+    cap &= ~(size_t)(MF_ALIGN - 1);  /* the back tables grow down from an aligned end */
     mf_meta_t first = { base, cap, 0, 0, err };
     mf_model_box_t *box = meta_alloc(&first, sizeof(mf_model_box_t));
     if (!box) {
