@@ -8,6 +8,17 @@
 
 #if MF_OP_TRANSPOSE || MF_OP_STRIDED_SLICE
 
+/* Byte transposes move 4x4 tiles as words where unaligned word access is cheap and
+ * bytes are little-endian (Cortex-M3/M4/M7/M33, x86, AArch64). On cores without
+ * unaligned loads (Cortex-M0+) the compiler would split each word into bytes, so the
+ * plain element loop is used there. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && \
+    (defined(__ARM_FEATURE_UNALIGNED) || defined(__x86_64__) || defined(__i386__) || defined(__aarch64__))
+#define K_SHAPE_WORD_TILES 1
+#else
+#define K_SHAPE_WORD_TILES 0
+#endif /* word tiles */
+
 void mf_k_gather_simplify(mf_k_gather_t *p) {
     int32_t count[MF_K_SHAPE_MAX_DIMS];
     int32_t step[MF_K_SHAPE_MAX_DIMS];
@@ -49,7 +60,7 @@ void mf_k_gather_simplify(mf_k_gather_t *p) {
     }
     p->total = (int32_t)total;
     p->tile = -1;
-    if (p->elem_size == 1 && m >= 2 && step[m - 1] != 1) {
+    if (K_SHAPE_WORD_TILES && p->elem_size == 1 && m >= 2 && step[m - 1] != 1) {
         for (int i = 0; i < m - 1; i++) {
             if (step[i] == 1 && count[i] >= 4 && count[m - 1] >= 4) {
                 p->tile = i;
@@ -105,7 +116,7 @@ static void gather_row(uint8_t *out, const uint8_t *src, int32_t n, int32_t step
  * quarter of the memory operations of the element loop). */
 static void transpose_bytes(uint8_t *out, const uint8_t *in, int32_t nk, int32_t nl, ptrdiff_t ok, ptrdiff_t sl) {
     int32_t k = 0;
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if K_SHAPE_WORD_TILES
     for (; k + 4 <= nk; k += 4) {
         int32_t l = 0;
         for (; l + 4 <= nl; l += 4) {
@@ -136,7 +147,7 @@ static void transpose_bytes(uint8_t *out, const uint8_t *in, int32_t nk, int32_t
             }
         }
     }
-#endif /* __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ */
+#endif /* K_SHAPE_WORD_TILES */
     for (; k < nk; k++) {
         const uint8_t *s = in + k;
         uint8_t *d = out + k * ok;
