@@ -366,8 +366,9 @@ void mf_lut_populate_s8(float input_scale, int32_t input_zero_point, float outpu
     const float inverse_scale = 1.0f / output_scale;
     for (int32_t val = -128; val <= 127; val++) {
         const float dequantized = input_scale * (float)(val - input_zero_point);
-        const float transformed = transform(dequantized);
-        const float rescaled = mf_roundf(transformed * inverse_scale);
+        /* volatile: no compiler may fuse this product into a later add (TFLite does not). */
+        volatile float product = transform(dequantized) * inverse_scale;
+        const float rescaled = mf_roundf(product);
         const float sum = rescaled + (float)output_zero_point;
         int32_t quantized;
         if (sum >= 2147483648.0f) {

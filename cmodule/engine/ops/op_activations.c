@@ -15,6 +15,8 @@
 
 #if MF_OP_LOGISTIC || MF_OP_TANH || MF_OP_HARD_SWISH || MF_OP_RELU || MF_OP_RELU6 || MF_OP_GELU
 
+#include <math.h>  /* erfcf, tanhf: GELU's table */
+
 #include "mf_internal.h"
 #include "mf_quant.h"
 #include "kernels/k_activations.h"
@@ -244,8 +246,6 @@ const mf_op_t mf_op_relu6 = { 21, 3, "RELU6", relu6_prepare, act_lut_eval };
 
 /* ---------------------------------------------------------------- GELU */
 #if MF_OP_GELU
-#include <math.h>
-
 enum { GELU_OPT_APPROXIMATE = 0 };
 #define GELU_OPTIONS_TAG 116  /* BuiltinOptions.GeluOptions */
 
