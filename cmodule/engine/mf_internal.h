@@ -39,13 +39,22 @@ struct mf_tensor {
     int32_t q_dim;
     const uint8_t *q_scales;  /* nq little-endian float32 */
     const uint8_t *q_zps;     /* nq little-endian int64, or NULL (all zero) */
-    /* Planner state. Node indices: -1 means "before node 0" (graph inputs), n_nodes means
-     * "after the last node" (graph outputs). */
+    int16_t alias_of;    /* root tensor for MF_T_ALIAS, else -1 */
+};
+
+/* What the planner keeps per tensor while loading (16 bytes, in the load-only tables).
+ * Node indices: -1 means "before node 0" (graph inputs), n_nodes "after the last node"
+ * (graph outputs). */
+typedef struct {
+    uint32_t bytes;      /* count * elem_size */
+    uint32_t offset;     /* MF_T_ARENA: bytes from the activation area's start;
+                          * MF_T_CONST: bytes from the model's start */
     int16_t first_use;
     int16_t last_use;
     int16_t alias_of;    /* root tensor for MF_T_ALIAS, else -1 */
-    uint32_t offset;     /* bytes from the start of the activation area (MF_T_ARENA) */
-};
+    uint8_t kind;        /* MF_T_* */
+    uint8_t pad;
+} mf_plan_t;
 
 typedef struct mf_node {
     uint8_t op;           /* index into the op table (mf_ops.c) */
@@ -74,10 +83,11 @@ struct mf_model {
     int16_t n_nodes;
     uint8_t n_inputs;
     uint8_t n_outputs;
-    /* Load-time view of every tensor. Lives in the part of the arena that the
-     * activations reuse once loading is done: NULL after mf_model_init returns. */
-    mf_tensor_t *tensors;
-    mf_fbt_t *node_options;  /* load-time only, like tensors */
+    /* Load-only tables, in the part of the arena the activations reuse once loading is
+     * done (NULL after mf_model_init returns): one planner record per tensor, and the
+     * node being prepared's input then output tensors, parsed from the model. */
+    mf_plan_t *plan;
+    mf_tensor_t *cache;
     mf_node_t *nodes;
     const int16_t *inputs;
     const int16_t *outputs;
@@ -112,12 +122,19 @@ void *mf_alloc(mf_ctx_t *ctx, size_t bytes);
 /* Formats "node N (OP): <fmt>" into ctx->err and returns st. Supports %d %u %ld %lu %s %%. */
 mf_status_t mf_fail(mf_ctx_t *ctx, mf_status_t st, const char *fmt, ...);
 
-/* At load (prepare) only: tensor i of a node; NULL for an absent optional input. */
+/* In prepare only, for the node being prepared: its tensor i, NULL for an absent optional
+ * input. The data of a constant, or of an alias of a constant, is set; activations have
+ * no bytes yet. */
 static inline mf_tensor_t *mf_node_in(const mf_model_t *m, const mf_node_t *n, int i) {
-    return (i < n->n_in && n->in[i] >= 0) ? &m->tensors[n->in[i]] : NULL;
+    return (i < n->n_in && n->in[i] >= 0) ? &m->cache[i] : NULL;
 }
 static inline mf_tensor_t *mf_node_out(const mf_model_t *m, const mf_node_t *n, int i) {
-    return &m->tensors[n->out[i]];
+    return &m->cache[n->n_in + i];
+}
+
+/* In prepare: the tensor's bytes are known now (weights, shapes, axes). */
+static inline bool mf_tensor_is_const(const mf_tensor_t *t) {
+    return t->kind == MF_T_CONST || (t->kind == MF_T_ALIAS && t->data != NULL);
 }
 
 /* At run time (eval): the bytes of a node's input/output i (NULL for an absent input).

@@ -16,12 +16,6 @@
 
 #define MF_ALIGN 8u
 
-/* Transitional: 1 keeps the tensor table alive after load (for evals that still read
- * mf_node_in at run time); 0 lets activations reuse it. */
-#ifndef MF_KEEP_LOAD_TABLES
-#define MF_KEEP_LOAD_TABLES 1
-#endif /* MF_KEEP_LOAD_TABLES */
-
 /* .tflite schema field indices (table field order in schema.fbs). */
 enum { MODEL_VERSION = 0, MODEL_OPCODES = 1, MODEL_SUBGRAPHS = 2, MODEL_BUFFERS = 4, MODEL_METADATA = 6 };
 enum { OPCODE_DEPRECATED = 0, OPCODE_CUSTOM = 1, OPCODE_VERSION = 2, OPCODE_BUILTIN = 3 };
@@ -178,11 +172,16 @@ static void *meta_alloc_back(mf_meta_t *a, size_t bytes) {
     return p;
 }
 
-/* The model struct is the first thing in the tables and carries the allocator state
- * between load steps (ops call mf_alloc with only the ctx). */
+/* The model struct is the first thing in the tables and carries the allocator state and
+ * the model's validated tables between load steps (ops get only the ctx). */
 typedef struct {
     mf_model_t model;
     mf_meta_t meta;
+    mf_fbt_t root;
+    mf_fbt_t subgraph;
+    mf_fbv_t buffers;
+    mf_fbv_t tensors;
+    mf_fbv_t operators;
 } mf_model_box_t;
 
 void *mf_alloc(mf_ctx_t *ctx, size_t bytes) {
@@ -278,8 +277,17 @@ mf_status_t mf_check_same_shape(mf_ctx_t *ctx, const mf_tensor_t *a, const mf_te
     return mf_check_shape(ctx, b, "output", a->ndim, a->dims);
 }
 
+enum { OP_OPTIONS_FIELD = 4 };
+
 mf_status_t mf_node_options(mf_ctx_t *ctx, const mf_node_t *n, int expected_type, mf_fbt_t *opt) {
-    *opt = ctx->m->node_options[n - ctx->m->nodes];
+    /* Re-read from the model (validated at load) rather than keep 32 bytes per node. */
+    mf_model_box_t *box = (mf_model_box_t *)ctx->m;
+    mf_fbt_t ot;
+    opt->present = 0;
+    if (mf_fbv_table(&box->subgraph, &box->operators, (uint32_t)(n - ctx->m->nodes), &ot) != MF_FB_OK ||
+        mf_fbt_table(&ot, OP_OPTIONS_FIELD, opt) == MF_FB_BAD) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "options out of bounds");
+    }
     if (n->options_type == 0 && !opt->present) {
         return MF_OK;
     }
@@ -290,14 +298,23 @@ mf_status_t mf_node_options(mf_ctx_t *ctx, const mf_node_t *n, int expected_type
 }
 
 mf_status_t mf_check_const(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {
-    if (t->kind != MF_T_CONST && !(t->kind == MF_T_ALIAS && ctx->m->tensors[t->alias_of].kind == MF_T_CONST)) {
+    if (!mf_tensor_is_const(t)) {
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, "%s must be a constant tensor", what);
     }
     return MF_OK;
 }
 
 static int16_t alias_root(const mf_model_t *m, int16_t i) {
-    return m->tensors[i].kind == MF_T_ALIAS ? m->tensors[i].alias_of : i;
+    return m->plan[i].kind == MF_T_ALIAS ? m->plan[i].alias_of : i;
+}
+
+/* Records in the plan (and the prepared node's view) that tensor `self` shares root's bytes. */
+static void set_alias(mf_model_t *m, mf_tensor_t *view, int16_t self, int16_t root) {
+    m->plan[self].kind = MF_T_ALIAS;
+    m->plan[self].alias_of = root;
+    view->kind = MF_T_ALIAS;
+    view->alias_of = root;
+    view->data = m->plan[root].kind == MF_T_CONST ? (uint8_t *)(uintptr_t)(m->buf + m->plan[root].offset) : NULL;
 }
 
 mf_status_t mf_make_alias(mf_ctx_t *ctx, mf_node_t *n, int in_index, int out_index) {
@@ -318,16 +335,15 @@ mf_status_t mf_make_alias(mf_ctx_t *ctx, mf_node_t *n, int in_index, int out_ind
             return mf_fail(ctx, MF_ERR_MALFORMED, "output tensor %d is a graph input", self);
         }
     }
-    out->kind = MF_T_ALIAS;
-    out->alias_of = root;
+    set_alias(ctx->m, out, self, root);
     return MF_OK;
 }
 
 /* Last node that reads the bytes of `root` directly or through any alias of it. */
 static int group_last_use(const mf_model_t *m, int16_t root) {
-    int last = m->tensors[root].last_use;
+    int last = m->plan[root].last_use;
     for (int i = 0; i < m->n_tensors; i++) {
-        const mf_tensor_t *t = &m->tensors[i];
+        const mf_plan_t *t = &m->plan[i];
         if (t->kind == MF_T_ALIAS && t->alias_of == root && t->last_use > last) {
             last = t->last_use;
         }
@@ -341,23 +357,21 @@ void mf_allow_inplace(mf_ctx_t *ctx, mf_node_t *n, int in_index, int out_index) 
         return;
     }
     int16_t root = alias_root(m, n->in[in_index]);
-    mf_tensor_t *r = &m->tensors[root];
-    mf_tensor_t *in = &m->tensors[n->in[in_index]];
-    mf_tensor_t *out = &m->tensors[n->out[out_index]];
+    int16_t self = n->out[out_index];
+    const mf_plan_t *r = &m->plan[root];
     /* Graph inputs keep their bytes (callers may invoke again on the same input), and
      * a group still read after this node (or a graph output: last use n_nodes) cannot be overwritten. */
-    if (r->kind != MF_T_ARENA || r->first_use < 0 || out->kind != MF_T_ARENA ||
-        (size_t)in->count * in->elem_size != (size_t)out->count * out->elem_size ||
+    if (r->kind != MF_T_ARENA || r->first_use < 0 || m->plan[self].kind != MF_T_ARENA ||
+        m->plan[n->in[in_index]].bytes != m->plan[self].bytes ||
         group_last_use(m, root) != ctx->node) {
         return;
     }
     for (int i = 0; i < m->n_inputs; i++) {
-        if (m->inputs[i] == n->out[out_index]) {
+        if (m->inputs[i] == self) {
             return;
         }
     }
-    out->kind = MF_T_ALIAS;
-    out->alias_of = root;
+    set_alias(m, mf_node_out(m, n, out_index), self, root);
 }
 
 float mf_tensor_qscale(const mf_tensor_t *t, int32_t i) {
@@ -530,6 +544,32 @@ static mf_status_t load_tensor(const mf_fbt_t *root, const mf_fbv_t *buffers, co
     return MF_OK;
 }
 
+/* Parses tensor `index` (already bounds-checked tables) into *t. */
+static mf_status_t parse_tensor(const mf_model_box_t *box, int16_t index, mf_tensor_t *t, mf_error_t *err) {
+    mf_fbt_t tt;
+    memset(t, 0, sizeof(*t));
+    if (mf_fbv_table(&box->root, &box->tensors, (uint32_t)index, &tt) != MF_FB_OK) {
+        return set_err(err, MF_ERR_MALFORMED, "tensor %d: table out of bounds", index);
+    }
+    return load_tensor(&box->root, &box->buffers, &tt, index, t, err);
+}
+
+/* The tensor as prepare sees it: parsed, plus the aliasing decided so far. */
+static mf_status_t view_tensor(const mf_model_box_t *box, int16_t index, mf_tensor_t *t, mf_error_t *err) {
+    mf_status_t st = parse_tensor(box, index, t, err);
+    if (st != MF_OK) {
+        return st;
+    }
+    const mf_plan_t *p = &box->model.plan[index];
+    t->kind = p->kind;
+    t->alias_of = p->alias_of;
+    if (p->kind == MF_T_ALIAS) {
+        const mf_plan_t *r = &box->model.plan[p->alias_of];
+        t->data = r->kind == MF_T_CONST ? (uint8_t *)(uintptr_t)(box->model.buf + r->offset) : NULL;
+    }
+    return MF_OK;
+}
+
 static int find_op(int32_t code) {
     for (int i = 0; i < mf_op_count; i++) {
         if (mf_op_table[i]->code == code) {
@@ -571,11 +611,11 @@ static mf_status_t load_index_list(const mf_fbt_t *t, int field, mf_meta_t *meta
  * (n_nodes for graph outputs). Also checks single producers and topological order. */
 static mf_status_t compute_lifetimes(mf_model_t *m, mf_error_t *err) {
     for (int i = 0; i < m->n_tensors; i++) {
-        m->tensors[i].first_use = INT16_MAX;
-        m->tensors[i].last_use = -2;
+        m->plan[i].first_use = INT16_MAX;
+        m->plan[i].last_use = -2;
     }
     for (int i = 0; i < m->n_inputs; i++) {
-        mf_tensor_t *t = &m->tensors[m->inputs[i]];
+        mf_plan_t *t = &m->plan[m->inputs[i]];
         if (t->kind == MF_T_CONST) {
             return set_err(err, MF_ERR_MALFORMED, "graph input %d (tensor %d) has constant data", i, m->inputs[i]);
         }
@@ -589,7 +629,7 @@ static mf_status_t compute_lifetimes(mf_model_t *m, mf_error_t *err) {
             if (ix < 0) {
                 continue;
             }
-            mf_tensor_t *t = &m->tensors[ix];
+            mf_plan_t *t = &m->plan[ix];
             if (t->kind != MF_T_CONST && t->first_use == INT16_MAX) {
                 return set_err(err, MF_ERR_MALFORMED, "node %d reads tensor %d before any node writes it", n, ix);
             }
@@ -597,7 +637,7 @@ static mf_status_t compute_lifetimes(mf_model_t *m, mf_error_t *err) {
         }
         for (int k = 0; k < node->n_out; k++) {
             int16_t ix = node->out[k];
-            mf_tensor_t *t = &m->tensors[ix];
+            mf_plan_t *t = &m->plan[ix];
             if (t->kind == MF_T_CONST) {
                 return set_err(err, MF_ERR_MALFORMED, "node %d writes constant tensor %d", n, ix);
             }
@@ -611,14 +651,14 @@ static mf_status_t compute_lifetimes(mf_model_t *m, mf_error_t *err) {
         }
     }
     for (int i = 0; i < m->n_outputs; i++) {
-        mf_tensor_t *t = &m->tensors[m->outputs[i]];
+        mf_plan_t *t = &m->plan[m->outputs[i]];
         if (t->kind != MF_T_CONST && t->first_use == INT16_MAX) {
             return set_err(err, MF_ERR_MALFORMED, "graph output %d (tensor %d) is never written", i, m->outputs[i]);
         }
         t->last_use = m->n_nodes;
     }
     for (int i = 0; i < m->n_tensors; i++) {
-        mf_tensor_t *t = &m->tensors[i];
+        mf_plan_t *t = &m->plan[i];
         if (t->kind == MF_T_ARENA && t->first_use == INT16_MAX) {
             t->kind = MF_T_UNUSED;
         }
@@ -631,11 +671,11 @@ static mf_status_t compute_lifetimes(mf_model_t *m, mf_error_t *err) {
 /* A plannable buffer: tensor i (0 <= i < n_tensors) or scratch of node i - n_tensors. */
 static int buf_info(const mf_model_t *m, int b, uint32_t *size, int *first, int *last, uint32_t **offset) {
     if (b < m->n_tensors) {
-        mf_tensor_t *t = &m->tensors[b];
+        mf_plan_t *t = &m->plan[b];
         if (t->kind != MF_T_ARENA) {
             return 0;
         }
-        *size = (uint32_t)align_up((size_t)t->count * t->elem_size);
+        *size = (uint32_t)align_up(t->bytes);
         *first = t->first_use;
         *last = t->last_use;
         *offset = &t->offset;
@@ -655,9 +695,9 @@ static size_t plan(mf_model_t *m) {
     int nb = m->n_tensors + m->n_nodes;
     /* Aliases keep their root alive as long as they are used. */
     for (int i = 0; i < m->n_tensors; i++) {
-        mf_tensor_t *t = &m->tensors[i];
+        mf_plan_t *t = &m->plan[i];
         if (t->kind == MF_T_ALIAS) {
-            mf_tensor_t *r = &m->tensors[t->alias_of];
+            mf_plan_t *r = &m->plan[t->alias_of];
             if (t->last_use > r->last_use) {
                 r->last_use = t->last_use;
             }
@@ -776,24 +816,27 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
     m->n_nodes = (int16_t)ops_v.count;
     m->nodes = meta_alloc(meta, (ops_v.count ? ops_v.count : 1) * sizeof(mf_node_t));
     m->data = meta_alloc(meta, (tensors_v.count ? tensors_v.count : 1) * sizeof(uint8_t *));
-#if MF_KEEP_LOAD_TABLES
-    m->tensors = meta_alloc(meta, (tensors_v.count ? tensors_v.count : 1) * sizeof(mf_tensor_t));
-#else
-    m->tensors = meta_alloc_back(meta, (tensors_v.count ? tensors_v.count : 1) * sizeof(mf_tensor_t));
-#endif /* MF_KEEP_LOAD_TABLES */
-    m->node_options = meta_alloc_back(meta, (ops_v.count ? ops_v.count : 1) * sizeof(mf_fbt_t));
-    if (!m->tensors || !m->nodes || !m->data || !m->node_options) {
+    m->plan = meta_alloc_back(meta, (tensors_v.count ? tensors_v.count : 1) * sizeof(mf_plan_t));
+    if (!m->nodes || !m->data || !m->plan) {
         return MF_ERR_ARENA;
     }
+    box->root = root;
+    box->subgraph = sg;
+    box->buffers = buffers;
+    box->tensors = tensors_v;
+    box->operators = ops_v;
+    /* Pass 1 over tensors: validate each and keep only what the planner needs. */
     for (uint32_t i = 0; i < tensors_v.count; i++) {
-        mf_fbt_t tt;
-        if (mf_fbv_table(&root, &tensors_v, i, &tt) != MF_FB_OK) {
-            return set_err(err, MF_ERR_MALFORMED, "tensor %u: table out of bounds", (unsigned)i);
-        }
-        mf_status_t st = load_tensor(&root, &buffers, &tt, (int)i, &m->tensors[i], err);
+        mf_tensor_t t;
+        mf_status_t st = parse_tensor(box, (int16_t)i, &t, err);
         if (st != MF_OK) {
             return st;
         }
+        mf_plan_t *p = &m->plan[i];
+        p->kind = t.kind;
+        p->alias_of = -1;
+        p->bytes = (uint32_t)t.count * t.elem_size;
+        p->offset = t.kind == MF_T_CONST ? (uint32_t)(t.data - buf) : 0;
     }
     int16_t *list;
     mf_status_t st = load_index_list(&sg, SG_INPUTS, meta, m->n_tensors, 0, &list, &m->n_inputs, err, "graph inputs", 0);
@@ -811,9 +854,10 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
         return MF_ERR_ARENA;
     }
 
+    int max_io = 1;
     for (uint32_t i = 0; i < ops_v.count; i++) {
         mf_node_t *node = &m->nodes[i];
-        mf_fbt_t ot, oc;
+        mf_fbt_t ot, oc, opt;
         if (mf_fbv_table(&sg, &ops_v, i, &ot) != MF_FB_OK) {
             return set_err(err, MF_ERR_MALFORMED, "node %u: table out of bounds", (unsigned)i);
         }
@@ -854,15 +898,22 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
             return st;
         }
         node->out = io;
+        if (node->n_in + node->n_out > max_io) {
+            max_io = node->n_in + node->n_out;
+        }
         if (mf_fbt_has(&ot, OP_INTERMEDIATES) || mf_fbt_has(&ot, OP_CUSTOM_OPTIONS) ||
             mf_fbt_u8(&ot, OP_OPTIONS2_TYPE, 0) != 0) {
             return set_err(err, MF_ERR_UNSUPPORTED, "node %u (%s): intermediates/custom options unsupported",
                 (unsigned)i, mf_op_table[op]->name);
         }
         node->options_type = mf_fbt_u8(&ot, OP_OPTIONS_TYPE, 0);
-        if (mf_fbt_table(&ot, OP_OPTIONS, &m->node_options[i]) == MF_FB_BAD) {
+        if (mf_fbt_table(&ot, OP_OPTIONS, &opt) == MF_FB_BAD) {
             return set_err(err, MF_ERR_MALFORMED, "node %u (%s): options out of bounds", (unsigned)i, mf_op_table[op]->name);
         }
+    }
+    m->cache = meta_alloc_back(meta, (size_t)max_io * sizeof(mf_tensor_t));
+    if (!m->cache) {
+        return MF_ERR_ARENA;
     }
 
     st = compute_lifetimes(m, err);
@@ -871,8 +922,16 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
     }
     mf_ctx_t ctx = { m, err, 0 };
     for (int i = 0; i < m->n_nodes; i++) {
+        mf_node_t *node = &m->nodes[i];
         ctx.node = i;
-        st = mf_op_table[m->nodes[i].op]->prepare(&ctx, &m->nodes[i]);
+        /* The node's tensors, parsed again from the model, with what planning knows. */
+        for (int k = 0; k < node->n_in + node->n_out; k++) {
+            int16_t ix = k < node->n_in ? node->in[k] : node->out[k - node->n_in];
+            if (ix >= 0 && (st = view_tensor(box, ix, &m->cache[k], err)) != MF_OK) {
+                return st;
+            }
+        }
+        st = mf_op_table[node->op]->prepare(&ctx, node);
         if (st != MF_OK) {
             return st;
         }
@@ -890,37 +949,34 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
     }
     m->act = base + m->meta_used;
     for (int i = 0; i < m->n_tensors; i++) {
-        mf_tensor_t *t = &m->tensors[i];
-        if (t->kind == MF_T_ARENA) {
-            t->data = m->act + t->offset;
+        const mf_plan_t *p = &m->plan[i];
+        if (p->kind == MF_T_ARENA) {
+            m->data[i] = m->act + p->offset;
+        } else if (p->kind == MF_T_CONST) {
+            m->data[i] = (uint8_t *)(uintptr_t)(buf + p->offset);  /* only read */
+        } else {
+            m->data[i] = NULL;
         }
     }
     for (int i = 0; i < m->n_tensors; i++) {
-        mf_tensor_t *t = &m->tensors[i];
-        if (t->kind == MF_T_ALIAS) {
-            t->data = m->tensors[t->alias_of].data;
-        } else if (t->kind == MF_T_UNUSED) {
-            t->data = NULL;
+        if (m->plan[i].kind == MF_T_ALIAS) {
+            m->data[i] = m->data[m->plan[i].alias_of];
         }
     }
     for (int i = 0; i < m->n_nodes; i++) {
         mf_node_t *n = &m->nodes[i];
         n->scratch = n->scratch_bytes ? m->act + n->scratch_offset : NULL;
     }
-    for (int i = 0; i < m->n_tensors; i++) {
-        m->data[i] = m->tensors[i].data;
-    }
-    for (int i = 0; i < m->n_inputs; i++) {
-        m->io[i] = m->tensors[m->inputs[i]];
-    }
-    for (int i = 0; i < m->n_outputs; i++) {
-        m->io[m->n_inputs + i] = m->tensors[m->outputs[i]];
+    for (int i = 0; i < m->n_inputs + m->n_outputs; i++) {
+        int16_t ix = i < m->n_inputs ? m->inputs[i] : m->outputs[i - m->n_inputs];
+        if ((st = view_tensor(box, ix, &m->io[i], err)) != MF_OK) {
+            return st;
+        }
+        m->io[i].data = m->data[ix];
     }
     /* The load-only tables at the back are about to be overwritten by activations. */
-#if !MF_KEEP_LOAD_TABLES
-    m->tensors = NULL;
-#endif /* MF_KEEP_LOAD_TABLES */
-    m->node_options = NULL;
+    m->plan = NULL;
+    m->cache = NULL;
     /* Inputs start at zero so a model invoked before any input is written is deterministic. */
     memset(m->act, 0, act);
     *out = m;

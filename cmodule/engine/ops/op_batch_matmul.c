@@ -27,7 +27,7 @@ static mf_status_t bmm_check_act(mf_ctx_t *ctx, const mf_tensor_t *t, const char
 }
 
 static int bmm_is_const(const mf_model_t *m, const mf_tensor_t *t) {
-    return t->kind == MF_T_CONST || (t->kind == MF_T_ALIAS && m->tensors[t->alias_of].kind == MF_T_CONST);
+    return mf_tensor_is_const(t);
 }
 
 static mf_status_t bmm_prepare(mf_ctx_t *ctx, mf_node_t *node) {
@@ -122,7 +122,7 @@ static mf_status_t bmm_prepare(mf_ctx_t *ctx, mf_node_t *node) {
 
     if (bmm_is_const(m, rhs)) {
         /* rstep is now the number of rhs matrices. */
-        const uint8_t *rd = rhs->kind == MF_T_ALIAS ? m->tensors[rhs->alias_of].data : rhs->data;
+        const uint8_t *rd = rhs->data;
         int8_t *rt = NULL;
         if (!adj_y && !(rt = mf_alloc(ctx, (size_t)rhs->count))) {
             return MF_ERR_ARENA;

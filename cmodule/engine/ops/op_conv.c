@@ -22,7 +22,7 @@ enum { PAD_SAME = 0, PAD_VALID = 1 };
 #define CONV_MAX_SPAN (1 << 30)
 
 static const uint8_t *conv_const_data(const mf_model_t *m, const mf_tensor_t *t) {
-    return t->kind == MF_T_ALIAS ? m->tensors[t->alias_of].data : t->data;
+    return t->data;  /* set for constants and their aliases */
 }
 
 static mf_status_t conv_check_act(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {

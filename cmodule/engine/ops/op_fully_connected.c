@@ -17,9 +17,9 @@
 enum { FC_OPT_ACTIVATION = 0, FC_OPT_WEIGHTS_FORMAT = 1, FC_OPT_KEEP_NUM_DIMS = 2 };
 #define FC_OPTIONS_TAG 8  /* BuiltinOptions.FullyConnectedOptions */
 
-/* Data of a constant tensor during prepare (aliases of constants are resolved later). */
+/* Data of a constant tensor (or of an alias of one) during prepare. */
 static const uint8_t *fc_const_data(const mf_model_t *m, const mf_tensor_t *t) {
-    return t->kind == MF_T_ALIAS ? m->tensors[t->alias_of].data : t->data;
+    return t->data;  /* set for constants and their aliases */
 }
 
 static mf_status_t fc_check_act(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {

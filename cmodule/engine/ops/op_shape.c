@@ -51,10 +51,9 @@ static mf_status_t shape_same_type(mf_ctx_t *ctx, const mf_tensor_t *in, const m
 
 #if MF_OP_RESHAPE || MF_OP_EXPAND_DIMS || MF_OP_TRANSPOSE || MF_OP_STRIDED_SLICE || MF_OP_PAD
 
-/* Bytes of a constant during prepare: an alias of a constant gets its data pointer
- * only after planning, so read through to its root. */
+/* Bytes of a constant (or of an alias of one) during prepare. */
 static const uint8_t *shape_const_bytes(const mf_model_t *m, const mf_tensor_t *t) {
-    return t->kind == MF_T_ALIAS ? m->tensors[t->alias_of].data : t->data;
+    return t->data;  /* set for constants and their aliases */
 }
 
 static int64_t shape_const_int(const mf_model_t *m, const mf_tensor_t *t, int32_t i) {
