@@ -9,31 +9,29 @@
 
 #if MFK_ANY_BINARY
 
-void mfk_bcast_plan(int ndim, const int32_t *d1, const int32_t *d2, const int32_t *out,
-    mfk_bcast_t *plan) {
+int mfk_bcast_loops(int ndim, const int32_t *d1, const int32_t *d2, const int32_t *out,
+    mfk_loop_t *loops) {
     /* Loops are collected innermost first, then flipped. A dim of output extent 1 adds
      * nothing to any index, so it is skipped; a dim whose broadcast pattern (which input
      * repeats) equals the previous loop's continues that loop, because row-major inputs
      * are contiguous across it (or both strides are 0). */
-    int32_t ext[MFK_BCAST_MAX], s1[MFK_BCAST_MAX], s2[MFK_BCAST_MAX];
+    mfk_loop_t rev[MFK_BCAST_MAX];
     int32_t acc1 = 1, acc2 = 1;
     int prev1 = -1, prev2 = -1;
     int n = 0;
     for (int d = ndim - 1; d >= 0; --d) {
         if (out[d] == 0) {
-            plan->nloops = 0;
-            plan->rows = 0;
-            return;
+            return 0;
         }
         if (out[d] != 1) {
-            int bc1 = d1[d] == 1;
-            int bc2 = d2[d] == 1;
+            const int bc1 = d1[d] == 1;
+            const int bc2 = d2[d] == 1;
             if (n > 0 && bc1 == prev1 && bc2 == prev2) {
-                ext[n - 1] *= out[d];
+                rev[n - 1].extent *= out[d];
             } else {
-                ext[n] = out[d];
-                s1[n] = bc1 ? 0 : acc1;
-                s2[n] = bc2 ? 0 : acc2;
+                rev[n].extent = out[d];
+                rev[n].stride1 = bc1 ? 0 : acc1;
+                rev[n].stride2 = bc2 ? 0 : acc2;
                 prev1 = bc1;
                 prev2 = bc2;
                 n++;
@@ -43,40 +41,41 @@ void mfk_bcast_plan(int ndim, const int32_t *d1, const int32_t *d2, const int32_
         acc2 *= d2[d];
     }
     if (n == 0) {
-        /* One element in, one out. */
-        ext[0] = 1;
-        s1[0] = 1;
-        s2[0] = 1;
+        /* One element in each input, one out. */
+        rev[0].extent = 1;
+        rev[0].stride1 = 1;
+        rev[0].stride2 = 1;
         n = 1;
     }
-    plan->nloops = n;
-    plan->rows = 1;
     for (int i = 0; i < n; ++i) {
-        plan->extent[i] = ext[n - 1 - i];
-        plan->stride1[i] = s1[n - 1 - i];
-        plan->stride2[i] = s2[n - 1 - i];
-        if (i < n - 1) {
-            plan->rows *= plan->extent[i];
-        }
+        loops[i] = rev[n - 1 - i];
     }
-    for (int i = n; i < MFK_BCAST_MAX; ++i) {
-        plan->extent[i] = 1;
-        plan->stride1[i] = 0;
-        plan->stride2[i] = 0;
+    return n;
+}
+
+void mfk_bcast_fill(mfk_bcast_t *plan, int nloops, const mfk_loop_t *loops) {
+    plan->nloops = nloops;
+    plan->rows = nloops ? 1 : 0;
+    for (int i = 0; i < nloops; ++i) {
+        plan->loop[i] = loops[i];
+        if (i < nloops - 1) {
+            plan->rows *= loops[i].extent;
+        }
     }
 }
 
 /* Advances the outer-loop odometer by one row, updating both input offsets. */
 static inline void bcast_step(const mfk_bcast_t *b, int32_t *idx, int32_t *o1, int32_t *o2) {
     for (int d = b->nloops - 2; d >= 0; --d) {
-        *o1 += b->stride1[d];
-        *o2 += b->stride2[d];
-        if (++idx[d] < b->extent[d]) {
+        const mfk_loop_t *l = &b->loop[d];
+        *o1 += l->stride1;
+        *o2 += l->stride2;
+        if (++idx[d] < l->extent) {
             return;
         }
         idx[d] = 0;
-        *o1 -= b->stride1[d] * b->extent[d];
-        *o2 -= b->stride2[d] * b->extent[d];
+        *o1 -= l->stride1 * l->extent;
+        *o2 -= l->stride2 * l->extent;
     }
 }
 
@@ -134,8 +133,8 @@ void mfk_addsub_s8(const mfk_addsub_t *p, const mfk_bcast_t *b, const int8_t *x1
     c.zp = p->out_offset;
     c.lo = p->act_min;
     c.hi = p->act_max;
-    const int32_t n = b->extent[b->nloops - 1];
-    const int32_t sa = b->stride1[b->nloops - 1], sb = b->stride2[b->nloops - 1];
+    const mfk_loop_t *row = &b->loop[b->nloops - 1];
+    const int32_t n = row->extent, sa = row->stride1, sb = row->stride2;
     int32_t idx[MFK_BCAST_MAX] = {0};
     int32_t o1 = 0, o2 = 0;
     for (int32_t r = 0; r < b->rows; ++r) {
@@ -200,8 +199,8 @@ void mfk_squared_difference_s8(const mfk_addsub_t *p, const mfk_bcast_t *b,
     c.o2 = p->in2_offset;
     c.pot = (int32_t)1 << p->left_shift;
     c.zp = p->out_offset;
-    const int32_t n = b->extent[b->nloops - 1];
-    const int32_t sa = b->stride1[b->nloops - 1], sb = b->stride2[b->nloops - 1];
+    const mfk_loop_t *row = &b->loop[b->nloops - 1];
+    const int32_t n = row->extent, sa = row->stride1, sb = row->stride2;
     int32_t idx[MFK_BCAST_MAX] = {0};
     int32_t o1 = 0, o2 = 0;
     for (int32_t r = 0; r < b->rows; ++r) {
@@ -256,8 +255,8 @@ void mfk_mul_s8(const mfk_mul_t *p, const mfk_bcast_t *b, const int8_t *x1,
     c.zp = p->out_offset;
     c.lo = p->act_min;
     c.hi = p->act_max;
-    const int32_t n = b->extent[b->nloops - 1];
-    const int32_t sa = b->stride1[b->nloops - 1], sb = b->stride2[b->nloops - 1];
+    const mfk_loop_t *row = &b->loop[b->nloops - 1];
+    const int32_t n = row->extent, sa = row->stride1, sb = row->stride2;
     int32_t idx[MFK_BCAST_MAX] = {0};
     int32_t o1 = 0, o2 = 0;
     for (int32_t r = 0; r < b->rows; ++r) {
@@ -310,8 +309,8 @@ void mfk_binary_f32(const mfk_binary_f32_t *p, const mfk_bcast_t *b, const float
     if (b->nloops == 0) {
         return;
     }
-    const int32_t n = b->extent[b->nloops - 1];
-    const int32_t sa = b->stride1[b->nloops - 1], sb = b->stride2[b->nloops - 1];
+    const mfk_loop_t *row = &b->loop[b->nloops - 1];
+    const int32_t n = row->extent, sa = row->stride1, sb = row->stride2;
     int32_t idx[MFK_BCAST_MAX] = {0};
     int32_t o1 = 0, o2 = 0;
     for (int32_t r = 0; r < b->rows; ++r) {
@@ -322,16 +321,6 @@ void mfk_binary_f32(const mfk_binary_f32_t *p, const mfk_bcast_t *b, const float
 }
 
 #endif /* MFK_ANY_BINARY */
-
-#if MF_OP_RSQRT || MF_OP_QUANTIZE
-
-void mfk_lut_s8(const int8_t *lut, const int8_t *x, int8_t *y, int32_t n) {
-    for (int32_t i = 0; i < n; ++i) {
-        y[i] = lut[x[i] + 128];
-    }
-}
-
-#endif /* MF_OP_RSQRT || MF_OP_QUANTIZE */
 
 #if MF_OP_RSQRT
 
@@ -394,21 +383,35 @@ static void inv_sqrt_qm(int32_t input, int32_t *mult, int32_t *shift) {
     *shift = -s;
 }
 
-void mfk_rsqrt_s8_lut(int32_t in_zp, mf_qm_t out, int32_t out_zp, int8_t *lut) {
-    /* RsqrtEvalQuantized: 2^20 / sqrt(value) as an integer, then the output scale with
-     * the 2^20 taken back out of the shift. */
+/* RsqrtEvalQuantized for one int8 value: 2^20 / sqrt(value) as an integer, then the
+ * output scale with the 2^20 taken back out of the shift. */
+static int8_t rsqrt_one(const mfk_rsqrt_t *p, int32_t q) {
+    const int32_t value = q - p->in_zp;
+    if (value <= 0) {
+        return 127;
+    }
+    int32_t im, is;
+    inv_sqrt_qm(value, &im, &is);
+    const int32_t data = mf_mul_by_qm(1, im, is + 20);
+    const int32_t o = mf_mul_by_qm(data, p->out.multiplier, p->out.shift - 20) + p->out_zp;
+    return (int8_t)mf_clamp(o, -128, 127);
+}
+
+void mfk_rsqrt_s8(const mfk_rsqrt_t *p, const int8_t *x, int8_t *y, int32_t n) {
+    for (int32_t i = 0; i < n; ++i) {
+        y[i] = rsqrt_one(p, x[i]);
+    }
+}
+
+void mfk_rsqrt_s8_lut(const mfk_rsqrt_t *p, int8_t *lut) {
     for (int32_t q = -128; q <= 127; ++q) {
-        const int32_t value = q - in_zp;
-        int32_t o;
-        if (value <= 0) {
-            o = 127;
-        } else {
-            int32_t im, is;
-            inv_sqrt_qm(value, &im, &is);
-            const int32_t data = mf_mul_by_qm(1, im, is + 20);
-            o = mf_mul_by_qm(data, out.multiplier, out.shift - 20) + out_zp;
-        }
-        lut[q + 128] = (int8_t)mf_clamp(o, -128, 127);
+        lut[q + 128] = rsqrt_one(p, q);
+    }
+}
+
+void mfk_lut_s8(const int8_t *lut, const int8_t *x, int8_t *y, int32_t n) {
+    for (int32_t i = 0; i < n; ++i) {
+        y[i] = lut[x[i] + 128];
     }
 }
 

@@ -5,7 +5,7 @@
  * micro/kernels/squared_difference.cc, micro/kernels/elementwise.cc).
  *
  * Broadcasting: the op's prepare turns the two input shapes into an mfk_bcast_t once
- * (mfk_bcast_plan); the kernels then walk the output in order, one contiguous inner
+ * (mfk_bcast_loops / mfk_bcast_fill); the kernels then walk the output in order, one contiguous inner
  * row at a time. The element function only depends on the two input values, so the
  * traversal order cannot change any result.
  */
@@ -18,37 +18,50 @@
 
 #define MFK_BCAST_MAX 6
 
+/* One loop of a broadcast plan: output extent and the element step of each input. */
+typedef struct {
+    int32_t extent;
+    int32_t stride1;   /* 0: input 1 repeats along this loop */
+    int32_t stride2;
+} mfk_loop_t;
+
 /* Iteration plan of a broadcasting binary op over a contiguous output. Output dims of
  * extent 1 are dropped and neighbouring dims with the same broadcast pattern merged,
  * so [B,T,C] op [C] becomes two loops: B*T rows with input strides (C, 0), then an
  * inner row of C with strides (1, 1); [B,T,C] op [B,T,1] gives an inner row of C with
- * strides (1, 0), i.e. a scalar second operand per row. */
+ * strides (1, 0), i.e. a scalar second operand per row. Stored with only its nloops
+ * loops (MFK_BCAST_BYTES) to keep the per-node tables small. */
 typedef struct {
     int32_t nloops;                  /* 0: empty output (nothing to do) */
     int32_t rows;                    /* product of the outer extents */
-    int32_t extent[MFK_BCAST_MAX];   /* outermost first; extent[nloops-1] = row length */
-    int32_t stride1[MFK_BCAST_MAX];  /* input 1 elements per step of loop d (0 = broadcast) */
-    int32_t stride2[MFK_BCAST_MAX];
+    mfk_loop_t loop[];               /* outermost first; loop[nloops-1] is the row */
 } mfk_bcast_t;
 
-/* Builds the plan for inputs of extended (same-rank, ndim <= MFK_BCAST_MAX) shapes d1, d2
- * whose broadcast output is out (already validated: each dim equal or 1). */
-void mfk_bcast_plan(int ndim, const int32_t *d1, const int32_t *d2, const int32_t *out,
-    mfk_bcast_t *plan);
+#define MFK_BCAST_BYTES(nloops) (sizeof(mfk_bcast_t) + (size_t)(nloops) * sizeof(mfk_loop_t))
+
+/* Computes the loops for inputs of extended (same-rank, ndim <= MFK_BCAST_MAX) shapes
+ * d1, d2 whose broadcast output is out (already validated: each dim equal or 1) into
+ * loops[MFK_BCAST_MAX]; returns the loop count (0 for an empty output). */
+int mfk_bcast_loops(int ndim, const int32_t *d1, const int32_t *d2, const int32_t *out,
+    mfk_loop_t *loops);
+
+/* Fills a plan of MFK_BCAST_BYTES(nloops) bytes from mfk_bcast_loops' result. */
+void mfk_bcast_fill(mfk_bcast_t *plan, int nloops, const mfk_loop_t *loops);
 
 /* ADD / SUB (int8): each input is offset, shifted left by left_shift (20) and scaled to
- * the common scale 2*max(s1, s2); the sum (difference) is scaled to the output. */
+ * the common scale 2*max(s1, s2); the sum (difference) is scaled to the output. Small
+ * fields are narrow: one of these lives in the arena per node. */
 typedef struct {
-    int32_t in1_offset;   /* -zero_point */
-    int32_t in2_offset;
     mf_qm_t in1;          /* shift <= 0 */
     mf_qm_t in2;
     mf_qm_t out;          /* shift <= 0 */
-    int32_t out_offset;   /* output zero point */
-    int32_t left_shift;
-    int32_t in2_sign;     /* +1 ADD, -1 SUB */
-    int32_t act_min;
-    int32_t act_max;
+    int16_t in1_offset;   /* -zero_point */
+    int16_t in2_offset;
+    int16_t out_offset;   /* output zero point */
+    int16_t act_min;
+    int16_t act_max;
+    int8_t left_shift;
+    int8_t in2_sign;      /* +1 ADD, -1 SUB */
 } mfk_addsub_t;
 
 void mfk_addsub_s8(const mfk_addsub_t *p, const mfk_bcast_t *b, const int8_t *x1,
@@ -62,12 +75,12 @@ void mfk_squared_difference_s8(const mfk_addsub_t *p, const mfk_bcast_t *b,
 
 /* MUL (int8): (x1 + in1_offset) * (x2 + in2_offset) scaled by out, plus out_offset. */
 typedef struct {
-    int32_t in1_offset;
-    int32_t in2_offset;
-    mf_qm_t out;          /* any shift in [-31, 31] */
-    int32_t out_offset;
-    int32_t act_min;
-    int32_t act_max;
+    mf_qm_t out;          /* any shift in [-31, 30] */
+    int16_t in1_offset;
+    int16_t in2_offset;
+    int16_t out_offset;
+    int16_t act_min;
+    int16_t act_max;
 } mfk_mul_t;
 
 void mfk_mul_s8(const mfk_mul_t *p, const mfk_bcast_t *b, const int8_t *x1,
@@ -91,15 +104,21 @@ typedef struct {
 void mfk_binary_f32(const mfk_binary_f32_t *p, const mfk_bcast_t *b, const float *x1,
     const float *x2, float *y);
 
-/* y[i] = lut[x[i] + 128]: any int8 -> int8 function precomputed at load (RSQRT,
- * int8 requantization). */
-void mfk_lut_s8(const int8_t *lut, const int8_t *x, int8_t *y, int32_t n);
+/* RSQRT (int8), TFLM's RsqrtEvalQuantized: input zero point, output multiplier/shift
+ * (QuantizeMultiplier of 1 / (sqrtf(s_in) * s_out)) and output zero point. TFLM fails
+ * the invoke on inputs below the zero point; those saturate to 127 here, like 0. */
+typedef struct {
+    int32_t in_zp;
+    mf_qm_t out;
+    int32_t out_zp;
+} mfk_rsqrt_t;
 
-/* RSQRT (int8) of every int8 value into lut[256] (index q + 128), exactly as TFLM's
- * RsqrtEvalQuantized with the given input zero point, output multiplier/shift
- * (QuantizeMultiplier of 1 / (sqrt(s_in) * s_out)) and output zero point. TFLM fails
- * the invoke on inputs below the zero point; those entries saturate to 127 like 0. */
-void mfk_rsqrt_s8_lut(int32_t in_zp, mf_qm_t out, int32_t out_zp, int8_t *lut);
+/* Per element (a few Newton steps each): for small tensors. */
+void mfk_rsqrt_s8(const mfk_rsqrt_t *p, const int8_t *x, int8_t *y, int32_t n);
+/* The same for all 256 int8 values into lut (index q + 128), applied with mfk_lut_s8. */
+void mfk_rsqrt_s8_lut(const mfk_rsqrt_t *p, int8_t *lut);
+/* y[i] = lut[x[i] + 128]. */
+void mfk_lut_s8(const int8_t *lut, const int8_t *x, int8_t *y, int32_t n);
 
 /* RSQRT (float32): 1 / sqrtf(x). */
 void mfk_rsqrt_f32(const float *x, float *y, int32_t n);

@@ -36,10 +36,12 @@ void mfk_quantize_f32_s8(float scale, int32_t zero_point, const float *x, int8_t
     }
 }
 
-void mfk_requantize_s8_lut(int32_t in_zp, mf_qm_t m, int32_t out_zp, int8_t *lut) {
-    for (int32_t q = -128; q <= 127; ++q) {
-        const int32_t o = mf_mul_by_qm(q - in_zp, m.multiplier, m.shift) + out_zp;
-        lut[q + 128] = (int8_t)mf_clamp(o, -128, 127);
+void mfk_requantize_s8(const mfk_requantize_t *p, const int8_t *x, int8_t *y, int32_t n) {
+    const mf_qmx_t q = mf_qmx(p->m);
+    const int32_t in_zp = p->in_zp, out_zp = p->out_zp;
+    for (int32_t i = 0; i < n; ++i) {
+        const int32_t o = mf_mul_by_qmx(x[i] - in_zp, &q) + out_zp;
+        y[i] = (int8_t)mf_clamp(o, -128, 127);
     }
 }
 

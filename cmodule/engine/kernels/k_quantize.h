@@ -1,6 +1,6 @@
 /*
  * QUANTIZE / DEQUANTIZE kernels, bit-identical to TFLM's reference_ops::AffineQuantize,
- * reference_ops::Dequantize and (through a table) reference_ops::Requantize.
+ * reference_ops::Dequantize and reference_ops::Requantize.
  *
  * These two take a float scale at run time on purpose: AffineQuantize divides by the
  * float scale and rounds, and only that exact float division reproduces its results
@@ -23,8 +23,13 @@ void mfk_quantize_f32_s8(float scale, int32_t zero_point, const float *x, int8_t
  * the exact product of a float and a 9-bit integer rounds to the same float either way. */
 void mfk_dequantize_s8_f32(float scale, int32_t zero_point, const int8_t *x, float *y, int32_t n);
 
-/* Requantize int8 -> int8 of every int8 value into lut[256] (index q + 128):
- * clamp(MultiplyByQuantizedMultiplier(q - in_zp, m) + out_zp). Apply with mfk_lut_s8. */
-void mfk_requantize_s8_lut(int32_t in_zp, mf_qm_t m, int32_t out_zp, int8_t *lut);
+/* Requantize int8 -> int8: clamp(MultiplyByQuantizedMultiplier(x - in_zp, m) + out_zp). */
+typedef struct {
+    int32_t in_zp;
+    mf_qm_t m;
+    int32_t out_zp;
+} mfk_requantize_t;
+
+void mfk_requantize_s8(const mfk_requantize_t *p, const int8_t *x, int8_t *y, int32_t n);
 
 #endif /* MF_K_QUANTIZE_H */

@@ -5,8 +5,8 @@
 
 #if MF_OP_MEAN
 
-uint32_t mfk_reduce_plan(int ndim, const int32_t *dims, const uint8_t *reduced,
-    mfk_reduce_t *plan) {
+int mfk_reduce_plan(int ndim, const int32_t *dims, const uint8_t *reduced, mfk_reduce_t *plan,
+    uint32_t *scratch) {
     int32_t ext[MFK_RED_MAX];
     int kind[MFK_RED_MAX];
     int n = 0;
@@ -33,60 +33,59 @@ uint32_t mfk_reduce_plan(int ndim, const int32_t *dims, const uint8_t *reduced,
             n++;
         }
     }
-    plan->num_out = num_out;
-    plan->per_out = per_out;
-    plan->empty = empty;
-    for (int i = 0; i < MFK_RED_MAX; ++i) {
-        plan->extent[i] = 1;
-        plan->out_stride[i] = 0;
-    }
     if (empty) {
-        plan->nloops = 0;
-        plan->inner_reduced = 0;
-        plan->direct = 1;
-        plan->run = 0;
-        plan->rows = 0;
-        return 0;
-    }
-    if (n == 0) {
+        n = 0;
+    } else if (n == 0) {
         ext[0] = 1;
         kind[0] = 0;
         n = 1;
     }
-    /* Output offsets advance only along kept loops. */
-    int32_t acc = 1;
     int reduced_loops = 0;
-    for (int i = n - 1; i >= 0; --i) {
-        plan->extent[i] = ext[i];
-        if (kind[i]) {
-            plan->out_stride[i] = 0;
-            reduced_loops++;
-        } else {
-            plan->out_stride[i] = acc;
-            acc *= ext[i];
-        }
-    }
-    plan->nloops = n;
-    plan->inner_reduced = kind[n - 1];
-    plan->rows = 1;
-    for (int i = 0; i < n - 1; ++i) {
-        plan->rows *= ext[i];
+    for (int i = 0; i < n; ++i) {
+        reduced_loops += kind[i];
     }
     /* [kept..., reduced] or nothing reduced: each output is one contiguous run. */
-    plan->direct = reduced_loops == 0 || (reduced_loops == 1 && kind[n - 1]);
-    plan->run = plan->direct ? per_out : 0;
-    return plan->direct ? 0 : (uint32_t)num_out * 4u;
+    const int direct = empty || reduced_loops == 0 || (reduced_loops == 1 && kind[n - 1]);
+    if (scratch) {
+        *scratch = direct ? 0 : (uint32_t)num_out * 4u;
+    }
+    if (!plan) {
+        return n;
+    }
+    plan->nloops = n;
+    plan->num_out = num_out;
+    plan->per_out = per_out;
+    plan->empty = empty;
+    plan->direct = direct;
+    plan->run = direct && !empty ? per_out : 0;
+    plan->inner_reduced = n > 0 ? kind[n - 1] : 0;
+    plan->rows = n > 0 ? 1 : 0;
+    /* Output offsets advance only along kept loops. */
+    int32_t acc = 1;
+    for (int i = n - 1; i >= 0; --i) {
+        plan->loop[i].extent = ext[i];
+        if (kind[i]) {
+            plan->loop[i].out_stride = 0;
+        } else {
+            plan->loop[i].out_stride = acc;
+            acc *= ext[i];
+        }
+        if (i < n - 1) {
+            plan->rows *= ext[i];
+        }
+    }
+    return n;
 }
 
-static inline int8_t mean_out(uint32_t sum, const mfk_mean_s8_t *p) {
+static inline int8_t mean_out(uint32_t sum, const mfk_mean_s8_t *p, const mf_qmx_t *q) {
     /* TFLM: static_cast<int32_t>(temp_sum - input_zero_point * num_elements_in_axis). */
     const int32_t shifted = (int32_t)(sum - p->zp_total);
-    const int32_t o = mf_mul_by_qm(shifted, p->out.multiplier, p->out.shift) + p->out_zp;
+    const int32_t o = mf_mul_by_qmx(shifted, q) + p->out_zp;
     return (int8_t)mf_clamp(o, -128, 127);
 }
 
-void mfk_mean_s8(const mfk_mean_s8_t *p, const int8_t *x, int8_t *y, int32_t *scratch) {
-    const mfk_reduce_t *b = &p->plan;
+void mfk_mean_s8(const mfk_mean_s8_t *p, const mfk_reduce_t *b, const int8_t *x, int8_t *y,
+    int32_t *scratch) {
     if (b->empty) {
         /* TFLM leaves T() = 0 in every output when the input has no elements. */
         for (int32_t o = 0; o < b->num_out; ++o) {
@@ -94,6 +93,7 @@ void mfk_mean_s8(const mfk_mean_s8_t *p, const int8_t *x, int8_t *y, int32_t *sc
         }
         return;
     }
+    const mf_qmx_t q = mf_qmx(p->out);
     if (b->direct) {
         const int32_t run = b->run;
         for (int32_t o = 0; o < b->num_out; ++o) {
@@ -102,7 +102,7 @@ void mfk_mean_s8(const mfk_mean_s8_t *p, const int8_t *x, int8_t *y, int32_t *sc
                 s += (uint32_t)(int32_t)x[i];
             }
             x += run;
-            y[o] = mean_out(s, p);
+            y[o] = mean_out(s, p, &q);
         }
         return;
     }
@@ -110,7 +110,7 @@ void mfk_mean_s8(const mfk_mean_s8_t *p, const int8_t *x, int8_t *y, int32_t *sc
     for (int32_t o = 0; o < b->num_out; ++o) {
         acc[o] = 0;
     }
-    const int32_t n = b->extent[b->nloops - 1];
+    const int32_t n = b->loop[b->nloops - 1].extent;
     int32_t idx[MFK_RED_MAX] = {0};
     int32_t oo = 0;
     for (int32_t r = 0; r < b->rows; ++r) {
@@ -128,16 +128,16 @@ void mfk_mean_s8(const mfk_mean_s8_t *p, const int8_t *x, int8_t *y, int32_t *sc
         }
         x += n;
         for (int d = b->nloops - 2; d >= 0; --d) {
-            oo += b->out_stride[d];
-            if (++idx[d] < b->extent[d]) {
+            oo += b->loop[d].out_stride;
+            if (++idx[d] < b->loop[d].extent) {
                 break;
             }
             idx[d] = 0;
-            oo -= b->out_stride[d] * b->extent[d];
+            oo -= b->loop[d].out_stride * b->loop[d].extent;
         }
     }
     for (int32_t o = 0; o < b->num_out; ++o) {
-        y[o] = mean_out(acc[o], p);
+        y[o] = mean_out(acc[o], p, &q);
     }
 }
 
@@ -165,7 +165,7 @@ void mfk_mean_f32(const mfk_reduce_t *b, const float *x, float *y) {
     for (int32_t o = 0; o < b->num_out; ++o) {
         y[o] = 0.0f;
     }
-    const int32_t n = b->extent[b->nloops - 1];
+    const int32_t n = b->loop[b->nloops - 1].extent;
     int32_t idx[MFK_RED_MAX] = {0};
     int32_t oo = 0;
     for (int32_t r = 0; r < b->rows; ++r) {
@@ -183,12 +183,12 @@ void mfk_mean_f32(const mfk_reduce_t *b, const float *x, float *y) {
         }
         x += n;
         for (int d = b->nloops - 2; d >= 0; --d) {
-            oo += b->out_stride[d];
-            if (++idx[d] < b->extent[d]) {
+            oo += b->loop[d].out_stride;
+            if (++idx[d] < b->loop[d].extent) {
                 break;
             }
             idx[d] = 0;
-            oo -= b->out_stride[d] * b->extent[d];
+            oo -= b->loop[d].out_stride * b->loop[d].extent;
         }
     }
     for (int32_t o = 0; o < b->num_out; ++o) {

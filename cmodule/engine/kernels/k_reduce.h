@@ -20,9 +20,13 @@
 #define MFK_RED_MAX 6
 
 typedef struct {
+    int32_t extent;
+    int32_t out_stride;                /* 0 for reduced loops */
+} mfk_rloop_t;
+
+/* Stored with only its nloops loops (MFK_REDUCE_BYTES). */
+typedef struct {
     int32_t nloops;                    /* >= 1 unless empty */
-    int32_t extent[MFK_RED_MAX];       /* outermost first */
-    int32_t out_stride[MFK_RED_MAX];   /* 0 for reduced loops */
     int32_t inner_reduced;             /* innermost loop is a reduced one */
     int32_t direct;                    /* outputs are sums of consecutive runs of `run` */
     int32_t run;                       /* direct: elements per output */
@@ -30,23 +34,28 @@ typedef struct {
     int32_t num_out;                   /* output elements */
     int32_t per_out;                   /* input elements summed into each output */
     int32_t empty;                     /* some input dim is 0: outputs are all 0 */
+    mfk_rloop_t loop[];                /* outermost first */
 } mfk_reduce_t;
 
-/* Fills the plan for an input of ndim dims (ndim <= MFK_RED_MAX) reducing the dims with
- * reduced[d] != 0. Returns the scratch bytes the int8 kernel needs (0 when direct). */
-uint32_t mfk_reduce_plan(int ndim, const int32_t *dims, const uint8_t *reduced,
-    mfk_reduce_t *plan);
+#define MFK_REDUCE_BYTES(nloops) (sizeof(mfk_reduce_t) + (size_t)(nloops) * sizeof(mfk_rloop_t))
+
+/* Plans the reduction of an input of ndim dims (ndim <= MFK_RED_MAX) over the dims with
+ * reduced[d] != 0. Returns the number of loops; when plan is not NULL it must have
+ * MFK_REDUCE_BYTES(that number) bytes and is filled. *scratch (if not NULL) receives the
+ * bytes of int32 scratch the int8 kernel needs (0 when direct). */
+int mfk_reduce_plan(int ndim, const int32_t *dims, const uint8_t *reduced, mfk_reduce_t *plan,
+    uint32_t *scratch);
 
 /* int8 MEAN: out = clamp(MBQM(sum - in_zp * per_out, out) + out_zp). `out` is the
  * QuantizeMultiplier(s_in / s_out) already divided by per_out as TFLM does it. */
 typedef struct {
-    mfk_reduce_t plan;
     uint32_t zp_total;    /* in_zp * per_out, mod 2^32 (TFLM subtracts in int64 then truncates) */
     mf_qm_t out;
     int32_t out_zp;
 } mfk_mean_s8_t;
 
-void mfk_mean_s8(const mfk_mean_s8_t *p, const int8_t *x, int8_t *y, int32_t *scratch);
+void mfk_mean_s8(const mfk_mean_s8_t *p, const mfk_reduce_t *plan, const int8_t *x, int8_t *y,
+    int32_t *scratch);
 
 /* float32 MEAN: sums in input order starting from 0.0f, then divides by per_out. */
 void mfk_mean_f32(const mfk_reduce_t *plan, const float *x, float *y);

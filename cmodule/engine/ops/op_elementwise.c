@@ -49,16 +49,18 @@ static mf_status_t ew_check_s8(mf_ctx_t *ctx, const mf_tensor_t *t, const char *
 
 enum { EW_KIND_ADDSUB = 0, EW_KIND_MUL, EW_KIND_SQDIFF, EW_KIND_F32 };
 
+/* Allocated with the broadcast plan right after it (EW_PLAN), sized for its loops. */
 typedef struct {
-    mfk_bcast_t plan;
-    int32_t is_float;
-    int32_t kind;            /* EW_KIND_*: which kernel eval runs */
+    int16_t is_float;
+    int16_t kind;            /* EW_KIND_*: which kernel eval runs */
     union {
         mfk_addsub_t as;     /* ADD, SUB, SQUARED_DIFFERENCE */
         mfk_mul_t mul;
         mfk_binary_f32_t f;
     } k;
 } ew_binary_t;
+
+#define EW_PLAN(p) ((mfk_bcast_t *)((p) + 1))
 
 /* Checks what every binary op shares: io counts, the fused activation (when the op has
  * one), matching types (int8 or float32), per-tensor quantization for int8, and the
@@ -121,11 +123,13 @@ static mf_status_t ew_binary_common(mf_ctx_t *ctx, mf_node_t *node, int tag, int
     if ((st = mf_check_shape(ctx, out, "output", nd, want)) != MF_OK) {
         return st;
     }
-    ew_binary_t *p = mf_alloc(ctx, sizeof(*p));
+    mfk_loop_t loops[MFK_BCAST_MAX];
+    const int nloops = mfk_bcast_loops(nd, d1, d2, want, loops);
+    ew_binary_t *p = mf_alloc(ctx, sizeof(*p) + MFK_BCAST_BYTES(nloops));
     if (!p) {
         return MF_ERR_ARENA;
     }
-    mfk_bcast_plan(nd, d1, d2, want, &p->plan);
+    mfk_bcast_fill(EW_PLAN(p), nloops, loops);
     /* The kernels read element k of a full-size (non-broadcast) input just before
      * writing output element k, so such an input may share the output's bytes. */
     if (in1->count == out->count) {
@@ -134,7 +138,7 @@ static mf_status_t ew_binary_common(mf_ctx_t *ctx, mf_node_t *node, int tag, int
     if (in2->count == out->count) {
         mf_allow_inplace(ctx, node, 1, 0);
     }
-    p->is_float = is_float;
+    p->is_float = (int16_t)is_float;
     p->kind = EW_KIND_F32;
     if (is_float) {
         mf_activation_range_f32(*act, &p->k.f.act_min, &p->k.f.act_max);
@@ -175,16 +179,16 @@ static void ew_binary_eval(mf_model_t *m, const mf_node_t *node) {
     uint8_t *y = mf_out_data(m, node, 0);
     switch (p->kind) {
         case EW_KIND_ADDSUB:
-            mfk_addsub_s8(&p->k.as, &p->plan, (const int8_t *)x1, (const int8_t *)x2, (int8_t *)y);
+            mfk_addsub_s8(&p->k.as, EW_PLAN(p), (const int8_t *)x1, (const int8_t *)x2, (int8_t *)y);
             break;
         case EW_KIND_MUL:
-            mfk_mul_s8(&p->k.mul, &p->plan, (const int8_t *)x1, (const int8_t *)x2, (int8_t *)y);
+            mfk_mul_s8(&p->k.mul, EW_PLAN(p), (const int8_t *)x1, (const int8_t *)x2, (int8_t *)y);
             break;
         case EW_KIND_SQDIFF:
-            mfk_squared_difference_s8(&p->k.as, &p->plan, (const int8_t *)x1, (const int8_t *)x2, (int8_t *)y);
+            mfk_squared_difference_s8(&p->k.as, EW_PLAN(p), (const int8_t *)x1, (const int8_t *)x2, (int8_t *)y);
             break;
         default:
-            mfk_binary_f32(&p->k.f, &p->plan, (const float *)x1, (const float *)x2, (float *)y);
+            mfk_binary_f32(&p->k.f, EW_PLAN(p), (const float *)x1, (const float *)x2, (float *)y);
             break;
     }
 }
@@ -230,14 +234,17 @@ static mf_status_t ew_addsub_prepare(mf_ctx_t *ctx, mf_node_t *node, int is_sub)
         (st = ew_qm_lt1(ctx, ro, "output", &k->out)) != MF_OK) {
         return st;
     }
-    if (!mf_activation_range_int8(act, so, out->zero_point, &k->act_min, &k->act_max)) {
+    int32_t lo, hi;
+    if (!mf_activation_range_int8(act, so, out->zero_point, &lo, &hi)) {
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, "activation range does not fit output quantization");
     }
-    k->in1_offset = -in1->zero_point;
-    k->in2_offset = -in2->zero_point;
-    k->out_offset = out->zero_point;
+    k->act_min = (int16_t)lo;   /* within [-128, 127] */
+    k->act_max = (int16_t)hi;
+    k->in1_offset = (int16_t)-in1->zero_point;
+    k->in2_offset = (int16_t)-in2->zero_point;
+    k->out_offset = (int16_t)out->zero_point;
     k->left_shift = 20;
-    k->in2_sign = is_sub ? -1 : 1;
+    k->in2_sign = (int8_t)(is_sub ? -1 : 1);
     p->kind = EW_KIND_ADDSUB;
     return MF_OK;
 }
@@ -286,12 +293,15 @@ static mf_status_t ew_mul_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     if ((st = ew_qm(ctx, real, "output", &k->out)) != MF_OK) {
         return st;
     }
-    if (!mf_activation_range_int8(act, out->scale, out->zero_point, &k->act_min, &k->act_max)) {
+    int32_t lo, hi;
+    if (!mf_activation_range_int8(act, out->scale, out->zero_point, &lo, &hi)) {
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, "activation range does not fit output quantization");
     }
-    k->in1_offset = -in1->zero_point;
-    k->in2_offset = -in2->zero_point;
-    k->out_offset = out->zero_point;
+    k->act_min = (int16_t)lo;   /* within [-128, 127] */
+    k->act_max = (int16_t)hi;
+    k->in1_offset = (int16_t)-in1->zero_point;
+    k->in2_offset = (int16_t)-in2->zero_point;
+    k->out_offset = (int16_t)out->zero_point;
     p->kind = EW_KIND_MUL;
     return MF_OK;
 }
@@ -327,9 +337,9 @@ static mf_status_t ew_sqdiff_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         (st = ew_qm(ctx, ro, "output", &k->out)) != MF_OK) {
         return st;
     }
-    k->in1_offset = -in1->zero_point;
-    k->in2_offset = -in2->zero_point;
-    k->out_offset = out->zero_point;
+    k->in1_offset = (int16_t)-in1->zero_point;
+    k->in2_offset = (int16_t)-in2->zero_point;
+    k->out_offset = (int16_t)out->zero_point;
     k->left_shift = 7;
     k->in2_sign = -1;
     k->act_min = -128;
@@ -372,41 +382,53 @@ static mf_status_t ew_unary_common(mf_ctx_t *ctx, mf_node_t *node, int *is_float
 
 #if MF_OP_RSQRT
 
+/* Tensors of more than 256 elements get the whole 256-entry table (one lookup per
+ * element); smaller ones compute per element and save the table's bytes. */
+#define EW_RSQRT_LUT_MIN 257
+
 typedef struct {
-    int32_t is_float;
+    int16_t is_float;
+    int16_t use_lut;
     int32_t count;
-    int8_t lut[256];
+    mfk_rsqrt_t k;
+    int8_t lut[];         /* 256 entries when use_lut */
 } ew_rsqrt_t;
 
 /* elementwise.cc PrepareAbsRsqrt / SetRsqrtOutputMultiplier: the multiplier is
- * 1 / (sqrtf(s_in) * s_out), the product taken in float. Every int8 input's result is
- * tabulated here, so eval is a table lookup. */
+ * 1 / (sqrtf(s_in) * s_out), the product taken in float. */
 static mf_status_t ew_rsqrt_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     int is_float;
     mf_status_t st = ew_unary_common(ctx, node, &is_float);
     if (st != MF_OK) {
         return st;
     }
-    ew_rsqrt_t *p = mf_alloc(ctx, sizeof(*p));
+    const mf_tensor_t *in = mf_node_in(ctx->m, node, 0);
+    const mf_tensor_t *out = mf_node_out(ctx->m, node, 0);
+    mfk_rsqrt_t k = { 0, { 0, 0 }, 0 };
+    if (!is_float) {
+        const float prod = sqrtf(in->scale) * out->scale;
+        k.out = mf_quantize_multiplier(1.0 / (double)prod);
+        /* RsqrtEvalQuantized shifts by shift - 20: keep that a valid shift amount. */
+        if (k.out.shift - 20 < -31 || k.out.shift - 20 > 30) {
+            return mf_fail(ctx, MF_ERR_UNSUPPORTED, "rescale factor out of range (shift %d)", (int)k.out.shift);
+        }
+        k.in_zp = in->zero_point;
+        k.out_zp = out->zero_point;
+    }
+    const int lut = !is_float && in->count >= EW_RSQRT_LUT_MIN;
+    ew_rsqrt_t *p = mf_alloc(ctx, sizeof(*p) + (lut ? 256 : 0));
     if (!p) {
         return MF_ERR_ARENA;
     }
-    const mf_tensor_t *in = mf_node_in(ctx->m, node, 0);
-    p->is_float = is_float;
+    p->is_float = (int16_t)is_float;
+    p->use_lut = (int16_t)lut;
     p->count = in->count;
+    p->k = k;
+    if (lut) {
+        mfk_rsqrt_s8_lut(&k, p->lut);
+    }
     node->params = p;
     mf_allow_inplace(ctx, node, 0, 0);
-    if (is_float) {
-        return MF_OK;
-    }
-    const mf_tensor_t *out = mf_node_out(ctx->m, node, 0);
-    const float prod = sqrtf(in->scale) * out->scale;
-    const mf_qm_t qm = mf_quantize_multiplier(1.0 / (double)prod);
-    /* RsqrtEvalQuantized shifts by qm.shift - 20: keep that a valid shift amount. */
-    if (qm.shift - 20 < -31 || qm.shift - 20 > 30) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "rescale factor out of range (shift %d)", (int)qm.shift);
-    }
-    mfk_rsqrt_s8_lut(in->zero_point, qm, out->zero_point, p->lut);
     return MF_OK;
 }
 
@@ -416,8 +438,10 @@ static void ew_rsqrt_eval(mf_model_t *m, const mf_node_t *node) {
     uint8_t *y = mf_out_data(m, node, 0);
     if (p->is_float) {
         mfk_rsqrt_f32((const float *)x, (float *)y, p->count);
-    } else {
+    } else if (p->use_lut) {
         mfk_lut_s8(p->lut, (const int8_t *)x, (int8_t *)y, p->count);
+    } else {
+        mfk_rsqrt_s8(&p->k, (const int8_t *)x, (int8_t *)y, p->count);
     }
 }
 

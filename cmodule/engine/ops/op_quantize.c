@@ -9,7 +9,6 @@
 
 #include "mf_internal.h"
 #include "mf_quant.h"
-#include "kernels/k_elementwise.h"
 #include "kernels/k_quantize.h"
 
 static mf_status_t qz_check_s8(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {
@@ -48,9 +47,13 @@ static const char *qz_type_name(int type) {
 typedef struct {
     int32_t from_float;
     int32_t count;
-    float scale;          /* float -> int8: AffineQuantize divides by this float */
-    int32_t zero_point;
-    int8_t lut[256];      /* int8 -> int8: the whole Requantize table */
+    union {
+        struct {
+            float scale;  /* AffineQuantize divides by this float */
+            int32_t zero_point;
+        } f;
+        mfk_requantize_t rq;
+    } k;
 } qz_quantize_t;
 
 static mf_status_t qz_quantize_prepare(mf_ctx_t *ctx, mf_node_t *node) {
@@ -66,25 +69,32 @@ static mf_status_t qz_quantize_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     if ((st = qz_check_s8(ctx, out, "output")) != MF_OK) {
         return st;
     }
-    qz_quantize_t *p = mf_alloc(ctx, sizeof(*p));
-    if (!p) {
-        return MF_ERR_ARENA;
-    }
-    p->from_float = in->type == MF_FLOAT32;
-    p->count = in->count;
-    p->scale = out->scale;
-    p->zero_point = out->zero_point;
-    if (!p->from_float) {
+    const int from_float = in->type == MF_FLOAT32;
+    mf_qm_t qm = {0, 0};
+    if (!from_float) {
         if ((st = qz_check_s8(ctx, in, "input")) != MF_OK) {
             return st;
         }
         /* quantize_common.cc: effective scale s_in / s_out in double, QuantizeMultiplier;
          * applied as x * (1 << shift), so larger shifts are refused. */
-        const mf_qm_t qm = mf_quantize_multiplier((double)in->scale / (double)out->scale);
+        qm = mf_quantize_multiplier((double)in->scale / (double)out->scale);
         if (qm.shift > 30) {
             return mf_fail(ctx, MF_ERR_UNSUPPORTED, "effective scale too large (shift %d, max 30)", (int)qm.shift);
         }
-        mfk_requantize_s8_lut(in->zero_point, qm, out->zero_point, p->lut);
+    }
+    qz_quantize_t *p = mf_alloc(ctx, sizeof(*p));
+    if (!p) {
+        return MF_ERR_ARENA;
+    }
+    p->from_float = from_float;
+    p->count = in->count;
+    if (from_float) {
+        p->k.f.scale = out->scale;
+        p->k.f.zero_point = out->zero_point;
+    } else {
+        p->k.rq.in_zp = in->zero_point;
+        p->k.rq.m = qm;
+        p->k.rq.out_zp = out->zero_point;
         mf_allow_inplace(ctx, node, 0, 0);
     }
     node->params = p;
@@ -96,9 +106,9 @@ static void qz_quantize_eval(mf_model_t *m, const mf_node_t *node) {
     const uint8_t *x = mf_in_data(m, node, 0);
     uint8_t *y = mf_out_data(m, node, 0);
     if (p->from_float) {
-        mfk_quantize_f32_s8(p->scale, p->zero_point, (const float *)x, (int8_t *)y, p->count);
+        mfk_quantize_f32_s8(p->k.f.scale, p->k.f.zero_point, (const float *)x, (int8_t *)y, p->count);
     } else {
-        mfk_lut_s8(p->lut, (const int8_t *)x, (int8_t *)y, p->count);
+        mfk_requantize_s8(&p->k.rq, (const int8_t *)x, (int8_t *)y, p->count);
     }
 }
 

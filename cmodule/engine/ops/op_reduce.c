@@ -19,14 +19,17 @@
 #define RD_TAG_REDUCER 27   /* BuiltinOptions.ReducerOptions */
 #define RD_OPT_KEEP_DIMS 0
 
+/* Allocated with the reduction plan right after it (RD_PLAN), sized for its loops. */
 typedef struct {
     int32_t is_float;
-    mfk_mean_s8_t k;      /* k.plan is used by float too */
+    mfk_mean_s8_t k;
 } rd_mean_t;
 
-/* Data of a constant tensor during prepare (an alias of a constant is resolved later). */
+#define RD_PLAN(p) ((mfk_reduce_t *)((p) + 1))
+
+/* A constant tensor (or an alias of one) during prepare. */
 static const mf_tensor_t *rd_const_root(const mf_model_t *m, const mf_tensor_t *t) {
-    return t->kind == MF_T_ALIAS ? &m->tensors[t->alias_of] : t;
+    return t;  /* prepare views carry the data of constants and their aliases */
 }
 
 static mf_status_t rd_mean_prepare(mf_ctx_t *ctx, mf_node_t *node) {
@@ -88,12 +91,14 @@ static mf_status_t rd_mean_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         return st;
     }
 
-    rd_mean_t *p = mf_alloc(ctx, sizeof(*p));
+    uint32_t scratch;
+    const int nloops = mfk_reduce_plan(in->ndim, in->dims, reduced, NULL, &scratch);
+    rd_mean_t *p = mf_alloc(ctx, sizeof(*p) + MFK_REDUCE_BYTES(nloops));
     if (!p) {
         return MF_ERR_ARENA;
     }
     p->is_float = is_float;
-    const uint32_t scratch = mfk_reduce_plan(in->ndim, in->dims, reduced, &p->k.plan);
+    mfk_reduce_plan(in->ndim, in->dims, reduced, RD_PLAN(p), NULL);
     node->params = p;
     if (is_float) {
         return MF_OK;   /* float accumulates in the output itself */
@@ -103,7 +108,7 @@ static mf_status_t rd_mean_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     /* QuantizedMeanOrSum: shift = min(floor(log2 n), 32, 31 + shift); multiplier =
      * (multiplier << shift) / n; shift -= that. Skipped (outputs stay 0) when empty. */
     mf_qm_t qm = mf_quantize_multiplier((double)in->scale / (double)out->scale);
-    const int64_t n = p->k.plan.per_out;
+    const int64_t n = RD_PLAN(p)->per_out;
     if (n > 0) {
         int lg = 0;
         while (((uint64_t)n >> (lg + 1)) != 0) {
@@ -131,9 +136,9 @@ static void rd_mean_eval(mf_model_t *m, const mf_node_t *node) {
     const uint8_t *x = mf_in_data(m, node, 0);
     uint8_t *y = mf_out_data(m, node, 0);
     if (p->is_float) {
-        mfk_mean_f32(&p->k.plan, (const float *)x, (float *)y);
+        mfk_mean_f32(RD_PLAN(p), (const float *)x, (float *)y);
     } else {
-        mfk_mean_s8(&p->k, (const int8_t *)x, (int8_t *)y, (int32_t *)node->scratch);
+        mfk_mean_s8(&p->k, RD_PLAN(p), (const int8_t *)x, (int8_t *)y, (int32_t *)node->scratch);
     }
 }
 
