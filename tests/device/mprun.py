@@ -1,0 +1,26 @@
+"""Run one test function of a tests/device file under MicroPython.
+
+    micropython tests/device/mprun.py <repo root> <module> <function>
+
+Prints MPRUN PASS, MPRUN SKIP <reason>, or the traceback and MPRUN FAIL; conftest.py reads
+the last of these lines.
+"""
+import sys
+
+root, modname, fname = sys.argv[1], sys.argv[2], sys.argv[3]
+sys.path.insert(0, root + "/tests/device")
+sys.path.insert(0, root + "/device")
+
+import devtest  # noqa: E402
+
+try:
+    mod = __import__(modname)
+    getattr(mod, fname)()
+except devtest.Skip as e:
+    print("MPRUN SKIP", e.args[0] if e.args else "")
+except Exception as e:  # report every failure with its traceback, then the verdict line
+    sys.print_exception(e)
+    print("MPRUN FAIL")
+    sys.exit(1)
+else:
+    print("MPRUN PASS")

@@ -1,0 +1,265 @@
+"""Slot: hot swaps during continuous inference (0 missed windows), refusal of corrupted,
+truncated, wrong-hash, unsupported-op and incompatible models while the old one keeps
+serving, the free-old-first fallback, and boot recovery."""
+import json
+
+import devtest
+from devtest import needs_engine
+from uformer.compat import ticks_add, ticks_us
+from uformer.runner import Runner
+from uformer.sensors import ReplaySensor
+from uformer.storage import store_for
+from uformer.window import Window
+
+
+def blob(name):
+    return devtest.read(devtest.data(name))
+
+
+def meta():
+    with open(devtest.data("models.json")) as f:
+        return json.load(f)
+
+
+def installed(data, name="model.tflite"):
+    """A model path whose store already holds `data` (as after an earlier update)."""
+    path = devtest.tmp(name)
+    s = store_for(path)
+    part = s.part_path()
+    devtest.write(part, data)
+    s.install(part, devtest.sha256_hex(data))
+    return path
+
+
+def drive(runner, n, hook=None, budget_us=400):
+    """n sensor periods without wall-clock waits: sample, then a slice of background work."""
+    for i in range(n):
+        if hook is not None:
+            hook(i)
+        runner.step()
+        runner.background(ticks_add(ticks_us(), budget_us))
+
+
+class Recorder:
+    """on_result hook: which model served each window, checked against a reference model
+    of that version classifying the same window."""
+
+    def __init__(self, slot, window, refs):
+        self.slot, self.window, self.refs = slot, window, refs
+        self.rows = []
+        self.mismatch = []
+        self.during_staging = 0
+
+    def __call__(self, label, score):
+        d = self.slot.digest
+        want = self.refs[d].classify(self.window)
+        if want != (label, score):
+            self.mismatch.append((len(self.rows), d[:8], (label, score), want))
+        if self.slot._job is not None:
+            self.during_staging += 1
+        self.rows.append(d)
+
+
+def make(path, log, events=None, **kw):
+    from uformer import Slot
+
+    w = Window(8, 3, hop=4)
+    cb = None if events is None else (lambda kind, info: events.append((kind, info)))
+    slot = Slot(path, window=w, log=log, on_event=cb, **kw)
+    return w, slot
+
+
+@needs_engine
+def test_continuous_inference_while_swapping():
+    devtest.engine()
+    from uformer import Model
+
+    names = ["v1.tflite", "v2.tflite", "big.tflite", "v3.tflite", "v4.tflite"]
+    data = dict((n, blob(n)) for n in names)
+    digest = dict((n, devtest.sha256_hex(data[n])) for n in names)
+    refs = dict((digest[n], Model(data[n])) for n in names)
+    log = devtest.Log()
+    path = installed(data["v1.tflite"])
+    w, slot = make(path, log, max_bytes=64 * 1024, watch_ms=0)
+    rec = Recorder(slot, w, refs)
+    runner = Runner(ReplaySensor(devtest.data("rec.csv")), w, slot, period_ms=10,
+                    stats_ms=0, log=log, on_result=rec)
+
+    def updates(i):
+        if i == 100:  # from RAM (what an app receiving bytes itself would do)
+            slot.push(data["v2.tflite"], digest["v2.tflite"])
+        elif i == 250:  # a 50 KB model: staged over many periods
+            p = devtest.tmp("incoming.bin")
+            devtest.write(p, data["big.tflite"])
+            slot.offer(p, digest["big.tflite"])
+        elif i == 500:  # a file copy followed by its .sha256
+            devtest.write(path + ".new", data["v3.tflite"])
+            devtest.write(path + ".new.sha256", (digest["v3.tflite"] + "  model.tflite\n").encode())
+        elif i == 700:  # the live protocol's path: NAME.part + offer
+            part = slot.store.part_path()
+            devtest.write(part, data["v4.tflite"])
+            slot.offer(part, digest["v4.tflite"], source="live")
+
+    drive(runner, 1000, updates)
+    st = runner.stats()
+    assert st["windows"] == st["invokes"] == 249, st  # every window was inferred
+    assert runner.no_model == 0 and st["errors"] == 0 and st["bad"] == 0
+    assert rec.mismatch == [], rec.mismatch[:3]
+    # versions served, in order, each switch exactly once
+    order = []
+    for d in rec.rows:
+        if not order or order[-1] != d:
+            order.append(d)
+    assert order == [digest[n] for n in names], [d[:8] for d in order]
+    assert slot.swaps == 4 and slot.refusals == 0
+    assert rec.during_staging >= 5, "staging did not overlap inference"
+    assert log.has("swapped", digest["big.tflite"][:12])
+    assert not devtest.exists(path + ".new.sha256") and not devtest.exists(path + ".new")
+    assert devtest.read(path) == data["v4.tflite"]
+    assert store_for(path).recover() == (path, digest["v4.tflite"])
+
+
+def corrupt(data, at, n=1):
+    b = bytearray(data)
+    for i in range(at, at + n):
+        b[i] ^= 0x5A
+    return bytes(b)
+
+
+@needs_engine
+def test_refused_models_leave_the_old_one_serving():
+    devtest.engine()
+    from uformer import Model
+
+    v1, v2, v3 = blob("v1.tflite"), blob("v2.tflite"), blob("v3.tflite")
+    d1, d2, d3 = devtest.sha256_hex(v1), devtest.sha256_hex(v2), devtest.sha256_hex(v3)
+    ref = Model(v1)
+    log = devtest.Log()
+    events = []
+    path = installed(v1)
+    w, slot = make(path, log, events, max_bytes=8 * 1024,
+                   accept=lambda m: None if len(m.labels) == 4 else
+                   "the app's rules need 4 labels, model has %d" % len(m.labels))
+    runner = Runner(ReplaySensor(devtest.data("rec.csv")), w, slot, period_ms=10,
+                    stats_ms=0, log=log)
+    info = meta()
+    broken = corrupt(v2, 4, 16)  # flatbuffer root table offset and header
+    cases = [
+        ("corrupted in transit", corrupt(v2, len(v2) // 2), d2, "sha256 mismatch"),
+        ("truncated in transit", v2[:-100], d2, "sha256 mismatch"),
+        ("wrong hash", v2, d3, "sha256 mismatch"),
+        ("corrupted with its own hash", broken, devtest.sha256_hex(broken), ""),
+        ("truncated with its own hash", v2[:len(v2) // 2], devtest.sha256_hex(v2[:len(v2) // 2]), ""),
+        ("unsupported op", blob("unsupported.tflite"), None, info["unsupported_op"]),
+        ("other window", blob("wide.tflite"), None, "the app's window is 8 x 3 = 24"),
+        ("app check", blob("relabeled.tflite"), None, "need 4 labels, model has 3"),
+        ("too big", blob("big.tflite"), None, "at most 8192"),
+        ("not a digest", v2, "xyz", "64 hex digits"),
+    ]
+    for what, data, digest, reason in cases:
+        if digest is None:
+            digest = devtest.sha256_hex(data)
+        p = devtest.tmp("in.bin")
+        devtest.write(p, data)
+        results = []
+        slot.offer(p, digest, done=lambda ok, i: results.append((ok, i)))
+        drive(runner, 40)
+        assert results and results[0][0] is False, what
+        why = results[0][1]["reason"]
+        assert reason in why, (what, why)
+        assert slot.digest == d1 and slot.model is not None, what
+        line = log.has("refused", "still serving " + d1[:12])
+        assert line, (what, log.lines[-3:])
+    assert slot.refusals == len(cases) and slot.swaps == 0
+    assert [k for k, _ in events] == ["loaded"] + ["refused"] * len(cases)
+    st = runner.stats()
+    assert st["invokes"] == st["windows"] and st["invokes"] >= 99
+    x = list(w.latest())
+    assert slot.acquire().classify(x) == ref.classify(x)
+    assert store_for(path).recover() == (path, d1)
+    assert devtest.read(path) == v1
+    # ...and a good one still goes through afterwards
+    slot.push(v3)
+    drive(runner, 20)
+    assert slot.digest == d3 and slot.swaps == 1
+
+
+@needs_engine
+def test_arena_too_small_frees_old_first_then_restores_it():
+    devtest.engine()
+    import _uformer
+
+    v1, deep = blob("v1.tflite"), blob("deep.tflite")
+    need = _uformer.arena_size(deep)
+    log = devtest.Log()
+    path = installed(v1)
+    # Arena sized below what deep.tflite needs: loading it next to v1 fails with
+    # MemoryError, so the slot frees v1, retries, fails again and rebuilds v1.
+    w, slot = make(path, log, max_bytes=16 * 1024, max_arena=need - 64)
+    runner = Runner(ReplaySensor(devtest.data("rec.csv")), w, slot, period_ms=10, stats_ms=0, log=log)
+    slot.push(deep)
+    drive(runner, 40)
+    assert slot.digest == devtest.sha256_hex(v1) and slot.model is not None
+    assert log.has("restored", "serving again")
+    assert log.has("refused", "arena", str(need))
+    st = runner.stats()
+    assert st["invokes"] == st["windows"] > 0
+
+
+@needs_engine
+def test_single_buffer_swaps_in_place_and_restores_on_failure():
+    devtest.engine()
+    v1, v2 = blob("v1.tflite"), blob("v2.tflite")
+    log = devtest.Log()
+    path = installed(v1)
+    w, slot = make(path, log, max_bytes=8 * 1024, double=False)
+    assert not slot.double and len(slot._bufs) == 1
+    runner = Runner(ReplaySensor(devtest.data("rec.csv")), w, slot, period_ms=10, stats_ms=0, log=log)
+    drive(runner, 20)
+    slot.push(blob("unsupported.tflite"))
+    drive(runner, 20)
+    assert slot.digest == devtest.sha256_hex(v1) and log.has("restored")
+    slot.push(v2)
+    drive(runner, 20)
+    assert slot.digest == devtest.sha256_hex(v2) and slot.swaps == 1
+    assert devtest.read(path) == v2
+    st = runner.stats()
+    assert st["invokes"] == st["windows"] and st["errors"] == 0
+
+
+@needs_engine
+def test_boot_reports_a_bad_stored_model_clearly():
+    devtest.engine()
+    v1, v2 = blob("v1.tflite"), blob("v2.tflite")
+    path = installed(v1)
+    devtest.write(path, v2)  # replaced by hand, its .sha256 left behind
+    log = devtest.Log()
+    w, slot = make(path, log, max_bytes=8 * 1024)
+    assert slot.model is None
+    line = log.has("refused", "model.tflite.sha256")
+    assert line and "no model" in line
+    # an app can still be given a model live
+    slot.push(v2)
+    while slot.step():
+        pass
+    assert slot.acquire() is not None and slot.digest == devtest.sha256_hex(v2)
+    e = devtest.raises(ValueError, make, devtest.tmp("none.tflite"), log)
+    assert "max_bytes" in str(e)
+
+
+@needs_engine
+def test_many_swaps_with_preallocated_buffers():
+    # DESIGN.md: fresh buffers per swap fragment a small heap; preallocated ones do not.
+    devtest.engine()
+    v1, v2 = blob("v1.tflite"), blob("v2.tflite")
+    path = installed(v1)
+    w, slot = make(path, None, max_bytes=8 * 1024)
+    runner = Runner(ReplaySensor(devtest.data("rec.csv")), w, slot, period_ms=10, stats_ms=0, log=None)
+    drive(runner, 8)  # fill the window: from here on every 4 samples end one window
+    for i in range(200):
+        slot.push(v2 if i % 2 == 0 else v1)
+        drive(runner, 4)
+    drive(runner, 4)  # the window boundary that applies the last swap
+    assert slot.swaps == 200 and slot.refusals == 0
+    st = runner.stats()
+    assert st["invokes"] == st["windows"] == 202
