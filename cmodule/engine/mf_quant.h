@@ -200,13 +200,24 @@ void mf_lut_populate_s8(float input_scale, int32_t input_zero_point, float outpu
  *   SaturatingRoundingDoublingHighMul(a, b) = (a*b + 2^30) >> 31   (floor; gemmlowp's
  *     sign-dependent nudge plus truncating division is this same round-half-up, and the
  *     saturating case a = b = INT32_MIN needs a negative multiplier);
- *   RoundingDivideByPOT(h, e) = (h + 2^(e-1) - (h < 0)) >> e   for e >= 1.
- * Used by the element-wise and reduction kernels. */
+ *   RoundingDivideByPOT(h, e) = (h + 2^(e-1) - (h < 0)) >> e   for e >= 1,
+ * the latter in 64 bits on 64-bit hosts and in gemmlowp's overflow-free 32-bit
+ * mask/threshold form on 32-bit cores, whichever is cheaper. Used by the element-wise
+ * and reduction kernels. */
+#ifndef MF_QMX_WIDE
+#if UINTPTR_MAX > 0xFFFFFFFFu
+#define MF_QMX_WIDE 1
+#else
+#define MF_QMX_WIDE 0
+#endif /* UINTPTR_MAX */
+#endif /* MF_QMX_WIDE */
+
 typedef struct {
     int32_t multiplier;
     int32_t left_shift;
     int32_t right_shift;  /* single rounding: the total shift 31 - shift */
-    int32_t neg_adjust;   /* 1 when right_shift >= 1 (double rounding) */
+    int32_t mask;         /* 2^right_shift - 1 */
+    int32_t neg_adjust;   /* 1 when right_shift >= 1 */
     int64_t round;        /* 2^(right_shift - 1), or 0 */
 } mf_qmx_t;
 
@@ -216,12 +227,12 @@ static inline mf_qmx_t mf_qmx(mf_qm_t qm) {
 #ifdef MF_SINGLE_ROUNDING
     q.left_shift = 0;
     q.right_shift = 31 - qm.shift;
-    q.neg_adjust = 0;
 #else
     q.left_shift = qm.shift > 0 ? qm.shift : 0;
     q.right_shift = qm.shift > 0 ? 0 : -qm.shift;
-    q.neg_adjust = q.right_shift > 0;
 #endif /* MF_SINGLE_ROUNDING */
+    q.mask = (int32_t)(((int64_t)1 << (q.right_shift < 31 ? q.right_shift : 31)) - 1);
+    q.neg_adjust = q.right_shift > 0;
     q.round = q.right_shift > 0 ? (int64_t)1 << (q.right_shift - 1) : 0;
     return q;
 }
@@ -230,9 +241,14 @@ static inline int32_t mf_mul_by_qmx(int32_t x, const mf_qmx_t *q) {
 #ifdef MF_SINGLE_ROUNDING
     return (int32_t)(((int64_t)x * q->multiplier + q->round) >> q->right_shift);
 #else
-    const int64_t h = ((int64_t)(int32_t)((uint32_t)x << q->left_shift) * q->multiplier +
+    const int64_t hw = ((int64_t)(int32_t)((uint32_t)x << q->left_shift) * q->multiplier +
         ((int64_t)1 << 30)) >> 31;
-    return (int32_t)((h + q->round - ((h < 0) & q->neg_adjust)) >> q->right_shift);
+#if MF_QMX_WIDE
+    return (int32_t)((hw + q->round - ((hw < 0) & q->neg_adjust)) >> q->right_shift);
+#else
+    const int32_t h = (int32_t)hw;
+    return (h >> q->right_shift) + ((h & q->mask) > ((q->mask >> 1) + (h < 0)));
+#endif /* MF_QMX_WIDE */
 #endif /* MF_SINGLE_ROUNDING */
 }
 
