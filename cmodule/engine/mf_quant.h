@@ -107,7 +107,9 @@ enum {
 };
 
 /* CalculateActivationRangeQuantized for int8 outputs: clamps [*lo, *hi] in the output's
- * quantized domain. Returns 0 for an activation int8 kernels do not fuse (TANH, SIGN_BIT). */
+ * quantized domain. Returns 0 when a bound does not fit int32 once quantized (TFLite's
+ * TF_LITE_ENSURE fails there). TANH and SIGN_BIT get the full int8 range, as in TFLite:
+ * ops that do not fuse them must refuse them themselves. */
 int mf_activation_range_int8(int activation, float scale, int32_t zero_point, int32_t *lo, int32_t *hi);
 
 /* CalculateActivationRange for float32 outputs. */
