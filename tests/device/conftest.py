@@ -97,7 +97,9 @@ def _device_env(device_data, tmp_path, monkeypatch):
 def _run_micropython(exe, item):
     mod = item.module.__name__.rsplit(".", 1)[-1]
     name = item.originalname
-    argv = [exe, os.path.join(HERE, "mprun.py"), ROOT, mod, name]
+    heap = getattr(item.function, "heapsize", None)
+    argv = [exe] + (["-X", "heapsize=" + heap] if heap else [])
+    argv += [os.path.join(HERE, "mprun.py"), ROOT, mod, name]
     try:
         p = subprocess.run(argv, capture_output=True, text=True, timeout=MPY_TIMEOUT,
                            env=dict(os.environ), cwd=os.environ["UFORMER_TEST_TMP"])

@@ -38,6 +38,17 @@ def needs_engine(fn):
     return fn
 
 
+def heapsize(size):
+    """Run the MicroPython variants of this test with `-X heapsize=size` (e.g. "100K")."""
+
+    def mark(fn):
+        if not MICROPYTHON:
+            fn.heapsize = size
+        return fn
+
+    return mark
+
+
 def slow(fn):
     if not MICROPYTHON:
         fn.slow = True
