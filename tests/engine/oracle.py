@@ -70,7 +70,8 @@ def assert_identical(model_bytes, inputs, oracle="tflm"):
     got = run_engine(model_bytes, inputs)
     assert len(got) == len(want)
     for i, (g, w) in enumerate(zip(got, want)):
-        w = np.asarray(w).reshape(g.shape)
+        g = g.reshape(-1)  # 0-d arrays cannot be viewed as bytes
+        w = np.asarray(w).reshape(-1)
         if not np.array_equal(g.view(np.uint8), w.astype(g.dtype).view(np.uint8)):
             bad = np.flatnonzero(g.reshape(-1) != w.reshape(-1))
             raise AssertionError(
