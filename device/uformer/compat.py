@@ -118,9 +118,10 @@ def serial_streams():
     return inp, out
 
 
-# Whether a readinto() on the console returns what is available instead of blocking until
-# the buffer is full. True for OS pipes/ttys (CPython, the MicroPython unix port's read(2)
-# per call is not guaranteed, so it stays byte-wise there like bare-metal ports).
+# Whether readinto() on the console returns what is available instead of waiting until the
+# buffer is full: true for CPython's raw FileIO (one read(2) call). MicroPython's stream
+# readinto loops until the buffer is full on every port, so there the live receiver reads
+# one byte per select.poll() that says one is there.
 PARTIAL_READS = not MICROPYTHON
 
 

@@ -118,6 +118,8 @@ class Receiver:
         if not self._closed:
             while self._poller.poll(0):
                 n = self.inp.readinto(self._rbuf)
+                if n is None:  # a non-blocking stream with nothing after all
+                    break
                 if not n:
                     # EOF: the host side closed (pipes in the simulator); stop polling it.
                     self._closed = True

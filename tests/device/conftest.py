@@ -27,6 +27,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 for p in (os.path.join(ROOT, "device"), HERE):
     if p not in sys.path:
         sys.path.insert(0, p)
+# The host package (microformer.live drives the live-protocol tests): an installed copy wins,
+# the checkout's is the fallback.
+if os.path.join(ROOT, "host") not in sys.path:
+    sys.path.append(os.path.join(ROOT, "host"))
 
 MPY_TIMEOUT = 240  # seconds for one test under MicroPython
 

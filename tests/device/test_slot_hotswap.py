@@ -266,3 +266,35 @@ def test_many_swaps_with_preallocated_buffers():
     assert slot.swaps == 200 and slot.refusals == 0
     st = runner.stats()
     assert st["invokes"] == st["windows"] == 202
+
+
+@needs_engine
+def test_slot_on_fat_uses_ab_files():
+    devtest.engine()
+    if not devtest.MICROPYTHON:
+        devtest.skip("FAT over a block device is MicroPython's vfs.VfsFat")
+    import vfs
+    from ramdisk import RamDisk
+
+    disk = RamDisk(512, 256)
+    vfs.VfsFat.mkfs(disk)
+    vfs.mount(vfs.VfsFat(disk), "/fat")
+    try:
+        v1, v2 = blob("v1.tflite"), blob("v2.tflite")
+        log = devtest.Log()
+        w, slot = make("/fat/model.tflite", log, max_bytes=8 * 1024)
+        assert slot.store.kind == "ab" and slot.model is None
+        runner = Runner(ReplaySensor(devtest.data("rec.csv")), w, slot, period_ms=10, stats_ms=0, log=log)
+        slot.push(v1)
+        drive(runner, 20)
+        slot.push(v2)
+        drive(runner, 20)
+        assert slot.digest == devtest.sha256_hex(v2) and slot.swaps == 2
+        assert devtest.read("/fat/model.tflite.a") == v1 and devtest.read("/fat/model.tflite.b") == v2
+        # after a reboot the manifest picks B
+        w2, slot2 = make("/fat/model.tflite", log, max_bytes=8 * 1024)
+        assert slot2.digest == devtest.sha256_hex(v2)
+        st = runner.stats()
+        assert st["invokes"] + runner.no_model == st["windows"]
+    finally:
+        vfs.umount("/fat")
