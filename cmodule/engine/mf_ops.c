@@ -34,18 +34,6 @@ extern const mf_op_t mf_op_pad;
 #if MF_OP_BATCH_MATMUL
 extern const mf_op_t mf_op_batch_matmul;
 #endif /* MF_OP_BATCH_MATMUL */
-#if MF_OP_CONV_2D
-extern const mf_op_t mf_op_conv_2d;
-#endif /* MF_OP_CONV_2D */
-#if MF_OP_DEPTHWISE_CONV_2D
-extern const mf_op_t mf_op_depthwise_conv_2d;
-#endif /* MF_OP_DEPTHWISE_CONV_2D */
-#if MF_OP_MAX_POOL_2D
-extern const mf_op_t mf_op_max_pool_2d;
-#endif /* MF_OP_MAX_POOL_2D */
-#if MF_OP_AVERAGE_POOL_2D
-extern const mf_op_t mf_op_average_pool_2d;
-#endif /* MF_OP_AVERAGE_POOL_2D */
 #if MF_OP_SOFTMAX
 extern const mf_op_t mf_op_softmax;
 #endif /* MF_OP_SOFTMAX */
@@ -67,6 +55,18 @@ extern const mf_op_t mf_op_relu;
 #if MF_OP_RELU6
 extern const mf_op_t mf_op_relu6;
 #endif /* MF_OP_RELU6 */
+#if MF_OP_CONV_2D
+extern const mf_op_t mf_op_conv_2d;
+#endif /* MF_OP_CONV_2D */
+#if MF_OP_DEPTHWISE_CONV_2D
+extern const mf_op_t mf_op_depthwise_conv_2d;
+#endif /* MF_OP_DEPTHWISE_CONV_2D */
+#if MF_OP_MAX_POOL_2D
+extern const mf_op_t mf_op_max_pool_2d;
+#endif /* MF_OP_MAX_POOL_2D */
+#if MF_OP_AVERAGE_POOL_2D
+extern const mf_op_t mf_op_average_pool_2d;
+#endif /* MF_OP_AVERAGE_POOL_2D */
 #if MF_OP_ADD
 extern const mf_op_t mf_op_add;
 #endif /* MF_OP_ADD */
@@ -125,18 +125,6 @@ const mf_op_t *const mf_op_table[] = {
 #if MF_OP_BATCH_MATMUL
     &mf_op_batch_matmul,
 #endif /* MF_OP_BATCH_MATMUL */
-#if MF_OP_CONV_2D
-    &mf_op_conv_2d,
-#endif /* MF_OP_CONV_2D */
-#if MF_OP_DEPTHWISE_CONV_2D
-    &mf_op_depthwise_conv_2d,
-#endif /* MF_OP_DEPTHWISE_CONV_2D */
-#if MF_OP_MAX_POOL_2D
-    &mf_op_max_pool_2d,
-#endif /* MF_OP_MAX_POOL_2D */
-#if MF_OP_AVERAGE_POOL_2D
-    &mf_op_average_pool_2d,
-#endif /* MF_OP_AVERAGE_POOL_2D */
 #if MF_OP_SOFTMAX
     &mf_op_softmax,
 #endif /* MF_OP_SOFTMAX */
@@ -158,6 +146,18 @@ const mf_op_t *const mf_op_table[] = {
 #if MF_OP_RELU6
     &mf_op_relu6,
 #endif /* MF_OP_RELU6 */
+#if MF_OP_CONV_2D
+    &mf_op_conv_2d,
+#endif /* MF_OP_CONV_2D */
+#if MF_OP_DEPTHWISE_CONV_2D
+    &mf_op_depthwise_conv_2d,
+#endif /* MF_OP_DEPTHWISE_CONV_2D */
+#if MF_OP_MAX_POOL_2D
+    &mf_op_max_pool_2d,
+#endif /* MF_OP_MAX_POOL_2D */
+#if MF_OP_AVERAGE_POOL_2D
+    &mf_op_average_pool_2d,
+#endif /* MF_OP_AVERAGE_POOL_2D */
 #if MF_OP_ADD
     &mf_op_add,
 #endif /* MF_OP_ADD */
