@@ -5,8 +5,6 @@ ReplaySensor plays a CSV recording (the host's dataset format: a header row of c
 names, an optional t/time/timestamp column and an optional label column, both skipped) —
 for the simulator, for testing an app on a board without the hardware, and for demos.
 """
-from array import array
-
 from .compat import ticks_diff, ticks_ms, zeros
 
 _SKIP = ("t", "time", "timestamp", "label")
@@ -79,13 +77,27 @@ class ReplaySensor:
         return self.labels[self.truth[self.index if i is None else i]]
 
 
+def _count_rows(path):
+    n = -1  # minus the header
+    with open(path) as f:
+        for line in f:
+            if line.strip():
+                n += 1
+    return n
+
+
 def _parse_csv(path, columns=None):
+    # Two passes: count the rows, then fill an array allocated once at its final size
+    # (growing it row by row would need up to twice the memory and fragment a small heap).
+    rows = _count_rows(path)
     names = None
     keep = None
     label_col = -1
-    data = array("f")
+    data = None
     truth = None
     labels = []
+    k = 0  # values stored
+    r = 0  # rows stored
     with open(path) as f:
         for lineno, line in enumerate(f, 1):
             line = line.strip()
@@ -104,9 +116,12 @@ def _parse_csv(path, columns=None):
                     keep = [i for i, c in enumerate(header) if c not in _SKIP]
                 if not keep:
                     raise ValueError("%s has no sensor columns in its header %s" % (path, cells))
+                if rows < 1:
+                    raise ValueError("%s has no samples" % path)
+                data = zeros("f", rows * len(keep))
                 if "label" in header:
                     label_col = header.index("label")
-                    truth = bytearray()
+                    truth = bytearray(rows)
                 names = [cells[i] for i in keep]
                 continue
             if len(cells) < len(header):
@@ -121,14 +136,16 @@ def _parse_csv(path, columns=None):
                 if not (-3.4e38 <= v <= 3.4e38):
                     raise ValueError("%s line %d column %s: %r is not finite" % (
                         path, lineno, names[keep.index(i)], cells[i]))
-                data.append(v)
+                data[k] = v
+                k += 1
             if truth is not None:
                 lab = cells[label_col]
                 if lab not in labels:
                     if len(labels) == 255:
                         raise ValueError("%s has more than 255 labels" % path)
                     labels.append(lab)
-                truth.append(labels.index(lab))
-    if names is None or not len(data):
+                truth[r] = labels.index(lab)
+            r += 1
+    if names is None:
         raise ValueError("%s has no samples" % path)
     return names, data, truth, labels

@@ -28,7 +28,7 @@ from .model import Model, native
 from .storage import (CHUNK, StorageError, exists, file_size, hexdigest, is_hex_digest,
                       remove, sha256, sha256_file, store_for)
 
-_STEP_CHUNKS = const(4)  # chunks read per staging slice before checking the time budget
+_STEP_CHUNKS = const(1)  # chunks a staging slice reads even when its time budget is spent
 
 
 class _Job:
@@ -325,9 +325,8 @@ class Slot:
         if job.f is None:
             job.f = open(job.src, "rb")
         mv = memoryview(self._bufs[job.buf])
-        for _ in range(_STEP_CHUNKS):
-            if job.got >= job.size:
-                break
+        k = 0
+        while job.got < job.size:
             end = job.got + CHUNK
             if end > job.size:
                 end = job.size
@@ -337,7 +336,11 @@ class Slot:
                     job.src, job.got, job.size))
             job.h.update(mv[job.got:job.got + n])
             job.got += n
-            if deadline_us is not None and ticks_diff(deadline_us, ticks_us()) <= 0:
+            k += 1
+            # At least _STEP_CHUNKS per call so staging always advances, then until the
+            # deadline (no deadline: the whole file).
+            if k >= _STEP_CHUNKS and deadline_us is not None and \
+                    ticks_diff(deadline_us, ticks_us()) <= 0:
                 break
         if job.got < job.size:
             return False

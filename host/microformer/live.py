@@ -108,7 +108,7 @@ class Transport:
         raise NotImplementedError
 
     def close(self):
-        pass
+        """Release the link (nothing to release by default)."""
 
     def __enter__(self):
         return self
@@ -173,9 +173,9 @@ class ProcessTransport(Transport):
     def close(self, timeout=5):
         if self.proc.poll() is None:
             try:
-                self.proc.stdin.close()
+                self.proc.stdin.close()  # EOF: the app's cue to finish
             except BrokenPipeError:
-                pass
+                self.proc.poll()  # it already exited; wait() below collects it
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:

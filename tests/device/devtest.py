@@ -21,7 +21,7 @@ except ImportError:  # MicroPython
 
 
 class Skip(_SkipBase):
-    pass
+    """A test skipped with a reason (pytest's skip under CPython)."""
 
 
 def skip(reason):

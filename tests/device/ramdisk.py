@@ -10,10 +10,6 @@ fail with EIO, as if the board lost power. `image()` is the flash content at tha
 EIO = 5
 
 
-class PowerCut(OSError):
-    pass
-
-
 class RamDisk:
     def __init__(self, block_size=512, blocks=64, data=None, budget=None, torn=True):
         self.bs = block_size

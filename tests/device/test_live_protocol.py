@@ -143,7 +143,7 @@ def test_resume_after_host_gives_up(device_python, tmp_path):
     data = blob("big.tflite")  # ~50 KB: many chunks
 
     class Gone(Exception):
-        pass
+        """The host process dies."""
 
     def die(off, size):
         if off > size // 2:

@@ -156,13 +156,12 @@ def test_missing_engine_error_names_uformer_module():
     import uformer.model as um
 
     saved = sys.modules.get("_uformer")
-    has = False
     try:
         import _uformer  # noqa: F401
 
         has = True
     except ImportError:
-        pass
+        has = False
     if has:
         if devtest.MICROPYTHON:
             devtest.skip("this MicroPython has _uformer built in")
