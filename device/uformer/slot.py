@@ -64,7 +64,7 @@ class Slot:
         self.refusals = 0
         self.last_event = None
         self._active = -1  # index of the buffer the active model lives in, -1 if none/ROM
-        self._pending = None  # (model, digest, buffer index) waiting for a window boundary
+        self._pending = None  # (model, digest, buffer index, source) for the next window
         self._job = None
         self._queue = None  # one offer waiting while a job runs: (src, digest, source, done)
         self._last_watch = ticks_ms()
@@ -101,6 +101,9 @@ class Slot:
         self.max_arena = max_arena
         if src is not None:
             self._boot(src, digest, zero_copy)
+        if self.model is None and rom is not None and not zero_copy:
+            # The stored update is unusable: fall back to the model baked into ROM.
+            self._boot(rom, None, True)
 
     # --- reporting ----------------------------------------------------------------------
 
@@ -434,7 +437,7 @@ class Slot:
         info = {"digest": job.digest, "source": job.source, "bytes": job.size,
                 "test_us": test_us, "arena": m.engine.arena_size}
         self._event("staged", **info)
-        self._pending = (m, job.digest, bi)
+        self._pending = (m, job.digest, bi, job.source)
         if now:
             self.acquire()
         if job.done is not None:
@@ -478,9 +481,9 @@ class Slot:
         if p is not None:
             self._pending = None
             old = self.digest
-            self.model, self.digest, self._active = p
+            self.model, self.digest, self._active, source = p
             self.swaps += 1
-            self._event("swapped", old=old, digest=self.digest, source="pending")
+            self._event("swapped", old=old, digest=self.digest, source=source)
         return self.model
 
     @property

@@ -142,3 +142,32 @@ def test_realtime_loop_counts_missed_deadlines():
     assert log.has("uformer stats"), "periodic stats line missing"
     st2 = r.run(duration_ms=100)
     assert st2["samples"] > 45
+
+
+@needs_engine
+def test_realtime_loop_keeps_inferring_while_a_model_is_staged():
+    devtest.engine()
+    from uformer import Slot
+
+    log = devtest.Log()
+    w = Window(8, 3, hop=4)
+    v1 = devtest.read(devtest.data("v1.tflite"))
+    path = devtest.tmp("model.tflite")
+    s = store_for(path)
+    devtest.write(s.part_path(), v1)
+    s.install(s.part_path(), devtest.sha256_hex(v1))
+    slot = Slot(path, window=w, max_bytes=64 * 1024, log=log)
+    sensor = ReplaySensor(devtest.data("rec.csv"), rate_hz=200)
+    state = {"n": 0}
+
+    def on_result(label, score):
+        state["n"] += 1
+        if state["n"] == 5:  # a 50 KB model arrives while the app runs
+            slot.push(devtest.read(devtest.data("big.tflite")))
+
+    r = Runner(sensor, w, slot, period_ms=5, stats_ms=0, log=log, on_result=on_result)
+    st = r.run(duration_ms=1500)
+    print("real-time run:", r.stats_line())
+    assert slot.swaps == 1 and log.has("swapped")
+    assert st["invokes"] == st["windows"] > 20  # no window without an inference
+    assert st["errors"] == 0 and st["bad"] == 0

@@ -327,3 +327,38 @@ def test_slot_on_fat_uses_ab_files():
         assert st["invokes"] + runner.no_model == st["windows"]
     finally:
         vfs.umount("/fat")
+
+
+@needs_engine
+def test_rom_model_serves_until_an_update_and_after_a_bad_one():
+    devtest.engine()
+    if not devtest.MICROPYTHON:
+        devtest.skip("ROMFS (vfs.VfsRom) is MicroPython's")
+    import vfs
+
+    img = devtest.read(devtest.data("rom.img"))  # v1.tflite, 16-byte aligned
+    vfs.mount(vfs.VfsRom(img), "/rom")
+    try:
+        v1, v2 = blob("v1.tflite"), blob("v2.tflite")
+        log = devtest.Log()
+        path = devtest.tmp("model.tflite")
+        w, slot = make(path, log, rom="/rom/v1.tflite")
+        assert slot.model.zero_copy and log.has("serving", "zero-copy")
+        assert slot.max_bytes == len(v1) + len(v1) // 2
+        runner = Runner(ReplaySensor(devtest.data("rec.csv")), w, slot, period_ms=10,
+                        stats_ms=0, log=log)
+        slot.push(v2)
+        drive(runner, 20)
+        assert slot.digest == devtest.sha256_hex(v2) and not slot.model.zero_copy
+        # reboot: the stored update wins over ROM
+        w, slot = make(path, log, rom="/rom/v1.tflite")
+        assert slot.digest == devtest.sha256_hex(v2)
+        # the stored file is damaged: back to the ROM model, with the reason logged
+        data = bytearray(devtest.read(path))
+        data[200] ^= 1
+        devtest.write(path, bytes(data))
+        w, slot = make(path, log, rom="/rom/v1.tflite")
+        assert slot.model is not None and slot.model.zero_copy
+        assert log.has("refused", "stored model unusable")
+    finally:
+        vfs.umount("/rom")
