@@ -34,6 +34,8 @@ SYN = const(0x16)
 HDR_LEN = const(37)
 _LF = const(0x0A)
 
+_MIN_BYTES = const(64)  # console bytes a poll() takes even when its time budget is spent
+
 _SCAN = const(0)
 _HEAD = const(1)
 _BODY = const(2)
@@ -115,6 +117,7 @@ class Receiver:
     def poll(self, deadline_us=None):
         """Process what the link has; True if any byte arrived. Never blocks."""
         got = False
+        taken = 0
         if not self._closed:
             while self._poller.poll(0):
                 n = self.inp.readinto(self._rbuf)
@@ -128,7 +131,11 @@ class Receiver:
                 got = True
                 self._last_rx = ticks_ms()
                 self._feed(n)
-                if deadline_us is not None and ticks_diff(deadline_us, compat.ticks_us()) <= 0:
+                taken += n
+                # MIN_BYTES per call even without time left, so a transfer advances on a
+                # loop that has no slack; then as much as the deadline allows.
+                if taken >= _MIN_BYTES and deadline_us is not None and \
+                        ticks_diff(deadline_us, compat.ticks_us()) <= 0:
                     break
         now = ticks_ms()
         if self._state == _BODY and ticks_diff(now, self._frame_t0) > self.frame_timeout_ms:

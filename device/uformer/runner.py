@@ -6,7 +6,9 @@ Every `period_ms` it calls `sensor()` (any callable returning one sample, or Non
 sample is available yet) and pushes the sample into the window; when a window is ready it
 asks the slot for the model (a pending hot swap happens exactly there, between windows),
 classifies, and feeds (label, score) to every rule. The slack before the next deadline goes
-to background work: the live-update receiver, then the slot's staging, then idle.
+to background work: the live-update receiver, then the slot's staging, then idle. With no
+slack they still make a minimum of progress each period (64 console bytes, one 512-byte
+staging chunk), so an overloaded loop cannot starve a model update.
 
 It never dies on one bad sample: sensor errors, rejected samples, and exceptions from
 actions are counted and logged (rate-limited), and the loop goes on. KeyboardInterrupt and
@@ -182,11 +184,15 @@ class Runner:
                     else:
                         idle()
                 now = ticks_ms()
-            elif late >= period:
-                # A whole period or more behind: count the deadlines lost and resynchronize
-                # instead of bursting through them.
-                self.missed += late // period
-                nxt = now
+            else:
+                if late >= period:
+                    # A whole period or more behind: count the deadlines lost and
+                    # resynchronize instead of bursting through them.
+                    self.missed += late // period
+                    nxt = now
+                # No slack: background work still makes its minimum progress (a few
+                # console bytes, one staging chunk) so updates cannot starve.
+                self.background(ticks_us())
             self.step(now)
             taken += 1
             nxt = ticks_add(nxt, period)
