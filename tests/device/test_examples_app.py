@@ -3,7 +3,6 @@ takes a live model update while it runs; imu_gestures.py compiles for MicroPytho
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 

@@ -2,7 +2,6 @@
 block program/erase, the remounted filesystem yields the old or the new model, never a
 broken one. Real MicroPython filesystems (vfs.VfsLfs2, vfs.VfsFat) on a RAM block device
 (ramdisk.py) that stops at the cut."""
-import os
 
 import devtest
 from ramdisk import RamDisk
