@@ -37,7 +37,7 @@ if m is None:
     sys.exit(1)
 window = Window(m.window, m.channels, m.hop or m.window)
 slot.window = window
-rate = m.sample_rate or 50
+rate = int(m.sample_rate or 50)  # Hz; the metadata stores it as a float
 sensor = ReplaySensor(recording, rate_hz=rate, columns=m.channel_names)
 
 state = {"last": None, "agree": 0, "total": 0}
