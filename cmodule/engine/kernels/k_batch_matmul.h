@@ -2,11 +2,16 @@
  * Int8 BATCH_MATMUL kernel: out[b] = lhs[b] x rhs[b] with broadcast batch dims, as
  * TFLM's batch_matmul.cc with reference_ops::BatchMatMul<int8_t, int32_t>:
  *   acc = sum_k (lhs[m][k] - lhs_zp) * (rhs[k][n] - rhs_zp), one per-tensor multiplier.
- * Expanded, acc = dot(lhs row m, rhs column n) - rhs_zp * rowsum_m - lhs_zp * colsum_n
- * + K * lhs_zp * rhs_zp (equal modulo 2^32), so the inner loop is an int8 dot product
- * over two contiguous rows: lhs rows as stored (or transposed once per batch when
- * adj_x), rhs columns as stored when adj_y (QK^T), else transposed once per batch into
- * scratch, or once at load for a constant rhs.
+ * Expanded, acc = sum_k (lhs[m][k] - lhs_zp) * rhs[k][n] - rhs_zp * sum_k (lhs[m][k] - lhs_zp)
+ * (equal modulo 2^32; the first sum is exact in int32 for K <= MF_K_MAX_DEPTH), so the
+ * work is one int8 product per multiply-add with the lhs offset applied inside it and
+ * one row sum per output row; nothing per column is precomputed or stored.
+ *
+ * The output is produced one row at a time (mf_k_batch_matmul_row) from the rhs matrix
+ * as stored: when adj_y (rhs stored [n][k], e.g. K in Q.K^T) each output is a dot
+ * product of two contiguous rows; otherwise (rhs stored [k][n]) the row is accumulated
+ * as sum_k a_k * rhs row k into N int32 of scratch, so no rhs is ever transposed into
+ * RAM. The fused attention in mf_fuse.c calls the same row function.
  */
 #ifndef MF_K_BATCH_MATMUL_H
 #define MF_K_BATCH_MATMUL_H
@@ -26,18 +31,17 @@ typedef struct {
     int32_t rhs_zp;
     int32_t out_offset;
     mf_qm_t qm;
-    /* Constant rhs, prepared at load: columns as rows [mat][n][k] (NULL when adj_y, the
-     * stored rhs is already that) and fold[mat][n] = K*lhs_zp*rhs_zp - lhs_zp*colsum.
-     * rhs_fold NULL means the rhs is an activation and both are built in scratch. */
-    const int8_t *rhs_t;
-    const int32_t *rhs_fold;
 } mf_bmm_params_t;
 
-/* Scratch bytes eval needs (0 when none). */
+/* Scratch bytes eval needs (0 when none): N int32 accumulators unless adj_y, then K
+ * bytes for a gathered lhs row when adj_x. */
 uint32_t mf_k_batch_matmul_scratch(const mf_bmm_params_t *p);
 
-/* Fills rhs_t (when non-NULL) and fold for `mats` rhs matrices of the stored rhs. */
-void mf_k_batch_matmul_prep_rhs(const mf_bmm_params_t *p, const int8_t *rhs, int32_t mats, int8_t *rhs_t, int32_t *fold);
+/* One output row of one batch: out[j] = requant(sum_k (row[k] - lhs_zp) * (rhs[k][j] -
+ * rhs_zp)) for j < N, with row contiguous (K bytes) and rhs one stored matrix ([K][N],
+ * or [N][K] when adj_y). acc: N int32 (unused when adj_y). out may not overlap row. */
+void mf_k_batch_matmul_row(const mf_bmm_params_t *p, const int8_t *row, const int8_t *rhs, int8_t *out,
+    int32_t *acc);
 
 /* scratch: 8-byte aligned, mf_k_batch_matmul_scratch(p) bytes. */
 void mf_k_batch_matmul_s8(const mf_bmm_params_t *p, const int8_t *lhs, const int8_t *rhs, int8_t *out, uint8_t *scratch);

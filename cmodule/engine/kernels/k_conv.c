@@ -9,6 +9,13 @@
 #include "kernels/k_conv.h"
 #include "kernels/k_fully_connected.h"
 
+static inline int8_t conv_requant(const mf_conv_params_t *p, int32_t acc, int32_t c) {
+    mf_qm_t qm;
+    qm.multiplier = p->qmult[c];
+    qm.shift = p->shift[c];
+    return mf_requant_s8(acc, qm, p->out_offset, p->act_min, p->act_max);
+}
+
 #endif /* MF_OP_CONV_2D || MF_OP_DEPTHWISE_CONV_2D */
 
 #if MF_OP_CONV_2D
@@ -52,10 +59,12 @@ static void conv_gather(const mf_conv_params_t *p, const int8_t *img, int32_t oy
     }
 }
 
-void mf_k_conv_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t *w, int8_t *out, uint8_t *scratch) {
+void mf_k_conv_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias, int8_t *out,
+    uint8_t *scratch) {
     const int32_t depth = p->f_h * p->f_w * p->f_c;
     const int32_t per_group = p->out_c / p->groups;
     const int direct = p->f_h == 1 && p->f_w == 1 && p->groups == 1;
+    const int32_t off = -p->in_zp;
     int8_t *patch = (int8_t *)scratch;
     for (int32_t b = 0; b < p->batches; b++) {
         const int8_t *img = in + (size_t)b * (size_t)p->in_h * (size_t)p->in_w * (size_t)p->in_c;
@@ -74,16 +83,14 @@ void mf_k_conv_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t *w, 
                     int32_t c = g * per_group;
                     for (; c + 4 <= c_end; c += 4) {
                         int32_t d[4];
-                        mf_dot4_s8(x, w + (size_t)c * (size_t)depth, (size_t)depth, depth, d);
+                        mf_dot4_s8(x, off, w + (size_t)c * (size_t)depth, (size_t)depth, depth, d);
                         for (int r = 0; r < 4; r++) {
-                            int32_t acc = (int32_t)((uint32_t)d[r] + (uint32_t)p->fold[c + r]);
-                            out[c + r] = mf_requant_s8(acc, p->qm[c + r], p->out_offset, p->act_min, p->act_max);
+                            out[c + r] = conv_requant(p, mf_k_add_bias(d[r], bias, c + r), c + r);
                         }
                     }
                     for (; c < c_end; c++) {
                         const int8_t *wc = w + (size_t)c * (size_t)depth;
-                        int32_t acc = (int32_t)((uint32_t)mf_dot_s8(x, wc, depth) + (uint32_t)p->fold[c]);
-                        out[c] = mf_requant_s8(acc, p->qm[c], p->out_offset, p->act_min, p->act_max);
+                        out[c] = conv_requant(p, mf_k_add_bias(mf_dot_s8(x, off, wc, depth), bias, c), c);
                     }
                 }
             }
@@ -96,32 +103,27 @@ void mf_k_conv_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t *w, 
 #if MF_OP_DEPTHWISE_CONV_2D
 
 uint32_t mf_k_depthwise_scratch(const mf_conv_params_t *p) {
-    return 4u * (uint32_t)p->out_c;
+    return 4u * (uint32_t)p->out_c;  /* accumulators */
 }
 
-/* acc[c] += w[c] * x[c], c < n. Blocks of 16 so -O2 builds vectorize the body. */
-static void dw_mac(int32_t *acc, const int8_t *w, const int8_t *x, int32_t n) {
+/* acc[c] += w[c] * (x[c] + off), c < n. Blocks of 16 so -O2 builds vectorize the body. */
+static void dw_mac(int32_t *acc, const int8_t *w, const int8_t *x, int32_t off, int32_t n) {
     int32_t c = 0;
     for (; c + 16 <= n; c += 16) {
         for (int k = 0; k < 16; k++) {
-            acc[c + k] += (int32_t)w[c + k] * x[c + k];
+            acc[c + k] += (int32_t)w[c + k] * (x[c + k] + off);
         }
     }
     for (; c < n; c++) {
-        acc[c] += (int32_t)w[c] * x[c];
+        acc[c] += (int32_t)w[c] * (x[c] + off);
     }
 }
 
-/* acc[c] += w[c] * v, c < n (taps outside the image, v = input zero point). */
-static void dw_mac_const(int32_t *acc, const int8_t *w, int32_t v, int32_t n) {
-    for (int32_t c = 0; c < n; c++) {
-        acc[c] += (int32_t)w[c] * v;
-    }
-}
-
-void mf_k_depthwise_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t *w, int8_t *out, uint8_t *scratch) {
+void mf_k_depthwise_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias,
+    int8_t *out, uint8_t *scratch) {
     const int32_t oc = p->out_c;
     const int32_t mult = p->mult;
+    const int32_t off = -p->in_zp;
     int32_t *acc = (int32_t *)(void *)scratch;
     for (int32_t b = 0; b < p->batches; b++) {
         const int8_t *img = in + (size_t)b * (size_t)p->in_h * (size_t)p->in_w * (size_t)p->in_c;
@@ -129,8 +131,9 @@ void mf_k_depthwise_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t
             const int32_t y0 = oy * p->stride_h - p->pad_h;
             for (int32_t ox = 0; ox < p->out_w; ox++, out += oc) {
                 const int32_t x0 = ox * p->stride_w - p->pad_w;
-                /* The products stay within +-taps * 2^14 (prepare bounds taps); the fold,
-                 * which may have wrapped, is added last in uint32 like the FC kernel. */
+                /* The products stay within +-taps * 255 * 128 < 2^31 (prepare bounds taps);
+                 * the bias is added last in uint32 like the FC kernel. Taps outside the
+                 * image add w * (zero_point + off) = 0: the reference skips them. */
                 memset(acc, 0, sizeof(int32_t) * (size_t)oc);
                 const int8_t *wt = w;
                 for (int32_t fy = 0; fy < p->f_h; fy++) {
@@ -139,15 +142,14 @@ void mf_k_depthwise_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t
                     for (int32_t fx = 0; fx < p->f_w; fx++, wt += oc) {
                         const int32_t ix = x0 + fx * p->dil_w;
                         if (!y_in || ix < 0 || ix >= p->in_w) {
-                            dw_mac_const(acc, wt, p->in_zp, oc);
                             continue;
                         }
                         const int8_t *x = img + ((size_t)iy * (size_t)p->in_w + (size_t)ix) * (size_t)p->in_c;
                         if (mult == 1) {
-                            dw_mac(acc, wt, x, oc);
+                            dw_mac(acc, wt, x, off, oc);
                         } else {
                             for (int32_t ic = 0; ic < p->in_c; ic++) {
-                                const int32_t v = x[ic];
+                                const int32_t v = x[ic] + off;
                                 const int8_t *wm = wt + (size_t)ic * (size_t)mult;
                                 int32_t *am = acc + (size_t)ic * (size_t)mult;
                                 for (int32_t m = 0; m < mult; m++) {
@@ -158,8 +160,7 @@ void mf_k_depthwise_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t
                     }
                 }
                 for (int32_t c = 0; c < oc; c++) {
-                    int32_t a = (int32_t)((uint32_t)acc[c] + (uint32_t)p->fold[c]);
-                    out[c] = mf_requant_s8(a, p->qm[c], p->out_offset, p->act_min, p->act_max);
+                    out[c] = conv_requant(p, mf_k_add_bias(acc[c], bias, c), c);
                 }
             }
         }

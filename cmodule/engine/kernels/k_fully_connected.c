@@ -5,10 +5,18 @@
 
 #include "kernels/k_fully_connected.h"
 
-void mf_k_fully_connected_s8(const mf_fc_params_t *p, const int8_t *in, const int8_t *w, int8_t *out) {
+static inline int8_t fc_requant(const mf_fc_params_t *p, int32_t acc, int32_t q) {
+    mf_qm_t qm;
+    qm.multiplier = p->mult[q];
+    qm.shift = p->shift[q];
+    return mf_requant_s8(acc, qm, p->out_offset, p->act_min, p->act_max);
+}
+
+void mf_k_fully_connected_s8(const mf_fc_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias,
+    int8_t *out) {
     const int32_t depth = p->depth;
     const int32_t units = p->units;
-    const mf_qm_t *qm = p->qm;
+    const int32_t off = p->in_offset;
     const int32_t qstep = p->per_channel ? 1 : 0;
     for (int32_t b = 0; b < p->batches; b++) {
         const int8_t *x = in + (size_t)b * (size_t)depth;
@@ -16,16 +24,14 @@ void mf_k_fully_connected_s8(const mf_fc_params_t *p, const int8_t *in, const in
         int32_t u = 0;
         for (; u + 4 <= units; u += 4) {
             int32_t d[4];
-            mf_dot4_s8(x, w + (size_t)u * (size_t)depth, (size_t)depth, depth, d);
+            mf_dot4_s8(x, off, w + (size_t)u * (size_t)depth, (size_t)depth, depth, d);
             for (int r = 0; r < 4; r++) {
-                /* uint32: the fold is exact modulo 2^32, like the reference's wrapping sum. */
-                int32_t acc = (int32_t)((uint32_t)d[r] + (uint32_t)p->fold[u + r]);
-                y[u + r] = mf_requant_s8(acc, qm[(u + r) * qstep], p->out_offset, p->act_min, p->act_max);
+                y[u + r] = fc_requant(p, mf_k_add_bias(d[r], bias, u + r), (u + r) * qstep);
             }
         }
         for (; u < units; u++) {
-            int32_t acc = (int32_t)((uint32_t)mf_dot_s8(x, w + (size_t)u * (size_t)depth, depth) + (uint32_t)p->fold[u]);
-            y[u] = mf_requant_s8(acc, qm[u * qstep], p->out_offset, p->act_min, p->act_max);
+            int32_t acc = mf_dot_s8(x, off, w + (size_t)u * (size_t)depth, depth);
+            y[u] = fc_requant(p, mf_k_add_bias(acc, bias, u), u * qstep);
         }
     }
 }

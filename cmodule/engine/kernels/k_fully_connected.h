@@ -1,11 +1,12 @@
 /*
- * Int8 matrix-vector kernels: FULLY_CONNECTED, plus the int8 dot product and the
+ * Int8 matrix-vector kernels: FULLY_CONNECTED, plus the int8 dot products and the
  * requantization step that BATCH_MATMUL and CONV_2D share.
  *
  * Arithmetic equals TFLM's reference_integer_ops::FullyConnected(PerChannel): the
- * accumulator is sum(w * (x + input_offset)) + bias, wrapping in 32 bits. The loader
- * folds bias + input_offset * sum(w) into one int32 per output channel (the sums are
- * equal modulo 2^32), so the inner loop is a plain int8 dot product.
+ * accumulator is sum(w * (x + input_offset)) + bias, wrapping in 32 bits. The dot
+ * products take the input offset themselves: x + input_offset is in [-255, 255], so it
+ * is an int16 like the sign-extended int8 it replaces and the inner loop costs the
+ * same, while nothing per output channel (no folded sums) has to be kept in RAM.
  */
 #ifndef MF_K_FULLY_CONNECTED_H
 #define MF_K_FULLY_CONNECTED_H
@@ -15,20 +16,23 @@
 
 #include "mf_quant.h"
 
-/* Longest reduction the int8 kernels accept: |sum of a*b| <= 2^14 * 2^16 = 2^30 fits an
- * int32 with room for the folded zero-point terms (added in uint32, wrapping). */
+/* Longest reduction the int8 kernels accept: |sum of (x + off) * w| <= 2^16 * 255 * 128
+ * < 2^31, so every partial sum is an exact int32 (no wrap-around, hence no undefined
+ * behaviour); the bias and other zero-point terms are added in uint32 (wrapping, like
+ * the reference's int32 sums). */
 #define MF_K_MAX_DEPTH 65536
 
 /*
- * Dot products: sum(a[i] * b[i]) for i < n, n <= MF_K_MAX_DEPTH.
+ * Dot products: sum((x[i] + x_off) * w[i]) for i < n, n <= MF_K_MAX_DEPTH, x_off in
+ * [-255 - min(x), 255 - max(x)] (an input offset -zero_point, or 0).
  *
  * mf_dot4_s8 computes four at once (one x row against four weight rows `stride` apart),
- * so every load and widening of x is shared: the kernels walk their output channels four
- * at a time. With SSE2 (every x86-64 host build) the body is explicit: a baseline x86-64
- * compiler cannot multiply int8 vectors directly and its auto-vectorized code was no
- * faster than TFLM's reference loop; sign-extending to int16 and using pmaddwd halves
- * the time of a whole transformer. Elsewhere (Cortex-M) plain C with independent
- * accumulators keeps everything in registers.
+ * so every load, widening and offset of x is shared: the kernels walk their output
+ * channels four at a time. With SSE2 (every x86-64 host build) the body is explicit: a
+ * baseline x86-64 compiler cannot multiply int8 vectors directly and its auto-vectorized
+ * code was no faster than TFLM's reference loop; sign-extending to int16 and using
+ * pmaddwd halves the time of a whole transformer. Elsewhere (Cortex-M) plain C with
+ * independent accumulators keeps everything in registers.
  */
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -46,50 +50,53 @@ static inline int32_t mf_hsum_s32(__m128i v) {
 }
 #endif /* __SSE2__ */
 
-static inline int32_t mf_dot_s8(const int8_t *a, const int8_t *b, int32_t n) {
+static inline int32_t mf_dot_s8(const int8_t *x, int32_t x_off, const int8_t *w, int32_t n) {
     int32_t i = 0;
     int32_t acc = 0;
 #if defined(__SSE2__)
+    const __m128i off = _mm_set1_epi16((int16_t)x_off);
     __m128i va = _mm_setzero_si128();
     for (; i + 16 <= n; i += 16) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(a + i));
-        __m128i y = _mm_loadu_si128((const __m128i *)(const void *)(b + i));
-        va = _mm_add_epi32(va, _mm_madd_epi16(mf_widen_lo_s8(x), mf_widen_lo_s8(y)));
-        va = _mm_add_epi32(va, _mm_madd_epi16(mf_widen_hi_s8(x), mf_widen_hi_s8(y)));
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(x + i));
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(w + i));
+        va = _mm_add_epi32(va, _mm_madd_epi16(_mm_add_epi16(mf_widen_lo_s8(a), off), mf_widen_lo_s8(b)));
+        va = _mm_add_epi32(va, _mm_madd_epi16(_mm_add_epi16(mf_widen_hi_s8(a), off), mf_widen_hi_s8(b)));
     }
     if (i + 8 <= n) {
-        __m128i x = _mm_loadl_epi64((const __m128i *)(const void *)(a + i));
-        __m128i y = _mm_loadl_epi64((const __m128i *)(const void *)(b + i));
-        va = _mm_add_epi32(va, _mm_madd_epi16(mf_widen_lo_s8(x), mf_widen_lo_s8(y)));
+        __m128i a = _mm_loadl_epi64((const __m128i *)(const void *)(x + i));
+        __m128i b = _mm_loadl_epi64((const __m128i *)(const void *)(w + i));
+        va = _mm_add_epi32(va, _mm_madd_epi16(_mm_add_epi16(mf_widen_lo_s8(a), off), mf_widen_lo_s8(b)));
         i += 8;
     }
     acc = mf_hsum_s32(va);
 #else
     int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     for (; i + 4 <= n; i += 4) {
-        s0 += (int32_t)a[i] * b[i];
-        s1 += (int32_t)a[i + 1] * b[i + 1];
-        s2 += (int32_t)a[i + 2] * b[i + 2];
-        s3 += (int32_t)a[i + 3] * b[i + 3];
+        s0 += (x[i] + x_off) * w[i];
+        s1 += (x[i + 1] + x_off) * w[i + 1];
+        s2 += (x[i + 2] + x_off) * w[i + 2];
+        s3 += (x[i + 3] + x_off) * w[i + 3];
     }
     acc = (s0 + s1) + (s2 + s3);
 #endif /* __SSE2__ */
     for (; i < n; i++) {
-        acc += (int32_t)a[i] * b[i];
+        acc += (x[i] + x_off) * w[i];
     }
     return acc;
 }
 
-/* out[r] = dot(x, w + r * stride), r < 4. */
-static inline void mf_dot4_s8(const int8_t *x, const int8_t *w, size_t stride, int32_t n, int32_t out[4]) {
+/* out[r] = sum((x[i] + x_off) * w[r * stride + i]), r < 4. */
+static inline void mf_dot4_s8(const int8_t *x, int32_t x_off, const int8_t *w, size_t stride, int32_t n,
+    int32_t out[4]) {
     const int8_t *w0 = w, *w1 = w + stride, *w2 = w + 2 * stride, *w3 = w + 3 * stride;
     int32_t i = 0;
     int32_t s0, s1, s2, s3;
 #if defined(__SSE2__)
+    const __m128i off = _mm_set1_epi16((int16_t)x_off);
     __m128i a0 = _mm_setzero_si128(), a1 = a0, a2 = a0, a3 = a0;
     for (; i + 16 <= n; i += 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(x + i));
-        __m128i lo = mf_widen_lo_s8(v), hi = mf_widen_hi_s8(v);
+        __m128i lo = _mm_add_epi16(mf_widen_lo_s8(v), off), hi = _mm_add_epi16(mf_widen_hi_s8(v), off);
         __m128i q;
         q = _mm_loadu_si128((const __m128i *)(const void *)(w0 + i));
         a0 = _mm_add_epi32(a0, _mm_add_epi32(_mm_madd_epi16(lo, mf_widen_lo_s8(q)), _mm_madd_epi16(hi, mf_widen_hi_s8(q))));
@@ -101,7 +108,7 @@ static inline void mf_dot4_s8(const int8_t *x, const int8_t *w, size_t stride, i
         a3 = _mm_add_epi32(a3, _mm_add_epi32(_mm_madd_epi16(lo, mf_widen_lo_s8(q)), _mm_madd_epi16(hi, mf_widen_hi_s8(q))));
     }
     if (i + 8 <= n) {
-        __m128i lo = mf_widen_lo_s8(_mm_loadl_epi64((const __m128i *)(const void *)(x + i)));
+        __m128i lo = _mm_add_epi16(mf_widen_lo_s8(_mm_loadl_epi64((const __m128i *)(const void *)(x + i))), off);
         a0 = _mm_add_epi32(a0, _mm_madd_epi16(lo, mf_widen_lo_s8(_mm_loadl_epi64((const __m128i *)(const void *)(w0 + i)))));
         a1 = _mm_add_epi32(a1, _mm_madd_epi16(lo, mf_widen_lo_s8(_mm_loadl_epi64((const __m128i *)(const void *)(w1 + i)))));
         a2 = _mm_add_epi32(a2, _mm_madd_epi16(lo, mf_widen_lo_s8(_mm_loadl_epi64((const __m128i *)(const void *)(w2 + i)))));
@@ -116,7 +123,7 @@ static inline void mf_dot4_s8(const int8_t *x, const int8_t *w, size_t stride, i
     s0 = s1 = s2 = s3 = 0;
 #endif /* __SSE2__ */
     for (; i < n; i++) {
-        const int32_t v = x[i];
+        const int32_t v = x[i] + x_off;
         s0 += v * w0[i];
         s1 += v * w1[i];
         s2 += v * w2[i];
@@ -128,10 +135,30 @@ static inline void mf_dot4_s8(const int8_t *x, const int8_t *w, size_t stride, i
     out[3] = s3;
 }
 
-/* sum(a[i]) for i < n (row sums for zero-point folding). */
+/* acc + bias[c] modulo 2^32 (bias may be NULL). Biases are int32 constants, which the
+ * loader requires to be 4-byte aligned in the model (little-endian hosts and boards). */
+static inline int32_t mf_k_add_bias(int32_t acc, const int32_t *bias, int32_t c) {
+    return bias ? (int32_t)((uint32_t)acc + (uint32_t)bias[c]) : acc;
+}
+
+/* sum(a[i]) for i < n (row sums for zero-point folding). With SSE2, sixteen bytes per
+ * step: flipping the sign bit maps int8 v to uint8 v + 128, psadbw sums those. */
 static inline int32_t mf_sum_s8(const int8_t *a, int32_t n) {
     int32_t acc = 0;
-    for (int32_t i = 0; i < n; i++) {
+    int32_t i = 0;
+#if defined(__SSE2__)
+    if (n >= 16) {
+        const __m128i flip = _mm_set1_epi8((char)0x80);
+        __m128i s = _mm_setzero_si128();
+        for (; i + 16 <= n; i += 16) {
+            __m128i v = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(a + i)), flip);
+            s = _mm_add_epi64(s, _mm_sad_epu8(v, _mm_setzero_si128()));
+        }
+        /* At most 2^16 bytes of 255 each per lane: the low 32 bits hold the sums. */
+        acc = _mm_cvtsi128_si32(s) + _mm_cvtsi128_si32(_mm_unpackhi_epi64(s, s)) - 128 * i;
+    }
+#endif /* __SSE2__ */
+    for (; i < n; i++) {
         acc += a[i];
     }
     return acc;
@@ -147,15 +174,18 @@ typedef struct {
     int32_t batches;      /* rows of input/output (all leading dims) */
     int32_t depth;        /* accumulation depth: input row length, filter row length */
     int32_t units;        /* output row length, filter rows */
+    int32_t in_offset;    /* -input zero point */
     int32_t out_offset;   /* output zero point */
     int32_t act_min;
     int32_t act_max;
-    int32_t per_channel;  /* qm has `units` entries, else 1 */
-    const mf_qm_t *qm;
-    const int32_t *fold;  /* per unit: bias + input_offset * sum(w), wrapped to int32 */
+    int32_t per_channel;  /* mult/shift have `units` entries, else 1 */
+    const int32_t *mult;  /* requantization multipliers and shifts, in separate arrays */
+    const int8_t *shift;  /* so that a channel costs 5 bytes */
 } mf_fc_params_t;
 
-/* out[b][u] = requant(dot(in[b], w[u]) + fold[u]) */
-void mf_k_fully_connected_s8(const mf_fc_params_t *p, const int8_t *in, const int8_t *w, int8_t *out);
+/* out[b][u] = requant(sum((in[b][i] + in_offset) * w[u][i]) + bias[u]); bias has `units`
+ * entries or is NULL. */
+void mf_k_fully_connected_s8(const mf_fc_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias,
+    int8_t *out);
 
 #endif /* MF_K_FULLY_CONNECTED_H */

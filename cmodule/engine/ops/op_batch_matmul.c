@@ -5,8 +5,7 @@
  * rules, extended with leading 1s), adj_x / adj_y transpose the last two dims of lhs /
  * rhs, per-tensor quantization with multiplier float(lhs_scale * rhs_scale) /
  * output_scale, no fused activation. Either operand may be an activation (attention
- * QK^T and AV) or a constant; a constant rhs is transposed and its column sums are
- * computed once here, as TFLM does on its first invoke.
+ * QK^T and AV) or a constant; both are read as stored (see k_batch_matmul.h).
  */
 #include "mf_config.h"
 
@@ -24,10 +23,6 @@ enum { BMM_OPT_ADJ_X = 0, BMM_OPT_ADJ_Y = 1 };
 static mf_status_t bmm_check_act(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {
     mf_status_t st = mf_check_type(ctx, t, what, MF_INT8);
     return st != MF_OK ? st : mf_check_quant(ctx, t, what);
-}
-
-static int bmm_is_const(const mf_model_t *m, const mf_tensor_t *t) {
-    return mf_tensor_is_const(t);
 }
 
 static mf_status_t bmm_prepare(mf_ctx_t *ctx, mf_node_t *node) {
@@ -120,21 +115,6 @@ static mf_status_t bmm_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     p->rhs_zp = rhs->zero_point;
     p->out_offset = out->zero_point;
 
-    if (bmm_is_const(m, rhs)) {
-        /* rstep is now the number of rhs matrices. */
-        const uint8_t *rd = rhs->data;
-        int8_t *rt = NULL;
-        if (!adj_y && !(rt = mf_alloc(ctx, (size_t)rhs->count))) {
-            return MF_ERR_ARENA;
-        }
-        int32_t *fold = mf_alloc(ctx, sizeof(int32_t) * (size_t)rstep * (size_t)N);
-        if (!fold) {
-            return MF_ERR_ARENA;
-        }
-        mf_k_batch_matmul_prep_rhs(p, (const int8_t *)rd, rstep, rt, fold);
-        p->rhs_t = rt;
-        p->rhs_fold = fold;
-    }
     node->scratch_bytes = mf_k_batch_matmul_scratch(p);
     node->params = p;
     return MF_OK;

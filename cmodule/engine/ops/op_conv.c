@@ -5,8 +5,9 @@
  * ComputePaddingHeightWidth (only the leading pad is used, as the reference kernels
  * do), per-channel multipliers from PopulateConvolutionQuantizationParams (a per-tensor
  * filter scale is broadcast over the channels), grouped convolution when the filter has
- * fewer input channels than the input. Prepare folds bias + input_offset * sum(w) per
- * output channel.
+ * fewer input channels than the input. Prepare keeps an int32 multiplier and an int8
+ * shift per output channel (5 bytes); the kernels apply the input offset inside their
+ * products and read the bias from the model.
  */
 #include "mf_config.h"
 
@@ -20,10 +21,6 @@
 enum { PAD_SAME = 0, PAD_VALID = 1 };
 /* Largest extent (in input pixels) a window may sweep: keeps every index in int32. */
 #define CONV_MAX_SPAN (1 << 30)
-
-static const uint8_t *conv_const_data(const mf_model_t *m, const mf_tensor_t *t) {
-    return t->data;  /* set for constants and their aliases */
-}
 
 static mf_status_t conv_check_act(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {
     mf_status_t st = mf_check_type(ctx, t, what, MF_INT8);
@@ -74,7 +71,7 @@ static mf_status_t conv_activation(mf_ctx_t *ctx, int act, const mf_tensor_t *ou
  * bias (optional int32 constant with `channels` elements) and the per-channel
  * multipliers double(input_scale) * double(filter_scale) / double(output_scale). */
 static mf_status_t conv_quant(mf_ctx_t *ctx, const mf_tensor_t *in, const mf_tensor_t *w, const mf_tensor_t *bias,
-    const mf_tensor_t *out, int32_t channels, int32_t qdim, mf_conv_params_t *p, int32_t **fold) {
+    const mf_tensor_t *out, int32_t channels, int32_t qdim, mf_conv_params_t *p) {
     mf_status_t st;
     if ((st = mf_check_type(ctx, w, "filter", MF_INT8)) != MF_OK || (st = mf_check_const(ctx, w, "filter")) != MF_OK) {
         return st;
@@ -105,26 +102,31 @@ static mf_status_t conv_quant(mf_ctx_t *ctx, const mf_tensor_t *in, const mf_ten
         if (bias->count != channels) {
             return mf_fail(ctx, MF_ERR_MALFORMED, "bias has %d elements, need %d", (int)bias->count, (int)channels);
         }
+        /* The kernels read the bias as int32 in place (the loader aligns int32 data). */
+        if (((uintptr_t)bias->data & 3u) != 0) {
+            return mf_fail(ctx, MF_ERR_MALFORMED, "bias data is not 4-byte aligned");
+        }
     }
-    mf_qm_t *qm = mf_alloc(ctx, sizeof(mf_qm_t) * (size_t)channels);
-    int32_t *f = qm ? mf_alloc(ctx, sizeof(int32_t) * (size_t)channels) : NULL;
-    if (!f) {
+    /* Multipliers then shifts in one block: 5 bytes per channel. */
+    int32_t *mult = mf_alloc(ctx, (sizeof(int32_t) + sizeof(int8_t)) * (size_t)channels);
+    if (!mult) {
         return MF_ERR_ARENA;
     }
+    int8_t *shift = (int8_t *)(mult + channels);
     for (int32_t c = 0; c < channels; c++) {
         double real = (double)in->scale * (double)mf_tensor_qscale(w, w->nq > 1 ? c : 0) / (double)out->scale;
-        qm[c] = mf_quantize_multiplier(real);
-        if (qm[c].shift > 30) {
+        mf_qm_t qm = mf_quantize_multiplier(real);
+        if (qm.shift > 30) {
             return mf_fail(ctx, MF_ERR_UNSUPPORTED, "channel %d: effective scale too large (shift %d, max 30)",
-                (int)c, (int)qm[c].shift);
+                (int)c, (int)qm.shift);
         }
-        f[c] = bias ? mf_ld_i32(conv_const_data(ctx->m, bias) + 4 * (size_t)c) : 0;
+        mult[c] = qm.multiplier;
+        shift[c] = (int8_t)qm.shift;
     }
-    p->qm = qm;
-    p->fold = f;
+    p->qmult = mult;
+    p->shift = shift;
     p->in_zp = in->zero_point;
     p->out_offset = out->zero_point;
-    *fold = f;
     return MF_OK;
 }
 
@@ -219,15 +221,8 @@ static mf_status_t conv_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     if ((st = conv_activation(ctx, act, out, p)) != MF_OK) {
         return st;
     }
-    int32_t *fold;
-    if ((st = conv_quant(ctx, in, w, bias, out, p->out_c, 0, p, &fold)) != MF_OK) {
+    if ((st = conv_quant(ctx, in, w, bias, out, p->out_c, 0, p)) != MF_OK) {
         return st;
-    }
-    const int8_t *wd = (const int8_t *)conv_const_data(m, w);
-    const uint32_t in_offset = (uint32_t)(-in->zero_point);
-    for (int32_t c = 0; c < p->out_c; c++) {
-        uint32_t s = (uint32_t)mf_sum_s8(wd + (size_t)c * (size_t)depth, depth);
-        fold[c] = (int32_t)((uint32_t)fold[c] + in_offset * s);
     }
     node->scratch_bytes = mf_k_conv_scratch(p);
     node->params = p;
@@ -235,8 +230,8 @@ static mf_status_t conv_prepare(mf_ctx_t *ctx, mf_node_t *node) {
 }
 
 static void conv_eval(mf_model_t *m, const mf_node_t *node) {
-    mf_k_conv_s8(node->params, (const int8_t *)mf_in_data(m, node, 0),
-        (const int8_t *)mf_in_data(m, node, 1), (int8_t *)mf_out_data(m, node, 0), node->scratch);
+    mf_k_conv_s8(node->params, (const int8_t *)mf_in_data(m, node, 0), (const int8_t *)mf_in_data(m, node, 1),
+        (const int32_t *)(const void *)mf_in_data(m, node, 2), (int8_t *)mf_out_data(m, node, 0), node->scratch);
 }
 
 const mf_op_t mf_op_conv_2d = { 3, 8, "CONV_2D", conv_prepare, conv_eval };
@@ -310,19 +305,8 @@ static mf_status_t dw_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     if ((st = conv_activation(ctx, act, out, p)) != MF_OK) {
         return st;
     }
-    int32_t *fold;
-    if ((st = conv_quant(ctx, in, w, bias, out, p->out_c, 3, p, &fold)) != MF_OK) {
+    if ((st = conv_quant(ctx, in, w, bias, out, p->out_c, 3, p)) != MF_OK) {
         return st;
-    }
-    const int8_t *wd = (const int8_t *)conv_const_data(m, w);
-    const uint32_t in_offset = (uint32_t)(-in->zero_point);
-    const int32_t taps = p->f_h * p->f_w;
-    for (int32_t c = 0; c < p->out_c; c++) {
-        int32_t s = 0;
-        for (int32_t t = 0; t < taps; t++) {
-            s += wd[(size_t)t * (size_t)p->out_c + (size_t)c];
-        }
-        fold[c] = (int32_t)((uint32_t)fold[c] + in_offset * (uint32_t)s);
     }
     node->scratch_bytes = mf_k_depthwise_scratch(p);
     node->params = p;
@@ -330,8 +314,8 @@ static mf_status_t dw_prepare(mf_ctx_t *ctx, mf_node_t *node) {
 }
 
 static void dw_eval(mf_model_t *m, const mf_node_t *node) {
-    mf_k_depthwise_s8(node->params, (const int8_t *)mf_in_data(m, node, 0),
-        (const int8_t *)mf_in_data(m, node, 1), (int8_t *)mf_out_data(m, node, 0), node->scratch);
+    mf_k_depthwise_s8(node->params, (const int8_t *)mf_in_data(m, node, 0), (const int8_t *)mf_in_data(m, node, 1),
+        (const int32_t *)(const void *)mf_in_data(m, node, 2), (int8_t *)mf_out_data(m, node, 0), node->scratch);
 }
 
 const mf_op_t mf_op_depthwise_conv_2d = { 4, 7, "DEPTHWISE_CONV_2D", dw_prepare, dw_eval };

@@ -3,8 +3,9 @@
  *
  * Semantics are TFLM's fully_connected.cc with reference_integer_ops::FullyConnected
  * (per-tensor weights) and FullyConnectedPerChannel (one scale per output unit).
- * Prepare folds bias + input_offset * sum(weights) into one int32 per unit, so eval is
- * a plain int8 dot product per output element.
+ * Prepare keeps only the multipliers (int32) and shifts (int8) per unit, 5 bytes each;
+ * the kernel applies the input offset inside its dot products and reads the bias from
+ * the model.
  */
 #include "mf_config.h"
 
@@ -16,11 +17,6 @@
 
 enum { FC_OPT_ACTIVATION = 0, FC_OPT_WEIGHTS_FORMAT = 1, FC_OPT_KEEP_NUM_DIMS = 2 };
 #define FC_OPTIONS_TAG 8  /* BuiltinOptions.FullyConnectedOptions */
-
-/* Data of a constant tensor (or of an alias of one) during prepare. */
-static const uint8_t *fc_const_data(const mf_model_t *m, const mf_tensor_t *t) {
-    return t->data;  /* set for constants and their aliases */
-}
 
 static mf_status_t fc_check_act(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {
     mf_status_t st = mf_check_type(ctx, t, what, MF_INT8);
@@ -112,6 +108,10 @@ static mf_status_t fc_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         if (bias->count != units) {
             return mf_fail(ctx, MF_ERR_MALFORMED, "bias has %d elements, need %d", (int)bias->count, (int)units);
         }
+        /* The kernels read the bias as int32 in place (the loader aligns int32 data). */
+        if (((uintptr_t)bias->data & 3u) != 0) {
+            return mf_fail(ctx, MF_ERR_MALFORMED, "bias data is not 4-byte aligned");
+        }
     }
 
     /* Shapes: TFLite's rule. Batches are all leading dims of the input. */
@@ -141,23 +141,28 @@ static mf_status_t fc_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         return st;
     }
 
-    mf_fc_params_t *p = mf_alloc(ctx, sizeof(*p));
-    mf_qm_t *qm = p ? mf_alloc(ctx, sizeof(mf_qm_t) * (size_t)(per_channel ? units : 1)) : NULL;
-    int32_t *fold = qm ? mf_alloc(ctx, sizeof(int32_t) * (size_t)units) : NULL;
-    if (!fold) {
+    /* One block: the struct, then the multipliers, then the shifts. */
+    const size_t nqm = (size_t)(per_channel ? units : 1);
+    mf_fc_params_t *p = mf_alloc(ctx, sizeof(*p) + nqm * (sizeof(int32_t) + sizeof(int8_t)));
+    if (!p) {
         return MF_ERR_ARENA;
     }
+    int32_t *mult = (int32_t *)(void *)(p + 1);
+    int8_t *shift = (int8_t *)(mult + nqm);
     if (!mf_activation_range_int8(act, out->scale, out->zero_point, &p->act_min, &p->act_max)) {
         return mf_fail(ctx, MF_ERR_MALFORMED, "activation range does not fit output quantization");
     }
 
+    mf_qm_t qm;
     if (per_channel) {
         /* FullyConnectedPerChannel: input_scale * filter_scale / output_scale in double. */
         for (int32_t u = 0; u < units; u++) {
             double real = (double)in->scale * (double)mf_tensor_qscale(w, u) / (double)out->scale;
-            if ((st = fc_multiplier(ctx, real, &qm[u], u)) != MF_OK) {
+            if ((st = fc_multiplier(ctx, real, &qm, u)) != MF_OK) {
                 return st;
             }
+            mult[u] = qm.multiplier;
+            shift[u] = (int8_t)qm.shift;
         }
     } else {
         /* GetQuantizedConvolutionMultipler: the product is taken in float first. */
@@ -172,36 +177,29 @@ static mf_status_t fc_prepare(mf_ctx_t *ctx, mf_node_t *node) {
                 return mf_fail(ctx, MF_ERR_MALFORMED, "bias scale does not match input scale * filter scale");
             }
         }
-        if ((st = fc_multiplier(ctx, (double)prod / (double)out->scale, &qm[0], 0)) != MF_OK) {
+        if ((st = fc_multiplier(ctx, (double)prod / (double)out->scale, &qm, 0)) != MF_OK) {
             return st;
         }
+        mult[0] = qm.multiplier;
+        shift[0] = (int8_t)qm.shift;
     }
 
-    const int8_t *wd = (const int8_t *)fc_const_data(m, w);
-    const uint8_t *bd = bias ? fc_const_data(m, bias) : NULL;
-    const uint32_t in_offset = (uint32_t)(-in->zero_point);
-    for (int32_t u = 0; u < units; u++) {
-        uint32_t f = in_offset * (uint32_t)mf_sum_s8(wd + (size_t)u * (size_t)depth, depth);
-        if (bd) {
-            f += (uint32_t)mf_ld_i32(bd + 4 * (size_t)u);
-        }
-        fold[u] = (int32_t)f;
-    }
     p->batches = batches;
     p->depth = depth;
     p->units = units;
+    p->in_offset = -in->zero_point;
     p->out_offset = out->zero_point;
     p->per_channel = per_channel;
-    p->qm = qm;
-    p->fold = fold;
+    p->mult = mult;
+    p->shift = shift;
     node->params = p;
     return MF_OK;
 }
 
 static void fc_eval(mf_model_t *m, const mf_node_t *node) {
     const mf_fc_params_t *p = node->params;
-    mf_k_fully_connected_s8(p, (const int8_t *)mf_in_data(m, node, 0),
-        (const int8_t *)mf_in_data(m, node, 1), (int8_t *)mf_out_data(m, node, 0));
+    mf_k_fully_connected_s8(p, (const int8_t *)mf_in_data(m, node, 0), (const int8_t *)mf_in_data(m, node, 1),
+        (const int32_t *)(const void *)mf_in_data(m, node, 2), (int8_t *)mf_out_data(m, node, 0));
 }
 
 const mf_op_t mf_op_fully_connected = { 9, 13, "FULLY_CONNECTED", fc_prepare, fc_eval };
