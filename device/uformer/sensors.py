@@ -42,7 +42,7 @@ class ReplaySensor:
 
     @property
     def period_ms(self):
-        return 1000 // self.rate_hz if self.rate_hz else None
+        return int(1000 // self.rate_hz) if self.rate_hz else None
 
     def restart(self):
         self._next = 0
@@ -55,7 +55,7 @@ class ReplaySensor:
             now = ticks_ms()
             if self._t0 is None:
                 self._t0 = now
-            n = ticks_diff(now, self._t0) * self.rate_hz // 1000
+            n = int(ticks_diff(now, self._t0) * self.rate_hz // 1000)
             if n < self._next:
                 return None  # the next sample is not due yet
         else:

@@ -41,6 +41,8 @@ def test_replay_realtime_returns_only_due_samples():
     assert list(s()) == [1.0]
     assert s() is None  # the next one is not due for a second
     assert s.period_ms == 1000
+    s = ReplaySensor(p, rate_hz=50.0)  # metadata sample rates are JSON floats
+    assert list(s()) == [1.0] and s.period_ms == 20
 
 
 def test_replay_errors_name_line_and_column():
