@@ -32,7 +32,7 @@ slot = Slot("model.tflite", max_bytes=MAX_MODEL_BYTES)
 m = slot.model
 length = m.window if m is not None and m.window else DEFAULT_WINDOW
 hop = m.hop if m is not None and m.hop else DEFAULT_HOP
-rate = m.sample_rate if m is not None and m.sample_rate else DEFAULT_RATE
+rate = int(m.sample_rate) if m is not None and m.sample_rate else DEFAULT_RATE  # Hz
 window = Window(length, 6, hop)
 slot.window = window  # from now on, models for another window shape are refused
 

@@ -47,7 +47,7 @@ class Runner:
         self.window = window
         self.slot = slot
         self.rules = list(rules)
-        self.period_ms = period_ms
+        self.period_ms = int(period_ms)  # ticks arithmetic needs ints (rates come as floats)
         self.stats_ms = stats_ms
         self.log = log
         self.on_result = on_result
