@@ -1,0 +1,75 @@
+"""microformer train DATA --out model.keras: train a classifier on sensor recordings."""
+import os
+import sys
+
+from ..cliutil import nonneg_float, positive_int
+from ..errors import MicroformerError
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "train", help="train a tiny transformer on DATA",
+        description="Train a tiny transformer (or conv+transformer hybrid) classifier on "
+                    "DATA/<label>/*.csv recordings or a stream CSV with a label column. The "
+                    "split is by recording; the metadata (labels, window, hop, channels, "
+                    "normalization) is stored in the model.")
+    p.add_argument("data", metavar="DATA")
+    p.add_argument("--out", default="model.keras", help="output .keras file (default model.keras)")
+    g = p.add_argument_group("model")
+    g.add_argument("--arch", choices=("transformer", "hybrid"), help="default transformer")
+    g.add_argument("--layers", type=positive_int, help="encoder layers, 1-3 (default 2; hybrid 1)")
+    g.add_argument("--d-model", type=positive_int, help="token width (default 32)")
+    g.add_argument("--heads", type=positive_int, help="attention heads (default 2)")
+    g.add_argument("--ffn", type=positive_int, help="feed-forward width (default 64)")
+    g.add_argument("--attention", help="full | local:W | causal:W | linear (default full); W in tokens")
+    g.add_argument("--patch", type=positive_int,
+                   help="samples per token: the sequence is shortened by this before attention "
+                        "(default window // 16)")
+    g.add_argument("--activation", choices=("relu", "gelu"), help="feed-forward activation (default relu)")
+    g.add_argument("--dropout", type=nonneg_float, help="default 0.1")
+    g.add_argument("--ln-epsilon", type=nonneg_float, dest="ln_epsilon",
+                   help="LayerNorm epsilon (default 1e-5)")
+    g = p.add_argument_group("data")
+    g.add_argument("--window", type=positive_int, help="samples per window (default ~2 s, or 64)")
+    g.add_argument("--hop", type=positive_int, help="samples between windows (default window // 2)")
+    g.add_argument("--sample-rate", type=nonneg_float, dest="sample_rate",
+                   help="Hz; default: from a t/time/timestamp column in seconds")
+    g.add_argument("--augment", help="comma list of jitter[=s], scaling[=s], time-warp[=s], "
+                                     "channel-dropout[=p], or all / none (default all)")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--epochs", type=positive_int, help="maximum epochs (default 60)")
+    g.add_argument("--batch", type=positive_int, help="batch size (default 32)")
+    g.add_argument("--patience", type=positive_int, help="early-stopping patience in epochs (default 12)")
+    g.add_argument("--lr", type=nonneg_float, help="peak learning rate (default 3e-3)")
+    g.add_argument("--seed", type=int, help="seed of split, initialisation and augmentation (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+OPTS = ("arch", "layers", "d_model", "heads", "ffn", "attention", "patch", "activation", "dropout",
+        "ln_epsilon", "window", "hop", "sample_rate", "augment", "epochs", "batch", "patience",
+        "lr", "seed")
+
+
+def run(args):
+    if not args.out.endswith(".keras"):
+        raise MicroformerError(f"--out {args.out}: Keras models are saved as .keras files")
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(out_dir):
+        raise MicroformerError(f"--out {args.out}: folder {out_dir} does not exist")
+    from .. import training
+
+    opts = {k: getattr(args, k) for k in OPTS}
+    res = training.train(args.data, progress=not args.quiet, log=print, **opts)
+    res.model.save(args.out)
+    m = res.info["metrics"]
+    c = res.info["config"]
+    print(f"{c['arch']}: {c['layers']} layer(s), d_model {c['d_model']}, {c['heads']} head(s), "
+          f"ffn {c['ffn']}, attention {c['attention']}, {c['tokens']} tokens of {c['patch']} samples; "
+          f"{res.model.count_params()} parameters")
+    print(f"trained {m['epochs_run']} epochs in {m['train_seconds']:.1f} s")
+    print(f"validation accuracy {m['val_accuracy'] * 100:.2f}% "
+          f"({len(res.splits.y['val'])} windows); held-back test {m['test_accuracy'] * 100:.2f}% "
+          f"({len(res.splits.y['test'])} windows)")
+    print(f"saved {args.out}")
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,531 @@
+"""Datasets of sensor recordings: loading, windowing, normalization, split, augmentation.
+
+Two on-disk formats (DESIGN.md "Host"):
+- folder: DATA/<label>/*.csv, one recording per file, a header row of channel names;
+- stream: CSV file(s) with a `label` column giving each sample's label. DATA may be one
+  such file or a folder holding several (each file is one recording).
+A `t`/`time`/`timestamp` column is not a channel; it only gives the sample rate (seconds).
+
+Splitting is by recording so no two splits share samples: in the folder format each file is a
+unit; in a stream each run of consecutive samples with one label is a unit. Units of every
+label are shuffled with a generator seeded by (seed, label name) and dealt into train /
+validation / test, so the split does not change when other labels are added.
+Training windows never cross a unit; evaluation windows cover whole recordings and take the
+majority label of their samples.
+
+NumPy only: no TensorFlow here, the device-side tools reuse it.
+"""
+import csv
+import os
+import sys
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import DataError
+
+TIME_COLUMNS = ("t", "time", "timestamp")
+LABEL_COLUMN = "label"
+SPLITS = ("train", "val", "test")
+# Fractions of each label's units held back for validation and test (at least one each).
+VAL_FRACTION = 0.15
+TEST_FRACTION = 0.15
+
+
+@dataclass
+class Recording:
+    path: str  # file the samples came from (relative to DATA where possible)
+    data: np.ndarray  # (samples, channels) float32
+    label: str = None  # folder format: the label of every sample
+    sample_labels: np.ndarray = None  # stream format: (samples,) label index per sample
+
+
+@dataclass
+class Unit:
+    """A contiguous run of one label inside a recording: the thing the split deals out."""
+    recording: int
+    start: int
+    stop: int
+    label: int
+    name: str
+
+
+@dataclass
+class Dataset:
+    root: str
+    kind: str  # "folder" | "stream"
+    channels: list
+    labels: list  # sorted label names; indices are class ids
+    recordings: list
+    sample_rate: float = None
+    notes: list = field(default_factory=list)  # warnings worth printing (skipped files, ...)
+
+    def units(self):
+        out = []
+        for r_i, r in enumerate(self.recordings):
+            if self.kind == "folder":
+                out.append(Unit(r_i, 0, len(r.data), self.labels.index(r.label), r.path))
+                continue
+            lab = r.sample_labels
+            edges = np.flatnonzero(np.diff(lab)) + 1
+            starts = np.concatenate([[0], edges])
+            stops = np.concatenate([edges, [len(lab)]])
+            for k, (a, b) in enumerate(zip(starts, stops)):
+                out.append(Unit(r_i, int(a), int(b), int(lab[a]), f"{r.path}#{k}"))
+        return out
+
+    def n_samples(self):
+        return sum(len(r.data) for r in self.recordings)
+
+
+def _read_csv(path, display):
+    """-> (header list, float32 array (rows, cols) of the numeric columns, label column or None)."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except UnicodeDecodeError as e:
+        raise DataError(f"{display}: not a text CSV file ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise DataError(f"{display}: cannot read ({e.strerror})") from None
+    rows = [r for r in rows if r and any(c.strip() for c in r)]
+    if not rows:
+        raise DataError(f"{display}: empty file (expected a header row of channel names)")
+    header = [h.strip() for h in rows[0]]
+    if any(not h for h in header):
+        raise DataError(f"{display}: header row has an empty column name: {rows[0]}")
+    lower = [h.lower() for h in header]
+    if len(set(lower)) != len(lower):
+        dup = sorted({h for h in lower if lower.count(h) > 1})
+        raise DataError(f"{display}: duplicate column names {dup}")
+    body = rows[1:]
+    if not body:
+        raise DataError(f"{display}: header only, no samples")
+    ncol = len(header)
+    for i, r in enumerate(body):
+        if len(r) != ncol:
+            raise DataError(
+                f"{display} line {i + 2}: ragged row with {len(r)} fields, the header has {ncol}")
+    label_col = lower.index(LABEL_COLUMN) if LABEL_COLUMN in lower else None
+    num_cols = [j for j in range(ncol) if j != label_col]
+    labels = None
+    if label_col is not None:
+        labels = [r[label_col].strip() for r in body]
+        for i, v in enumerate(labels):
+            if not v:
+                raise DataError(f"{display} line {i + 2}: empty label")
+    try:
+        arr = np.array([[r[j] for j in num_cols] for r in body], dtype=np.float64)
+    except ValueError:
+        for i, r in enumerate(body):
+            for j in num_cols:
+                try:
+                    float(r[j])
+                except ValueError:
+                    raise DataError(
+                        f"{display} line {i + 2}, column {header[j]!r}: {r[j]!r} is not a number"
+                    ) from None
+        raise
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise DataError(
+            f"{display} line {i + 2}, column {header[num_cols[j]]!r}: non-finite value {arr[i, j]}")
+    return [header[j] for j in num_cols], arr, labels
+
+
+def _split_time(header, arr, display):
+    """Remove the time column; -> (channels, data, seconds per sample or None)."""
+    lower = [h.lower() for h in header]
+    tcols = [j for j, h in enumerate(lower) if h in TIME_COLUMNS]
+    if len(tcols) > 1:
+        raise DataError(f"{display}: more than one time column {[header[j] for j in tcols]}")
+    dt = None
+    if tcols:
+        t = arr[:, tcols[0]]
+        if len(t) > 1:
+            d = np.diff(t)
+            if (d <= 0).any():
+                i = int(np.flatnonzero(d <= 0)[0])
+                raise DataError(
+                    f"{display} line {i + 3}: time column {header[tcols[0]]!r} does not increase "
+                    f"({t[i]} then {t[i + 1]})")
+            dt = float(np.median(d))
+        keep = [j for j in range(len(header)) if j != tcols[0]]
+        header = [header[j] for j in keep]
+        arr = arr[:, keep]
+    if not header:
+        raise DataError(f"{display}: no channel columns besides time/label")
+    return header, arr.astype(np.float32), dt
+
+
+def _rel(path, root):
+    try:
+        return os.path.relpath(path, root)
+    except ValueError:
+        return path
+
+
+def load(root, sample_rate=None):
+    """Load DATA (folder of label folders, a stream CSV, or a folder of stream CSVs)."""
+    if not os.path.exists(root):
+        raise DataError(f"data {root} does not exist")
+    if os.path.isfile(root):
+        files = [root]
+        base = os.path.dirname(root) or "."
+        return _load_streams(root, files, base, sample_rate)
+    entries = sorted(os.listdir(root))
+    label_dirs = [e for e in entries if os.path.isdir(os.path.join(root, e)) and not e.startswith(".")]
+    top_csv = [os.path.join(root, e) for e in entries if e.lower().endswith(".csv")]
+    if label_dirs:
+        return _load_folder(root, label_dirs, sample_rate)
+    if top_csv:
+        return _load_streams(root, top_csv, root, sample_rate)
+    raise DataError(
+        f"data folder {root} is empty: expected {root}/<label>/*.csv recordings or CSV files "
+        f"with a '{LABEL_COLUMN}' column")
+
+
+def _check_channels(channels, header, display, first):
+    if [h.lower() for h in header] != [c.lower() for c in channels]:
+        raise DataError(
+            f"{display}: columns {header} differ from {first}'s {channels}; every recording "
+            "needs the same channels in the same order")
+
+
+def _rate(dts, sample_rate):
+    if sample_rate is not None:
+        return float(sample_rate)
+    dts = [d for d in dts if d]
+    return round(1.0 / float(np.median(dts)), 6) if dts else None
+
+
+def _load_folder(root, label_dirs, sample_rate):
+    recs, channels, first, dts, notes = [], None, None, [], []
+    empty = []
+    for lab in label_dirs:
+        d = os.path.join(root, lab)
+        files = sorted(f for f in os.listdir(d) if f.lower().endswith(".csv"))
+        if not files:
+            empty.append(lab)
+            continue
+        for f in files:
+            path = os.path.join(d, f)
+            disp = _rel(path, root)
+            header, arr, labels = _read_csv(path, disp)
+            if labels is not None:
+                raise DataError(
+                    f"{disp}: has a '{LABEL_COLUMN}' column inside label folder {lab!r}; use "
+                    "either label folders or a stream CSV with a label column, not both")
+            header, arr, dt = _split_time(header, arr, disp)
+            if channels is None:
+                channels, first = header, disp
+            _check_channels(channels, header, disp, first)
+            dts.append(dt)
+            recs.append(Recording(disp, arr, label=lab))
+    if not recs:
+        raise DataError(
+            f"data folder {root}: label folders {label_dirs} contain no .csv recordings")
+    if empty:
+        raise DataError(
+            f"data folder {root}: label folder(s) {empty} contain no .csv recordings "
+            f"(other labels have {len(recs)} recordings)")
+    labels = sorted({r.label for r in recs})
+    return Dataset(root, "folder", channels, labels, recs, _rate(dts, sample_rate), notes)
+
+
+def _load_streams(root, files, base, sample_rate):
+    raw, channels, first, dts = [], None, None, []
+    for path in files:
+        disp = _rel(path, base)
+        header, arr, labels = _read_csv(path, disp)
+        if labels is None:
+            raise DataError(
+                f"{disp}: no '{LABEL_COLUMN}' column; a stream CSV labels every sample (or use "
+                "DATA/<label>/*.csv folders)")
+        header, arr, dt = _split_time(header, arr, disp)
+        if channels is None:
+            channels, first = header, disp
+        _check_channels(channels, header, disp, first)
+        dts.append(dt)
+        raw.append((disp, arr, labels))
+    names = sorted({v for _, _, lab in raw for v in lab})
+    index = {n: i for i, n in enumerate(names)}
+    recs = [Recording(d, a, sample_labels=np.array([index[v] for v in lab], dtype=np.int32))
+            for d, a, lab in raw]
+    return Dataset(root, "stream", channels, names, recs, _rate(dts, sample_rate))
+
+
+def align_channels(ds, channels):
+    """Reorder ds's channels to `channels` (a model's), or a DataError naming the mismatch."""
+    have = [c.lower() for c in ds.channels]
+    want = [c.lower() for c in channels]
+    if have == want:
+        return ds
+    if len(have) != len(want):
+        raise DataError(
+            f"{ds.root} has {len(have)} channels {ds.channels}, the model expects {len(want)} "
+            f"{list(channels)}")
+    if sorted(have) != sorted(want):
+        missing = [c for c in channels if c.lower() not in have]
+        extra = [c for c in ds.channels if c.lower() not in want]
+        raise DataError(
+            f"{ds.root} channels {ds.channels} do not match the model's {list(channels)}: "
+            f"missing {missing}, unexpected {extra}")
+    order = [have.index(c) for c in want]
+    for r in ds.recordings:
+        r.data = np.ascontiguousarray(r.data[:, order])
+    ds.channels = [ds.channels[i] for i in order]
+    return ds
+
+
+def align_labels(ds, labels):
+    """Re-index ds's labels to a model's label list; unknown labels are an error."""
+    unknown = [l for l in ds.labels if l not in labels]
+    if unknown:
+        raise DataError(
+            f"{ds.root} has label(s) {unknown} the model does not know; model labels: {list(labels)}")
+    remap = np.array([labels.index(l) for l in ds.labels], dtype=np.int32)
+    for r in ds.recordings:
+        if r.sample_labels is not None:
+            r.sample_labels = remap[r.sample_labels]
+    ds.labels = list(labels)
+    return ds
+
+
+def n_windows(length, window, hop):
+    return 0 if length < window else 1 + (length - window) // hop
+
+
+def frame(x, window, hop):
+    """(samples, channels) -> (n, window, channels) view, windows starting at 0, hop, 2*hop..."""
+    n = n_windows(len(x), window, hop)
+    if n == 0:
+        return np.zeros((0, window, x.shape[1]), dtype=x.dtype)
+    s0, s1 = x.strides
+    return np.lib.stride_tricks.as_strided(x, (n, window, x.shape[1]), (hop * s0, s0, s1),
+                                           writeable=False)
+
+
+def _majority(lab, window, hop, n_classes):
+    n = n_windows(len(lab), window, hop)
+    out = np.empty(n, dtype=np.int32)
+    for i in range(n):
+        # Ties go to the lower class index (np.argmax picks the first maximum).
+        out[i] = int(np.argmax(np.bincount(lab[i * hop:i * hop + window], minlength=n_classes)))
+    return out
+
+
+def check_window(window, hop):
+    if not isinstance(window, int) or window < 1:
+        raise DataError(f"window must be a positive number of samples, got {window!r}")
+    if not isinstance(hop, int) or hop < 1:
+        raise DataError(f"hop must be a positive number of samples, got {hop!r}")
+
+
+def recording_windows(ds, window, hop):
+    """Every recording windowed whole: (x (n, window, ch) float32, y (n,) int32, recording ids)."""
+    check_window(window, hop)
+    xs, ys, rid = [], [], []
+    longest = max(len(r.data) for r in ds.recordings)
+    if longest < window:
+        raise DataError(
+            f"window {window} is longer than every recording in {ds.root} (longest: {longest} samples)")
+    for i, r in enumerate(ds.recordings):
+        w = frame(r.data, window, hop)
+        if r.sample_labels is not None:
+            y = _majority(r.sample_labels, window, hop, len(ds.labels))
+        else:
+            y = np.full(len(w), ds.labels.index(r.label), dtype=np.int32)
+        xs.append(np.array(w))
+        ys.append(y)
+        rid.append(np.full(len(w), i, dtype=np.int32))
+    return (np.concatenate(xs).astype(np.float32), np.concatenate(ys), np.concatenate(rid))
+
+
+def split_units(ds, seed):
+    """Deal each label's units into train/val/test; -> {split: [Unit, ...]}."""
+    units = ds.units()
+    by_label = {}
+    for u in units:
+        by_label.setdefault(u.label, []).append(u)
+    out = {s: [] for s in SPLITS}
+    for lab in range(len(ds.labels)):
+        us = sorted(by_label.get(lab, []), key=lambda u: u.name)
+        name = ds.labels[lab]
+        what = "recordings" if ds.kind == "folder" else "labelled runs"
+        if len(us) < 3:
+            raise DataError(
+                f"label {name!r} has {len(us)} {what}; splitting by recording needs at least 3 "
+                "(train, validation, test) so no window is in two splits")
+        rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+        order = rng.permutation(len(us))
+        n_val = max(1, int(round(len(us) * VAL_FRACTION)))
+        n_test = max(1, int(round(len(us) * TEST_FRACTION)))
+        parts = {"val": order[:n_val], "test": order[n_val:n_val + n_test],
+                 "train": order[n_val + n_test:]}
+        for s, idx in parts.items():
+            out[s].extend(us[i] for i in sorted(idx))
+    return out
+
+
+def unit_windows(ds, units, window, hop):
+    """Windows inside units (never across a unit boundary): (x, y, unit index)."""
+    check_window(window, hop)
+    xs, ys, uid = [], [], []
+    for k, u in enumerate(units):
+        seg = ds.recordings[u.recording].data[u.start:u.stop]
+        w = frame(seg, window, hop)
+        xs.append(np.array(w))
+        ys.append(np.full(len(w), u.label, dtype=np.int32))
+        uid.append(np.full(len(w), k, dtype=np.int32))
+    if not xs:
+        return (np.zeros((0, window, len(ds.channels)), np.float32), np.zeros(0, np.int32),
+                np.zeros(0, np.int32))
+    return np.concatenate(xs).astype(np.float32), np.concatenate(ys), np.concatenate(uid)
+
+
+@dataclass
+class Splits:
+    x: dict  # split -> (n, window, channels) raw float32
+    y: dict  # split -> (n,) int32
+    units: dict  # split -> [Unit]
+
+
+def make_splits(ds, window, hop, seed):
+    """Split by unit, window each split, and check every label has windows in every split."""
+    check_window(window, hop)
+    lengths = [u.stop - u.start for u in ds.units()]
+    if max(lengths) < window:
+        what = "recording" if ds.kind == "folder" else "labelled run"
+        raise DataError(
+            f"window {window} is longer than every {what} in {ds.root} (longest: {max(lengths)} "
+            "samples); use a shorter --window")
+    parts = split_units(ds, seed)
+    xs, ys = {}, {}
+    for s in SPLITS:
+        xs[s], ys[s], _ = unit_windows(ds, parts[s], window, hop)
+        counts = np.bincount(ys[s], minlength=len(ds.labels))
+        missing = [ds.labels[i] for i in range(len(ds.labels)) if counts[i] == 0]
+        if missing:
+            short = [u for u in parts[s] if u.label in [ds.labels.index(m) for m in missing]]
+            raise DataError(
+                f"the {s} split has no {window}-sample windows for label(s) {missing}: their "
+                f"{len(short)} recording(s) there are shorter than the window "
+                f"({', '.join(f'{u.name}: {u.stop - u.start}' for u in short[:4])}); use a "
+                "shorter --window or longer recordings")
+    return Splits(xs, ys, parts)
+
+
+def fit_normalization(x):
+    """Per-channel mean/std over all samples of (n, window, channels) training windows."""
+    flat = x.reshape(-1, x.shape[-1]).astype(np.float64)
+    mean = flat.mean(axis=0)
+    std = flat.std(axis=0)
+    # A constant channel would divide by zero; leaving it unscaled keeps it at 0 after centering.
+    std = np.where(std > 1e-6 * np.maximum(1.0, np.abs(mean)), std, 1.0)
+    return mean.astype(np.float32).tolist(), std.astype(np.float32).tolist()
+
+
+def default_window(ds):
+    """About two seconds when the sample rate is known (64 samples otherwise), a multiple of
+    8, and at most half the median unit so each unit yields a few windows."""
+    w = 64
+    if ds.sample_rate:
+        w = int(round(2.0 * ds.sample_rate / 8.0)) * 8
+        w = min(256, max(16, w))
+    med = float(np.median([u.stop - u.start for u in ds.units()]))
+    cap = int(med // 2) // 8 * 8
+    if cap >= 8:
+        w = min(w, cap)
+    return w
+
+
+# ---- augmentation -------------------------------------------------------------------------
+
+AUGMENTS = {
+    # name: (default strength, meaning)
+    "jitter": (0.05, "Gaussian noise, sigma in channel standard deviations"),
+    "scaling": (0.1, "per-channel gain 1 + N(0, s)"),
+    "time-warp": (0.2, "smooth random speed change up to +-s (fraction of the nominal rate)"),
+    "channel-dropout": (0.1, "probability that a channel is replaced by its mean"),
+}
+
+
+def parse_augment(spec):
+    """'jitter,scaling=0.2' | 'all' | 'none' | '' -> {name: strength}."""
+    if spec is None:
+        return {}
+    s = spec.strip().lower()
+    if s in ("", "none", "off"):
+        return {}
+    if s == "all":
+        return {k: v[0] for k, v in AUGMENTS.items()}
+    out = {}
+    for part in s.split(","):
+        name, _, val = part.strip().partition("=")
+        name = name.strip().replace("_", "-")
+        if name not in AUGMENTS:
+            raise DataError(f"unknown augmentation {name!r}: use {', '.join(AUGMENTS)}, all or none")
+        if val:
+            try:
+                v = float(val)
+            except ValueError:
+                raise DataError(f"augmentation {name}={val!r}: not a number") from None
+        else:
+            v = AUGMENTS[name][0]
+        if not (0.0 <= v <= (1.0 if name == "channel-dropout" else 10.0)):
+            raise DataError(f"augmentation {name}={v} is out of range")
+        out[name] = v
+    return out
+
+
+def augment(x, aug, mean, std, rng):
+    """Augmented copy of raw windows x (n, window, channels); mean/std are per channel."""
+    if not aug:
+        return x
+    x = np.array(x, dtype=np.float32, copy=True)
+    n, w, c = x.shape
+    mean = np.asarray(mean, np.float32)
+    std = np.asarray(std, np.float32)
+    if "time-warp" in aug and aug["time-warp"] > 0:
+        s = aug["time-warp"]
+        # Speed follows a smooth curve through 4 random knots; resampling keeps the length.
+        knots = 1.0 + rng.uniform(-s, s, size=(n, 4))
+        grid = np.linspace(0, 3, w)
+        speed = np.stack([np.interp(grid, np.arange(4), k) for k in knots])
+        t = np.cumsum(speed, axis=1)
+        t = (t - t[:, :1]) / np.maximum(t[:, -1:] - t[:, :1], 1e-9) * (w - 1)
+        base = np.arange(w)
+        for i in range(n):
+            for j in range(c):
+                x[i, :, j] = np.interp(t[i], base, x[i, :, j])
+    if "scaling" in aug and aug["scaling"] > 0:
+        x = mean + (x - mean) * (1.0 + rng.normal(0, aug["scaling"], size=(n, 1, c))).astype(np.float32)
+    if "jitter" in aug and aug["jitter"] > 0:
+        x = x + rng.normal(0, aug["jitter"], size=x.shape).astype(np.float32) * std
+    if "channel-dropout" in aug and aug["channel-dropout"] > 0:
+        drop = rng.random((n, 1, c)) < aug["channel-dropout"]
+        x = np.where(drop, mean, x)
+    return x.astype(np.float32)
+
+
+def describe(ds):
+    per = {}
+    for u in ds.units():
+        per[ds.labels[u.label]] = per.get(ds.labels[u.label], 0) + 1
+    what = "recordings" if ds.kind == "folder" else "runs"
+    return (f"{ds.root}: {len(ds.recordings)} file(s), {ds.n_samples()} samples, "
+            f"{len(ds.channels)} channels, labels " +
+            ", ".join(f"{k} ({v} {what})" for k, v in per.items()))
+
+
+def warn(msg):
+    print(f"microformer: warning: {msg}", file=sys.stderr)
+
+
+__all__ = [
+    "Dataset", "Recording", "Unit", "Splits", "load", "align_channels", "align_labels",
+    "frame", "recording_windows", "split_units", "unit_windows", "make_splits",
+    "fit_normalization", "default_window", "parse_augment", "augment", "AUGMENTS", "describe",
+]
