@@ -1,6 +1,6 @@
 """`microformer board start|stop`: the emulated board (QEMU_M4) with its UART on a pty.
 
-    microformer board start QEMU_M4 [--firmware out/firmware/QEMU_M4/firmware.elf] [--romfs IMG]
+    microformer board start QEMU_M4 [--firmware out/firmware/QEMU_M4/firmware.elf] [--romfs DIR|IMG]
     microformer board stop [QEMU_M4]
 
 The board runs under `qemu-system-arm -icount shift=0`: its clock advances 1 ns per
@@ -19,8 +19,9 @@ def add_parser(subparsers):
     s.add_argument("board", nargs="?", default="QEMU_M4", help="emulated board (default QEMU_M4)")
     s.add_argument("--firmware", metavar="ELF",
                    help="firmware to boot (default: out/firmware/BOARD/firmware.elf)")
-    s.add_argument("--romfs", metavar="IMG",
-                   help="ROMFS image mounted at /rom (e.g. from `mpremote romfs build`)")
+    s.add_argument("--romfs", metavar="DIR|IMG",
+                   help="mounted at /rom: a directory (packed with file data 16-byte aligned, "
+                        "so models load in place) or a ROMFS image")
     t = sub.add_parser("stop", help="stop the emulated board")
     t.add_argument("board", nargs="?", default="QEMU_M4")
     return p

@@ -13,6 +13,7 @@ class Firmware:
     artifacts: list
     sizes: sizes.Sizes
     micropython_version: str
+    micropython_dir: pathlib.Path
     ops: list              # ops compiled in (all the engine has without --ops-from)
     log: pathlib.Path
 
@@ -45,4 +46,4 @@ def build(board, micropython, out=None, ops_from=(), jobs=None, on_line=None):
     except d.BuildError as e:
         raise FirmwareError(str(e)) from None
     return Firmware(board, out, r.firmware, r.artifacts, sizes.measure(r, root),
-                    d.version_string(r.micropython_version), ops, r.log)
+                    d.version_string(r.micropython_version), pathlib.Path(micropython).resolve(), ops, r.log)

@@ -79,8 +79,25 @@ def machine(name):
             f"{name} is not an emulated board; emulated boards: {', '.join(MACHINES)}") from None
 
 
+def romfs_image(romfs, workdir):
+    """An image file for `romfs`: an image as is, or a directory packed (aligned) into
+    workdir/romfs.img."""
+    romfs = pathlib.Path(romfs)
+    if romfs.is_dir():
+        from . import romfs as _romfs
+
+        img = pathlib.Path(workdir) / "romfs.img"
+        img.parent.mkdir(parents=True, exist_ok=True)
+        img.write_bytes(_romfs.build(romfs))
+        return img
+    if not romfs.is_file():
+        raise FirmwareError(f"ROMFS {romfs}: no such image file or directory")
+    return romfs
+
+
 def command(name, firmware, romfs=None, pty=True):
-    """The qemu command line for board `name` running `firmware` (an ELF file)."""
+    """The qemu command line for board `name` running `firmware` (an ELF file); romfs is
+    an image file loaded where the firmware mounts /rom from."""
     m = machine(name)
     cmd = [m.system, "-machine", m.machine, "-nographic", "-monitor", "null", "-semihosting",
            "-icount", "shift=0", "-kernel", str(firmware)]
@@ -107,6 +124,7 @@ def running(name):
 
 def start(name, firmware, romfs=None, timeout=20.0):
     """Starts the board detached; returns its Board once qemu has opened the pty."""
+    machine(name)
     firmware = pathlib.Path(firmware).resolve()
     if not firmware.is_file():
         raise FirmwareError(
@@ -116,9 +134,9 @@ def start(name, firmware, romfs=None, timeout=20.0):
     if old is not None:
         raise FirmwareError(f"{name} is already running (pid {old.pid}, serial {old.pty}); "
                             f"`microformer board stop {name}` first")
-    cmd = command(name, firmware, romfs)
     sd = state_dir()
     sd.mkdir(parents=True, exist_ok=True)
+    cmd = command(name, firmware, romfs_image(romfs, sd / name) if romfs else None)
     log = sd / f"{name}.log"
     with open(log, "w") as f:
         try:
@@ -177,7 +195,8 @@ def stop(name):
 @contextlib.contextmanager
 def booted(name, firmware, romfs=None):
     """A board for the duration of a with-block (tests, benchmarks); always stopped after.
-    Not recorded in the state file, so it does not collide with `board start`."""
+    Not recorded in the state file, so it does not collide with `board start`.
+    romfs: an image file (see romfs.build) or None."""
     firmware = pathlib.Path(firmware).resolve()
     cmd = command(name, firmware, romfs)
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

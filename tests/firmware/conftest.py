@@ -1,0 +1,122 @@
+"""Fixtures for the firmware tests: MicroPython builds with _uformer and the emulated board.
+
+Tests marked `firmware` need a MicroPython checkout in $MICROPY_DIR (v1.25+) and the
+toolchains (gcc; arm-none-eabi-gcc and qemu-system-arm for QEMU_M4: `make firmware-deps`);
+without them they skip with that reason. Builds go to $MF_FIRMWARE_OUT/<BOARD> when set
+(kept between runs, so make rebuilds only what changed), else to a fresh temporary
+directory; the MicroPython tree is only read.
+"""
+import os
+import pathlib
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+for p in (ROOT / "host", ROOT / "tests" / "engine"):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+from microformer.firmware import driver  # noqa: E402
+
+
+def micropython_dir():
+    """$MICROPY_DIR, or pytest.skip naming what is missing."""
+    d = os.environ.get("MICROPY_DIR")
+    if not d:
+        pytest.skip("MICROPY_DIR is not set: point it to a MicroPython checkout (v1.25+) "
+                    "to build and test the firmware")
+    drv = driver()
+    try:
+        drv.micropython_version(d)
+    except drv.BuildError as e:
+        pytest.skip(f"MICROPY_DIR: {e}")
+    return pathlib.Path(d)
+
+
+def require_board(name):
+    """Skips unless MICROPY_DIR, the submodules and the toolchain for board `name` exist."""
+    d = micropython_dir()
+    drv = driver()
+    b = drv.board(name)
+    missing = drv.missing_tools(b)
+    if missing:
+        pytest.skip(f"{name} needs {', '.join(t for t, _ in missing)} (make firmware-deps)")
+    subs = drv.missing_submodules(d, b)
+    if subs:
+        pytest.skip(f"{name} needs the MicroPython submodules {', '.join(subs)} "
+                    f"(empty in {d}: make -C {d}/ports/{b.port} submodules)")
+    return d
+
+
+@pytest.fixture(scope="session")
+def firmware_out(tmp_path_factory):
+    env = os.environ.get("MF_FIRMWARE_OUT")
+    if env:
+        p = pathlib.Path(env)
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+    return tmp_path_factory.mktemp("firmware")
+
+
+def _build(name, out, **kw):
+    from microformer.firmware import builder
+
+    d = require_board(name)
+    return builder.build(name, d, out, **kw)
+
+
+@pytest.fixture(scope="session")
+def unix_firmware(firmware_out):
+    return _build("UNIX", firmware_out / "UNIX")
+
+
+@pytest.fixture(scope="session")
+def qemu_firmware(firmware_out):
+    return _build("QEMU_M4", firmware_out / "QEMU_M4")
+
+
+@pytest.fixture(scope="session")
+def build_firmware(firmware_out):
+    """build_firmware(board, subdir, **builder.build kwargs) -> Firmware (cached per subdir)."""
+    cache = {}
+
+    def build(name, subdir, **kw):
+        if subdir not in cache:
+            cache[subdir] = _build(name, firmware_out / subdir, **kw)
+        return cache[subdir]
+
+    return build
+
+
+@pytest.fixture
+def qemu_board(qemu_firmware):
+    """A freshly booted QEMU_M4 (serial port in .pty), stopped after the test."""
+    from microformer.firmware import qemu
+
+    with qemu.booted("QEMU_M4", qemu_firmware.firmware) as b:
+        yield b
+
+
+@pytest.fixture(scope="session")
+def cpython_engine():
+    """The CPython _uformer (the reference the firmware must match byte for byte)."""
+    try:
+        import _uformer
+    except ImportError:
+        pytest.skip("the CPython _uformer is not built (pip install . or setup.py build_ext)")
+    return _uformer
+
+
+@pytest.fixture(scope="session")
+def zoo_model():
+    """zoo_model(name) -> .tflite bytes of a tests/engine/zoo.py model (converted once, cached)."""
+    import zoo
+
+    def get(name):
+        try:
+            return zoo.get(name)
+        except ImportError as e:
+            pytest.skip(f"converting zoo model {name} needs TensorFlow: {e}")
+
+    return get
