@@ -28,7 +28,7 @@ def test_replay_app_runs_and_swaps_live(device_python, impl, tmp_path):
     shutil.copy(data("v1.tflite"), model)
     argv = [device_python] + (["-u"] if impl == "cpython" else [])
     t = ProcessTransport(argv + [os.path.join(ROOT, "examples", "replay_app.py"),
-                                 data("rec.csv"), str(model), "4"], cwd=ROOT)
+                                 data("rec.csv"), str(model), "6"], cwd=ROOT)
     lines = []
     link = LiveLink(t, timeout=0.5, on_line=lines.append)
     v2 = open(data("v2.tflite"), "rb").read()
