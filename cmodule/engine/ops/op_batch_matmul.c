@@ -3,8 +3,8 @@
  *
  * Semantics are TFLM's batch_matmul.cc: ranks 2..5, batch dims broadcast (numpy
  * rules, extended with leading 1s), adj_x / adj_y transpose the last two dims of lhs /
- * rhs, per-tensor quantization with multiplier float(lhs_scale * rhs_scale) /
- * output_scale, no fused activation. Either operand may be an activation (attention
+ * rhs, per-tensor quantization with multiplier lhs_scale * rhs_scale / output_scale
+ * (in double), no fused activation. Either operand may be an activation (attention
  * QK^T and AV) or a constant; both are read as stored (see k_batch_matmul.h).
  */
 #include "mf_config.h"
@@ -92,9 +92,10 @@ static mf_status_t bmm_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     if (!p) {
         return MF_ERR_ARENA;
     }
-    /* GetQuantizedConvolutionMultipler: product in float, then divided in double. */
-    float prod = lhs->scale * rhs->scale;
-    p->qm = mf_quantize_multiplier((double)prod / (double)out->scale);
+    /* GetQuantizedConvolutionMultipler, with the scale product in double as the TFLM
+     * oracle (tflite-micro on PyPI) forms it (the older source tree multiplies in float;
+     * measured: 4 of 4.9M outputs differed with the float product, none in double). */
+    p->qm = mf_quantize_multiplier((double)lhs->scale * (double)rhs->scale / (double)out->scale);
     if (p->qm.shift > 30) {
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, "effective scale too large (shift %d, max 30)", (int)p->qm.shift);
     }
