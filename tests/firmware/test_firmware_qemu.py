@@ -73,14 +73,22 @@ def test_board_cli_starts_and_stops(qemu_firmware, tmp_path, monkeypatch):
     from microformer.commands import board
 
     monkeypatch.setenv("MICROFORMER_STATE", str(tmp_path / "state"))
+    rom = tmp_path / "rom"
+    (rom / "models").mkdir(parents=True)
+    (rom / "models" / "a.bin").write_bytes(b"\x01" * 33)
     p = argparse.ArgumentParser()
     board.add_parser(p.add_subparsers(dest="verb"))
-    assert board.run(p.parse_args(["board", "start", "QEMU_M4", "--firmware", str(qemu_firmware.firmware)])) == 0
+    assert board.run(p.parse_args(["board", "start", "QEMU_M4", "--firmware", str(qemu_firmware.firmware),
+                                   "--romfs", str(rom)])) == 0
     b = qemu.running("QEMU_M4")
     try:
         assert b is not None and os.path.exists(b.pty)
         assert "-icount" in open(f"/proc/{b.pid}/cmdline", "rb").read().decode(errors="replace")
         assert device.mpremote(b.pty, "exec", "print(6 * 7)").strip().endswith("42")
+        # The directory was packed into the ROMFS the firmware mounts at /rom, aligned.
+        out = device.mpremote(b.pty, "exec", "import uctypes\nf = open('/rom/models/a.bin', 'rb')\n"
+                                             "m = memoryview(f)\nprint(len(m), uctypes.addressof(m) % 16)")
+        assert out.split()[-2:] == ["33", "0"]
         with pytest.raises(Exception, match="already running"):
             board.run(p.parse_args(["board", "start", "QEMU_M4", "--firmware", str(qemu_firmware.firmware)]))
     finally:

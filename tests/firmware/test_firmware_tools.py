@@ -169,3 +169,19 @@ def test_board_command_needs_built_firmware(tmp_path, monkeypatch):
     with pytest.raises(FirmwareError, match="UNIX is not an emulated board"):
         board.run(args)
     assert board.run(p.parse_args(["board", "stop"])) == 0  # nothing running: says so
+
+
+def test_romfs_command_packs_a_directory(tmp_path, capsys):
+    from microformer.commands import firmware
+
+    src = tmp_path / "rom"
+    src.mkdir()
+    (src / "m.tflite").write_bytes(b"\x07" * 100)
+    p = argparse.ArgumentParser()
+    firmware.add_parser(p.add_subparsers(dest="verb"))
+    assert firmware.run(p.parse_args(["firmware", "romfs", str(src), "-o", str(tmp_path / "x.img")])) == 0
+    assert "/rom/m.tflite: 100 bytes at offset" in capsys.readouterr().out
+    found = romfs.files((tmp_path / "x.img").read_bytes())
+    assert found["m.tflite"][1] == b"\x07" * 100 and found["m.tflite"][0] % 16 == 0
+    with pytest.raises(FirmwareError, match="is not a directory"):
+        firmware.run(p.parse_args(["firmware", "romfs", str(tmp_path / "none")]))

@@ -2,6 +2,7 @@
 
     microformer firmware build --board QEMU_M4 --micropython ~/micropython
         [--ops-from model.tflite ...] [--out DIR] [-j N]
+    microformer firmware romfs DIR [-o IMG]     # /rom image with aligned files
 
 Checks the MicroPython version and the toolchain, builds out of tree (BOARD_DIR or
 VARIANT_DIR, USER_C_MODULES, FROZEN_MANIFEST; the MicroPython tree is only read), then
@@ -25,10 +26,20 @@ def add_parser(subparsers):
                    help="compile only the kernels these .tflite models use")
     b.add_argument("--out", metavar="DIR", help="output directory (default: out/firmware/BOARD)")
     b.add_argument("-j", "--jobs", type=int, help="parallel compile jobs (default: CPU count)")
+    r = sub.add_parser("romfs", help="pack a directory into a ROMFS image for /rom",
+                       description="Pack a directory into a ROMFS image whose files start on "
+                                   "aligned addresses, so models in /rom load in place (no RAM "
+                                   "copy). Deploy it with `mpremote romfs deploy IMG` (real "
+                                   "boards) or `microformer board start --romfs IMG` (QEMU_M4).")
+    r.add_argument("src", metavar="DIR", help="directory to pack (its tree becomes /rom)")
+    r.add_argument("-o", "--output", metavar="IMG", help="image file (default: DIR.romfs)")
+    r.add_argument("--align", type=int, default=16, help="file data alignment in bytes (default 16)")
     return p
 
 
 def run(args):
+    if args.action == "romfs":
+        return _romfs(args)
     from ..firmware import builder, driver, opsconfig
     from ..firmware.sizes import describe
 
@@ -56,6 +67,23 @@ def run(args):
     for line in describe(fw.sizes):
         print("  " + line)
     print(f"  build log: {fw.log}")
+    return 0
+
+
+def _romfs(args):
+    import pathlib
+
+    from ..firmware import FirmwareError, romfs
+
+    src = pathlib.Path(args.src)
+    if not src.is_dir():
+        raise FirmwareError(f"romfs: {src} is not a directory")
+    img = romfs.build(src, args.align)
+    out = pathlib.Path(args.output or str(src).rstrip("/") + ".romfs")
+    out.write_bytes(img)
+    for name, (offset, data) in sorted(romfs.files(img).items()):
+        print(f"  /rom/{name}: {len(data)} bytes at offset {offset}")
+    print(f"{out}: {len(img)} bytes, file data aligned to {args.align} bytes")
     return 0
 
 
