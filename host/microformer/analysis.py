@@ -141,14 +141,14 @@ def plot_sqnr(rows, path, title="per-layer SQNR (float vs int8 on the engine)"):
     ops = sorted({r["op"] for r in rows})
     cmap = plt.get_cmap("tab20")
     colors = [cmap(ops.index(r["op"]) % 20) for r in rows]
-    fig, ax = plt.subplots(figsize=(max(6, 0.18 * len(rows) + 2), 4), dpi=100)
+    fig, ax = plt.subplots(figsize=(max(6, 0.18 * len(rows) + 4), 4), dpi=100)
     ax.bar(range(len(rows)), shown, color=colors)
     ax.set_xlabel("node")
     ax.set_ylabel("SQNR (dB)")
     ax.set_title(title, fontsize=10)
     ax.set_xlim(-1, len(rows))
     handles = [plt.Rectangle((0, 0), 1, 1, color=cmap(i % 20)) for i in range(len(ops))]
-    ax.legend(handles, ops, fontsize=7, ncol=4, loc="lower left")
+    ax.legend(handles, ops, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -3,7 +3,12 @@
 int8 input and output, int8 weights (per-channel symmetric by default, per-tensor on request),
 int32 biases; activation ranges calibrated on training windows. The converter is restricted
 to TFLITE_BUILTINS_INT8, so a layer without an int8 kernel fails the conversion here instead
-of leaving a float op for the device to refuse.
+of leaving a float op for the device to refuse. (The converter still keeps the small float
+islands it always emits, e.g. DEQUANTIZE -> NEG -> QUANTIZE for keras LayerNormalization;
+the default models avoid them and `microformer inspect` lists any float op.)
+
+Tensor names are shortened (tflite.shorten_names): the converter's fused names cost ~10 KB
+of flash in the default model.
 """
 import datetime
 import json
@@ -87,8 +92,16 @@ def quantize(model, calib_windows, per_tensor=False, n_calib=DEFAULT_CALIB, seed
     conv.inference_output_type = tf.int8
     if per_tensor:
         conv._experimental_disable_per_channel = True
+    import warnings
+
+    from ._tf import quiet_stderr
+
     try:
-        raw = conv.convert()
+        with warnings.catch_warnings(), quiet_stderr():
+            # "Statistics for quantized inputs were expected": the int8 input's range comes
+            # from the calibration data, which is what we want.
+            warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
+            raw = conv.convert()
     except Exception as e:  # the converter raises ConverterError/RuntimeError with its log
         raise MicroformerError(f"int8 conversion failed: {str(e).strip().splitlines()[-1]}") from None
     q = {"weights": "per-tensor" if per_tensor else "per-channel", "activations": "int8",

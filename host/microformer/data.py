@@ -17,9 +17,8 @@ NumPy only: no TensorFlow here, the device-side tools reuse it.
 """
 import csv
 import os
-import sys
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -59,7 +58,6 @@ class Dataset:
     labels: list  # sorted label names; indices are class ids
     recordings: list
     sample_rate: float = None
-    notes: list = field(default_factory=list)  # warnings worth printing (skipped files, ...)
 
     def units(self):
         out = []
@@ -201,7 +199,7 @@ def _rate(dts, sample_rate):
 
 
 def _load_folder(root, label_dirs, sample_rate):
-    recs, channels, first, dts, notes = [], None, None, [], []
+    recs, channels, first, dts = [], None, None, []
     empty = []
     for lab in label_dirs:
         d = os.path.join(root, lab)
@@ -231,7 +229,7 @@ def _load_folder(root, label_dirs, sample_rate):
             f"data folder {root}: label folder(s) {empty} contain no .csv recordings "
             f"(other labels have {len(recs)} recordings)")
     labels = sorted({r.label for r in recs})
-    return Dataset(root, "folder", channels, labels, recs, _rate(dts, sample_rate), notes)
+    return Dataset(root, "folder", channels, labels, recs, _rate(dts, sample_rate))
 
 
 def _load_streams(root, files, base, sample_rate):
@@ -390,6 +388,7 @@ class Splits:
     x: dict  # split -> (n, window, channels) raw float32
     y: dict  # split -> (n,) int32
     units: dict  # split -> [Unit]
+    short: list  # names of units shorter than the window (they give no windows)
 
 
 def make_splits(ds, window, hop, seed):
@@ -414,7 +413,8 @@ def make_splits(ds, window, hop, seed):
                 f"{len(short)} recording(s) there are shorter than the window "
                 f"({', '.join(f'{u.name}: {u.stop - u.start}' for u in short[:4])}); use a "
                 "shorter --window or longer recordings")
-    return Splits(xs, ys, parts)
+    short = [u.name for s in SPLITS for u in parts[s] if u.stop - u.start < window]
+    return Splits(xs, ys, parts, short)
 
 
 def fit_normalization(x):
@@ -518,10 +518,6 @@ def describe(ds):
     return (f"{ds.root}: {len(ds.recordings)} file(s), {ds.n_samples()} samples, "
             f"{len(ds.channels)} channels, labels " +
             ", ".join(f"{k} ({v} {what})" for k, v in per.items()))
-
-
-def warn(msg):
-    print(f"microformer: warning: {msg}", file=sys.stderr)
 
 
 __all__ = [

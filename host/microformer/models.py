@@ -45,6 +45,7 @@ MASK_LOGIT = 10.0
 ATTENTION_KINDS = ("full", "local", "causal", "linear")
 ARCHS = ("transformer", "hybrid")
 ACTIVATIONS = ("relu", "gelu")
+LAYERNORMS = ("integer", "keras")
 
 DEFAULT_CONFIG = {
     "arch": "transformer",
@@ -57,6 +58,7 @@ DEFAULT_CONFIG = {
     "activation": "relu",
     "dropout": 0.1,
     "ln_epsilon": 1e-5,
+    "layernorm": "integer",  # "keras": keras.layers.LayerNormalization (float island on device)
 }
 
 
@@ -88,6 +90,8 @@ def resolve_config(cfg, window, channels, n_classes):
     c.update({k: v for k, v in cfg.items() if v is not None})
     if c["arch"] not in ARCHS:
         raise MicroformerError(f"unknown arch {c['arch']!r}: use transformer or hybrid")
+    if c["layernorm"] not in LAYERNORMS:
+        raise MicroformerError(f"unknown layernorm {c['layernorm']!r}: use integer or keras")
     if c["activation"] not in ACTIVATIONS:
         raise MicroformerError(f"unknown activation {c['activation']!r}: use relu or gelu")
     for k, lo, hi in (("layers", 1, 3), ("d_model", 4, 512), ("heads", 1, 16), ("ffn", 4, 2048)):
@@ -257,6 +261,12 @@ def _act(name):
     return {"relu": "relu", "gelu": keras.activations.gelu}[name]
 
 
+def _norm(c, name):
+    if c["layernorm"] == "keras":
+        return layers.LayerNormalization(epsilon=c["ln_epsilon"], name=name)
+    return LayerNorm(c["ln_epsilon"], name=name)
+
+
 def _core(x, c):
     """The part of the model that runs on the device: normalized window -> class scores."""
     p, tokens = c["patch"], c["tokens"]
@@ -280,16 +290,16 @@ def _core(x, c):
     x = PositionEmbedding(name="pos")(x)
     drop = c["dropout"]
     for i in range(c["layers"]):
-        h = LayerNorm(c["ln_epsilon"], name=f"ln{i}a")(x)
+        h = _norm(c, f"ln{i}a")(x)
         h = Attention(c["heads"], c["attention"], dropout=drop, name=f"attn{i}")(h)
         h = layers.Dropout(drop, name=f"drop{i}a")(h)
         x = layers.Add(name=f"res{i}a")([x, h])
-        h = LayerNorm(c["ln_epsilon"], name=f"ln{i}b")(x)
+        h = _norm(c, f"ln{i}b")(x)
         h = layers.Dense(c["ffn"], activation=_act(c["activation"]), name=f"ffn{i}a")(h)
         h = layers.Dense(d, name=f"ffn{i}b")(h)
         h = layers.Dropout(drop, name=f"drop{i}b")(h)
         x = layers.Add(name=f"res{i}b")([x, h])
-    x = LayerNorm(c["ln_epsilon"], name="ln_out")(x)
+    x = _norm(c, "ln_out")(x)
     x = layers.GlobalAveragePooling1D(name="pool")(x)
     x = layers.Dense(c["classes"], name="head")(x)
     return layers.Softmax(name="probs")(x)

@@ -31,6 +31,7 @@ DEFAULTS = {
     "activation": "relu",
     "dropout": 0.1,
     "ln_epsilon": None,
+    "layernorm": None,
     "window": None,
     "hop": None,
     "epochs": 60,
@@ -133,10 +134,14 @@ def train(data_dir, progress=True, log=print, **opts):
     log(D.describe(ds))
     log(f"window {window} samples, hop {hop}; windows: " +
         ", ".join(f"{s} {len(sp.y[s])}" for s in D.SPLITS))
+    if sp.short:
+        what = "recording(s)" if ds.kind == "folder" else "labelled run(s)"
+        log(f"note: {len(sp.short)} {what} shorter than the window give no windows: "
+            + ", ".join(sp.short[:5]) + (" ..." if len(sp.short) > 5 else ""))
     mean, std = D.fit_normalization(sp.x["train"])
     cfg = models.resolve_config(
         {k: o[k] for k in ("arch", "layers", "d_model", "heads", "ffn", "attention", "patch",
-                           "activation", "dropout", "ln_epsilon")},
+                           "activation", "dropout", "ln_epsilon", "layernorm")},
         window, len(ds.channels), len(ds.labels))
     info = {
         "task": "classification",

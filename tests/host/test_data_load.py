@@ -1,5 +1,4 @@
 """Dataset loading: both formats, time column, and the clear errors for bad input."""
-import os
 
 import numpy as np
 import pytest

@@ -111,3 +111,14 @@ def test_each_augmentation_changes_windows_as_described(rng):
     dropped = np.all(d == mean[None, None, :], axis=1)
     assert 0.2 < dropped[:, :2].mean() < 0.8
     assert D.augment(x, {}, mean, std, rng) is x
+
+
+def test_recordings_shorter_than_the_window_are_reported(tmp_path):
+    root = make_folder_dataset(tmp_path / "d", n_rec=8, n=64)
+    (tmp_path / "d" / "a" / "r0.csv").write_text("x,y\n" + "1,2\n" * 10)
+    ds = D.load(root)
+    seed = next(s for s in range(50)
+                if "a/r0.csv" in [u.name for u in D.split_units(ds, s)["train"]])
+    sp = D.make_splits(ds, 16, 8, seed)
+    assert sp.short == ["a/r0.csv"]
+    assert len(sp.y["train"]) == 11 * 7  # 6 + 6 training recordings minus the short one

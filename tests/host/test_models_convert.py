@@ -60,6 +60,21 @@ def test_variant_is_full_integer_with_engine_ops(cfg, rng):
         assert m.ops == tuple(op["op"] for op in g.ops)
 
 
+def test_keras_layernorm_option_runs_with_float_islands(rng):
+    b = convert.quantize(build(layernorm="keras", layers=1), calib(rng))
+    g = tflite.Graph(b)
+    ops = [op["op"] for op in g.ops]
+    assert set(ops) <= ENGINE_OPS
+    # One DEQUANTIZE -> NEG -> QUANTIZE island per LayerNorm (2 per layer + the final one).
+    assert ops.count("NEG") == 3 and ops.count("DEQUANTIZE") == 3
+    assert "float32" in {g.dtype(t) for op in g.ops for t in op["outputs"]}
+    if have_engine():
+        from microformer import engine
+
+        p = engine.Engine(b).predict(calib(rng, 4))
+        assert p.shape == (4, K)
+
+
 def test_per_tensor_weights_have_one_scale(rng):
     model = build()
     pc = tflite.Graph(convert.quantize(model, calib(rng)))

@@ -33,7 +33,8 @@ def test_every_model_flag_reaches_the_model(tmp_path, synth_dir, capsys):
     code, stdout, err = run_cli(
         capsys, "train", synth_dir, "--out", out, "--window", "48", "--hop", "24", "--layers", "1",
         "--d-model", "12", "--heads", "3", "--ffn", "20", "--attention", "linear", "--patch", "6",
-        "--dropout", "0.2", "--ln-epsilon", "0.01", "--epochs", "2", "--batch", "64",
+        "--dropout", "0.2", "--ln-epsilon", "0.01", "--layernorm", "keras", "--epochs", "2",
+        "--batch", "64",
         "--patience", "1", "--lr", "0.002", "--seed", "7",
         "--augment", "jitter=0.1,time-warp,channel-dropout=0.2", "--sample-rate", "100", "--quiet")
     assert code == 0, err
@@ -43,6 +44,7 @@ def test_every_model_flag_reaches_the_model(tmp_path, synth_dir, capsys):
     assert (c["layers"], c["d_model"], c["heads"], c["ffn"], c["attention"], c["patch"]) == \
         (1, 12, 3, 20, "linear", 6)
     assert c["tokens"] == 8 and c["dropout"] == 0.2 and c["ln_epsilon"] == 0.01
+    assert c["layernorm"] == "keras"
     assert (info["window"], info["hop"], info["sample_rate"]) == (48, 24, 100.0)
     t = info["training"]
     assert (t["epochs"], t["batch"], t["seed"], t["patience"], t["lr"]) == (2, 64, 7, 1, 0.002)
@@ -59,10 +61,12 @@ def test_progress_bar_is_shown_by_default(tmp_path, capsys):
     assert "epoch" in err and "2/2" in err
 
 
-def test_stream_dataset_trains(tmp_path, stream_csv, capsys):
-    code, out, err = run_cli(capsys, "train", stream_csv, "--out", tmp_path / "s.keras", *FAST_TRAIN)
+def test_stream_dataset_trains_with_local_attention(tmp_path, stream_csv, capsys):
+    code, out, err = run_cli(capsys, "train", stream_csv, "--out", tmp_path / "s.keras", *FAST_TRAIN,
+                             "--attention", "local:2")
     assert code == 0, err
-    assert "labelled run" in json.dumps(models.model_info(models.load(str(tmp_path / "s.keras")))["split"])
+    info = models.model_info(models.load(str(tmp_path / "s.keras")))
+    assert "labelled run" in json.dumps(info["split"]) and info["config"]["attention"] == "local:2"
 
 
 @pytest.mark.parametrize("args, message", [

@@ -29,6 +29,10 @@ def add_parser(sub):
     g.add_argument("--dropout", type=nonneg_float, help="default 0.1")
     g.add_argument("--ln-epsilon", type=nonneg_float, dest="ln_epsilon",
                    help="LayerNorm epsilon (default 1e-5)")
+    g.add_argument("--layernorm", choices=("integer", "keras"),
+                   help="integer (default): LayerNorm ordered to quantize fully to int8; keras: "
+                        "keras.layers.LayerNormalization, which leaves a DEQUANTIZE/NEG/QUANTIZE "
+                        "float island per LayerNorm on the device")
     g = p.add_argument_group("data")
     g.add_argument("--window", type=positive_int, help="samples per window (default ~2 s, or 64)")
     g.add_argument("--hop", type=positive_int, help="samples between windows (default window // 2)")
@@ -46,8 +50,8 @@ def add_parser(sub):
 
 
 OPTS = ("arch", "layers", "d_model", "heads", "ffn", "attention", "patch", "activation", "dropout",
-        "ln_epsilon", "window", "hop", "sample_rate", "augment", "epochs", "batch", "patience",
-        "lr", "seed")
+        "ln_epsilon", "layernorm", "window", "hop", "sample_rate", "augment", "epochs", "batch",
+        "patience", "lr", "seed")
 
 
 def run(args):
