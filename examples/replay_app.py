@@ -30,7 +30,7 @@ if len(sys.argv) < 3:
 recording, model_path = sys.argv[1], sys.argv[2]
 seconds = float(sys.argv[3]) if len(sys.argv) > 3 else None
 
-slot = Slot(model_path, max_bytes=256 * 1024)
+slot = Slot(model_path, max_bytes=96 * 1024)  # as imu_gestures.py: fits a board's heap
 m = slot.model
 if m is None:
     print("no usable model in", model_path)

@@ -1,0 +1,111 @@
+"""A fault-injecting serial relay: a new pty in front of a board's serial port.
+
+    with PtyRelay("/dev/pts/3", seed=1, drop=0.01, flip=0.01) as r:
+        push over r.port                 # the client opens r.port like a board's port
+
+Bytes are relayed in both directions; each direction is cut into random segments of 1..32
+bytes and, per segment, with the given probabilities, it is dropped, has one bit flipped or
+is sent twice. `cut_after` (bytes toward the board) makes the link go dead from then on
+in both directions, like a pulled cable. Faults come from a seeded RNG, so a failure is
+reproducible from its seed; `injected` counts them.
+"""
+import os
+import random
+import select
+import threading
+import tty
+
+
+class PtyRelay:
+    def __init__(self, upstream, seed=0, drop=0.0, flip=0.0, dup=0.0, cut_after=None,
+                 directions="both"):
+        self.upstream = upstream
+        self.rng = random.Random(seed)
+        self.p = {"drop": drop, "flip": flip, "dup": dup}
+        self.cut_after = cut_after
+        self.directions = directions
+        self.injected = {"drop": 0, "flip": 0, "dup": 0}
+        self.down_bytes = 0  # toward the board
+        self.enabled = True
+        self._stop = threading.Event()
+        self._thread = None
+
+    def __enter__(self):
+        self.up = os.open(self.upstream, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        tty.setraw(self.up)
+        self.master, slave = os.openpty()
+        tty.setraw(slave)
+        self.port = os.ttyname(slave)
+        # Keep the slave open too: the client opening and closing it must not hang up the
+        # master (the board side would see EIO between two commands).
+        self._slave = slave
+        os.set_blocking(self.master, False)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(5)
+        for fd in (self.master, self._slave, self.up):
+            os.close(fd)
+
+    @property
+    def dead(self):
+        return self.cut_after is not None and self.down_bytes >= self.cut_after
+
+    def _mangle(self, data):
+        out = bytearray()
+        i = 0
+        while i < len(data):
+            n = self.rng.randint(1, 32)
+            seg = bytearray(data[i:i + n])
+            i += n
+            r = self.rng.random
+            if r() < self.p["drop"]:
+                self.injected["drop"] += 1
+                continue
+            if r() < self.p["flip"]:
+                self.injected["flip"] += 1
+                k = self.rng.randrange(len(seg))
+                seg[k] ^= 1 << self.rng.randrange(8)
+            out += seg
+            if r() < self.p["dup"]:
+                self.injected["dup"] += 1
+                out += seg
+        return bytes(out)
+
+    def _pass(self, src, dst, direction):
+        try:
+            data = os.read(src, 4096)
+        except (BlockingIOError, OSError):
+            return
+        if not data:
+            return
+        if direction == "down":
+            if self.dead:
+                return
+            if self.cut_after is not None:
+                data = data[:self.cut_after - self.down_bytes]
+            self.down_bytes += len(data)
+        elif self.dead:
+            return
+        if self.enabled and self.directions in ("both", direction):
+            data = self._mangle(data)
+        view = memoryview(data)
+        while len(view):
+            try:
+                n = os.write(dst, view)
+                view = view[n:]
+            except BlockingIOError:
+                select.select([], [dst], [], 0.05)
+            except OSError:
+                return
+
+    def _run(self):
+        while not self._stop.is_set():
+            r, _, _ = select.select([self.master, self.up], [], [], 0.05)
+            if self.master in r:
+                self._pass(self.master, self.up, "down")
+            if self.up in r:
+                self._pass(self.up, self.master, "up")
