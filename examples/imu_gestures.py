@@ -1,12 +1,14 @@
-"""Gesture detection on a board with an MPU-6050: copy as main.py next to model.tflite.
+"""Gesture detection on a board with an MPU-6050: copy as main.py; the model is
+/models/model.tflite, where `microformer push` installs it.
 
-    mpremote cp examples/imu_gestures.py :main.py + cp model.tflite :model.tflite + reset
+    microformer push model.tflite --port /dev/ttyACM0
+    mpremote cp examples/imu_gestures.py :main.py + reset
 
 Reads the IMU at the model's sample rate, classifies every hop, lights the LED on "wave"
 (three windows in a row, then 2 s of quiet), prints one line per gesture and a stats line
 a minute, and accepts new models over the same USB link while it runs:
 
-    microformer push model.tflite --live            (or microformer.live.LiveLink)
+    microformer push new.tflite --name model --port /dev/ttyACM0 --live
 
 Pins and bus are for a Raspberry Pi Pico (I2C0 on GP4/GP5); change BUS/SDA/SCL/LED.
 Record training data in the same units (raw counts, the default) and channel order
@@ -28,7 +30,7 @@ MAX_MODEL_BYTES = const(96 * 1024)  # the largest model this app accepts (RAM is
 # Used until the first model arrives; a model's metadata decides afterwards.
 DEFAULT_WINDOW, DEFAULT_HOP, DEFAULT_RATE = 64, 32, 50
 
-slot = Slot("model.tflite", max_bytes=MAX_MODEL_BYTES)
+slot = Slot("models/model.tflite", max_bytes=MAX_MODEL_BYTES)
 m = slot.model
 length = m.window if m is not None and m.window else DEFAULT_WINDOW
 hop = m.hop if m is not None and m.hop else DEFAULT_HOP

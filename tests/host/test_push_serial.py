@@ -77,8 +77,9 @@ def test_push_skip_replace_and_bench(board, models, capsys):
     assert code == 0, err
     r = json.loads(out)
     assert r["impl"] == "micropython" and "mps2" in r["machine"]
-    # -icount shift=0: the clock counts instructions, so every invoke takes the same time.
-    assert 0 < r["p50_us"] == r["p99_us"]
+    # -icount shift=0: the clock counts instructions, so invokes take (nearly: the timer
+    # interrupt lands in some) the same time.
+    assert 0 < r["p50_us"] <= r["p99_us"] <= r["p50_us"] * 1.05
     assert r["model_bytes"] == len(b) and r["arena_bytes"] > 0
     assert 0 < r["heap_free"] < r["heap_free_before"]
 
