@@ -16,7 +16,6 @@ Test models are built once per session (devmodels.py) into a directory passed to
 variant as UFORMER_TEST_DATA; each test gets a fresh UFORMER_TEST_TMP.
 """
 import os
-import shutil
 import subprocess
 import sys
 
@@ -35,25 +34,7 @@ if os.path.join(ROOT, "host") not in sys.path:
 MPY_TIMEOUT = 240  # seconds for one test under MicroPython
 
 
-def stock_micropython():
-    exe = os.environ.get("MICROPYTHON")
-    if exe:
-        return exe
-    cand = os.path.join(os.path.dirname(sys.executable), "micropython")
-    return cand if os.path.exists(cand) else shutil.which("micropython")
-
-
-def uformer_micropython():
-    exe = os.environ.get("MICROPYTHON_UFORMER")
-    if exe:
-        return exe if os.path.exists(exe) else None
-    out = os.environ.get("MF_FIRMWARE_OUT")
-    if out:
-        # Where the firmware tests keep their UNIX build (tests/firmware/conftest.py).
-        cand = os.path.join(out, "UNIX", "micropython-uformer")
-        if os.path.exists(cand):
-            return cand
-    return None
+from mpyenv import stock_micropython, uformer_micropython  # noqa: E402
 
 
 def _is_device_test(metafunc):

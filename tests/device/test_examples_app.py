@@ -52,7 +52,7 @@ def test_imu_example_compiles_for_micropython(tmp_path, impl):
     if impl == "cpython":
         compile(open(src).read(), src, "exec")
         return
-    from conftest import stock_micropython
+    from mpyenv import stock_micropython
 
     exe = stock_micropython()
     if exe is None:

@@ -2,7 +2,7 @@
 pico-sdk, tinyusb and micropython-lib submodules (skipped with that reason otherwise)."""
 import pytest
 
-from conftest import require_board
+from fwenv import require_board
 
 pytestmark = pytest.mark.firmware
 

@@ -5,7 +5,7 @@ import types
 
 import pytest
 
-from conftest import ROOT, run_cli
+from hostutil import ROOT, run_cli
 from microformer import cli
 from microformer.errors import MicroformerError
 

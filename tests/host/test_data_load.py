@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conftest import make_folder_dataset, run_cli, write_csv
+from hostutil import make_folder_dataset, run_cli, write_csv
 from microformer import data as D
 from microformer.errors import DataError
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from conftest import make_folder_dataset
+from hostutil import make_folder_dataset
 from microformer import data as D
 from microformer.errors import DataError
 

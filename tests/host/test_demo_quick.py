@@ -8,7 +8,7 @@ import os
 import pytest
 
 import qemuboard
-from conftest import needs_engine, run_cli
+from hostutil import needs_engine, run_cli
 
 
 def _last_json(out):

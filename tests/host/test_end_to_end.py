@@ -3,7 +3,7 @@ import json
 
 import numpy as np
 
-from conftest import needs_engine, run_cli
+from hostutil import needs_engine, run_cli
 
 
 @needs_engine

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import make_folder_dataset, needs_engine, run_cli
+from hostutil import make_folder_dataset, needs_engine, run_cli
 
 
 def _json(capsys, *argv):

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import needs_engine, run_cli
+from hostutil import needs_engine, run_cli
 from microformer import tflite
 
 pytestmark = needs_engine

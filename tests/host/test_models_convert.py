@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import have_engine, needs_engine
+from hostutil import have_engine, needs_engine
 from microformer import convert, models, tflite
 
 # The engine's op list (DESIGN.md / the issue); the model zoo must stay inside it.

@@ -3,7 +3,7 @@ import csv
 import os
 import shutil
 
-from conftest import ROOT, needs_engine, run_cli
+from hostutil import ROOT, needs_engine, run_cli
 from microformer import simulator
 from microformer.monitor import Decoder, format_event, parse_stats
 

@@ -2,6 +2,7 @@
 QEMU_M4 board (real MicroPython firmware with _uformer), directly and through a
 fault-injecting pty relay: whatever the link does, the active model on the board is always
 a complete one whose sha256 matches its sidecar."""
+import csv
 import hashlib
 import json
 import os
@@ -10,7 +11,7 @@ import time
 import pytest
 
 import qemuboard
-from conftest import ROOT, needs_engine, run_cli
+from hostutil import ROOT, needs_engine, run_cli
 from ptyrelay import PtyRelay
 
 pytestmark = [pytest.mark.firmware, needs_engine]
@@ -140,9 +141,9 @@ def test_cut_link_keeps_old_model_and_next_push_resumes(board, models):
     assert side == real == sha(b) and st["part"] == -1
 
 
-def test_live_push_while_the_app_runs(board, tmp_path, capsys):
-    """push --live over the live protocol: the example app keeps running on the board and
-    swaps models at a window boundary. Small models (tests/device/devmodels.py): the
+def test_monitor_and_live_push_while_the_app_runs(board, tmp_path, capsys):
+    """monitor, then push --live over the live protocol: the example app keeps running on the
+    board and swaps models at a window boundary. Small models (tests/device/devmodels.py): the
     emulated UART under -icount moves only a few hundred bytes per second into a busy app."""
     import sys
 
@@ -171,7 +172,12 @@ def test_live_push_while_the_app_runs(board, tmp_path, capsys):
             "exec(open('replay_app.py').read(),{'__name__':'__main__'})\n")
         sb.t.serial.close()
         sb.t = None
-    time.sleep(1)
+    # monitor reads the running app's output without stopping it.
+    mon = tmp_path / "mon.csv"
+    code, out, err = run_cli(capsys, "monitor", "--port", board.pty, "--seconds", "12", "--csv", mon)
+    assert code == 0, err
+    rows = list(csv.DictReader(open(mon)))
+    assert any(r["kind"] == "prediction" and r["label"] in devmodels.LABELS for r in rows), rows
     code, out, err = run_cli(capsys, "push", pb, "--name", "m", "--port", board.pty, "--live",
                              "--json", "--timeout", "120")
     assert code == 0, err

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, needs_engine, run_cli
+from hostutil import ROOT, needs_engine, run_cli
 from microformer import onboard
 from microformer.commands import push as push_cmd
 from microformer.errors import MicroformerError

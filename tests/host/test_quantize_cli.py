@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from conftest import needs_engine, run_cli
+from hostutil import needs_engine, run_cli
 from microformer import tflite
 
 
@@ -57,7 +57,7 @@ def test_engine_accuracy_in_metadata_is_the_engines(tflite_model, synth_dir):
     ("no_model", "does not exist"), ("bad_out", "expected a .tflite"),
     ("channels", "expects 6"), ("not_ours", "no 'standardize' layer")])
 def test_quantize_errors(tmp_path, keras_model, synth_dir, capsys, case, message):
-    from conftest import make_folder_dataset
+    from hostutil import make_folder_dataset
 
     model, data, out = keras_model, synth_dir, tmp_path / "m.tflite"
     if case == "no_model":

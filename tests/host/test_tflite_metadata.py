@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import needs_engine
+from hostutil import needs_engine
 from microformer import convert, models, tflite
 from microformer.errors import ModelError
 

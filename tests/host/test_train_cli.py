@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import FAST_TRAIN, make_folder_dataset, run_cli
+from hostutil import FAST_TRAIN, make_folder_dataset, run_cli
 from microformer import models
 
 
