@@ -64,7 +64,7 @@ def run(args):
     finally:
         bar.close()
     print(f"firmware: {fw.firmware}")
-    for line in describe(fw.sizes):
+    for line in describe(fw.sizes, native=args.board == "UNIX"):
         print("  " + line)
     print(f"  build log: {fw.log}")
     return 0

@@ -68,12 +68,13 @@ def measure(result, root):
     return Sizes(text, data, bss, eng, bnd, lib, frozen, all_files)
 
 
-def describe(s):
-    """Human-readable lines for a Sizes."""
+def describe(s, native=False):
+    """Human-readable lines for a Sizes (native: a host program, which has no flash)."""
     kb = lambda n: f"{n / 1024:.1f} KB"  # noqa: E731
+    mem = "program" if native else "flash"
     return [
-        f"flash {s.flash} bytes ({kb(s.flash)}): text {s.text} + data {s.data}; static RAM (bss) {s.bss} bytes",
-        f"_uformer adds {s.module} bytes of flash ({kb(s.module)}): engine {s.engine}, "
+        f"{mem} {s.flash} bytes ({kb(s.flash)}): text {s.text} + data {s.data}; static RAM (bss) {s.bss} bytes",
+        f"_uformer adds {s.module} bytes of {mem} ({kb(s.module)}): engine {s.engine}, "
         f"binding {s.binding}, library code it pulls in {s.library}",
         f"frozen Python (uformer package, board scripts): {s.frozen} bytes",
     ]
