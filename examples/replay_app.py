@@ -30,7 +30,9 @@ if len(sys.argv) < 3:
 recording, model_path = sys.argv[1], sys.argv[2]
 seconds = float(sys.argv[3]) if len(sys.argv) > 3 else None
 
-slot = Slot(model_path, max_bytes=96 * 1024)  # as imu_gestures.py: fits a board's heap
+# Two model buffers of this size (double buffering for hot swaps) plus the arena and the
+# recording fit a 256 KB heap (QEMU_M4, Pico).
+slot = Slot(model_path, max_bytes=64 * 1024)
 m = slot.model
 if m is None:
     print("no usable model in", model_path)

@@ -222,6 +222,17 @@ class SerialBoard:
         raise DeviceError(f"the link to {self.port} kept failing: {fn} got no valid answer in "
                           f"{self.retries + 1} tries (last: {last})")
 
+    def soft_reset(self):
+        """Soft-reset and stay in the raw REPL: a fresh heap (and no helper) for code that
+        needs the board's memory, like an app started with run_app-style exec."""
+        from mpremote.transport import TransportError
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            try:
+                self.t.enter_raw_repl(soft_reset=True, timeout_overall=self.connect_timeout)
+            except TransportError as e:
+                raise DeviceError(f"the board did not come back from a soft reset: {e}") from None
+
     def restart(self):
         """Leave the raw REPL and soft-reset, so the board runs boot.py and main.py again."""
         import serial

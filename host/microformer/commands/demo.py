@@ -376,6 +376,7 @@ def run(args):
             put_file(board, "/heldback.csv", csv_path.read_bytes(), quiet=False)
             put_file(board, "/" + APP, app_src.read_bytes())
             st.start("run", f"{APP} on {args.board} (MicroPython), the stream replayed in real time")
+            board.soft_reset()  # the app starts on a fresh heap, as main.py does at boot
             for line in _board_lines(board, seconds):
                 res.line(line)
             board.close()
