@@ -204,23 +204,27 @@ def band_mask(tokens, kind, window):
 class Attention(layers.Layer):
     """Multi-head self-attention built from ops with int8 kernels (see module docstring)."""
 
-    def __init__(self, heads, attention="full", dropout=0.0, **kw):
+    def __init__(self, heads, attention="full", dropout=0.0, head_dim=None, **kw):
         super().__init__(**kw)
         self.heads = int(heads)
         self.attention = attention
         self.kind, self.window = parse_attention(attention)
         self.dropout = float(dropout)
+        # None: d_model // heads. Set when heads were pruned (compress.prune): the kept
+        # heads keep their width, so q/k/v are heads * head_dim wide, not d_model.
+        self.head_dim = None if head_dim is None else int(head_dim)
 
     def build(self, input_shape):
         self.tokens, d = int(input_shape[1]), int(input_shape[2])
-        self.dh = d // self.heads
-        self.q = layers.Dense(d, name="q")
-        self.k = layers.Dense(d, name="k")
-        self.v = layers.Dense(d, name="v")
+        self.dh = self.head_dim or d // self.heads
+        width = self.heads * self.dh
+        self.q = layers.Dense(width, name="q")
+        self.k = layers.Dense(width, name="k")
+        self.v = layers.Dense(width, name="v")
         self.o = layers.Dense(d, name="o")
         for lyr in (self.q, self.k, self.v):
             lyr.build(input_shape)
-        self.o.build(input_shape)
+        self.o.build(tuple(input_shape[:-1]) + (width,))
         self.drop = layers.Dropout(self.dropout)
         if self.kind in ("local", "causal"):
             keep = band_mask(self.tokens, self.kind, self.window)
@@ -253,7 +257,8 @@ class Attention(layers.Layer):
 
     def get_config(self):
         cfg = super().get_config()
-        cfg.update(heads=self.heads, attention=self.attention, dropout=self.dropout)
+        cfg.update(heads=self.heads, attention=self.attention, dropout=self.dropout,
+                   head_dim=self.head_dim)
         return cfg
 
 
@@ -291,11 +296,13 @@ def _core(x, c):
     drop = c["dropout"]
     for i in range(c["layers"]):
         h = _norm(c, f"ln{i}a")(x)
-        h = Attention(c["heads"], c["attention"], dropout=drop, name=f"attn{i}")(h)
+        h = Attention(layer_value(c["heads"], i), c["attention"], dropout=drop,
+                      head_dim=c.get("head_dim"), name=f"attn{i}")(h)
         h = layers.Dropout(drop, name=f"drop{i}a")(h)
         x = layers.Add(name=f"res{i}a")([x, h])
         h = _norm(c, f"ln{i}b")(x)
-        h = layers.Dense(c["ffn"], activation=_act(c["activation"]), name=f"ffn{i}a")(h)
+        h = layers.Dense(layer_value(c["ffn"], i), activation=_act(c["activation"]),
+                         name=f"ffn{i}a")(h)
         h = layers.Dense(d, name=f"ffn{i}b")(h)
         h = layers.Dropout(drop, name=f"drop{i}b")(h)
         x = layers.Add(name=f"res{i}b")([x, h])
@@ -343,10 +350,14 @@ def model_info(model):
     return info
 
 
+def layer_value(v, i):
+    """A per-layer config entry: one value for every layer, or a list (pruned models)."""
+    return int(v[i]) if isinstance(v, (list, tuple)) else int(v)
+
+
 def count_macs(c):
     """Multiply-accumulates of one inference (the dense/conv/matmul work), from the config."""
-    L, d, h = c["tokens"], c["d_model"], c["heads"]
-    dh = d // h
+    L, d = c["tokens"], c["d_model"]
     p, ch = c["patch"], c["channels"]
     if c["arch"] == "transformer":
         macs = L * p * ch * d
@@ -356,9 +367,12 @@ def count_macs(c):
         t1 = c["window"] - (c["window"] - p * L)
         macs = t1 * ch * f1 * 5 + (t1 // p1) * (f1 * 5 + f1 * d)
     kind, _ = parse_attention(c["attention"])
-    per_layer = 4 * L * d * d + 2 * L * d * c["ffn"]
-    per_layer += 2 * h * L * dh * dh if kind == "linear" else 2 * h * L * L * dh
-    return macs + c["layers"] * per_layer + d * c["classes"]
+    for i in range(c["layers"]):
+        h = layer_value(c["heads"], i)
+        dh = c.get("head_dim") or d // h
+        macs += 4 * L * d * h * dh + 2 * L * d * layer_value(c["ffn"], i)
+        macs += 2 * h * L * dh * dh if kind == "linear" else 2 * h * L * L * dh
+    return macs + d * c["classes"]
 
 
 def load(path):

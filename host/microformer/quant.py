@@ -44,3 +44,57 @@ def sqnr_db(reference, test):
     if sig == 0.0:
         return float("-inf")
     return 10.0 * np.log10(sig / noise)
+
+
+# --- Fake quantization for quantization-aware training (microformer.compress.qat) ----------
+# Written against an array namespace `xp` (numpy, or keras.ops inside a Keras layer) so the
+# training graph and the tests use the same formulas. They mirror what the TensorFlow
+# converter produces for the engine: weights int8 per output channel, symmetric, codes
+# [-127, 127], scale = max|w| / 127 (TFLite's SymmetricQuantizeFloats, rounding half away
+# from zero); activations int8 per tensor, asymmetric, range widened to contain 0,
+# scale = (max - min) / 255, zero point = round_half_away(-128 - min / scale) in [-128, 127].
+
+WEIGHT_QMAX = 127  # symmetric weight codes are [-127, 127]; -128 is never used
+
+
+def round_half_away_xp(x, xp=np):
+    """round_half_away for any array namespace with sign/floor/abs (numpy, keras.ops)."""
+    return xp.sign(x) * xp.floor(xp.abs(x) + 0.5)
+
+
+def weight_scales(w, axis=-1, xp=np):
+    """Per-channel symmetric scales max|w| / 127 along `axis` (the output channel), shaped to
+    broadcast against w. An all-zero channel gets scale 1 (its codes are 0 either way)."""
+    ndim = len(w.shape)
+    axis = axis % ndim
+    other = tuple(i for i in range(ndim) if i != axis)
+    m = xp.max(xp.abs(w), axis=other, keepdims=True)
+    return xp.where(m > 0, m / WEIGHT_QMAX, xp.ones_like(m))
+
+
+def fake_quantize_weights(w, axis=-1, xp=np):
+    """Quantize-dequantize weights per channel (symmetric int8), values on the int8 grid."""
+    s = weight_scales(w, axis, xp)
+    q = xp.clip(round_half_away_xp(w / s, xp), -WEIGHT_QMAX, WEIGHT_QMAX)
+    return q * s
+
+
+def activation_qparams(lo, hi, xp=np):
+    """(scale, zero_point) of a per-tensor int8 activation observed in [lo, hi].
+
+    The range is widened to contain 0 (0 must be exact: padding, ReLU); an empty range gets
+    scale 1 / 255 (any positive scale codes a constant 0 exactly). zero_point is a float
+    holding an integer, so it can stay inside a training graph.
+    """
+    lo = xp.minimum(lo, 0.0)
+    hi = xp.maximum(hi, 0.0)
+    span = hi - lo
+    scale = xp.where(span > 0, span / (INT8_MAX - INT8_MIN), xp.ones_like(span) / 255.0)
+    zp = xp.clip(round_half_away_xp(INT8_MIN - lo / scale, xp), INT8_MIN, INT8_MAX)
+    return scale, zp
+
+
+def fake_quantize(x, scale, zero_point, xp=np, qmin=INT8_MIN, qmax=INT8_MAX):
+    """Quantize-dequantize: (clamp(round_half_away(x / scale) + zp) - zp) * scale."""
+    q = xp.clip(round_half_away_xp(x / scale, xp) + zero_point, qmin, qmax)
+    return (q - zero_point) * scale

@@ -41,6 +41,7 @@ DEFAULTS = {
     "patience": 12,
     "lr": 3e-3,
     "sample_rate": None,
+    "qat": False,  # quantization-aware training (compress.qat): simulated engine int8
 }
 
 
@@ -156,6 +157,10 @@ def train(data_dir, progress=True, log=print, **opts):
     }
     keras.utils.set_random_seed(o["seed"])
     model = models.build_model(cfg, mean, std, info)
+    if o["qat"]:
+        from .compress import qat
+
+        model = qat.wrap(model, sp.x["train"], seed=o["seed"])
     n_classes = len(ds.labels)
     counts = np.bincount(sp.y["train"], minlength=n_classes).astype(np.float64)
     class_w = (len(sp.y["train"]) / (n_classes * np.maximum(counts, 1))).astype(np.float32)
@@ -183,6 +188,8 @@ def train(data_dir, progress=True, log=print, **opts):
                  n_classes),
         validation_data=(sp.x["val"], yv), epochs=o["epochs"], verbose=0, callbacks=callbacks)
     seconds = time.perf_counter() - t0
+    if o["qat"]:
+        model = qat.unwrap(model)  # the float model, kernels on their int8 grid
     val_acc = accuracy(model, sp.x["val"], sp.y["val"])
     test_acc = accuracy(model, sp.x["test"], sp.y["test"])
     epochs_run = len(hist.history.get("loss", []))

@@ -46,12 +46,18 @@ def add_parser(sub):
     g.add_argument("--patience", type=positive_int, help="early-stopping patience in epochs (default 12)")
     g.add_argument("--lr", type=nonneg_float, help="peak learning rate (default 3e-3)")
     g.add_argument("--seed", type=int, help="seed of split, initialisation and augmentation (default 0)")
+    g.add_argument("--qat", action="store_true",
+                   help="quantization-aware: simulate the engine's int8 (per-channel weights, "
+                        "per-tensor activations) while training; prints int8 accuracy on the engine")
+    p.add_argument("--init", metavar="MODEL.keras",
+                   help="fine-tune this trained model instead of building one (its architecture, "
+                        "window and split are kept; default 10 epochs at lr 1e-3)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 OPTS = ("arch", "layers", "d_model", "heads", "ffn", "attention", "patch", "activation", "dropout",
         "ln_epsilon", "layernorm", "window", "hop", "sample_rate", "augment", "epochs", "batch",
-        "patience", "lr", "seed")
+        "patience", "lr", "seed", "qat")
 
 
 def run(args):
@@ -60,10 +66,18 @@ def run(args):
     out_dir = os.path.dirname(os.path.abspath(args.out))
     if not os.path.isdir(out_dir):
         raise MicroformerError(f"--out {args.out}: folder {out_dir} does not exist")
+    if args.init:
+        from ..compress.finetune import run_init
+
+        return run_init(args)
     from .. import training
 
     opts = {k: getattr(args, k) for k in OPTS}
     res = training.train(args.data, progress=not args.quiet, log=print, **opts)
+    if args.qat:
+        from ..compress.finetune import int8_report
+
+        int8_report(res.model, res.splits, "quantization-aware training; held-back split")
     res.model.save(args.out)
     m = res.info["metrics"]
     c = res.info["config"]
