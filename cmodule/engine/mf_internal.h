@@ -21,6 +21,7 @@ enum {
     MF_T_CONST = 1,   /* weights: read in place from the model bytes */
     MF_T_ALIAS = 2,   /* shares the bytes of tensor alias_of (RESHAPE/SQUEEZE/EXPAND_DIMS) */
     MF_T_UNUSED = 3,  /* referenced by no node and not a graph input/output: never placed */
+    MF_T_FUSED = 4,   /* intermediate of a fused chain (mf_fuse.c): never stored, data NULL */
 };
 
 struct mf_tensor {
@@ -56,11 +57,18 @@ typedef struct {
     uint8_t pad;
 } mf_plan_t;
 
+/* mf_node_t.flags, set by the fusion pass (mf_fuse.c). */
+enum {
+    MF_NODE_SKIP = 1,     /* part of a fused chain that runs at a later node: no eval */
+    MF_NODE_FUSED = 2,    /* runs mf_fused_eval (params: the chain's) instead of its op */
+};
+
 typedef struct mf_node {
     uint8_t op;           /* index into the op table (mf_ops.c) */
     uint8_t version;
     uint8_t n_in;
     uint8_t n_out;
+    uint8_t flags;        /* MF_NODE_* */
     const int16_t *in;    /* tensor indices; -1 marks an absent optional input */
     const int16_t *out;
     uint8_t options_type; /* BuiltinOptions union tag, 0 = none (the table: mf_node_options) */
@@ -187,6 +195,12 @@ static inline float mf_ld_f32(const uint8_t *p) {
 static inline int64_t mf_ld_i64(const uint8_t *p) {
     return (int64_t)((uint64_t)(uint32_t)mf_ld_i32(p) | ((uint64_t)(uint32_t)mf_ld_i32(p + 4) << 32));
 }
+
+/* Operator fusion (mf_fuse.c). mf_fuse runs after every node is prepared and before
+ * planning: it rewrites node flags/params, tensor kinds and lifetimes in the plan, and
+ * fails only when the arena is too small for its parameters. */
+mf_status_t mf_fuse(mf_ctx_t *ctx);
+void mf_fused_eval(mf_model_t *m, const mf_node_t *node);
 
 /* The op table (mf_ops.c), filtered by mf_config.h. */
 extern const mf_op_t *const mf_op_table[];

@@ -9,7 +9,9 @@
  * placed by a greedy planner: largest buffer first, at the lowest offset that does not
  * overlap any placed buffer whose lifetime (first..last node using it) intersects its
  * own. Node scratch buffers take part with a lifetime of their one node; reshape-like
- * ops and in-place elementwise ops share their input's bytes.
+ * ops and in-place elementwise ops share their input's bytes. Between prepare and
+ * planning, mf_fuse.c may fuse attention chains: their [heads, seq, seq] intermediates
+ * (MF_T_FUSED) get no memory at all.
  */
 #include "mf_internal.h"
 #include "mf_quant.h"
@@ -937,6 +939,12 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
         }
     }
 
+    ctx.node = 0;
+    st = mf_fuse(&ctx);
+    if (st != MF_OK) {
+        return st;
+    }
+
     size_t act = plan(m);
     m->meta_used = align_up(meta->used);
     m->act_bytes = act;
@@ -1009,7 +1017,11 @@ mf_status_t mf_arena_size(const uint8_t *buf, size_t len, uint8_t *scratch, size
 void mf_invoke(mf_model_t *m) {
     for (int i = 0; i < m->n_nodes; i++) {
         const mf_node_t *n = &m->nodes[i];
-        mf_op_table[n->op]->eval(m, n);
+        if (n->flags == 0) {
+            mf_op_table[n->op]->eval(m, n);
+        } else if (n->flags & MF_NODE_FUSED) {
+            mf_fused_eval(m, n);
+        }
     }
 }
 

@@ -66,6 +66,7 @@ void mf_k_batch_matmul_row(const mf_bmm_params_t *p, const int8_t *row, const in
     int32_t *acc) {
     const int32_t N = p->n, K = p->k;
     const int32_t off = -p->lhs_zp;
+    const mf_qmx_t q = mf_qmx(p->qm);
     /* -rhs_zp * sum_k (row[k] - lhs_zp): |sum| <= K * 255 fits int32; product wraps. */
     const uint32_t rbase = (uint32_t)(-p->rhs_zp) * (uint32_t)(mf_sum_s8(row, K) + K * off);
     if (p->adj_y) {
@@ -74,18 +75,18 @@ void mf_k_batch_matmul_row(const mf_bmm_params_t *p, const int8_t *row, const in
             int32_t d[4];
             mf_dot4_s8(row, off, rhs + (size_t)j * (size_t)K, (size_t)K, K, d);
             for (int r = 0; r < 4; r++) {
-                out[j + r] = mf_requant_s8((int32_t)((uint32_t)d[r] + rbase), p->qm, p->out_offset, -128, 127);
+                out[j + r] = mf_requant_qmx_s8((int32_t)((uint32_t)d[r] + rbase), &q, p->out_offset, -128, 127);
             }
         }
         for (; j < N; j++) {
             const int32_t d = mf_dot_s8(row, off, rhs + (size_t)j * (size_t)K, K);
-            out[j] = mf_requant_s8((int32_t)((uint32_t)d + rbase), p->qm, p->out_offset, -128, 127);
+            out[j] = mf_requant_qmx_s8((int32_t)((uint32_t)d + rbase), &q, p->out_offset, -128, 127);
         }
         return;
     }
     bmm_axpy_rows(row, off, rhs, K, N, acc);
     for (int32_t j = 0; j < N; j++) {
-        out[j] = mf_requant_s8((int32_t)((uint32_t)acc[j] + rbase), p->qm, p->out_offset, -128, 127);
+        out[j] = mf_requant_qmx_s8((int32_t)((uint32_t)acc[j] + rbase), &q, p->out_offset, -128, 127);
     }
 }
 

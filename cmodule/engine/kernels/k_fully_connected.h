@@ -170,6 +170,13 @@ static inline int8_t mf_requant_s8(int32_t acc, mf_qm_t qm, int32_t out_offset, 
     return (int8_t)mf_clamp(v, act_min, act_max);
 }
 
+/* The same with the multiplier's shifts and rounding constants hoisted (mf_qmx). */
+static inline int8_t mf_requant_qmx_s8(int32_t acc, const mf_qmx_t *q, int32_t out_offset, int32_t act_min,
+    int32_t act_max) {
+    int32_t v = mf_mul_by_qmx(acc, q) + out_offset;
+    return (int8_t)mf_clamp(v, act_min, act_max);
+}
+
 typedef struct {
     int32_t batches;      /* rows of input/output (all leading dims) */
     int32_t depth;        /* accumulation depth: input row length, filter row length */

@@ -26,8 +26,33 @@ static inline int32_t mf_k_softmax_table_len(const mf_k_softmax_params_t *p) {
     return (p->diff_min < -255 ? 255 : -p->diff_min) + 1;
 }
 
-/* outer rows of depth elements each; table: mf_k_softmax_table_len(p) int32 of scratch. */
+/* outer rows of depth elements each; table: mf_k_softmax_table_len(p) int32 of scratch.
+ * out may equal in (each row is read whole before it is written). */
 void mf_k_softmax_s8(const int8_t *in, int8_t *out, int32_t outer, int32_t depth,
     const mf_k_softmax_params_t *p, int32_t *table);
+
+/* The same in two steps, for callers that produce rows one at a time (the fused
+ * attention): mark the table empty once, then any number of row batches. */
+void mf_k_softmax_reset(const mf_k_softmax_params_t *p, int32_t *table);
+void mf_k_softmax_rows(const int8_t *in, int8_t *out, int32_t outer, int32_t depth,
+    const mf_k_softmax_params_t *p, int32_t *table);
+
+/* One row without the table: each exp is computed once into exps[depth] (int32
+ * scratch), which costs an exp per element instead of one per distinct difference but
+ * no table memory; for callers with few rows. out may equal in. */
+void mf_k_softmax_row_exps(const int8_t *in, int8_t *out, int32_t depth, const mf_k_softmax_params_t *p,
+    int32_t *exps);
+
+/* Whether to use the table: when an invoke has at least as many elements as the table
+ * has entries. Fewer elements are no slower to exp one by one (each exp is computed
+ * at most once either way) and need depth int32 of scratch instead of up to 1 KB; with
+ * more, the table's reuse wins (measured: a 16x16 attention ran 25% slower end to end
+ * with per-element exps). */
+#ifndef MF_K_SOFTMAX_ELEMS_PER_ENTRY
+#define MF_K_SOFTMAX_ELEMS_PER_ENTRY 1
+#endif /* MF_K_SOFTMAX_ELEMS_PER_ENTRY */
+static inline int mf_k_softmax_use_table(const mf_k_softmax_params_t *p, int32_t elements) {
+    return elements / mf_k_softmax_table_len(p) >= MF_K_SOFTMAX_ELEMS_PER_ENTRY;
+}
 
 #endif /* MF_K_SOFTMAX_H */

@@ -22,6 +22,7 @@ typedef struct {
     mf_k_softmax_params_t k;
     int32_t outer;   /* rows */
     int32_t depth;   /* last dimension */
+    int32_t table;   /* scratch is the exp table, else one row of exps */
 } softmax_params_t;
 
 static mf_status_t softmax_prepare(mf_ctx_t *ctx, mf_node_t *node) {
@@ -80,7 +81,8 @@ static mf_status_t softmax_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     p->depth = in->dims[in->ndim - 1];
     p->outer = p->depth > 0 ? in->count / p->depth : 0;
     node->params = p;
-    node->scratch_bytes = (uint32_t)(mf_k_softmax_table_len(&p->k) * (int32_t)sizeof(int32_t));
+    p->table = mf_k_softmax_use_table(&p->k, in->count);
+    node->scratch_bytes = (uint32_t)((p->table ? mf_k_softmax_table_len(&p->k) : p->depth) * (int32_t)sizeof(int32_t));
     /* Each row is read whole (max, sum) before its outputs are written, element k
      * before output k: the output may share the input's bytes. */
     mf_allow_inplace(ctx, node, 0, 0);
@@ -89,10 +91,24 @@ static mf_status_t softmax_prepare(mf_ctx_t *ctx, mf_node_t *node) {
 
 static void softmax_eval(mf_model_t *m, const mf_node_t *node) {
     const softmax_params_t *p = (const softmax_params_t *)node->params;
-    mf_k_softmax_s8((const int8_t *)mf_in_data(m, node, 0), (int8_t *)mf_out_data(m, node, 0), p->outer, p->depth,
-        &p->k, (int32_t *)(void *)node->scratch);
+    const int8_t *x = (const int8_t *)mf_in_data(m, node, 0);
+    int8_t *y = (int8_t *)mf_out_data(m, node, 0);
+    int32_t *scratch = (int32_t *)(void *)node->scratch;
+    if (p->table) {
+        mf_k_softmax_s8(x, y, p->outer, p->depth, &p->k, scratch);
+        return;
+    }
+    for (int32_t i = 0; i < p->outer; i++) {
+        const size_t at = (size_t)i * (size_t)p->depth;
+        mf_k_softmax_row_exps(x + at, y + at, p->depth, &p->k, scratch);
+    }
 }
 
 const mf_op_t mf_op_softmax = { 25, 3, "SOFTMAX", softmax_prepare, softmax_eval };
+
+/* For the attention fusion (mf_fuse.c): the kernel parameters of a prepared node. */
+const mf_k_softmax_params_t *mf_op_softmax_params(const mf_node_t *node) {
+    return &((const softmax_params_t *)node->params)->k;
+}
 
 #endif /* MF_OP_SOFTMAX */
