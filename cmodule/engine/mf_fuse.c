@@ -66,7 +66,7 @@ static int fuse_producer(const mf_model_t *m, int16_t t) {
         return -1;
     }
     const mf_node_t *n = &m->nodes[p];
-    return (n->n_out == 1 && n->out[0] == t) ? p : -1;
+    return (n->n_out == 1 && mf_node_output(n, 0) == t) ? p : -1;
 }
 
 /* An intermediate the chain may drop: written by its node, read exactly once (by the
@@ -91,7 +91,7 @@ static bool fuse_droppable(const mf_model_t *m, int16_t t, int16_t a, int16_t b)
     for (int i = 0; i < m->n_nodes; i++) {
         const mf_node_t *n = &m->nodes[i];
         for (int k = 0; k < n->n_in; k++) {
-            reads += n->in[k] == t;
+            reads += n->io[k] == t;
         }
     }
     if (reads != 1) {
@@ -139,7 +139,7 @@ static int16_t fuse_root(const mf_model_t *m, int16_t t) {
 static void fuse_output_over_q(mf_model_t *m, const mf_bmm_params_t *qk, const mf_bmm_params_t *pv,
     int16_t q_t, int16_t k_t, int n2) {
     const mf_node_t *pv_node = &m->nodes[n2];
-    const int16_t o_t = pv_node->out[0], v_t = pv_node->in[1];
+    const int16_t o_t = mf_node_output(pv_node, 0), v_t = mf_node_input(pv_node, 1);
     const int16_t root = fuse_root(m, q_t);
     const mf_plan_t *r = &m->plan[root];
     if (qk->k != pv->n || m->plan[q_t].bytes != m->plan[o_t].bytes || m->plan[o_t].kind != MF_T_ARENA ||
@@ -181,13 +181,13 @@ static mf_status_t fuse_attention_at(mf_ctx_t *ctx, int n2) {
         return MF_OK;
     }
     /* P = SOFTMAX(X) */
-    const int16_t p_t = pv_node->in[0];
+    const int16_t p_t = mf_node_input(pv_node, 0);
     const int sm = p_t >= 0 ? fuse_producer(m, p_t) : -1;
     if (sm < 0 || sm >= n2 || fuse_code(m, &m->nodes[sm]) != FUSE_CODE_SOFTMAX || m->nodes[sm].flags ||
         m->nodes[sm].n_in != 1) {
         return MF_OK;
     }
-    const int16_t x_t = m->nodes[sm].in[0];
+    const int16_t x_t = mf_node_input(&m->nodes[sm], 0);
     int xp = x_t >= 0 ? fuse_producer(m, x_t) : -1;
     if (xp < 0 || xp >= sm || m->nodes[xp].flags) {
         return MF_OK;
@@ -199,16 +199,16 @@ static mf_status_t fuse_attention_at(mf_ctx_t *ctx, int n2) {
     if (fuse_code(m, &m->nodes[xp]) == FUSE_CODE_MUL) {
 #if MF_OP_MUL
         const mf_node_t *mn = &m->nodes[xp];
-        if (mn->n_in != 2 || mf_op_mul_params(mn) == NULL || mn->in[0] < 0 || mn->in[1] < 0) {
+        if (mn->n_in != 2 || mf_op_mul_params(mn) == NULL || mf_node_input(mn, 0) < 0 || mf_node_input(mn, 1) < 0) {
             return MF_OK;
         }
         for (int side = 0; side < 2 && c_t < 0; side++) {
-            int16_t c = mn->in[side];
+            int16_t c = mf_node_input(mn, side);
             const mf_plan_t *cp = &m->plan[c];
             int16_t croot = cp->kind == MF_T_ALIAS ? cp->alias_of : c;
             if (m->plan[croot].kind == MF_T_CONST && cp->bytes == 1) {
                 c_t = c;
-                s_t = mn->in[1 - side];
+                s_t = mf_node_input(mn, 1 - side);
                 scalar_first = side == 0;
             }
         }
@@ -227,8 +227,8 @@ static mf_status_t fuse_attention_at(mf_ctx_t *ctx, int n2) {
     /* S = BATCH_MATMUL(Q, K) */
     const int n1 = xp;
     mf_node_t *qk_node = &m->nodes[n1];
-    if (fuse_code(m, qk_node) != FUSE_CODE_BATCH_MATMUL || qk_node->n_in != 2 || qk_node->in[0] < 0 ||
-        qk_node->in[1] < 0) {
+    if (fuse_code(m, qk_node) != FUSE_CODE_BATCH_MATMUL || qk_node->n_in != 2 || mf_node_input(qk_node, 0) < 0 ||
+        mf_node_input(qk_node, 1) < 0) {
         return MF_OK;
     }
     const mf_bmm_params_t *qk = qk_node->params;
@@ -258,7 +258,7 @@ static mf_status_t fuse_attention_at(mf_ctx_t *ctx, int n2) {
         !fuse_droppable(m, p_t, s_t, x_alias)) {
         return MF_OK;
     }
-    const int16_t q_t = qk_node->in[0], k_t = qk_node->in[1];
+    const int16_t q_t = mf_node_input(qk_node, 0), k_t = mf_node_input(qk_node, 1);
     if (!fuse_extendable(m, q_t, n1) || !fuse_extendable(m, k_t, n1)) {
         return MF_OK;
     }

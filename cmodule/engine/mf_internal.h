@@ -63,20 +63,28 @@ enum {
     MF_NODE_FUSED = 2,    /* runs mf_fused_eval (params: the chain's) instead of its op */
 };
 
+/* One operator (32 bytes on 64-bit hosts, 20 on 32-bit boards: what only loading needs,
+ * such as the options type and the planned scratch offset, is re-read or kept in the
+ * load-only tables instead). */
 typedef struct mf_node {
+    const int16_t *io;    /* tensor indices: n_in inputs (-1 marks an absent optional
+                           * input), then n_out outputs; see mf_node_input/output */
+    void *params;         /* op-owned, in the arena, filled by prepare */
+    uint8_t *scratch;     /* scratch_bytes of arena, valid during this node's eval only */
+    uint32_t scratch_bytes; /* set by prepare */
     uint8_t op;           /* index into the op table (mf_ops.c) */
-    uint8_t version;
     uint8_t n_in;
     uint8_t n_out;
     uint8_t flags;        /* MF_NODE_* */
-    const int16_t *in;    /* tensor indices; -1 marks an absent optional input */
-    const int16_t *out;
-    uint8_t options_type; /* BuiltinOptions union tag, 0 = none (the table: mf_node_options) */
-    void *params;         /* op-owned, in the arena, filled by prepare */
-    uint8_t *scratch;     /* scratch_bytes of arena, valid during this node's eval only */
-    uint32_t scratch_bytes;
-    uint32_t scratch_offset;
 } mf_node_t;
+
+/* Tensor index of node n's input i (-1: absent) and output i. */
+static inline int16_t mf_node_input(const mf_node_t *n, int i) {
+    return n->io[i];
+}
+static inline int16_t mf_node_output(const mf_node_t *n, int i) {
+    return n->io[n->n_in + i];
+}
 
 struct mf_model {
     const uint8_t *buf;   /* the model bytes (caller-owned) */
@@ -92,10 +100,12 @@ struct mf_model {
     uint8_t n_inputs;
     uint8_t n_outputs;
     /* Load-only tables, in the part of the arena the activations reuse once loading is
-     * done (NULL after mf_model_init returns): one planner record per tensor, and the
-     * node being prepared's input then output tensors, parsed from the model. */
+     * done (NULL after mf_model_init returns): one planner record per tensor, the node
+     * being prepared's input then output tensors, parsed from the model, and the
+     * planned scratch offsets. */
     mf_plan_t *plan;
     mf_tensor_t *cache;
+    uint32_t *scratch_at;    /* per node: planned scratch offset in the activation area */
     mf_node_t *nodes;
     const int16_t *inputs;
     const int16_t *outputs;
@@ -134,7 +144,7 @@ mf_status_t mf_fail(mf_ctx_t *ctx, mf_status_t st, const char *fmt, ...);
  * input. The data of a constant, or of an alias of a constant, is set; activations have
  * no bytes yet. */
 static inline mf_tensor_t *mf_node_in(const mf_model_t *m, const mf_node_t *n, int i) {
-    return (i < n->n_in && n->in[i] >= 0) ? &m->cache[i] : NULL;
+    return (i < n->n_in && n->io[i] >= 0) ? &m->cache[i] : NULL;
 }
 static inline mf_tensor_t *mf_node_out(const mf_model_t *m, const mf_node_t *n, int i) {
     return &m->cache[n->n_in + i];
@@ -148,10 +158,10 @@ static inline bool mf_tensor_is_const(const mf_tensor_t *t) {
 /* At run time (eval): the bytes of a node's input/output i (NULL for an absent input).
  * Everything else an eval needs (shapes, offsets, multipliers) is in node->params. */
 static inline uint8_t *mf_in_data(const mf_model_t *m, const mf_node_t *n, int i) {
-    return (i < n->n_in && n->in[i] >= 0) ? m->data[n->in[i]] : NULL;
+    return (i < n->n_in && n->io[i] >= 0) ? m->data[n->io[i]] : NULL;
 }
 static inline uint8_t *mf_out_data(const mf_model_t *m, const mf_node_t *n, int i) {
-    return m->data[n->out[i]];
+    return m->data[n->io[n->n_in + i]];
 }
 
 /* Common checks; each formats its own message and returns its status. */

@@ -2,9 +2,11 @@
  * Model loading (= validation), memory planning and invocation.
  *
  * Arena layout (offsets from the arena start rounded up to MF_ALIGN):
- *   front: [mf_model_t][node table][io lists][data pointers][io tensors][op params ...]
+ *   front: [mf_model_t][node table][data pointers][graph io lists][node io lists, packed]
+ *          [io tensors][op params ...]
  *   then:  activations, which reuse the load-only tables at the arena's back
- *          ([tensor table][node options], written top-down while loading)
+ *          ([planner records][prepare's tensor views][scratch offsets], written
+ *          top-down while loading)
  * So the arena needs front + max(activations, load-only tables). The activation area is
  * placed by a greedy planner: largest buffer first, at the lowest offset that does not
  * overlap any placed buffer whose lifetime (first..last node using it) intersects its
@@ -151,8 +153,9 @@ static void *table_overflow(mf_meta_t *a, size_t bytes) {
     return NULL;
 }
 
-static void *meta_alloc(mf_meta_t *a, size_t bytes) {
-    size_t start = align_up(a->used);
+/* Zeroed front bytes at a multiple of `align` (a power of two <= MF_ALIGN). */
+static void *meta_alloc_aligned(mf_meta_t *a, size_t bytes, size_t align) {
+    size_t start = (a->used + (align - 1)) & ~(align - 1);
     if (bytes > a->cap || start > a->cap - a->back - bytes || a->back > a->cap) {
         return table_overflow(a, bytes);
     }
@@ -160,6 +163,10 @@ static void *meta_alloc(mf_meta_t *a, size_t bytes) {
     memset(p, 0, bytes);
     a->used = start + bytes;
     return p;
+}
+
+static void *meta_alloc(mf_meta_t *a, size_t bytes) {
+    return meta_alloc_aligned(a, bytes, MF_ALIGN);
 }
 
 static void *meta_alloc_back(mf_meta_t *a, size_t bytes) {
@@ -218,7 +225,7 @@ mf_status_t mf_check_io(mf_ctx_t *ctx, const mf_node_t *n, int min_in, int max_i
         return mf_fail(ctx, MF_ERR_MALFORMED, "has %d outputs, need %d", n->n_out, n_out);
     }
     for (int i = 0; i < min_in; i++) {
-        if (n->in[i] < 0) {
+        if (mf_node_input(n, i) < 0) {
             return mf_fail(ctx, MF_ERR_MALFORMED, "input %d is missing", i);
         }
     }
@@ -290,11 +297,12 @@ mf_status_t mf_node_options(mf_ctx_t *ctx, const mf_node_t *n, int expected_type
         mf_fbt_table(&ot, OP_OPTIONS_FIELD, opt) == MF_FB_BAD) {
         return mf_fail(ctx, MF_ERR_MALFORMED, "options out of bounds");
     }
-    if (n->options_type == 0 && !opt->present) {
+    const int options_type = mf_fbt_u8(&ot, OP_OPTIONS_TYPE, 0);
+    if (options_type == 0 && !opt->present) {
         return MF_OK;
     }
-    if (n->options_type != expected_type) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "options type %d, expected %d", n->options_type, expected_type);
+    if (options_type != expected_type) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "options type %d, expected %d", options_type, expected_type);
     }
     return MF_OK;
 }
@@ -329,8 +337,8 @@ mf_status_t mf_make_alias(mf_ctx_t *ctx, mf_node_t *n, int in_index, int out_ind
         return mf_fail(ctx, MF_ERR_MALFORMED, "output has %lu bytes, input %lu",
             (unsigned long)((size_t)out->count * out->elem_size), (unsigned long)((size_t)in->count * in->elem_size));
     }
-    int16_t root = alias_root(ctx->m, n->in[in_index]);
-    int16_t self = n->out[out_index];
+    int16_t root = alias_root(ctx->m, mf_node_input(n, in_index));
+    int16_t self = mf_node_output(n, out_index);
     /* A graph input that is also a reshape output would need two owners of one buffer. */
     for (int i = 0; i < ctx->m->n_inputs; i++) {
         if (ctx->m->inputs[i] == self) {
@@ -355,16 +363,16 @@ static int group_last_use(const mf_model_t *m, int16_t root) {
 
 void mf_allow_inplace(mf_ctx_t *ctx, mf_node_t *n, int in_index, int out_index) {
     mf_model_t *m = ctx->m;
-    if (in_index >= n->n_in || n->in[in_index] < 0) {
+    if (in_index >= n->n_in || mf_node_input(n, in_index) < 0) {
         return;
     }
-    int16_t root = alias_root(m, n->in[in_index]);
-    int16_t self = n->out[out_index];
+    int16_t root = alias_root(m, mf_node_input(n, in_index));
+    int16_t self = mf_node_output(n, out_index);
     const mf_plan_t *r = &m->plan[root];
     /* Graph inputs keep their bytes (callers may invoke again on the same input), and
      * a group still read after this node (or a graph output: last use n_nodes) cannot be overwritten. */
     if (r->kind != MF_T_ARENA || r->first_use < 0 || m->plan[self].kind != MF_T_ARENA ||
-        m->plan[n->in[in_index]].bytes != m->plan[self].bytes ||
+        m->plan[mf_node_input(n, in_index)].bytes != m->plan[self].bytes ||
         group_last_use(m, root) != ctx->node) {
         return;
     }
@@ -609,6 +617,40 @@ static mf_status_t load_index_list(const mf_fbt_t *t, int field, mf_meta_t *meta
     return MF_OK;
 }
 
+/* A node's input then output tensor indices, read into one int16 list that is packed
+ * right after the previous node's (2-byte aligned: no padding per list). */
+static mf_status_t load_node_io(const mf_fbt_t *t, mf_meta_t *meta, int n_tensors, mf_node_t *node,
+    mf_error_t *err, int index) {
+    mf_fbv_t v[2];
+    if (mf_fbt_vec(t, OP_INPUTS, 4, &v[0]) == MF_FB_BAD || mf_fbt_vec(t, OP_OUTPUTS, 4, &v[1]) == MF_FB_BAD) {
+        return set_err(err, MF_ERR_MALFORMED, "node %d: index list out of bounds", index);
+    }
+    if (v[0].count > MF_MAX_NODE_IO || v[1].count > MF_MAX_NODE_IO) {
+        return set_err(err, MF_ERR_UNSUPPORTED, "node %d has %u inputs and %u outputs, engine supports up to %d each",
+            index, (unsigned)v[0].count, (unsigned)v[1].count, MF_MAX_NODE_IO);
+    }
+    int16_t *list = meta_alloc_aligned(meta, (v[0].count + v[1].count) * sizeof(int16_t), sizeof(int16_t));
+    if (!list) {
+        return MF_ERR_ARENA;
+    }
+    int16_t *at = list;
+    for (int k = 0; k < 2; k++) {
+        for (uint32_t i = 0; i < v[k].count; i++) {
+            int32_t ix = mf_fbv_i32(&v[k], i);
+            /* Only inputs may be absent (-1). */
+            if (ix < (k == 0 ? -1 : 0) || ix >= n_tensors) {
+                return set_err(err, MF_ERR_MALFORMED, "node %d: tensor index %d out of range (model has %d)",
+                    index, (int)ix, n_tensors);
+            }
+            *at++ = (int16_t)ix;
+        }
+    }
+    node->io = list;
+    node->n_in = (uint8_t)v[0].count;
+    node->n_out = (uint8_t)v[1].count;
+    return MF_OK;
+}
+
 /* Lifetimes: first_use = producing node (-1 for graph inputs), last_use = last reader
  * (n_nodes for graph outputs). Also checks single producers and topological order. */
 static mf_status_t compute_lifetimes(mf_model_t *m, mf_error_t *err) {
@@ -627,7 +669,7 @@ static mf_status_t compute_lifetimes(mf_model_t *m, mf_error_t *err) {
     for (int n = 0; n < m->n_nodes; n++) {
         const mf_node_t *node = &m->nodes[n];
         for (int k = 0; k < node->n_in; k++) {
-            int16_t ix = node->in[k];
+            int16_t ix = mf_node_input(node, k);
             if (ix < 0) {
                 continue;
             }
@@ -638,7 +680,7 @@ static mf_status_t compute_lifetimes(mf_model_t *m, mf_error_t *err) {
             t->last_use = (int16_t)n;
         }
         for (int k = 0; k < node->n_out; k++) {
-            int16_t ix = node->out[k];
+            int16_t ix = mf_node_output(node, k);
             mf_plan_t *t = &m->plan[ix];
             if (t->kind == MF_T_CONST) {
                 return set_err(err, MF_ERR_MALFORMED, "node %d writes constant tensor %d", n, ix);
@@ -689,7 +731,7 @@ static int buf_info(const mf_model_t *m, int b, uint32_t *size, int *first, int 
     }
     *size = (uint32_t)align_up(n->scratch_bytes);
     *first = *last = b - m->n_tensors;
-    *offset = &n->scratch_offset;
+    *offset = &m->scratch_at[b - m->n_tensors];
     return 1;
 }
 
@@ -888,18 +930,10 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
                 mf_op_table[op]->name, (int)ver, (unsigned)i, mf_op_table[op]->max_version);
         }
         node->op = (uint8_t)op;
-        node->version = (uint8_t)ver;
-        int16_t *io;
-        st = load_index_list(&ot, OP_INPUTS, meta, m->n_tensors, 1, &io, &node->n_in, err, "node", (int)i);
+        st = load_node_io(&ot, meta, m->n_tensors, node, err, (int)i);
         if (st != MF_OK) {
             return st;
         }
-        node->in = io;
-        st = load_index_list(&ot, OP_OUTPUTS, meta, m->n_tensors, 0, &io, &node->n_out, err, "node", (int)i);
-        if (st != MF_OK) {
-            return st;
-        }
-        node->out = io;
         if (node->n_in + node->n_out > max_io) {
             max_io = node->n_in + node->n_out;
         }
@@ -908,13 +942,13 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
             return set_err(err, MF_ERR_UNSUPPORTED, "node %u (%s): intermediates/custom options unsupported",
                 (unsigned)i, mf_op_table[op]->name);
         }
-        node->options_type = mf_fbt_u8(&ot, OP_OPTIONS_TYPE, 0);
         if (mf_fbt_table(&ot, OP_OPTIONS, &opt) == MF_FB_BAD) {
             return set_err(err, MF_ERR_MALFORMED, "node %u (%s): options out of bounds", (unsigned)i, mf_op_table[op]->name);
         }
     }
     m->cache = meta_alloc_back(meta, (size_t)max_io * sizeof(mf_tensor_t));
-    if (!m->cache) {
+    m->scratch_at = meta_alloc_back(meta, (size_t)(m->n_nodes ? m->n_nodes : 1) * sizeof(uint32_t));
+    if (!m->cache || !m->scratch_at) {
         return MF_ERR_ARENA;
     }
 
@@ -928,7 +962,7 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
         ctx.node = i;
         /* The node's tensors, parsed again from the model, with what planning knows. */
         for (int k = 0; k < node->n_in + node->n_out; k++) {
-            int16_t ix = k < node->n_in ? node->in[k] : node->out[k - node->n_in];
+            int16_t ix = node->io[k];
             if (ix >= 0 && (st = view_tensor(box, ix, &m->cache[k], err)) != MF_OK) {
                 return st;
             }
@@ -973,7 +1007,7 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
     }
     for (int i = 0; i < m->n_nodes; i++) {
         mf_node_t *n = &m->nodes[i];
-        n->scratch = n->scratch_bytes ? m->act + n->scratch_offset : NULL;
+        n->scratch = n->scratch_bytes ? m->act + m->scratch_at[i] : NULL;
     }
     for (int i = 0; i < m->n_inputs + m->n_outputs; i++) {
         int16_t ix = i < m->n_inputs ? m->inputs[i] : m->outputs[i - m->n_inputs];
@@ -985,6 +1019,7 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
     /* The load-only tables at the back are about to be overwritten by activations. */
     m->plan = NULL;
     m->cache = NULL;
+    m->scratch_at = NULL;
     /* Inputs start at zero so a model invoked before any input is written is deterministic. */
     memset(m->act, 0, act);
     *out = m;
