@@ -181,21 +181,27 @@ static void *meta_alloc_back(mf_meta_t *a, size_t bytes) {
     return p;
 }
 
-/* The model struct is the first thing in the tables and carries the allocator state and
- * the model's validated tables between load steps (ops get only the ctx). */
+/* What only loading needs: the allocator state and the model's validated tables. It
+ * lives with the load-only tables at the arena's back. */
 typedef struct {
-    mf_model_t model;
     mf_meta_t meta;
     mf_fbt_t root;
     mf_fbt_t subgraph;
     mf_fbv_t buffers;
     mf_fbv_t tensors;
     mf_fbv_t operators;
+} mf_load_t;
+
+/* The model struct is the first thing in the tables and finds the load state between
+ * load steps (ops get only the ctx). */
+typedef struct {
+    mf_model_t model;
+    mf_load_t *load;     /* NULL once mf_model_init returns */
 } mf_model_box_t;
 
 void *mf_alloc(mf_ctx_t *ctx, size_t bytes) {
     mf_model_box_t *box = (mf_model_box_t *)ctx->m;
-    return meta_alloc(&box->meta, bytes);
+    return meta_alloc(&box->load->meta, bytes);
 }
 
 /* ---------------------------------------------------------------- op helpers */
@@ -293,7 +299,7 @@ mf_status_t mf_node_options(mf_ctx_t *ctx, const mf_node_t *n, int expected_type
     mf_model_box_t *box = (mf_model_box_t *)ctx->m;
     mf_fbt_t ot;
     opt->present = 0;
-    if (mf_fbv_table(&box->subgraph, &box->operators, (uint32_t)(n - ctx->m->nodes), &ot) != MF_FB_OK ||
+    if (mf_fbv_table(&box->load->subgraph, &box->load->operators, (uint32_t)(n - ctx->m->nodes), &ot) != MF_FB_OK ||
         mf_fbt_table(&ot, OP_OPTIONS_FIELD, opt) == MF_FB_BAD) {
         return mf_fail(ctx, MF_ERR_MALFORMED, "options out of bounds");
     }
@@ -558,10 +564,10 @@ static mf_status_t load_tensor(const mf_fbt_t *root, const mf_fbv_t *buffers, co
 static mf_status_t parse_tensor(const mf_model_box_t *box, int16_t index, mf_tensor_t *t, mf_error_t *err) {
     mf_fbt_t tt;
     memset(t, 0, sizeof(*t));
-    if (mf_fbv_table(&box->root, &box->tensors, (uint32_t)index, &tt) != MF_FB_OK) {
+    if (mf_fbv_table(&box->load->root, &box->load->tensors, (uint32_t)index, &tt) != MF_FB_OK) {
         return set_err(err, MF_ERR_MALFORMED, "tensor %d: table out of bounds", index);
     }
-    return load_tensor(&box->root, &box->buffers, &tt, index, t, err);
+    return load_tensor(&box->load->root, &box->load->buffers, &tt, index, t, err);
 }
 
 /* The tensor as prepare sees it: parsed, plus the aliasing decided so far. */
@@ -845,12 +851,14 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
     cap &= ~(size_t)(MF_ALIGN - 1);  /* the back tables grow down from an aligned end */
     mf_meta_t first = { base, cap, 0, 0, err };
     mf_model_box_t *box = meta_alloc(&first, sizeof(mf_model_box_t));
-    if (!box) {
+    mf_load_t *ld = box ? meta_alloc_back(&first, sizeof(mf_load_t)) : NULL;
+    if (!ld) {
         return MF_ERR_ARENA;
     }
-    /* From here on the allocator state lives in the box, where mf_alloc finds it. */
-    box->meta = first;
-    mf_meta_t *meta = &box->meta;
+    /* From here on the allocator state lives in the load state, where mf_alloc finds it. */
+    ld->meta = first;
+    box->load = ld;
+    mf_meta_t *meta = &ld->meta;
     mf_model_t *m = &box->model;
     m->buf = buf;
     m->len = len;
@@ -864,11 +872,11 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
     if (!m->nodes || !m->data || !m->plan) {
         return MF_ERR_ARENA;
     }
-    box->root = root;
-    box->subgraph = sg;
-    box->buffers = buffers;
-    box->tensors = tensors_v;
-    box->operators = ops_v;
+    ld->root = root;
+    ld->subgraph = sg;
+    ld->buffers = buffers;
+    ld->tensors = tensors_v;
+    ld->operators = ops_v;
     /* Pass 1 over tensors: validate each and keep only what the planner needs. */
     for (uint32_t i = 0; i < tensors_v.count; i++) {
         mf_tensor_t t;
@@ -893,7 +901,8 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
         return st;
     }
     m->outputs = list;
-    m->io = meta_alloc(meta, ((size_t)m->n_inputs + m->n_outputs + 1) * sizeof(mf_tensor_t));
+    const size_t n_io = (size_t)m->n_inputs + m->n_outputs;
+    m->io = meta_alloc(meta, (n_io ? n_io : 1) * sizeof(mf_tensor_t));
     if (!m->io) {
         return MF_ERR_ARENA;
     }
@@ -1020,6 +1029,7 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
     m->plan = NULL;
     m->cache = NULL;
     m->scratch_at = NULL;
+    box->load = NULL;
     /* Inputs start at zero so a model invoked before any input is written is deterministic. */
     memset(m->act, 0, act);
     *out = m;
