@@ -120,12 +120,24 @@ class SerialBoard:
             with contextlib.redirect_stdout(said):
                 self.t.enter_raw_repl(soft_reset=False, timeout_overall=self.connect_timeout)
         except (TransportError, OSError) as e:
-            tail = said.getvalue().strip()[-120:]
+            # mpremote printed what it received as bytes reprs, one per failed wait.
+            got = b""
+            for ln in said.getvalue().splitlines():
+                try:
+                    v = ast.literal_eval(ln.strip())
+                except (ValueError, SyntaxError):
+                    continue
+                if isinstance(v, bytes):
+                    got += v
+            tail = repr(got[-100:]) if got else ""
+            hint = ("a running program did not stop on Ctrl-C (push --live hands a model to a "
+                    "uformer app that keeps running)" if len(got.strip()) > 4 else
+                    "is it running MicroPython, or is another program using the port?")
             raise DeviceError(
                 f"board did not answer the raw REPL in {self.connect_timeout:g} s"
                 + (f" (it sent {tail})" if tail else " (it sent nothing)")
                 + (f": {e}" if str(e) and "could not enter raw repl" not in str(e) else "")
-                + "; is it running MicroPython, or is another program using the port?") from None
+                + "; " + hint) from None
         # A fresh raw REPL may offer raw-paste again.
         self.t.use_raw_paste = True
 

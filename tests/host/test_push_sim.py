@@ -289,6 +289,10 @@ def test_push_live_to_running_sim_app(tmp_path, models, capsys, monkeypatch):
             assert time.monotonic() < deadline, "the simulator app did not start"
             assert app.poll() is None, app.stdout.read()
             time.sleep(0.1)
+        # monitor attaches to the running app (its console log) instead of starting another.
+        code, out, err = run_cli(capsys, "monitor", "--sim", sim, "--seconds", "4", "--all")
+        assert code == 0, err
+        assert "monitor: nothing" not in err
         code, out, err = run_cli(capsys, "push", pb, "--name", "m", "--sim", sim, "--live", "--json")
         assert code == 0, err
         res = json.loads(out)
@@ -307,3 +311,24 @@ def test_push_live_to_running_sim_app(tmp_path, models, capsys, monkeypatch):
         app.terminate()
         log = app.communicate(timeout=20)[0]
     assert "swapped" in log, log
+
+
+@needs_engine
+def test_a_silent_serial_device_is_named(models, capsys):
+    """A port where nothing answers (a pty nobody serves): the raw REPL error, after 5 s."""
+    import tty
+
+    pa, _ = models
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    try:
+        code, out, err = run_cli(capsys, "push", pa, "--port", os.ttyname(slave))
+        assert code == 1
+        assert "board did not answer the raw REPL in 5 s (it sent nothing)" in err
+        from microformer.transport import SerialBoard
+
+        with pytest.raises(DeviceError, match=r"raw REPL in 1 s"):
+            SerialBoard(os.ttyname(slave), connect_timeout=1).open()
+    finally:
+        os.close(master)
+        os.close(slave)
