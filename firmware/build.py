@@ -240,8 +240,10 @@ def build(board_name, mpy_dir, out, ops_config_dir=None, jobs=None, on_line=None
     board_dir = ROOT / "boards" / b.name
     port_dir = mpy_dir / "ports" / b.port
     env = dict(os.environ)
+    manifest = board_dir / "manifest.py"
     cmd = ["make", "-C", port_dir, f"-j{jobs}", f"{b.dir_var}={board_dir}", f"BUILD={build_dir}",
-           f"MICROPY_MPYCROSS={mpy_cross}", f"USER_C_MODULES={ROOT / 'cmodule'}"]
+           f"MICROPY_MPYCROSS={mpy_cross}", f"FROZEN_MANIFEST={manifest}",
+           f"USER_C_MODULES={ROOT / 'cmodule'}"]
     if b.dir_var == "BOARD_DIR":
         # The board's name in sys.implementation._build (the qemu port defaults BOARD).
         cmd.insert(4, f"BOARD={b.name}")

@@ -67,6 +67,12 @@ def run(args):
     for line in describe(fw.sizes, native=args.board == "UNIX"):
         print("  " + line)
     print(f"  build log: {fw.log}")
+    if args.board == "UNIX":
+        print(f"run it: {fw.firmware} (tests/device use it through MICROPYTHON_UFORMER={fw.firmware})")
+    elif args.board == "QEMU_M4":
+        print(f"run it: microformer board start QEMU_M4 --firmware {fw.firmware}")
+    else:
+        print(f"flash it: copy {fw.out / 'firmware.uf2'} to the board's BOOTSEL drive")
     return 0
 
 
