@@ -31,7 +31,7 @@ APP = "replay_app.py"
 MODEL = "imu"  # the model's name on the device: models/imu.tflite
 # Small enough for the whole demo to take a few minutes on 2 cores, big enough to learn the
 # synthetic activities (about 80-90 % on held-back recordings).
-DEFAULTS = {"recordings": 20, "epochs": 25, "seconds": 60.0}
+DEFAULTS = {"recordings": 40, "epochs": 40, "seconds": 60.0}
 # --board: the replay's length in the board's (virtual) seconds. The app parses the whole
 # recording into RAM next to two model buffers and the arena: 8 s at 50 Hz (9.6 KB of
 # floats) is what a 256 KB heap holds with the default 50 KB model.
