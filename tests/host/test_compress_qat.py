@@ -105,6 +105,28 @@ def test_qat_mirrors_the_converters_fusions(qat_pair):
     assert isinstance(q.get_layer("probs_fq"), qat.SoftmaxQuant)
 
 
+def test_qat_copy_of_the_hybrid_model(hybrid_model, synth_dir):
+    """Conv1D, SeparableConv1D (depthwise per channel), GELU and causal attention."""
+    from microformer import models, training
+    from microformer.compress import qat
+
+    m = models.load(hybrid_model)
+    ds, sp = training.load_splits(models.model_info(m), synth_dir)
+    q = qat.wrap(m, sp.x["train"])
+    names = {type(q.get_layer(n)).__name__ for n in ("conv1", "conv2", "attn0", "head")}
+    assert names == {"QConv1D", "QSeparableConv1D", "QAttention", "QDense"}
+    assert q.get_layer("conv2").ranges()["dw"][1] > 0  # the int8 tensor between the two convs
+    x = sp.x["test"]
+    agree = np.mean(np.argmax(training.predict(m, x), 1) == np.argmax(training.predict(q, x), 1))
+    assert agree >= 0.8
+    qat.unwrap(q)
+    dw = m.get_layer("conv2").depthwise_kernel.numpy()
+    flat = dw.reshape(dw.shape[0], -1)
+    assert np.allclose(quant.fake_quantize_weights(flat, -1), flat, atol=1e-6)
+    k = m.get_layer("conv1").kernel.numpy()
+    assert np.allclose(quant.fake_quantize_weights(k, -1), k, atol=1e-6)
+
+
 @needs_engine
 def test_unwrapped_qat_model_converts_to_exactly_the_trained_codes(keras_model, synth_dir):
     """After QAT, every int8 FULLY_CONNECTED weight of the converted model is the value the
