@@ -1,7 +1,5 @@
 """Quantization-aware training: fake-quant formulas, the QAT copy of a model, exact weight
 codes after conversion, the int8 graph on the engine, and `train --qat`."""
-import json
-
 import numpy as np
 import pytest
 

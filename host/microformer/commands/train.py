@@ -74,10 +74,10 @@ def run(args):
 
     opts = {k: getattr(args, k) for k in OPTS}
     res = training.train(args.data, progress=not args.quiet, log=print, **opts)
-    if args.qat:
+    if args.qat:  # measured before saving: the numbers go into the model's metadata
         from ..compress.finetune import int8_report
 
-        int8_report(res.model, res.splits, "quantization-aware training; held-back split")
+        qat_table = int8_report(res.model, res.splits, "quantization-aware")
     res.model.save(args.out)
     m = res.info["metrics"]
     c = res.info["config"]
@@ -88,6 +88,8 @@ def run(args):
     print(f"validation accuracy {m['val_accuracy'] * 100:.2f}% "
           f"({len(res.splits.y['val'])} windows); held-back test {m['test_accuracy'] * 100:.2f}% "
           f"({len(res.splits.y['test'])} windows)")
+    if args.qat:
+        print(qat_table)
     print(f"saved {args.out}")
     sys.stdout.flush()
     return 0

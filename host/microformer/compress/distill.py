@@ -15,8 +15,6 @@ normalization and split.
 """
 import math
 
-import numpy as np
-
 from .. import models
 from .._tf import keras as _keras
 from ..errors import MicroformerError

@@ -31,15 +31,13 @@ def finetune(model, splits, qat_mode=False, progress=True, **opts):
     return res, o
 
 
-def int8_report(model, splits, title="held-back split"):
-    """Measure (float, int8 on the engine, MACs, params, arena), print the table and store
-    the numbers in the model's metrics."""
+def int8_report(model, splits, name="model", title="held-back split"):
+    """Measure (float, int8 on the engine, MACs, params, arena), store the numbers in the
+    model's metrics and return the table as text."""
     row = report.measure(model, splits)
-    print(f"{title} ({row['windows']} windows):")
-    print(report.table([("model", row)]))
     st = model.get_layer("standardize")
     st.info = dict(st.info, metrics=dict(st.info.get("metrics") or {}, **report.summary(row)))
-    return row
+    return f"{title} ({row['windows']} windows):\n" + report.table([(name, row)])
 
 
 def run_init(args):
@@ -65,7 +63,7 @@ def run_init(args):
         train_seconds=round(time.perf_counter() - t0, 1)))
     print(f"fine-tuned {args.init} for {res.epochs_run} epochs in {res.seconds:.1f} s"
           + (", quantization-aware" if args.qat else "") + f"; validation accuracy {val * 100:.2f}%")
-    int8_report(model, sp)
+    print(int8_report(model, sp, "fine-tuned"))
     model.save(args.out)
     print(f"saved {args.out}")
     return 0
