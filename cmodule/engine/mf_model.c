@@ -261,6 +261,18 @@ mf_status_t mf_check_quant(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what
     return MF_OK;
 }
 
+/* "[d0,d1,...]" (negative entries keep their sign) into out, NUL-terminated. */
+static void format_dims(char *out, size_t size, const int32_t *dims, int ndim) {
+    size_t n = 0;
+    put_str(out, size, &n, "[");
+    for (int i = 0; i < ndim; i++) {
+        put_uint(out, size, &n, (unsigned long)(dims[i] < 0 ? -dims[i] : dims[i]), dims[i] < 0);
+        put_str(out, size, &n, i + 1 < ndim ? "," : "");
+    }
+    put_str(out, size, &n, "]");
+    out[n] = 0;
+}
+
 mf_status_t mf_check_shape(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what, int ndim, const int32_t *dims) {
     int same = t->ndim == ndim;
     for (int i = 0; same && i < ndim; i++) {
@@ -268,21 +280,8 @@ mf_status_t mf_check_shape(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what
     }
     if (!same) {
         char want[64], have[64];
-        size_t a = 0, b = 0;
-        put_str(want, sizeof(want), &a, "[");
-        for (int i = 0; i < ndim; i++) {
-            put_uint(want, sizeof(want), &a, (unsigned long)(dims[i] < 0 ? -dims[i] : dims[i]), dims[i] < 0);
-            put_str(want, sizeof(want), &a, i + 1 < ndim ? "," : "");
-        }
-        put_str(want, sizeof(want), &a, "]");
-        want[a] = 0;
-        put_str(have, sizeof(have), &b, "[");
-        for (int i = 0; i < t->ndim; i++) {
-            put_uint(have, sizeof(have), &b, (unsigned long)t->dims[i], 0);
-            put_str(have, sizeof(have), &b, i + 1 < t->ndim ? "," : "");
-        }
-        put_str(have, sizeof(have), &b, "]");
-        have[b] = 0;
+        format_dims(want, sizeof(want), dims, ndim);
+        format_dims(have, sizeof(have), t->dims, t->ndim);
         return mf_fail(ctx, MF_ERR_MALFORMED, "%s has shape %s, expected %s", what, have, want);
     }
     return MF_OK;

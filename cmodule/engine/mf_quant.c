@@ -134,29 +134,22 @@ static int mf_quantize_f(float scale, int32_t zero_point, float f, int32_t *q) {
 }
 
 int mf_activation_range_int8(int activation, float scale, int32_t zero_point, int32_t *lo, int32_t *hi) {
+    /* TFLM quantizes the finite bounds of the float range (RELU: 0; RELU6: 0 and 6;
+     * RELU_N1_TO_1: -1 and 1) and clamps them to int8; one code path for all three. */
+    float flo, fhi;
     int32_t q;
     *lo = -128;
     *hi = 127;
-    if (activation == MF_ACT_RELU) {
-        if (!mf_quantize_f(scale, zero_point, 0.0f, &q)) {
-            return 0;
-        }
-        *lo = q > -128 ? q : -128;
-    } else if (activation == MF_ACT_RELU6) {
-        if (!mf_quantize_f(scale, zero_point, 0.0f, &q)) {
-            return 0;
-        }
-        *lo = q > -128 ? q : -128;
-        if (!mf_quantize_f(scale, zero_point, 6.0f, &q)) {
-            return 0;
-        }
-        *hi = q < 127 ? q : 127;
-    } else if (activation == MF_ACT_RELU_N1_TO_1) {
-        if (!mf_quantize_f(scale, zero_point, -1.0f, &q)) {
-            return 0;
-        }
-        *lo = q > -128 ? q : -128;
-        if (!mf_quantize_f(scale, zero_point, 1.0f, &q)) {
+    if (activation != MF_ACT_RELU && activation != MF_ACT_RELU6 && activation != MF_ACT_RELU_N1_TO_1) {
+        return 1;
+    }
+    mf_activation_range_f32(activation, &flo, &fhi);
+    if (!mf_quantize_f(scale, zero_point, flo, &q)) {
+        return 0;
+    }
+    *lo = q > -128 ? q : -128;
+    if (activation != MF_ACT_RELU) {
+        if (!mf_quantize_f(scale, zero_point, fhi, &q)) {
             return 0;
         }
         *hi = q < 127 ? q : 127;
