@@ -164,6 +164,9 @@ static inline uint8_t *mf_out_data(const mf_model_t *m, const mf_node_t *n, int 
     return m->data[n->io[n->n_in + i]];
 }
 
+/* A tensor type's name for messages: "int8", "float32", ... ("other" if unnamed here). */
+const char *mf_type_name(int type);
+
 /* Common checks; each formats its own message and returns its status. */
 mf_status_t mf_check_io(mf_ctx_t *ctx, const mf_node_t *n, int min_in, int max_in, int n_out);
 mf_status_t mf_check_type(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what, mf_type_t type);

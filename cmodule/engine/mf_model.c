@@ -206,7 +206,7 @@ void *mf_alloc(mf_ctx_t *ctx, size_t bytes) {
 
 /* ---------------------------------------------------------------- op helpers */
 
-static const char *type_name(int type) {
+const char *mf_type_name(int type) {
     switch (type) {
         case MF_FLOAT32: return "float32";
         case MF_INT32: return "int32";
@@ -240,7 +240,7 @@ mf_status_t mf_check_io(mf_ctx_t *ctx, const mf_node_t *n, int min_in, int max_i
 
 mf_status_t mf_check_type(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what, mf_type_t type) {
     if (t->type != type) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "%s has type %s, need %s", what, type_name(t->type), type_name(type));
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "%s has type %s, need %s", what, mf_type_name(t->type), mf_type_name(type));
     }
     return MF_OK;
 }
@@ -472,7 +472,7 @@ static mf_status_t load_tensor(const mf_fbt_t *root, const mf_fbv_t *buffers, co
     int type = mf_fbt_i8(tt, T_TYPE, 0);
     int es = elem_size_of(type);
     if (es == 0) {
-        return set_err(err, MF_ERR_UNSUPPORTED, "tensor %d has type %s (%d), unsupported", index, type_name(type), type);
+        return set_err(err, MF_ERR_UNSUPPORTED, "tensor %d has type %s (%d), unsupported", index, mf_type_name(type), type);
     }
     t->type = (uint8_t)type;
     t->elem_size = (uint8_t)es;

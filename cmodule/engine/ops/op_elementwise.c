@@ -25,18 +25,6 @@
 #define EW_TAG_SQDIFF 76
 #define EW_OPT_ACTIVATION 0
 
-static const char *ew_type_name(int type) {
-    switch (type) {
-        case MF_FLOAT32: return "float32";
-        case MF_INT32: return "int32";
-        case MF_INT64: return "int64";
-        case MF_BOOL: return "bool";
-        case MF_INT16: return "int16";
-        case MF_INT8: return "int8";
-        default: return "other";
-    }
-}
-
 /* int8 activation tensor: per-tensor quantization with an int8 zero point. */
 static mf_status_t ew_check_s8(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {
     mf_status_t st = mf_check_type(ctx, t, what, MF_INT8);
@@ -90,7 +78,7 @@ static mf_status_t ew_binary_common(mf_ctx_t *ctx, mf_node_t *node, int tag, int
     const int is_float = out->type == MF_FLOAT32;
     if (out->type != MF_INT8 && !is_float) {
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, "output has type %s, need int8 or float32",
-            ew_type_name(out->type));
+            mf_type_name(out->type));
     }
     if (is_float) {
         if ((st = mf_check_type(ctx, in1, "input 0", MF_FLOAT32)) != MF_OK ||
@@ -372,7 +360,7 @@ static mf_status_t ew_unary_common(mf_ctx_t *ctx, mf_node_t *node, int *is_float
     const mf_tensor_t *out = mf_node_out(m, node, 0);
     if (in->type != MF_FLOAT32 && in->type != MF_INT8) {
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, "input has type %s, need int8 or float32",
-            ew_type_name(in->type));
+            mf_type_name(in->type));
     }
     if ((st = mf_check_type(ctx, out, "output", (mf_type_t)in->type)) != MF_OK) {
         return st;

@@ -32,18 +32,6 @@ static mf_status_t qz_common(mf_ctx_t *ctx, mf_node_t *node, const mf_tensor_t *
 
 #if MF_OP_QUANTIZE
 
-static const char *qz_type_name(int type) {
-    switch (type) {
-        case MF_FLOAT32: return "float32";
-        case MF_INT32: return "int32";
-        case MF_INT64: return "int64";
-        case MF_BOOL: return "bool";
-        case MF_INT16: return "int16";
-        case MF_INT8: return "int8";
-        default: return "other";
-    }
-}
-
 typedef struct {
     int32_t from_float;
     int32_t count;
@@ -64,7 +52,7 @@ static mf_status_t qz_quantize_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     }
     if (in->type != MF_FLOAT32 && in->type != MF_INT8) {
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, "input has type %s, need float32 or int8",
-            qz_type_name(in->type));
+            mf_type_name(in->type));
     }
     if ((st = qz_check_s8(ctx, out, "output")) != MF_OK) {
         return st;

@@ -28,23 +28,11 @@ enum {
     SHAPE_TAG_STRIDED_SLICE = 32,
 };
 
-static const char *shape_type_name(int type) {
-    switch (type) {
-        case MF_FLOAT32: return "float32";
-        case MF_INT32: return "int32";
-        case MF_INT64: return "int64";
-        case MF_BOOL: return "bool";
-        case MF_INT16: return "int16";
-        case MF_INT8: return "int8";
-        default: return "other";
-    }
-}
-
 /* Byte-moving ops: the output keeps the input's element type. */
 static mf_status_t shape_same_type(mf_ctx_t *ctx, const mf_tensor_t *in, const mf_tensor_t *out, int index) {
     if (in->type != out->type) {
         return mf_fail(ctx, MF_ERR_MALFORMED, "input %d has type %s, output %s", index,
-            shape_type_name(in->type), shape_type_name(out->type));
+            mf_type_name(in->type), mf_type_name(out->type));
     }
     return MF_OK;
 }
@@ -71,7 +59,7 @@ static mf_status_t shape_read_ints(mf_ctx_t *ctx, const mf_tensor_t *t, const ch
         return st;
     }
     if (t->type != MF_INT32 && t->type != MF_INT64) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "%s has type %s, need int32 or int64", what, shape_type_name(t->type));
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "%s has type %s, need int32 or int64", what, mf_type_name(t->type));
     }
     if (t->count > max_count) {
         return mf_fail(ctx, MF_ERR_MALFORMED, "%s has %d elements, at most %d allowed", what, (int)t->count, max_count);
@@ -818,7 +806,7 @@ static mf_status_t pad_prepare(mf_ctx_t *ctx, mf_node_t *node) {
             return st;
         }
         if (value_t->type != in->type || value_t->count != 1) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, "constant_values must be one %s element", shape_type_name(in->type));
+            return mf_fail(ctx, MF_ERR_MALFORMED, "constant_values must be one %s element", mf_type_name(in->type));
         }
         if (in->type == MF_INT8 && (value_t->scale != out->scale || value_t->zero_point != out->zero_point)) {
             return mf_fail(ctx, MF_ERR_UNSUPPORTED, "constant_values quantization differs from the output's");
