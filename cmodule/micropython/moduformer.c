@@ -37,7 +37,10 @@
 // so the scratch grows geometrically (at least to that bound) to need few rounds; the
 // round limit only guards against an engine that never converges.
 #define UFORMER_SCRATCH_START (1024)
-#define UFORMER_MAX_SCRATCH_ROUNDS (24)
+// When the heap cannot hold a doubled scratch, growth falls back to the engine's bound,
+// which advances at least one table per round; each round re-runs the load only until the
+// first table that does not fit, so many rounds are cheap.
+#define UFORMER_MAX_SCRATCH_ROUNDS (256)
 
 typedef struct _uformer_model_obj_t {
     mp_obj_base_t base;
@@ -122,9 +125,10 @@ static size_t uformer_measure(const uint8_t *buf, size_t len) {
         floor = err.need;
         scratch_len = 2 * scratch_len > floor ? 2 * scratch_len : floor;
     }
-    mp_raise_msg_varg(&mp_type_RuntimeError,
-        MP_ERROR_TEXT("arena size query did not converge: need > %u bytes after %d rounds"),
-        (unsigned int)err.need, UFORMER_MAX_SCRATCH_ROUNDS);
+    // Only a heap too small for the model's tables gets here (each round grows the bound).
+    mp_raise_msg_varg(&mp_type_MemoryError,
+        MP_ERROR_TEXT("not enough memory to size the model's arena: its tables need more than %u bytes"),
+        (unsigned int)err.need);
 }
 
 static uformer_model_obj_t *uformer_get_model(mp_obj_t self_in) {
