@@ -143,9 +143,7 @@ mf_status_t mf_fail(mf_ctx_t *ctx, mf_status_t st, const char *fmt, ...);
 /* In prepare only, for the node being prepared: its tensor i, NULL for an absent optional
  * input. The data of a constant, or of an alias of a constant, is set; activations have
  * no bytes yet. */
-static inline mf_tensor_t *mf_node_in(const mf_model_t *m, const mf_node_t *n, int i) {
-    return (i < n->n_in && n->io[i] >= 0) ? &m->cache[i] : NULL;
-}
+mf_tensor_t *mf_node_in(const mf_model_t *m, const mf_node_t *n, int i);
 static inline mf_tensor_t *mf_node_out(const mf_model_t *m, const mf_node_t *n, int i) {
     return &m->cache[n->n_in + i];
 }
@@ -157,9 +155,7 @@ static inline bool mf_tensor_is_const(const mf_tensor_t *t) {
 
 /* At run time (eval): the bytes of a node's input/output i (NULL for an absent input).
  * Everything else an eval needs (shapes, offsets, multipliers) is in node->params. */
-static inline uint8_t *mf_in_data(const mf_model_t *m, const mf_node_t *n, int i) {
-    return (i < n->n_in && n->io[i] >= 0) ? m->data[n->io[i]] : NULL;
-}
+uint8_t *mf_in_data(const mf_model_t *m, const mf_node_t *n, int i);
 static inline uint8_t *mf_out_data(const mf_model_t *m, const mf_node_t *n, int i) {
     return m->data[n->io[n->n_in + i]];
 }

@@ -261,6 +261,16 @@ mf_status_t mf_check_quant(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what
     return MF_OK;
 }
 
+/* Out of line (not static inline in mf_internal.h): called once per node, and one copy
+ * is smaller than the copies -Os leaves in every op file. */
+mf_tensor_t *mf_node_in(const mf_model_t *m, const mf_node_t *n, int i) {
+    return (i < n->n_in && n->io[i] >= 0) ? &m->cache[i] : NULL;
+}
+
+uint8_t *mf_in_data(const mf_model_t *m, const mf_node_t *n, int i) {
+    return (i < n->n_in && n->io[i] >= 0) ? m->data[n->io[i]] : NULL;
+}
+
 /* "[d0,d1,...]" (negative entries keep their sign) into out, NUL-terminated. */
 static void format_dims(char *out, size_t size, const int32_t *dims, int ndim) {
     size_t n = 0;
