@@ -168,6 +168,8 @@ mf_status_t mf_check_io(mf_ctx_t *ctx, const mf_node_t *n, int min_in, int max_i
 mf_status_t mf_check_type(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what, mf_type_t type);
 /* Requires per-tensor quantization (nq == 1, scale > 0 and finite). */
 mf_status_t mf_check_quant(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what);
+/* An int8 activation: mf_check_type(MF_INT8), then mf_check_quant. */
+mf_status_t mf_check_s8(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what);
 /* Declared shape of `t` must equal dims[0..ndim). */
 mf_status_t mf_check_shape(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what, int ndim, const int32_t *dims);
 mf_status_t mf_check_same_shape(mf_ctx_t *ctx, const mf_tensor_t *a, const mf_tensor_t *b);

@@ -271,6 +271,11 @@ uint8_t *mf_in_data(const mf_model_t *m, const mf_node_t *n, int i) {
     return (i < n->n_in && n->io[i] >= 0) ? m->data[n->io[i]] : NULL;
 }
 
+mf_status_t mf_check_s8(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {
+    mf_status_t st = mf_check_type(ctx, t, what, MF_INT8);
+    return st != MF_OK ? st : mf_check_quant(ctx, t, what);
+}
+
 /* "[d0,d1,...]" (negative entries keep their sign) into out, NUL-terminated. */
 static void format_dims(char *out, size_t size, const int32_t *dims, int ndim) {
     size_t n = 0;

@@ -20,11 +20,6 @@ enum { BMM_OPT_ADJ_X = 0, BMM_OPT_ADJ_Y = 1 };
 #define BMM_OPTIONS_TAG 101  /* BuiltinOptions.BatchMatMulOptions */
 #define BMM_RANK 5           /* reference_ops::BatchMatMul works on 5-D extended shapes */
 
-static mf_status_t bmm_check_act(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {
-    mf_status_t st = mf_check_type(ctx, t, what, MF_INT8);
-    return st != MF_OK ? st : mf_check_quant(ctx, t, what);
-}
-
 static mf_status_t bmm_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     mf_model_t *m = ctx->m;
     mf_status_t st = mf_check_io(ctx, node, 2, 2, 1);
@@ -41,8 +36,8 @@ static mf_status_t bmm_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     const mf_tensor_t *lhs = mf_node_in(m, node, 0);
     const mf_tensor_t *rhs = mf_node_in(m, node, 1);
     const mf_tensor_t *out = mf_node_out(m, node, 0);
-    if ((st = bmm_check_act(ctx, lhs, "lhs")) != MF_OK || (st = bmm_check_act(ctx, rhs, "rhs")) != MF_OK ||
-        (st = bmm_check_act(ctx, out, "output")) != MF_OK) {
+    if ((st = mf_check_s8(ctx, lhs, "lhs")) != MF_OK || (st = mf_check_s8(ctx, rhs, "rhs")) != MF_OK ||
+        (st = mf_check_s8(ctx, out, "output")) != MF_OK) {
         return st;
     }
     if (lhs->ndim < 2 || lhs->ndim > BMM_RANK || rhs->ndim < 2 || rhs->ndim > BMM_RANK) {

@@ -23,10 +23,7 @@ enum { PAD_SAME = 0, PAD_VALID = 1 };
 #define CONV_MAX_SPAN (1 << 30)
 
 static mf_status_t conv_check_act(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {
-    mf_status_t st = mf_check_type(ctx, t, what, MF_INT8);
-    if (st == MF_OK) {
-        st = mf_check_quant(ctx, t, what);
-    }
+    mf_status_t st = mf_check_s8(ctx, t, what);
     if (st == MF_OK && t->ndim != 4) {
         st = mf_fail(ctx, MF_ERR_MALFORMED, "%s has %d dims, need 4", what, t->ndim);
     }

@@ -25,12 +25,6 @@
 #define EW_TAG_SQDIFF 76
 #define EW_OPT_ACTIVATION 0
 
-/* int8 activation tensor: per-tensor quantization with an int8 zero point. */
-static mf_status_t ew_check_s8(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {
-    mf_status_t st = mf_check_type(ctx, t, what, MF_INT8);
-    return st != MF_OK ? st : mf_check_quant(ctx, t, what);
-}
-
 #endif /* any element-wise op */
 
 #if MF_OP_ADD || MF_OP_SUB || MF_OP_MUL || MF_OP_SQUARED_DIFFERENCE
@@ -85,9 +79,9 @@ static mf_status_t ew_binary_common(mf_ctx_t *ctx, mf_node_t *node, int tag, int
             (st = mf_check_type(ctx, in2, "input 1", MF_FLOAT32)) != MF_OK) {
             return st;
         }
-    } else if ((st = ew_check_s8(ctx, in1, "input 0")) != MF_OK ||
-               (st = ew_check_s8(ctx, in2, "input 1")) != MF_OK ||
-               (st = ew_check_s8(ctx, out, "output")) != MF_OK) {
+    } else if ((st = mf_check_s8(ctx, in1, "input 0")) != MF_OK ||
+               (st = mf_check_s8(ctx, in2, "input 1")) != MF_OK ||
+               (st = mf_check_s8(ctx, out, "output")) != MF_OK) {
         return st;
     }
 
@@ -366,8 +360,8 @@ static mf_status_t ew_unary_common(mf_ctx_t *ctx, mf_node_t *node, int *is_float
         return st;
     }
     *is_float = in->type == MF_FLOAT32;
-    if (!*is_float && ((st = ew_check_s8(ctx, in, "input")) != MF_OK ||
-                       (st = ew_check_s8(ctx, out, "output")) != MF_OK)) {
+    if (!*is_float && ((st = mf_check_s8(ctx, in, "input")) != MF_OK ||
+                       (st = mf_check_s8(ctx, out, "output")) != MF_OK)) {
         return st;
     }
     return mf_check_same_shape(ctx, in, out);

@@ -18,11 +18,6 @@
 enum { FC_OPT_ACTIVATION = 0, FC_OPT_WEIGHTS_FORMAT = 1, FC_OPT_KEEP_NUM_DIMS = 2 };
 #define FC_OPTIONS_TAG 8  /* BuiltinOptions.FullyConnectedOptions */
 
-static mf_status_t fc_check_act(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {
-    mf_status_t st = mf_check_type(ctx, t, what, MF_INT8);
-    return st != MF_OK ? st : mf_check_quant(ctx, t, what);
-}
-
 /* TFLM applies multipliers with x * (1 << shift): larger shifts would overflow. */
 static mf_status_t fc_multiplier(mf_ctx_t *ctx, double real, mf_qm_t *qm, int32_t unit) {
     *qm = mf_quantize_multiplier(real);
@@ -60,7 +55,7 @@ static mf_status_t fc_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     const mf_tensor_t *w = mf_node_in(m, node, 1);
     const mf_tensor_t *bias = mf_node_in(m, node, 2);
     const mf_tensor_t *out = mf_node_out(m, node, 0);
-    if ((st = fc_check_act(ctx, in, "input")) != MF_OK || (st = fc_check_act(ctx, out, "output")) != MF_OK) {
+    if ((st = mf_check_s8(ctx, in, "input")) != MF_OK || (st = mf_check_s8(ctx, out, "output")) != MF_OK) {
         return st;
     }
     if ((st = mf_check_type(ctx, w, "filter", MF_INT8)) != MF_OK || (st = mf_check_const(ctx, w, "filter")) != MF_OK) {

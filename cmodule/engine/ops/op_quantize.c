@@ -11,11 +11,6 @@
 #include "mf_quant.h"
 #include "kernels/k_quantize.h"
 
-static mf_status_t qz_check_s8(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {
-    mf_status_t st = mf_check_type(ctx, t, what, MF_INT8);
-    return st != MF_OK ? st : mf_check_quant(ctx, t, what);
-}
-
 /* One input and one output of the same shape. */
 static mf_status_t qz_common(mf_ctx_t *ctx, mf_node_t *node, const mf_tensor_t **in,
     const mf_tensor_t **out) {
@@ -54,13 +49,13 @@ static mf_status_t qz_quantize_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, "input has type %s, need float32 or int8",
             mf_type_name(in->type));
     }
-    if ((st = qz_check_s8(ctx, out, "output")) != MF_OK) {
+    if ((st = mf_check_s8(ctx, out, "output")) != MF_OK) {
         return st;
     }
     const int from_float = in->type == MF_FLOAT32;
     mf_qm_t qm = {0, 0};
     if (!from_float) {
-        if ((st = qz_check_s8(ctx, in, "input")) != MF_OK) {
+        if ((st = mf_check_s8(ctx, in, "input")) != MF_OK) {
             return st;
         }
         /* quantize_common.cc: effective scale s_in / s_out in double, QuantizeMultiplier;
@@ -118,7 +113,7 @@ static mf_status_t qz_dequantize_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     if (st != MF_OK) {
         return st;
     }
-    if ((st = qz_check_s8(ctx, in, "input")) != MF_OK ||
+    if ((st = mf_check_s8(ctx, in, "input")) != MF_OK ||
         (st = mf_check_type(ctx, out, "output", MF_FLOAT32)) != MF_OK) {
         return st;
     }
