@@ -170,6 +170,12 @@ mf_status_t mf_check_type(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what,
 mf_status_t mf_check_quant(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what);
 /* An int8 activation: mf_check_type(MF_INT8), then mf_check_quant. */
 mf_status_t mf_check_s8(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what);
+/* An int8 constant filter with symmetric per-tensor or per-channel (`channels` scales along
+ * q_dim) quantization — the reference kernels ignore the filter zero point, so anything
+ * else is refused — and an optional constant int32 bias of `channels` elements, 4-byte
+ * aligned because kernels read it in place. */
+mf_status_t mf_check_filter(mf_ctx_t *ctx, const mf_tensor_t *w, const mf_tensor_t *bias, int32_t channels,
+    int32_t q_dim);
 /* Declared shape of `t` must equal dims[0..ndim). */
 mf_status_t mf_check_shape(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what, int ndim, const int32_t *dims);
 mf_status_t mf_check_same_shape(mf_ctx_t *ctx, const mf_tensor_t *a, const mf_tensor_t *b);

@@ -288,6 +288,46 @@ static void format_dims(char *out, size_t size, const int32_t *dims, int ndim) {
     out[n] = 0;
 }
 
+mf_status_t mf_check_filter(mf_ctx_t *ctx, const mf_tensor_t *w, const mf_tensor_t *bias, int32_t channels,
+    int32_t q_dim) {
+    mf_status_t st;
+    if ((st = mf_check_type(ctx, w, "filter", MF_INT8)) != MF_OK || (st = mf_check_const(ctx, w, "filter")) != MF_OK) {
+        return st;
+    }
+    if (w->nq == 0) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "filter is not quantized");
+    }
+    if (w->nq > 1 && (w->q_dim != q_dim || w->nq != channels)) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, "filter has %d scales along dim %d, need 1 or %d along dim %d",
+            (int)w->nq, (int)w->q_dim, (int)channels, (int)q_dim);
+    }
+    for (int32_t i = 0; i < w->nq; i++) {
+        float s = mf_tensor_qscale(w, i);
+        if (!(s >= 0.0f && s < 3.0e38f)) {
+            return mf_fail(ctx, MF_ERR_MALFORMED, "filter scale %d is not a finite non-negative number", (int)i);
+        }
+        /* The reference kernels ignore the filter zero point: weights must be symmetric. */
+        if (mf_tensor_qzp(w, i) != 0) {
+            return mf_fail(ctx, MF_ERR_UNSUPPORTED, "filter zero point %d is %ld, need 0 (symmetric weights)",
+                (int)i, (long)mf_tensor_qzp(w, i));
+        }
+    }
+    if (bias) {
+        if ((st = mf_check_type(ctx, bias, "bias", MF_INT32)) != MF_OK ||
+            (st = mf_check_const(ctx, bias, "bias")) != MF_OK) {
+            return st;
+        }
+        if (bias->count != channels) {
+            return mf_fail(ctx, MF_ERR_MALFORMED, "bias has %d elements, need %d", (int)bias->count, (int)channels);
+        }
+        /* The kernels read the bias as int32 in place (the loader aligns int32 data). */
+        if (((uintptr_t)bias->data & 3u) != 0) {
+            return mf_fail(ctx, MF_ERR_MALFORMED, "bias data is not 4-byte aligned");
+        }
+    }
+    return MF_OK;
+}
+
 mf_status_t mf_check_shape(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what, int ndim, const int32_t *dims) {
     int same = t->ndim == ndim;
     for (int i = 0; same && i < ndim; i++) {

@@ -70,39 +70,8 @@ static mf_status_t conv_activation(mf_ctx_t *ctx, int act, const mf_tensor_t *ou
 static mf_status_t conv_quant(mf_ctx_t *ctx, const mf_tensor_t *in, const mf_tensor_t *w, const mf_tensor_t *bias,
     const mf_tensor_t *out, int32_t channels, int32_t qdim, mf_conv_params_t *p) {
     mf_status_t st;
-    if ((st = mf_check_type(ctx, w, "filter", MF_INT8)) != MF_OK || (st = mf_check_const(ctx, w, "filter")) != MF_OK) {
+    if ((st = mf_check_filter(ctx, w, bias, channels, qdim)) != MF_OK) {
         return st;
-    }
-    if (w->nq == 0) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "filter is not quantized");
-    }
-    if (w->nq > 1 && (w->q_dim != qdim || w->nq != channels)) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "filter has %d scales along dim %d, need 1 or %d along dim %d",
-            (int)w->nq, (int)w->q_dim, (int)channels, (int)qdim);
-    }
-    for (int32_t i = 0; i < w->nq; i++) {
-        float s = mf_tensor_qscale(w, i);
-        if (!(s >= 0.0f && s < 3.0e38f)) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, "filter scale %d is not a finite non-negative number", (int)i);
-        }
-        /* The reference kernels ignore the filter zero point: weights must be symmetric. */
-        if (mf_tensor_qzp(w, i) != 0) {
-            return mf_fail(ctx, MF_ERR_UNSUPPORTED, "filter zero point %d is %ld, need 0 (symmetric weights)",
-                (int)i, (long)mf_tensor_qzp(w, i));
-        }
-    }
-    if (bias) {
-        if ((st = mf_check_type(ctx, bias, "bias", MF_INT32)) != MF_OK ||
-            (st = mf_check_const(ctx, bias, "bias")) != MF_OK) {
-            return st;
-        }
-        if (bias->count != channels) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, "bias has %d elements, need %d", (int)bias->count, (int)channels);
-        }
-        /* The kernels read the bias as int32 in place (the loader aligns int32 data). */
-        if (((uintptr_t)bias->data & 3u) != 0) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, "bias data is not 4-byte aligned");
-        }
     }
     /* Multipliers then shifts in one block: 5 bytes per channel. */
     int32_t *mult = mf_alloc(ctx, (sizeof(int32_t) + sizeof(int8_t)) * (size_t)channels);
@@ -143,6 +112,29 @@ static mf_status_t conv_options(mf_ctx_t *ctx, const mf_fbt_t *opt, const conv_f
     p->dil_w = mf_fbt_i32(opt, f->f_dil_w, 1);
     p->dil_h = mf_fbt_i32(opt, f->f_dil_h, 1);
     *act = mf_fbt_i8(opt, f->f_act, 0);
+    return MF_OK;
+}
+
+/* The part of CONV_2D and DEPTHWISE_CONV_2D prepare that is the same for both: output
+ * size and padding per axis, the declared output shape, the activation clamp and the
+ * per-channel multipliers (filter channels along q_dim: 0 for conv, 3 for depthwise). */
+static mf_status_t conv_geometry_and_quant(mf_ctx_t *ctx, int padding, int act, const mf_tensor_t *in,
+    const mf_tensor_t *w, const mf_tensor_t *bias, const mf_tensor_t *out, int q_dim, mf_conv_params_t *p) {
+    mf_status_t st;
+    if ((st = conv_axis(ctx, "height", padding, p->in_h, p->f_h, p->stride_h, p->dil_h, &p->out_h, &p->pad_h)) != MF_OK ||
+        (st = conv_axis(ctx, "width", padding, p->in_w, p->f_w, p->stride_w, p->dil_w, &p->out_w, &p->pad_w)) != MF_OK) {
+        return st;
+    }
+    const int32_t want[4] = { p->batches, p->out_h, p->out_w, p->out_c };
+    if ((st = mf_check_shape(ctx, out, "output", 4, want)) != MF_OK) {
+        return st;
+    }
+    if ((st = conv_activation(ctx, act, out, p)) != MF_OK) {
+        return st;
+    }
+    if ((st = conv_quant(ctx, in, w, bias, out, p->out_c, q_dim, p)) != MF_OK) {
+        return st;
+    }
     return MF_OK;
 }
 
@@ -207,18 +199,7 @@ static mf_status_t conv_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, "accumulation depth %d exceeds %d", (int)depth, MF_K_MAX_DEPTH);
     }
     p->mult = 1;
-    if ((st = conv_axis(ctx, "height", padding, p->in_h, p->f_h, p->stride_h, p->dil_h, &p->out_h, &p->pad_h)) != MF_OK ||
-        (st = conv_axis(ctx, "width", padding, p->in_w, p->f_w, p->stride_w, p->dil_w, &p->out_w, &p->pad_w)) != MF_OK) {
-        return st;
-    }
-    const int32_t want[4] = { p->batches, p->out_h, p->out_w, p->out_c };
-    if ((st = mf_check_shape(ctx, out, "output", 4, want)) != MF_OK) {
-        return st;
-    }
-    if ((st = conv_activation(ctx, act, out, p)) != MF_OK) {
-        return st;
-    }
-    if ((st = conv_quant(ctx, in, w, bias, out, p->out_c, 0, p)) != MF_OK) {
+    if ((st = conv_geometry_and_quant(ctx, padding, act, in, w, bias, out, 0, p)) != MF_OK) {
         return st;
     }
     node->scratch_bytes = mf_k_conv_scratch(p);
@@ -291,18 +272,7 @@ static mf_status_t dw_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     if (p->f_h * p->f_w > MF_K_MAX_DEPTH) {
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, "filter has %d taps, max %d", (int)(p->f_h * p->f_w), MF_K_MAX_DEPTH);
     }
-    if ((st = conv_axis(ctx, "height", padding, p->in_h, p->f_h, p->stride_h, p->dil_h, &p->out_h, &p->pad_h)) != MF_OK ||
-        (st = conv_axis(ctx, "width", padding, p->in_w, p->f_w, p->stride_w, p->dil_w, &p->out_w, &p->pad_w)) != MF_OK) {
-        return st;
-    }
-    const int32_t want[4] = { p->batches, p->out_h, p->out_w, p->out_c };
-    if ((st = mf_check_shape(ctx, out, "output", 4, want)) != MF_OK) {
-        return st;
-    }
-    if ((st = conv_activation(ctx, act, out, p)) != MF_OK) {
-        return st;
-    }
-    if ((st = conv_quant(ctx, in, w, bias, out, p->out_c, 3, p)) != MF_OK) {
+    if ((st = conv_geometry_and_quant(ctx, padding, act, in, w, bias, out, 3, p)) != MF_OK) {
         return st;
     }
     node->scratch_bytes = mf_k_depthwise_scratch(p);

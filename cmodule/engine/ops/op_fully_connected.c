@@ -73,41 +73,11 @@ static mf_status_t fc_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, "accumulation depth %d exceeds %d", (int)depth, MF_K_MAX_DEPTH);
     }
 
-    /* Filter quantization: per-tensor, or one scale per unit along dim 0. Weights are
-     * symmetric: FullyConnectedPerChannel ignores the filter zero point and TFLM
-     * asserts it is 0, so anything else is refused rather than guessed. */
-    if (w->nq == 0) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "filter is not quantized");
+    /* Filter quantization: per-tensor, or one scale per unit along dim 0. */
+    if ((st = mf_check_filter(ctx, w, bias, units, 0)) != MF_OK) {
+        return st;
     }
     const int per_channel = w->nq > 1;
-    if (per_channel && (w->q_dim != 0 || w->nq != units)) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "filter has %d scales along dim %d, need %d along dim 0",
-            (int)w->nq, (int)w->q_dim, (int)units);
-    }
-    for (int32_t i = 0; i < w->nq; i++) {
-        float s = mf_tensor_qscale(w, i);
-        if (!(s >= 0.0f && s < 3.0e38f)) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, "filter scale %d is not a finite non-negative number", (int)i);
-        }
-        if (mf_tensor_qzp(w, i) != 0) {
-            return mf_fail(ctx, MF_ERR_UNSUPPORTED, "filter zero point %d is %ld, need 0 (symmetric weights)",
-                (int)i, (long)mf_tensor_qzp(w, i));
-        }
-    }
-
-    if (bias) {
-        if ((st = mf_check_type(ctx, bias, "bias", MF_INT32)) != MF_OK ||
-            (st = mf_check_const(ctx, bias, "bias")) != MF_OK) {
-            return st;
-        }
-        if (bias->count != units) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, "bias has %d elements, need %d", (int)bias->count, (int)units);
-        }
-        /* The kernels read the bias as int32 in place (the loader aligns int32 data). */
-        if (((uintptr_t)bias->data & 3u) != 0) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, "bias data is not 4-byte aligned");
-        }
-    }
 
     /* Shapes: TFLite's rule. Batches are all leading dims of the input. */
     if (in->ndim < 1 || in->count < 1 || in->count % depth != 0) {
