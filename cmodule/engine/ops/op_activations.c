@@ -91,17 +91,17 @@ static mf_status_t sigmoid_params(mf_ctx_t *ctx, const mf_tensor_t *in, mf_k_sig
     p->input_range_radius = mf_calculate_input_radius(4, shift, 31);
     return MF_OK;
 }
-#endif /* MF_OP_LOGISTIC || MF_OP_TANH */
 
-/* ---------------------------------------------------------------- LOGISTIC */
-#if MF_OP_LOGISTIC
-static mf_status_t logistic_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+/* The input stage and the 256-entry table of LOGISTIC and TANH; logistic.cc also
+ * requires the output zero point -128 (its range is [0, 1)). */
+static mf_status_t sigmoid_lut_prepare(mf_ctx_t *ctx, mf_node_t *node, int need_zp_m128,
+    void (*fill)(const mf_k_sigmoid_params_t *p, int8_t *lut)) {
     const mf_tensor_t *in, *out;
     mf_status_t st = act_check(ctx, node, &in, &out);
     if (st != MF_OK) {
         return st;
     }
-    if (out->zero_point != -128) {
+    if (need_zp_m128 && out->zero_point != -128) {
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, "output zero point %d, need -128", (int)out->zero_point);
     }
     mf_k_sigmoid_params_t sp;
@@ -112,8 +112,15 @@ static mf_status_t logistic_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     if (lut == NULL) {
         return MF_ERR_ARENA;
     }
-    mf_k_logistic_s8_lut(&sp, lut);
+    fill(&sp, lut);
     return MF_OK;
+}
+#endif /* MF_OP_LOGISTIC || MF_OP_TANH */
+
+/* ---------------------------------------------------------------- LOGISTIC */
+#if MF_OP_LOGISTIC
+static mf_status_t logistic_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+    return sigmoid_lut_prepare(ctx, node, 1, mf_k_logistic_s8_lut);
 }
 
 const mf_op_t mf_op_logistic = { 14, 3, "LOGISTIC", logistic_prepare, act_lut_eval };
@@ -122,21 +129,7 @@ const mf_op_t mf_op_logistic = { 14, 3, "LOGISTIC", logistic_prepare, act_lut_ev
 /* ---------------------------------------------------------------- TANH */
 #if MF_OP_TANH
 static mf_status_t tanh_prepare(mf_ctx_t *ctx, mf_node_t *node) {
-    const mf_tensor_t *in, *out;
-    mf_status_t st = act_check(ctx, node, &in, &out);
-    if (st != MF_OK) {
-        return st;
-    }
-    mf_k_sigmoid_params_t sp;
-    if ((st = sigmoid_params(ctx, in, &sp)) != MF_OK) {
-        return st;
-    }
-    int8_t *lut = act_alloc_lut(ctx, node);
-    if (lut == NULL) {
-        return MF_ERR_ARENA;
-    }
-    mf_k_tanh_s8_lut(&sp, lut);
-    return MF_OK;
+    return sigmoid_lut_prepare(ctx, node, 0, mf_k_tanh_s8_lut);
 }
 
 const mf_op_t mf_op_tanh = { 28, 3, "TANH", tanh_prepare, act_lut_eval };
