@@ -368,7 +368,11 @@ static PyMethodDef module_methods[] = {
 };
 
 static struct PyModuleDef uformer_module = {
-    PyModuleDef_HEAD_INIT, "_uformer", "microformer engine (CPython build)", -1, module_methods,
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_uformer",
+    .m_doc = "microformer engine (CPython build)",
+    .m_size = -1,
+    .m_methods = module_methods,
 };
 
 PyMODINIT_FUNC PyInit__uformer(void) {
