@@ -5,7 +5,8 @@ probabilities, it is dropped, has one bit flipped, is sent twice, or is held bac
 stall. Faults are drawn from a seeded RNG, so a failure is reproducible from its seed.
 """
 import random
-import time
+
+from faults import mangle
 
 
 class FaultyLink:
@@ -20,28 +21,7 @@ class FaultyLink:
         self.injected = {"drop": 0, "flip": 0, "dup": 0, "stall": 0}
 
     def _mangle(self, data):
-        out = bytearray()
-        i = 0
-        while i < len(data):
-            n = self.rng.randint(1, 32)
-            seg = bytearray(data[i:i + n])
-            i += n
-            r = self.rng.random
-            if r() < self.p["stall"]:
-                self.injected["stall"] += 1
-                time.sleep(self.rng.uniform(*self.stall_s))
-            if r() < self.p["drop"]:
-                self.injected["drop"] += 1
-                continue
-            if r() < self.p["flip"]:
-                self.injected["flip"] += 1
-                k = self.rng.randrange(len(seg))
-                seg[k] ^= 1 << self.rng.randrange(8)
-            out += seg
-            if r() < self.p["dup"]:
-                self.injected["dup"] += 1
-                out += seg
-        return bytes(out)
+        return mangle(data, self.rng, self.p, self.injected, self.stall_s)
 
     def write(self, data):
         if self.enabled and self.directions in ("both", "down"):

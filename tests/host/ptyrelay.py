@@ -15,6 +15,8 @@ import select
 import threading
 import tty
 
+from faults import mangle
+
 
 class PtyRelay:
     def __init__(self, upstream, seed=0, drop=0.0, flip=0.0, dup=0.0, cut_after=None,
@@ -55,25 +57,7 @@ class PtyRelay:
         return self.cut_after is not None and self.down_bytes >= self.cut_after
 
     def _mangle(self, data):
-        out = bytearray()
-        i = 0
-        while i < len(data):
-            n = self.rng.randint(1, 32)
-            seg = bytearray(data[i:i + n])
-            i += n
-            r = self.rng.random
-            if r() < self.p["drop"]:
-                self.injected["drop"] += 1
-                continue
-            if r() < self.p["flip"]:
-                self.injected["flip"] += 1
-                k = self.rng.randrange(len(seg))
-                seg[k] ^= 1 << self.rng.randrange(8)
-            out += seg
-            if r() < self.p["dup"]:
-                self.injected["dup"] += 1
-                out += seg
-        return bytes(out)
+        return mangle(data, self.rng, self.p, self.injected)
 
     def _pass(self, src, dst, direction):
         try:
