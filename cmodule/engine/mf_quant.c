@@ -79,14 +79,6 @@ mf_qm_t mf_quantize_multiplier(double real) {
     return r;
 }
 
-mf_qm_t mf_quantize_multiplier_lt1(double real) {
-    return mf_quantize_multiplier(real);
-}
-
-mf_qm_t mf_quantize_multiplier_gt1(double real) {
-    return mf_quantize_multiplier(real);
-}
-
 mf_qm_t mf_preprocess_softmax_scaling(double beta, double input_scale, int input_integer_bits) {
     /* PreprocessSoftmaxScaling: the result is capped so that the multiplier stays
      * representable (TFLite caps at 2^30 - 1 in single-rounding builds). */
@@ -105,7 +97,7 @@ mf_qm_t mf_preprocess_softmax_scaling(double beta, double input_scale, int input
     if (!(real > 1.0)) {
         return none;
     }
-    return mf_quantize_multiplier_gt1(real);
+    return mf_quantize_multiplier(real);
 }
 
 int32_t mf_calculate_input_radius(int input_integer_bits, int input_left_shift, int total_signed_bits) {

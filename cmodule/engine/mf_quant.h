@@ -26,10 +26,6 @@ double mf_frexp(double x, int *e);
 
 /* QuantizeMultiplier: TFLite's double -> (multiplier, shift). */
 mf_qm_t mf_quantize_multiplier(double real);
-/* QuantizeMultiplierSmallerThanOneExp: shift <= 0 guaranteed by the caller's range. */
-mf_qm_t mf_quantize_multiplier_lt1(double real);
-/* QuantizeMultiplierGreaterThanOne: shift >= 0. */
-mf_qm_t mf_quantize_multiplier_gt1(double real);
 /* PreprocessSoftmaxScaling: real = min(beta * input_scale * 2^(31 - integer_bits), cap)
  * with cap 2^31 - 1 (2^30 - 1 under MF_SINGLE_ROUNDING), then QuantizeMultiplierGreaterThanOne.
  * TFLite aborts (TFLITE_CHECK_GT(real, 1)) when real <= 1 or is NaN; this returns

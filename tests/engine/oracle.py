@@ -39,15 +39,15 @@ def tflm_interpreter(model_bytes, arena_size=None):
     from tflite_micro.python.tflite_micro import runtime
 
     return runtime.Interpreter.from_bytes(
-        model_bytes, arena_size=arena_size or max(64 * 1024, len(model_bytes) * 10))
+        model_bytes, arena_size=arena_size or max(4 << 20, len(model_bytes) * 10))
 
 
-def run_tflm(model_bytes, inputs, interp=None):
+def run_tflm(model_bytes, inputs, interp=None, n_outputs=None):
     ip = interp or tflm_interpreter(model_bytes)
     for i, x in enumerate(inputs):
         ip.set_input(x, i)
     ip.invoke()
-    n = _uformer.Model(model_bytes).num_outputs
+    n = _uformer.Model(model_bytes).num_outputs if n_outputs is None else n_outputs
     return [np.array(ip.get_output(i)) for i in range(n)]
 
 
@@ -66,8 +66,10 @@ def run_tflite_ref(model_bytes, inputs):
 
 def assert_identical(model_bytes, inputs, oracle="tflm"):
     """Engine outputs must equal the oracle's byte for byte."""
-    want = run_tflm(model_bytes, inputs) if oracle == "tflm" else run_tflite_ref(model_bytes, inputs)
-    got = run_engine(model_bytes, inputs)
+    m = _uformer.Model(model_bytes)
+    got = run_engine(model_bytes, inputs, model=m)
+    want = (run_tflm(model_bytes, inputs, n_outputs=m.num_outputs) if oracle == "tflm"
+            else run_tflite_ref(model_bytes, inputs))
     assert len(got) == len(want)
     for i, (g, w) in enumerate(zip(got, want)):
         g = g.reshape(-1)  # 0-d arrays cannot be viewed as bytes
