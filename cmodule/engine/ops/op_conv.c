@@ -115,6 +115,31 @@ static mf_status_t conv_options(mf_ctx_t *ctx, const mf_fbt_t *opt, const conv_f
     return MF_OK;
 }
 
+/* The start of both prepares: node shape, options (padding, strides, dilations,
+ * activation), the params struct, and int8 per-tensor input and output. */
+static mf_status_t conv_begin(mf_ctx_t *ctx, mf_node_t *node, int options_tag, const conv_fields_t *fields,
+    mf_fbt_t *opt, mf_conv_params_t **params, int *padding, int *act) {
+    mf_status_t st = mf_check_io(ctx, node, 2, 3, 1);
+    if (st != MF_OK) {
+        return st;
+    }
+    if ((st = mf_node_options(ctx, node, options_tag, opt)) != MF_OK) {
+        return st;
+    }
+    mf_conv_params_t *p = mf_alloc(ctx, sizeof(*p));
+    if (!p) {
+        return MF_ERR_ARENA;
+    }
+    *params = p;
+    if ((st = conv_options(ctx, opt, fields, padding, act, p)) != MF_OK) {
+        return st;
+    }
+    if ((st = conv_check_act(ctx, mf_node_in(ctx->m, node, 0), "input")) != MF_OK) {
+        return st;
+    }
+    return conv_check_act(ctx, mf_node_out(ctx->m, node, 0), "output");
+}
+
 /* The part of CONV_2D and DEPTHWISE_CONV_2D prepare that is the same for both: output
  * size and padding per axis, the declared output shape, the activation clamp and the
  * per-channel multipliers (filter channels along q_dim: 0 for conv, 3 for depthwise). */
@@ -147,29 +172,17 @@ static mf_status_t conv_geometry_and_quant(mf_ctx_t *ctx, int padding, int act, 
 static mf_status_t conv_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     static const conv_fields_t fields = { 0, 1, 2, 3, 4, 5 };
     mf_model_t *m = ctx->m;
-    mf_status_t st = mf_check_io(ctx, node, 2, 3, 1);
-    if (st != MF_OK) {
-        return st;
-    }
     mf_fbt_t opt;
-    if ((st = mf_node_options(ctx, node, CONV_OPTIONS_TAG, &opt)) != MF_OK) {
-        return st;
-    }
-    mf_conv_params_t *p = mf_alloc(ctx, sizeof(*p));
-    if (!p) {
-        return MF_ERR_ARENA;
-    }
+    mf_conv_params_t *p;
     int padding, act;
-    if ((st = conv_options(ctx, &opt, &fields, &padding, &act, p)) != MF_OK) {
+    mf_status_t st = conv_begin(ctx, node, CONV_OPTIONS_TAG, &fields, &opt, &p, &padding, &act);
+    if (st != MF_OK) {
         return st;
     }
     const mf_tensor_t *in = mf_node_in(m, node, 0);
     const mf_tensor_t *w = mf_node_in(m, node, 1);
     const mf_tensor_t *bias = mf_node_in(m, node, 2);
     const mf_tensor_t *out = mf_node_out(m, node, 0);
-    if ((st = conv_check_act(ctx, in, "input")) != MF_OK || (st = conv_check_act(ctx, out, "output")) != MF_OK) {
-        return st;
-    }
     if (w->ndim != 4) {
         return mf_fail(ctx, MF_ERR_MALFORMED, "filter has %d dims, need 4", w->ndim);
     }
@@ -224,20 +237,11 @@ const mf_op_t mf_op_conv_2d = { 3, 8, "CONV_2D", conv_prepare, conv_eval };
 static mf_status_t dw_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     static const conv_fields_t fields = { 0, 1, 2, 4, 5, 6 };
     mf_model_t *m = ctx->m;
-    mf_status_t st = mf_check_io(ctx, node, 2, 3, 1);
-    if (st != MF_OK) {
-        return st;
-    }
     mf_fbt_t opt;
-    if ((st = mf_node_options(ctx, node, DW_OPTIONS_TAG, &opt)) != MF_OK) {
-        return st;
-    }
-    mf_conv_params_t *p = mf_alloc(ctx, sizeof(*p));
-    if (!p) {
-        return MF_ERR_ARENA;
-    }
+    mf_conv_params_t *p;
     int padding, act;
-    if ((st = conv_options(ctx, &opt, &fields, &padding, &act, p)) != MF_OK) {
+    mf_status_t st = conv_begin(ctx, node, DW_OPTIONS_TAG, &fields, &opt, &p, &padding, &act);
+    if (st != MF_OK) {
         return st;
     }
     p->mult = mf_fbt_i32(&opt, DW_OPT_DEPTH_MULTIPLIER, 0);
@@ -245,9 +249,6 @@ static mf_status_t dw_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     const mf_tensor_t *w = mf_node_in(m, node, 1);
     const mf_tensor_t *bias = mf_node_in(m, node, 2);
     const mf_tensor_t *out = mf_node_out(m, node, 0);
-    if ((st = conv_check_act(ctx, in, "input")) != MF_OK || (st = conv_check_act(ctx, out, "output")) != MF_OK) {
-        return st;
-    }
     if (w->ndim != 4 || w->dims[0] != 1) {
         return mf_fail(ctx, MF_ERR_MALFORMED, "filter must be [1,h,w,channels], has %d dims (first %d)",
             w->ndim, (int)(w->ndim ? w->dims[0] : 0));
