@@ -9,13 +9,12 @@ add_library(usermod_uformer INTERFACE)
 
 get_filename_component(UFORMER_ENGINE_DIR ${CMAKE_CURRENT_LIST_DIR}/../engine ABSOLUTE)
 
-# Every engine source: the top level, ops/ (graph glue) and kernels/ (integer math).
-file(GLOB UFORMER_ENGINE_SRC CONFIGURE_DEPENDS
-    ${UFORMER_ENGINE_DIR}/*.c
-    ${UFORMER_ENGINE_DIR}/ops/*.c
-    ${UFORMER_ENGINE_DIR}/kernels/*.c
-)
-list(SORT UFORMER_ENGINE_SRC)
+# The engine as one translation unit (engine/unity/mf_unity.c includes every source:
+# smaller code than separate objects); it depends on every engine file.
+set(UFORMER_ENGINE_SRC ${UFORMER_ENGINE_DIR}/unity/mf_unity.c)
+file(GLOB UFORMER_ENGINE_PARTS CONFIGURE_DEPENDS
+    ${UFORMER_ENGINE_DIR}/*.[ch] ${UFORMER_ENGINE_DIR}/ops/*.c ${UFORMER_ENGINE_DIR}/kernels/*.[ch])
+set_source_files_properties(${UFORMER_ENGINE_SRC} PROPERTIES OBJECT_DEPENDS "${UFORMER_ENGINE_PARTS}")
 
 target_sources(usermod_uformer INTERFACE
     ${CMAKE_CURRENT_LIST_DIR}/moduformer.c

@@ -11,11 +11,9 @@ UFORMER_ENGINE_DIR := $(abspath $(UFORMER_MOD_DIR)/../engine)
 
 # The binding is scanned for qstrs; the engine (plain C, no MicroPython headers) is not.
 SRC_USERMOD_C += $(UFORMER_MOD_DIR)/moduformer.c
-# Every engine source: the top level, ops/ (graph glue) and kernels/ (integer math).
-UFORMER_ENGINE_SRC := $(sort $(wildcard \
-	$(UFORMER_ENGINE_DIR)/*.c \
-	$(UFORMER_ENGINE_DIR)/ops/*.c \
-	$(UFORMER_ENGINE_DIR)/kernels/*.c))
+# The engine as one translation unit (engine/unity/mf_unity.c includes every source:
+# smaller code than separate objects). Rebuild it when any engine file changes.
+UFORMER_ENGINE_SRC := $(UFORMER_ENGINE_DIR)/unity/mf_unity.c
 SRC_USERMOD_LIB_C += $(UFORMER_ENGINE_SRC)
 
 CFLAGS_USERMOD += -I$(UFORMER_ENGINE_DIR)
@@ -31,4 +29,5 @@ endif
 # own code. The engine keeps its own warning policy (setup.py: -Wall -Wextra), so the
 # ports' float-promotion warnings are not errors for it.
 UFORMER_ENGINE_OBJ := $(addprefix $(BUILD)/,$(UFORMER_ENGINE_SRC:.c=.o))
+$(UFORMER_ENGINE_OBJ): $(wildcard $(UFORMER_ENGINE_DIR)/*.[ch] $(UFORMER_ENGINE_DIR)/*/*.[ch])
 $(UFORMER_ENGINE_OBJ): CFLAGS += -fno-single-precision-constant -Wno-double-promotion -Wno-float-conversion -Wno-unused-parameter
