@@ -137,6 +137,18 @@ typedef struct mf_op {
  * MF_ERR_ARENA error (prepare then returns ctx->err status via mf_ctx_status). */
 void *mf_alloc(mf_ctx_t *ctx, size_t bytes);
 
+/* The format of a load error: MF_MSG(code, ": %d; %u", "tensor %d has %u dims") is the
+ * sentence, or with MF_TERSE_ERRORS "E<code>" followed by the sentence's conversions
+ * (the second argument: ": " then "; "-separated), so the same arguments print as
+ * "E12: 3; 9". host/microformer/engine_messages.py turns that back into the sentence;
+ * tests/engine/test_engine_messages.py checks that codes are unique, that conversions
+ * match the sentence and that the host's table is current. New message: next free code. */
+#if MF_TERSE_ERRORS
+#define MF_MSG(code, conversions, sentence) "E" #code conversions
+#else
+#define MF_MSG(code, conversions, sentence) sentence
+#endif /* MF_TERSE_ERRORS */
+
 /* Formats "node N (OP): <fmt>" into ctx->err and returns st. Supports %d %u %ld %lu %s %%. */
 mf_status_t mf_fail(mf_ctx_t *ctx, mf_status_t st, const char *fmt, ...);
 

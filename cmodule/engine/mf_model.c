@@ -223,16 +223,17 @@ const char *mf_type_name(int type) {
 mf_status_t mf_check_io(mf_ctx_t *ctx, const mf_node_t *n, int min_in, int max_in, int n_out) {
     if (n->n_in < min_in || n->n_in > max_in) {
         if (min_in == max_in) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, "has %d inputs, need %d", n->n_in, min_in);
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(1, ": %d; %d", "has %d inputs, need %d"), n->n_in, min_in);
         }
-        return mf_fail(ctx, MF_ERR_MALFORMED, "has %d inputs, need %d to %d", n->n_in, min_in, max_in);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(2, ": %d; %d; %d",
+            "has %d inputs, need %d to %d"), n->n_in, min_in, max_in);
     }
     if (n->n_out != n_out) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "has %d outputs, need %d", n->n_out, n_out);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(3, ": %d; %d", "has %d outputs, need %d"), n->n_out, n_out);
     }
     for (int i = 0; i < min_in; i++) {
         if (mf_node_input(n, i) < 0) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, "input %d is missing", i);
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(4, ": %d", "input %d is missing"), i);
         }
     }
     return MF_OK;
@@ -240,7 +241,8 @@ mf_status_t mf_check_io(mf_ctx_t *ctx, const mf_node_t *n, int min_in, int max_i
 
 mf_status_t mf_check_type(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what, mf_type_t type) {
     if (t->type != type) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "%s has type %s, need %s", what, mf_type_name(t->type), mf_type_name(type));
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(5, ": %s; %s; %s",
+            "%s has type %s, need %s"), what, mf_type_name(t->type), mf_type_name(type));
     }
     return MF_OK;
 }
@@ -248,15 +250,18 @@ mf_status_t mf_check_type(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what,
 mf_status_t mf_check_quant(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {
     if (t->nq != 1) {
         if (t->nq == 0) {
-            return mf_fail(ctx, MF_ERR_UNSUPPORTED, "%s is not quantized", what);
+            return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(6, ": %s", "%s is not quantized"), what);
         }
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "%s has %d quantization scales, need 1 (per-tensor)", what, (int)t->nq);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(7, ": %s; %d",
+            "%s has %d quantization scales, need 1 (per-tensor)"), what, (int)t->nq);
     }
     if (!(t->scale > 0.0f && t->scale < 3.0e38f)) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "%s has scale that is not a positive finite number", what);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(8, ": %s",
+            "%s has scale that is not a positive finite number"), what);
     }
     if (t->type == MF_INT8 && (t->zero_point < -128 || t->zero_point > 127)) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "%s zero point %d outside int8 range", what, (int)t->zero_point);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(9, ": %s; %d",
+            "%s zero point %d outside int8 range"), what, (int)t->zero_point);
     }
     return MF_OK;
 }
@@ -295,20 +300,23 @@ mf_status_t mf_check_filter(mf_ctx_t *ctx, const mf_tensor_t *w, const mf_tensor
         return st;
     }
     if (w->nq == 0) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "filter is not quantized");
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(10, "", "filter is not quantized"));
     }
     if (w->nq > 1 && (w->q_dim != q_dim || w->nq != channels)) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "filter has %d scales along dim %d, need 1 or %d along dim %d",
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(11, ": %d; %d; %d; %d",
+            "filter has %d scales along dim %d, need 1 or %d along dim %d"),
             (int)w->nq, (int)w->q_dim, (int)channels, (int)q_dim);
     }
     for (int32_t i = 0; i < w->nq; i++) {
         float s = mf_tensor_qscale(w, i);
         if (!(s >= 0.0f && s < 3.0e38f)) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, "filter scale %d is not a finite non-negative number", (int)i);
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(12, ": %d",
+                "filter scale %d is not a finite non-negative number"), (int)i);
         }
         /* The reference kernels ignore the filter zero point: weights must be symmetric. */
         if (mf_tensor_qzp(w, i) != 0) {
-            return mf_fail(ctx, MF_ERR_UNSUPPORTED, "filter zero point %d is %ld, need 0 (symmetric weights)",
+            return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(13, ": %d; %ld",
+                "filter zero point %d is %ld, need 0 (symmetric weights)"),
                 (int)i, (long)mf_tensor_qzp(w, i));
         }
     }
@@ -318,11 +326,12 @@ mf_status_t mf_check_filter(mf_ctx_t *ctx, const mf_tensor_t *w, const mf_tensor
             return st;
         }
         if (bias->count != channels) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, "bias has %d elements, need %d", (int)bias->count, (int)channels);
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(14, ": %d; %d",
+                "bias has %d elements, need %d"), (int)bias->count, (int)channels);
         }
         /* The kernels read the bias as int32 in place (the loader aligns int32 data). */
         if (((uintptr_t)bias->data & 3u) != 0) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, "bias data is not 4-byte aligned");
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(15, "", "bias data is not 4-byte aligned"));
         }
     }
     return MF_OK;
@@ -337,7 +346,8 @@ mf_status_t mf_check_shape(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what
         char want[64], have[64];
         format_dims(want, sizeof(want), dims, ndim);
         format_dims(have, sizeof(have), t->dims, t->ndim);
-        return mf_fail(ctx, MF_ERR_MALFORMED, "%s has shape %s, expected %s", what, have, want);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(16, ": %s; %s; %s",
+            "%s has shape %s, expected %s"), what, have, want);
     }
     return MF_OK;
 }
@@ -355,21 +365,22 @@ mf_status_t mf_node_options(mf_ctx_t *ctx, const mf_node_t *n, int expected_type
     opt->present = 0;
     if (mf_fbv_table(&box->load->subgraph, &box->load->operators, (uint32_t)(n - ctx->m->nodes), &ot) != MF_FB_OK ||
         mf_fbt_table(&ot, OP_OPTIONS_FIELD, opt) == MF_FB_BAD) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "options out of bounds");
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(17, "", "options out of bounds"));
     }
     const int options_type = mf_fbt_u8(&ot, OP_OPTIONS_TYPE, 0);
     if (options_type == 0 && !opt->present) {
         return MF_OK;
     }
     if (options_type != expected_type) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "options type %d, expected %d", options_type, expected_type);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(18, ": %d; %d",
+            "options type %d, expected %d"), options_type, expected_type);
     }
     return MF_OK;
 }
 
 mf_status_t mf_check_const(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {
     if (!mf_tensor_is_const(t)) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "%s must be a constant tensor", what);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(19, ": %s", "%s must be a constant tensor"), what);
     }
     return MF_OK;
 }
@@ -391,10 +402,10 @@ mf_status_t mf_make_alias(mf_ctx_t *ctx, mf_node_t *n, int in_index, int out_ind
     mf_tensor_t *in = mf_node_in(ctx->m, n, in_index);
     mf_tensor_t *out = mf_node_out(ctx->m, n, out_index);
     if (in == NULL) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "input %d is missing", in_index);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(20, ": %d", "input %d is missing"), in_index);
     }
     if ((size_t)in->count * in->elem_size != (size_t)out->count * out->elem_size) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "output has %lu bytes, input %lu",
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(21, ": %lu; %lu", "output has %lu bytes, input %lu"),
             (unsigned long)((size_t)out->count * out->elem_size), (unsigned long)((size_t)in->count * in->elem_size));
     }
     int16_t root = alias_root(ctx->m, mf_node_input(n, in_index));
@@ -402,7 +413,7 @@ mf_status_t mf_make_alias(mf_ctx_t *ctx, mf_node_t *n, int in_index, int out_ind
     /* A graph input that is also a reshape output would need two owners of one buffer. */
     for (int i = 0; i < ctx->m->n_inputs; i++) {
         if (ctx->m->inputs[i] == self) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, "output tensor %d is a graph input", self);
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(22, ": %d", "output tensor %d is a graph input"), self);
         }
     }
     set_alias(ctx->m, out, self, root);
@@ -484,16 +495,17 @@ static mf_status_t buffer_bytes(const mf_fbt_t *root, const mf_fbv_t *buffers, u
     *data = NULL;
     *size = 0;
     if (index >= buffers->count) {
-        return set_err(err, MF_ERR_MALFORMED, "tensor %d: buffer %u out of range (model has %u)",
+        return set_err(err, MF_ERR_MALFORMED, MF_MSG(23, ": %d; %u; %u",
+            "tensor %d: buffer %u out of range (model has %u)"),
             tensor, (unsigned)index, (unsigned)buffers->count);
     }
     if (mf_fbv_table(root, buffers, index, &b) != MF_FB_OK) {
-        return set_err(err, MF_ERR_MALFORMED, "buffer %u: table out of bounds", (unsigned)index);
+        return set_err(err, MF_ERR_MALFORMED, MF_MSG(24, ": %u", "buffer %u: table out of bounds"), (unsigned)index);
     }
     mf_fbv_t v;
     mf_fb_status_t st = mf_fbt_vec(&b, BUF_DATA, 1, &v);
     if (st == MF_FB_BAD) {
-        return set_err(err, MF_ERR_MALFORMED, "buffer %u: data out of bounds", (unsigned)index);
+        return set_err(err, MF_ERR_MALFORMED, MF_MSG(25, ": %u", "buffer %u: data out of bounds"), (unsigned)index);
     }
     if (v.count > 0) {
         *data = v.data;
@@ -505,7 +517,8 @@ static mf_status_t buffer_bytes(const mf_fbt_t *root, const mf_fbv_t *buffers, u
     uint64_t sz = mf_fbt_u64(&b, BUF_SIZE, 0);
     if (off > 1) {
         if (off > root->len || sz > root->len - off) {
-            return set_err(err, MF_ERR_MALFORMED, "buffer %u: offset %lu size %lu outside the %lu-byte model",
+            return set_err(err, MF_ERR_MALFORMED, MF_MSG(26, ": %u; %lu; %lu; %lu",
+                "buffer %u: offset %lu size %lu outside the %lu-byte model"),
                 (unsigned)index, (unsigned long)off, (unsigned long)sz, (unsigned long)root->len);
         }
         *data = root->buf + off;
@@ -518,16 +531,18 @@ static mf_status_t load_tensor(const mf_fbt_t *root, const mf_fbv_t *buffers, co
     int index, mf_tensor_t *t, mf_error_t *err) {
     mf_fbv_t shape;
     if (mf_fbt_vec(tt, T_SHAPE, 4, &shape) == MF_FB_BAD) {
-        return set_err(err, MF_ERR_MALFORMED, "tensor %d: shape out of bounds", index);
+        return set_err(err, MF_ERR_MALFORMED, MF_MSG(27, ": %d", "tensor %d: shape out of bounds"), index);
     }
     if (shape.count > MF_MAX_DIMS) {
-        return set_err(err, MF_ERR_UNSUPPORTED, "tensor %d has %u dims, engine supports up to %d",
+        return set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(28, ": %d; %u; %d",
+            "tensor %d has %u dims, engine supports up to %d"),
             index, (unsigned)shape.count, MF_MAX_DIMS);
     }
     int type = mf_fbt_i8(tt, T_TYPE, 0);
     int es = elem_size_of(type);
     if (es == 0) {
-        return set_err(err, MF_ERR_UNSUPPORTED, "tensor %d has type %s (%d), unsupported", index, mf_type_name(type), type);
+        return set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(29, ": %d; %s; %d",
+            "tensor %d has type %s (%d), unsupported"), index, mf_type_name(type), type);
     }
     t->type = (uint8_t)type;
     t->elem_size = (uint8_t)es;
@@ -536,21 +551,24 @@ static mf_status_t load_tensor(const mf_fbt_t *root, const mf_fbv_t *buffers, co
     for (uint32_t i = 0; i < shape.count; i++) {
         int32_t d = mf_fbv_i32(&shape, i);
         if (d < 1) {
-            return set_err(err, MF_ERR_UNSUPPORTED, "tensor %d: dim %u is %d (dynamic or empty shapes unsupported)",
+            return set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(30, ": %d; %u; %d",
+                "tensor %d: dim %u is %d (dynamic or empty shapes unsupported)"),
                 index, (unsigned)i, (int)d);
         }
         t->dims[i] = d;
         count *= (uint64_t)d;
         if (count * (uint64_t)es > MF_MAX_TENSOR_BYTES) {
-            return set_err(err, MF_ERR_MALFORMED, "tensor %d: more than %lu bytes", index, (unsigned long)MF_MAX_TENSOR_BYTES);
+            return set_err(err, MF_ERR_MALFORMED, MF_MSG(31, ": %d; %lu",
+                "tensor %d: more than %lu bytes"), index, (unsigned long)MF_MAX_TENSOR_BYTES);
         }
     }
     t->count = (int32_t)count;
     if (mf_fbt_u8(tt, T_IS_VARIABLE, 0)) {
-        return set_err(err, MF_ERR_UNSUPPORTED, "tensor %d is a variable tensor, unsupported", index);
+        return set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(32, ": %d",
+            "tensor %d is a variable tensor, unsupported"), index);
     }
     if (mf_fbt_has(tt, T_SPARSITY)) {
-        return set_err(err, MF_ERR_UNSUPPORTED, "tensor %d is sparse, unsupported", index);
+        return set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(33, ": %d", "tensor %d is sparse, unsupported"), index);
     }
     const uint8_t *data;
     uint32_t size;
@@ -562,7 +580,8 @@ static mf_status_t load_tensor(const mf_fbt_t *root, const mf_fbv_t *buffers, co
     t->alias_of = -1;
     if (data) {
         if (size != (uint32_t)count * (uint32_t)es) {
-            return set_err(err, MF_ERR_MALFORMED, "tensor %d: buffer has %u bytes, shape needs %u",
+            return set_err(err, MF_ERR_MALFORMED, MF_MSG(34, ": %d; %u; %u",
+                "tensor %d: buffer has %u bytes, shape needs %u"),
                 index, (unsigned)size, (unsigned)(count * (uint64_t)es));
         }
         /* Kernels read int16/int32/float weights with aligned loads. */
@@ -577,25 +596,30 @@ static mf_status_t load_tensor(const mf_fbt_t *root, const mf_fbv_t *buffers, co
     mf_fbt_t q;
     mf_fb_status_t qs = mf_fbt_table(tt, T_QUANT, &q);
     if (qs == MF_FB_BAD) {
-        return set_err(err, MF_ERR_MALFORMED, "tensor %d: quantization table out of bounds", index);
+        return set_err(err, MF_ERR_MALFORMED, MF_MSG(35, ": %d",
+            "tensor %d: quantization table out of bounds"), index);
     }
     if (qs == MF_FB_OK) {
         mf_fbv_t sc, zp;
         if (mf_fbt_vec(&q, Q_SCALE, 4, &sc) == MF_FB_BAD || mf_fbt_vec(&q, Q_ZERO_POINT, 8, &zp) == MF_FB_BAD) {
-            return set_err(err, MF_ERR_MALFORMED, "tensor %d: quantization vectors out of bounds", index);
+            return set_err(err, MF_ERR_MALFORMED, MF_MSG(36, ": %d",
+                "tensor %d: quantization vectors out of bounds"), index);
         }
         if (mf_fbt_u8(&q, Q_DETAILS_TYPE, 0) != 0) {
-            return set_err(err, MF_ERR_UNSUPPORTED, "tensor %d: custom quantization details unsupported", index);
+            return set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(37, ": %d",
+                "tensor %d: custom quantization details unsupported"), index);
         }
         if (sc.count > 0) {
             int32_t qdim = mf_fbt_i32(&q, Q_QDIM, 0);
             if (zp.count != 0 && zp.count != sc.count) {
-                return set_err(err, MF_ERR_MALFORMED, "tensor %d: %u scales but %u zero points",
+                return set_err(err, MF_ERR_MALFORMED, MF_MSG(38, ": %d; %u; %u",
+                    "tensor %d: %u scales but %u zero points"),
                     index, (unsigned)sc.count, (unsigned)zp.count);
             }
             if (sc.count > 1) {
                 if (qdim < 0 || qdim >= t->ndim || (uint32_t)t->dims[qdim] != sc.count) {
-                    return set_err(err, MF_ERR_MALFORMED, "tensor %d: %u scales along dim %d do not match its shape",
+                    return set_err(err, MF_ERR_MALFORMED, MF_MSG(39, ": %d; %u; %d",
+                        "tensor %d: %u scales along dim %d do not match its shape"),
                         index, (unsigned)sc.count, (int)qdim);
                 }
             }
@@ -606,7 +630,7 @@ static mf_status_t load_tensor(const mf_fbt_t *root, const mf_fbv_t *buffers, co
             t->scale = mf_ld_f32(sc.data);
             int64_t z = zp.count ? mf_ld_i64(zp.data) : 0;
             if (z < INT32_MIN || z > INT32_MAX) {
-                return set_err(err, MF_ERR_MALFORMED, "tensor %d: zero point out of range", index);
+                return set_err(err, MF_ERR_MALFORMED, MF_MSG(40, ": %d", "tensor %d: zero point out of range"), index);
             }
             t->zero_point = (int32_t)z;
         }
@@ -619,7 +643,7 @@ static mf_status_t parse_tensor(const mf_model_box_t *box, int16_t index, mf_ten
     mf_fbt_t tt;
     memset(t, 0, sizeof(*t));
     if (mf_fbv_table(&box->load->root, &box->load->tensors, (uint32_t)index, &tt) != MF_FB_OK) {
-        return set_err(err, MF_ERR_MALFORMED, "tensor %d: table out of bounds", index);
+        return set_err(err, MF_ERR_MALFORMED, MF_MSG(41, ": %d", "tensor %d: table out of bounds"), index);
     }
     return load_tensor(&box->load->root, &box->load->buffers, &tt, index, t, err);
 }
@@ -654,10 +678,11 @@ static mf_status_t load_index_list(const mf_fbt_t *t, int field, mf_meta_t *meta
     int16_t **out, uint8_t *count, mf_error_t *err, const char *what, int node) {
     mf_fbv_t v;
     if (mf_fbt_vec(t, field, 4, &v) == MF_FB_BAD) {
-        return set_err(err, MF_ERR_MALFORMED, "%s %d: index list out of bounds", what, node);
+        return set_err(err, MF_ERR_MALFORMED, MF_MSG(42, ": %s; %d", "%s %d: index list out of bounds"), what, node);
     }
     if (v.count > MF_MAX_NODE_IO) {
-        return set_err(err, MF_ERR_UNSUPPORTED, "%s %d has %u tensors, engine supports up to %d",
+        return set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(43, ": %s; %d; %u; %d",
+            "%s %d has %u tensors, engine supports up to %d"),
             what, node, (unsigned)v.count, MF_MAX_NODE_IO);
     }
     int16_t *list = meta_alloc(meta, (v.count ? v.count : 1) * sizeof(int16_t));
@@ -667,7 +692,8 @@ static mf_status_t load_index_list(const mf_fbt_t *t, int field, mf_meta_t *meta
     for (uint32_t i = 0; i < v.count; i++) {
         int32_t ix = mf_fbv_i32(&v, i);
         if (ix < (allow_absent ? -1 : 0) || ix >= n_tensors) {
-            return set_err(err, MF_ERR_MALFORMED, "%s %d: tensor index %d out of range (model has %d)",
+            return set_err(err, MF_ERR_MALFORMED, MF_MSG(44, ": %s; %d; %d; %d",
+                "%s %d: tensor index %d out of range (model has %d)"),
                 what, node, (int)ix, n_tensors);
         }
         list[i] = (int16_t)ix;
@@ -683,10 +709,11 @@ static mf_status_t load_node_io(const mf_fbt_t *t, mf_meta_t *meta, int n_tensor
     mf_error_t *err, int index) {
     mf_fbv_t v[2];
     if (mf_fbt_vec(t, OP_INPUTS, 4, &v[0]) == MF_FB_BAD || mf_fbt_vec(t, OP_OUTPUTS, 4, &v[1]) == MF_FB_BAD) {
-        return set_err(err, MF_ERR_MALFORMED, "node %d: index list out of bounds", index);
+        return set_err(err, MF_ERR_MALFORMED, MF_MSG(45, ": %d", "node %d: index list out of bounds"), index);
     }
     if (v[0].count > MF_MAX_NODE_IO || v[1].count > MF_MAX_NODE_IO) {
-        return set_err(err, MF_ERR_UNSUPPORTED, "node %d has %u inputs and %u outputs, engine supports up to %d each",
+        return set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(46, ": %d; %u; %u; %d",
+            "node %d has %u inputs and %u outputs, engine supports up to %d each"),
             index, (unsigned)v[0].count, (unsigned)v[1].count, MF_MAX_NODE_IO);
     }
     int16_t *list = meta_alloc_aligned(meta, (v[0].count + v[1].count) * sizeof(int16_t), sizeof(int16_t));
@@ -699,7 +726,8 @@ static mf_status_t load_node_io(const mf_fbt_t *t, mf_meta_t *meta, int n_tensor
             int32_t ix = mf_fbv_i32(&v[k], i);
             /* Only inputs may be absent (-1). */
             if (ix < (k == 0 ? -1 : 0) || ix >= n_tensors) {
-                return set_err(err, MF_ERR_MALFORMED, "node %d: tensor index %d out of range (model has %d)",
+                return set_err(err, MF_ERR_MALFORMED, MF_MSG(47, ": %d; %d; %d",
+                    "node %d: tensor index %d out of range (model has %d)"),
                     index, (int)ix, n_tensors);
             }
             *at++ = (int16_t)ix;
@@ -721,7 +749,8 @@ static mf_status_t compute_lifetimes(mf_model_t *m, mf_error_t *err) {
     for (int i = 0; i < m->n_inputs; i++) {
         mf_plan_t *t = &m->plan[m->inputs[i]];
         if (t->kind == MF_T_CONST) {
-            return set_err(err, MF_ERR_MALFORMED, "graph input %d (tensor %d) has constant data", i, m->inputs[i]);
+            return set_err(err, MF_ERR_MALFORMED, MF_MSG(48, ": %d; %d",
+                "graph input %d (tensor %d) has constant data"), i, m->inputs[i]);
         }
         t->first_use = -1;
         t->last_use = -1;
@@ -735,7 +764,8 @@ static mf_status_t compute_lifetimes(mf_model_t *m, mf_error_t *err) {
             }
             mf_plan_t *t = &m->plan[ix];
             if (t->kind != MF_T_CONST && t->first_use == INT16_MAX) {
-                return set_err(err, MF_ERR_MALFORMED, "node %d reads tensor %d before any node writes it", n, ix);
+                return set_err(err, MF_ERR_MALFORMED, MF_MSG(49, ": %d; %d",
+                    "node %d reads tensor %d before any node writes it"), n, ix);
             }
             t->last_use = (int16_t)n;
         }
@@ -743,10 +773,12 @@ static mf_status_t compute_lifetimes(mf_model_t *m, mf_error_t *err) {
             int16_t ix = mf_node_output(node, k);
             mf_plan_t *t = &m->plan[ix];
             if (t->kind == MF_T_CONST) {
-                return set_err(err, MF_ERR_MALFORMED, "node %d writes constant tensor %d", n, ix);
+                return set_err(err, MF_ERR_MALFORMED, MF_MSG(50, ": %d; %d",
+                    "node %d writes constant tensor %d"), n, ix);
             }
             if (t->first_use != INT16_MAX) {
-                return set_err(err, MF_ERR_MALFORMED, "tensor %d is written twice (node %d)", ix, n);
+                return set_err(err, MF_ERR_MALFORMED, MF_MSG(51, ": %d; %d",
+                    "tensor %d is written twice (node %d)"), ix, n);
             }
             t->first_use = (int16_t)n;
             if (t->last_use < n) {
@@ -757,7 +789,8 @@ static mf_status_t compute_lifetimes(mf_model_t *m, mf_error_t *err) {
     for (int i = 0; i < m->n_outputs; i++) {
         mf_plan_t *t = &m->plan[m->outputs[i]];
         if (t->kind != MF_T_CONST && t->first_use == INT16_MAX) {
-            return set_err(err, MF_ERR_MALFORMED, "graph output %d (tensor %d) is never written", i, m->outputs[i]);
+            return set_err(err, MF_ERR_MALFORMED, MF_MSG(52, ": %d; %d",
+                "graph output %d (tensor %d) is never written"), i, m->outputs[i]);
         }
         t->last_use = m->n_nodes;
     }
@@ -870,32 +903,35 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
     err->need_exact = 0;
     mf_fbt_t root;
     if (buf != NULL && len >= 8 && !(buf[4] == 'T' && buf[5] == 'F' && buf[6] == 'L' && buf[7] == '3')) {
-        return set_err(err, MF_ERR_MALFORMED, "not a .tflite model: file identifier is not TFL3");
+        return set_err(err, MF_ERR_MALFORMED, MF_MSG(53, "", "not a .tflite model: file identifier is not TFL3"));
     }
     if (buf == NULL || mf_fb_root(buf, len, &root) != MF_FB_OK) {
-        return set_err(err, MF_ERR_MALFORMED, "not a .tflite model: bad root table (%lu bytes)", (unsigned long)len);
+        return set_err(err, MF_ERR_MALFORMED, MF_MSG(54, ": %lu",
+            "not a .tflite model: bad root table (%lu bytes)"), (unsigned long)len);
     }
     uint32_t version = mf_fbt_u32(&root, MODEL_VERSION, 0);
     if (version != 3) {
-        return set_err(err, MF_ERR_UNSUPPORTED, "schema version %u, engine reads 3", (unsigned)version);
+        return set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(55, ": %u",
+            "schema version %u, engine reads 3"), (unsigned)version);
     }
     mf_fbv_t opcodes, subgraphs, buffers, tensors_v, ops_v;
     if (mf_fbt_vec(&root, MODEL_OPCODES, 4, &opcodes) == MF_FB_BAD ||
         mf_fbt_vec(&root, MODEL_SUBGRAPHS, 4, &subgraphs) == MF_FB_BAD ||
         mf_fbt_vec(&root, MODEL_BUFFERS, 4, &buffers) == MF_FB_BAD) {
-        return set_err(err, MF_ERR_MALFORMED, "model tables out of bounds");
+        return set_err(err, MF_ERR_MALFORMED, MF_MSG(56, "", "model tables out of bounds"));
     }
     if (subgraphs.count < 1) {
-        return set_err(err, MF_ERR_MALFORMED, "model has no subgraph");
+        return set_err(err, MF_ERR_MALFORMED, MF_MSG(57, "", "model has no subgraph"));
     }
     mf_fbt_t sg;
     if (mf_fbv_table(&root, &subgraphs, 0, &sg) != MF_FB_OK ||
         mf_fbt_vec(&sg, SG_TENSORS, 4, &tensors_v) == MF_FB_BAD ||
         mf_fbt_vec(&sg, SG_OPERATORS, 4, &ops_v) == MF_FB_BAD) {
-        return set_err(err, MF_ERR_MALFORMED, "subgraph 0 out of bounds");
+        return set_err(err, MF_ERR_MALFORMED, MF_MSG(58, "", "subgraph 0 out of bounds"));
     }
     if (tensors_v.count > MF_MAX_TENSORS || ops_v.count > MF_MAX_NODES) {
-        return set_err(err, MF_ERR_UNSUPPORTED, "model has %u tensors and %u ops, engine supports up to %d and %d",
+        return set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(59, ": %u; %u; %d; %d",
+            "model has %u tensors and %u ops, engine supports up to %d and %d"),
             (unsigned)tensors_v.count, (unsigned)ops_v.count, MF_MAX_TENSORS, MF_MAX_NODES);
     }
 
@@ -966,11 +1002,12 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
         mf_node_t *node = &m->nodes[i];
         mf_fbt_t ot, oc, opt;
         if (mf_fbv_table(&sg, &ops_v, i, &ot) != MF_FB_OK) {
-            return set_err(err, MF_ERR_MALFORMED, "node %u: table out of bounds", (unsigned)i);
+            return set_err(err, MF_ERR_MALFORMED, MF_MSG(60, ": %u", "node %u: table out of bounds"), (unsigned)i);
         }
         uint32_t opcode_index = mf_fbt_u32(&ot, OP_OPCODE, 0);
         if (opcode_index >= opcodes.count || mf_fbv_table(&root, &opcodes, opcode_index, &oc) != MF_FB_OK) {
-            return set_err(err, MF_ERR_MALFORMED, "node %u: opcode index %u out of range (model has %u)",
+            return set_err(err, MF_ERR_MALFORMED, MF_MSG(61, ": %u; %u; %u",
+                "node %u: opcode index %u out of range (model has %u)"),
                 (unsigned)i, (unsigned)opcode_index, (unsigned)opcodes.count);
         }
         int32_t code = mf_fbt_i32(&oc, OPCODE_BUILTIN, 0);
@@ -1002,11 +1039,13 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
         }
         if (mf_fbt_has(&ot, OP_INTERMEDIATES) || mf_fbt_has(&ot, OP_CUSTOM_OPTIONS) ||
             mf_fbt_u8(&ot, OP_OPTIONS2_TYPE, 0) != 0) {
-            return set_err(err, MF_ERR_UNSUPPORTED, "node %u (%s): intermediates/custom options unsupported",
+            return set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(62, ": %u; %s",
+                "node %u (%s): intermediates/custom options unsupported"),
                 (unsigned)i, mf_op_table[op]->name);
         }
         if (mf_fbt_table(&ot, OP_OPTIONS, &opt) == MF_FB_BAD) {
-            return set_err(err, MF_ERR_MALFORMED, "node %u (%s): options out of bounds", (unsigned)i, mf_op_table[op]->name);
+            return set_err(err, MF_ERR_MALFORMED, MF_MSG(63, ": %u; %s",
+                "node %u (%s): options out of bounds"), (unsigned)i, mf_op_table[op]->name);
         }
     }
     m->cache = meta_alloc_back(meta, (size_t)max_io * sizeof(mf_tensor_t));
@@ -1196,19 +1235,19 @@ mf_status_t mf_metadata(const uint8_t *buf, size_t len, const char *name,
     *data = NULL;
     *size = 0;
     if (buf == NULL || mf_fb_root(buf, len, &root) != MF_FB_OK) {
-        return set_err(err, MF_ERR_MALFORMED, "not a .tflite model: bad root table");
+        return set_err(err, MF_ERR_MALFORMED, MF_MSG(64, "", "not a .tflite model: bad root table"));
     }
     mf_fbv_t metas, buffers;
     if (mf_fbt_vec(&root, MODEL_METADATA, 4, &metas) == MF_FB_BAD ||
         mf_fbt_vec(&root, MODEL_BUFFERS, 4, &buffers) == MF_FB_BAD) {
-        return set_err(err, MF_ERR_MALFORMED, "metadata out of bounds");
+        return set_err(err, MF_ERR_MALFORMED, MF_MSG(65, "", "metadata out of bounds"));
     }
     size_t name_len = strlen(name);
     for (uint32_t i = 0; i < metas.count; i++) {
         mf_fbt_t mt;
         mf_fbv_t nm;
         if (mf_fbv_table(&root, &metas, i, &mt) != MF_FB_OK || mf_fbt_vec(&mt, META_NAME, 1, &nm) == MF_FB_BAD) {
-            return set_err(err, MF_ERR_MALFORMED, "metadata %u out of bounds", (unsigned)i);
+            return set_err(err, MF_ERR_MALFORMED, MF_MSG(66, ": %u", "metadata %u out of bounds"), (unsigned)i);
         }
         if (nm.count != name_len || memcmp(nm.data, name, name_len) != 0) {
             continue;
@@ -1225,5 +1264,5 @@ mf_status_t mf_metadata(const uint8_t *buf, size_t len, const char *name,
         *size = sz;
         return MF_OK;
     }
-    return set_err(err, MF_ERR_ARG, "no metadata entry named %s", name);
+    return set_err(err, MF_ERR_ARG, MF_MSG(67, ": %s", "no metadata entry named %s"), name);
 }

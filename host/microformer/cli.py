@@ -18,6 +18,7 @@ VERBS = (
     "prune",
     "quantize",
     "inspect",
+    "explain",
     "eval",
     "push",
     "bench",

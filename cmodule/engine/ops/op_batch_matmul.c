@@ -41,7 +41,7 @@ static mf_status_t bmm_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         return st;
     }
     if (lhs->ndim < 2 || lhs->ndim > BMM_RANK || rhs->ndim < 2 || rhs->ndim > BMM_RANK) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "operands have %d and %d dims, need 2 to %d",
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(75, ": %d; %d; %d", "operands have %d and %d dims, need 2 to %d"),
             lhs->ndim, rhs->ndim, BMM_RANK);
     }
     int32_t l[BMM_RANK], r[BMM_RANK];
@@ -50,7 +50,8 @@ static mf_status_t bmm_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         l[i] = li >= 0 ? lhs->dims[li] : 1;
         r[i] = ri >= 0 ? rhs->dims[ri] : 1;
         if (l[i] < 1 || r[i] < 1) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, "operand dim %d is %d", i, (int)(l[i] < 1 ? l[i] : r[i]));
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(76, ": %d; %d",
+                "operand dim %d is %d"), i, (int)(l[i] < 1 ? l[i] : r[i]));
         }
     }
     const int32_t M = adj_x ? l[4] : l[3];
@@ -58,10 +59,11 @@ static mf_status_t bmm_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     const int32_t K2 = adj_y ? r[4] : r[3];
     const int32_t N = adj_y ? r[3] : r[4];
     if (K != K2) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "lhs depth %d != rhs depth %d", (int)K, (int)K2);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(77, ": %d; %d", "lhs depth %d != rhs depth %d"), (int)K, (int)K2);
     }
     if (K > MF_K_MAX_DEPTH) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "accumulation depth %d exceeds %d", (int)K, MF_K_MAX_DEPTH);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(78, ": %d; %d",
+            "accumulation depth %d exceeds %d"), (int)K, MF_K_MAX_DEPTH);
     }
 
     /* Output shape: broadcast batch dims, then [M, N], with rank max(lhs, rhs). */
@@ -70,7 +72,8 @@ static mf_status_t bmm_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     int32_t batch[3];
     for (int i = 0; i < 3; i++) {
         if (l[i] != r[i] && l[i] != 1 && r[i] != 1) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, "batch dims %d and %d do not broadcast", (int)l[i], (int)r[i]);
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(79, ": %d; %d",
+                "batch dims %d and %d do not broadcast"), (int)l[i], (int)r[i]);
         }
         batch[i] = l[i] != 1 ? l[i] : r[i];
     }
@@ -92,7 +95,8 @@ static mf_status_t bmm_prepare(mf_ctx_t *ctx, mf_node_t *node) {
      * measured: 4 of 4.9M outputs differed with the float product, none in double). */
     p->qm = mf_quantize_multiplier((double)lhs->scale * (double)rhs->scale / (double)out->scale);
     if (p->qm.shift > 30) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "effective scale too large (shift %d, max 30)", (int)p->qm.shift);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(80, ": %d",
+            "effective scale too large (shift %d, max 30)"), (int)p->qm.shift);
     }
     int32_t lstep = 1, rstep = 1;
     for (int i = 2; i >= 0; i--) {

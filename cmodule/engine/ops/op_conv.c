@@ -25,7 +25,7 @@ enum { PAD_SAME = 0, PAD_VALID = 1 };
 static mf_status_t conv_check_act(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {
     mf_status_t st = mf_check_s8(ctx, t, what);
     if (st == MF_OK && t->ndim != 4) {
-        st = mf_fail(ctx, MF_ERR_MALFORMED, "%s has %d dims, need 4", what, t->ndim);
+        st = mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(81, ": %s; %d", "%s has %d dims, need 4"), what, t->ndim);
     }
     return st;
 }
@@ -34,16 +34,19 @@ static mf_status_t conv_check_act(mf_ctx_t *ctx, const mf_tensor_t *t, const cha
 static mf_status_t conv_axis(mf_ctx_t *ctx, const char *axis, int padding, int32_t in, int32_t f, int32_t stride,
     int32_t dil, int32_t *out, int32_t *pad) {
     if (stride < 1 || dil < 1) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "%s stride %d / dilation %d must be >= 1", axis, (int)stride, (int)dil);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(82, ": %s; %d; %d",
+            "%s stride %d / dilation %d must be >= 1"), axis, (int)stride, (int)dil);
     }
     const int64_t eff = (int64_t)(f - 1) * dil + 1;
     int64_t o = padding == PAD_SAME ? ((int64_t)in + stride - 1) / stride : ((int64_t)in + stride - eff) / stride;
     if (o < 1) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "%s: filter extent %ld exceeds input %d with VALID padding",
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(83, ": %s; %ld; %d",
+            "%s: filter extent %ld exceeds input %d with VALID padding"),
             axis, (long)eff, (int)in);
     }
     if ((o - 1) * stride + eff > CONV_MAX_SPAN) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "%s: window span %ld too large", axis, (long)((o - 1) * stride + eff));
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(84, ": %s; %ld",
+            "%s: window span %ld too large"), axis, (long)((o - 1) * stride + eff));
     }
     int64_t total = (o - 1) * stride + eff - in;
     *out = (int32_t)o;
@@ -53,13 +56,13 @@ static mf_status_t conv_axis(mf_ctx_t *ctx, const char *axis, int padding, int32
 
 static mf_status_t conv_activation(mf_ctx_t *ctx, int act, const mf_tensor_t *out, mf_conv_params_t *p) {
     if (act < MF_ACT_NONE || act > MF_ACT_SIGN_BIT) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "unknown fused activation %d", act);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(85, ": %d", "unknown fused activation %d"), act);
     }
     if (act > MF_ACT_RELU6) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "fused activation %d unsupported for int8", act);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(86, ": %d", "fused activation %d unsupported for int8"), act);
     }
     if (!mf_activation_range_int8(act, out->scale, out->zero_point, &p->act_min, &p->act_max)) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "activation range does not fit output quantization");
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(87, "", "activation range does not fit output quantization"));
     }
     return MF_OK;
 }
@@ -83,7 +86,8 @@ static mf_status_t conv_quant(mf_ctx_t *ctx, const mf_tensor_t *in, const mf_ten
         double real = (double)in->scale * (double)mf_tensor_qscale(w, w->nq > 1 ? c : 0) / (double)out->scale;
         mf_qm_t qm = mf_quantize_multiplier(real);
         if (qm.shift > 30) {
-            return mf_fail(ctx, MF_ERR_UNSUPPORTED, "channel %d: effective scale too large (shift %d, max 30)",
+            return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(88, ": %d; %d",
+                "channel %d: effective scale too large (shift %d, max 30)"),
                 (int)c, (int)qm.shift);
         }
         mult[c] = qm.multiplier;
@@ -105,7 +109,7 @@ static mf_status_t conv_options(mf_ctx_t *ctx, const mf_fbt_t *opt, const conv_f
     mf_conv_params_t *p) {
     *padding = mf_fbt_i8(opt, f->f_padding, PAD_SAME);
     if (*padding != PAD_SAME && *padding != PAD_VALID) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "unknown padding %d", *padding);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(89, ": %d", "unknown padding %d"), *padding);
     }
     p->stride_w = mf_fbt_i32(opt, f->f_stride_w, 0);
     p->stride_h = mf_fbt_i32(opt, f->f_stride_h, 0);
@@ -184,7 +188,7 @@ static mf_status_t conv_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     const mf_tensor_t *bias = mf_node_in(m, node, 2);
     const mf_tensor_t *out = mf_node_out(m, node, 0);
     if (w->ndim != 4) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "filter has %d dims, need 4", w->ndim);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(90, ": %d", "filter has %d dims, need 4"), w->ndim);
     }
     p->batches = in->dims[0];
     p->in_h = in->dims[1];
@@ -195,21 +199,23 @@ static mf_status_t conv_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     p->f_w = w->dims[2];
     p->f_c = w->dims[3];
     if (p->out_c < 1 || p->f_h < 1 || p->f_w < 1 || p->f_c < 1) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "filter shape [%d,%d,%d,%d] is empty",
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(91, ": %d; %d; %d; %d", "filter shape [%d,%d,%d,%d] is empty"),
             (int)p->out_c, (int)p->f_h, (int)p->f_w, (int)p->f_c);
     }
     if (p->in_c % p->f_c != 0) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "input channels %d not a multiple of filter channels %d",
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(92, ": %d; %d",
+            "input channels %d not a multiple of filter channels %d"),
             (int)p->in_c, (int)p->f_c);
     }
     p->groups = p->in_c / p->f_c;
     if (p->out_c % p->groups != 0) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "output channels %d not a multiple of %d groups",
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(93, ": %d; %d", "output channels %d not a multiple of %d groups"),
             (int)p->out_c, (int)p->groups);
     }
     const int32_t depth = p->f_h * p->f_w * p->f_c;  /* <= filter count, fits int32 */
     if (depth > MF_K_MAX_DEPTH) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "accumulation depth %d exceeds %d", (int)depth, MF_K_MAX_DEPTH);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(94, ": %d; %d",
+            "accumulation depth %d exceeds %d"), (int)depth, MF_K_MAX_DEPTH);
     }
     p->mult = 1;
     if ((st = conv_geometry_and_quant(ctx, padding, act, in, w, bias, out, 0, p)) != MF_OK) {
@@ -250,7 +256,8 @@ static mf_status_t dw_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     const mf_tensor_t *bias = mf_node_in(m, node, 2);
     const mf_tensor_t *out = mf_node_out(m, node, 0);
     if (w->ndim != 4 || w->dims[0] != 1) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "filter must be [1,h,w,channels], has %d dims (first %d)",
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(95, ": %d; %d",
+            "filter must be [1,h,w,channels], has %d dims (first %d)"),
             w->ndim, (int)(w->ndim ? w->dims[0] : 0));
     }
     p->batches = in->dims[0];
@@ -263,15 +270,18 @@ static mf_status_t dw_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     p->f_c = 1;
     p->groups = 1;
     if (p->out_c < 1 || p->f_h < 1 || p->f_w < 1) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "filter shape [1,%d,%d,%d] is empty", (int)p->f_h, (int)p->f_w, (int)p->out_c);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(96, ": %d; %d; %d",
+            "filter shape [1,%d,%d,%d] is empty"), (int)p->f_h, (int)p->f_w, (int)p->out_c);
     }
     /* TFLM's kernel loops over in_c * depth_multiplier channels: the option must agree. */
     if (p->mult < 1 || (int64_t)p->in_c * p->mult != p->out_c) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "depth multiplier %d with %d input channels, filter has %d",
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(97, ": %d; %d; %d",
+            "depth multiplier %d with %d input channels, filter has %d"),
             (int)p->mult, (int)p->in_c, (int)p->out_c);
     }
     if (p->f_h * p->f_w > MF_K_MAX_DEPTH) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "filter has %d taps, max %d", (int)(p->f_h * p->f_w), MF_K_MAX_DEPTH);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(98, ": %d; %d",
+            "filter has %d taps, max %d"), (int)(p->f_h * p->f_w), MF_K_MAX_DEPTH);
     }
     if ((st = conv_geometry_and_quant(ctx, padding, act, in, w, bias, out, 3, p)) != MF_OK) {
         return st;

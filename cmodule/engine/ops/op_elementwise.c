@@ -61,17 +61,17 @@ static mf_status_t ew_binary_common(mf_ctx_t *ctx, mf_node_t *node, int tag, int
     }
     *act = has_act ? mf_fbt_i8(&opt, EW_OPT_ACTIVATION, 0) : MF_ACT_NONE;
     if (*act < MF_ACT_NONE || *act > MF_ACT_SIGN_BIT) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "unknown fused activation %d", *act);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(99, ": %d", "unknown fused activation %d"), *act);
     }
     if (*act > MF_ACT_RELU6) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "fused activation %d unsupported", *act);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(100, ": %d", "fused activation %d unsupported"), *act);
     }
     const mf_tensor_t *in1 = mf_node_in(m, node, 0);
     const mf_tensor_t *in2 = mf_node_in(m, node, 1);
     const mf_tensor_t *out = mf_node_out(m, node, 0);
     const int is_float = out->type == MF_FLOAT32;
     if (out->type != MF_INT8 && !is_float) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "output has type %s, need int8 or float32",
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(101, ": %s", "output has type %s, need int8 or float32"),
             mf_type_name(out->type));
     }
     if (is_float) {
@@ -98,7 +98,8 @@ static mf_status_t ew_binary_common(mf_ctx_t *ctx, mf_node_t *node, int tag, int
         } else if (d1[i] == 1) {
             want[i] = d2[i];
         } else {
-            return mf_fail(ctx, MF_ERR_MALFORMED, "input shapes do not broadcast: dim %d is %d and %d",
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(102, ": %d; %d; %d",
+                "input shapes do not broadcast: dim %d is %d and %d"),
                 i, (int)d1[i], (int)d2[i]);
         }
     }
@@ -134,11 +135,12 @@ static mf_status_t ew_binary_common(mf_ctx_t *ctx, mf_node_t *node, int tag, int
  * multiplier keeps shift <= 0; such models are refused here instead. */
 static mf_status_t ew_qm_lt1(mf_ctx_t *ctx, double real, const char *what, mf_qm_t *qm) {
     if (!(real > 0.0 && real < 1.0)) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "%s rescale factor outside (0, 1): scales too far apart", what);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(103, ": %s",
+            "%s rescale factor outside (0, 1): scales too far apart"), what);
     }
     *qm = mf_quantize_multiplier(real);
     if (qm->shift > 0) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "%s rescale factor rounds to 1", what);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(104, ": %s", "%s rescale factor rounds to 1"), what);
     }
     return MF_OK;
 }
@@ -148,7 +150,8 @@ static mf_status_t ew_qm_lt1(mf_ctx_t *ctx, double real, const char *what, mf_qm
 static mf_status_t ew_qm(mf_ctx_t *ctx, double real, const char *what, mf_qm_t *qm) {
     *qm = mf_quantize_multiplier(real);
     if (qm->shift > 30) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "%s effective scale too large (shift %d, max 30)", what,
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(105, ": %s; %d",
+            "%s effective scale too large (shift %d, max 30)"), what,
             (int)qm->shift);
     }
     return MF_OK;
@@ -218,7 +221,7 @@ static mf_status_t ew_addsub_prepare(mf_ctx_t *ctx, mf_node_t *node, int is_sub)
     }
     int32_t lo, hi;
     if (!mf_activation_range_int8(act, so, out->zero_point, &lo, &hi)) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "activation range does not fit output quantization");
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(106, "", "activation range does not fit output quantization"));
     }
     k->act_min = (int16_t)lo;   /* within [-128, 127] */
     k->act_max = (int16_t)hi;
@@ -277,7 +280,7 @@ static mf_status_t ew_mul_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     }
     int32_t lo, hi;
     if (!mf_activation_range_int8(act, out->scale, out->zero_point, &lo, &hi)) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "activation range does not fit output quantization");
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(107, "", "activation range does not fit output quantization"));
     }
     k->act_min = (int16_t)lo;   /* within [-128, 127] */
     k->act_max = (int16_t)hi;
@@ -353,7 +356,7 @@ static mf_status_t ew_unary_common(mf_ctx_t *ctx, mf_node_t *node, int *is_float
     const mf_tensor_t *in = mf_node_in(m, node, 0);
     const mf_tensor_t *out = mf_node_out(m, node, 0);
     if (in->type != MF_FLOAT32 && in->type != MF_INT8) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "input has type %s, need int8 or float32",
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(108, ": %s", "input has type %s, need int8 or float32"),
             mf_type_name(in->type));
     }
     if ((st = mf_check_type(ctx, out, "output", (mf_type_t)in->type)) != MF_OK) {
@@ -399,7 +402,8 @@ static mf_status_t ew_rsqrt_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         k.out = mf_quantize_multiplier(1.0 / (double)prod);
         /* RsqrtEvalQuantized shifts by shift - 20: keep that a valid shift amount. */
         if (k.out.shift - 20 < -31 || k.out.shift - 20 > 30) {
-            return mf_fail(ctx, MF_ERR_UNSUPPORTED, "rescale factor out of range (shift %d)", (int)k.out.shift);
+            return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(109, ": %d",
+                "rescale factor out of range (shift %d)"), (int)k.out.shift);
         }
         k.in_zp = in->zero_point;
         k.out_zp = out->zero_point;
@@ -461,7 +465,7 @@ static mf_status_t ew_neg_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     const mf_tensor_t *in = mf_node_in(ctx->m, node, 0);
     const mf_tensor_t *out = mf_node_out(ctx->m, node, 0);
     if (!is_float && in->scale != out->scale) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "int8 input and output scales differ");
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(110, "", "int8 input and output scales differ"));
     }
     ew_neg_t *p = mf_alloc(ctx, sizeof(*p));
     if (!p) {

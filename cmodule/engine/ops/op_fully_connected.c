@@ -22,7 +22,8 @@ enum { FC_OPT_ACTIVATION = 0, FC_OPT_WEIGHTS_FORMAT = 1, FC_OPT_KEEP_NUM_DIMS = 
 static mf_status_t fc_multiplier(mf_ctx_t *ctx, double real, mf_qm_t *qm, int32_t unit) {
     *qm = mf_quantize_multiplier(real);
     if (qm->shift > 30) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "unit %d: effective scale too large (shift %d, max 30)",
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(111, ": %d; %d",
+            "unit %d: effective scale too large (shift %d, max 30)"),
             (int)unit, (int)qm->shift);
     }
     return MF_OK;
@@ -42,13 +43,14 @@ static mf_status_t fc_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     int wfmt = mf_fbt_u8(&opt, FC_OPT_WEIGHTS_FORMAT, 0);
     int keep = mf_fbt_u8(&opt, FC_OPT_KEEP_NUM_DIMS, 0) != 0;
     if (wfmt != 0) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "weights format %d unsupported (only DEFAULT)", wfmt);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(112, ": %d",
+            "weights format %d unsupported (only DEFAULT)"), wfmt);
     }
     if (act < MF_ACT_NONE || act > MF_ACT_SIGN_BIT) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "unknown fused activation %d", act);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(113, ": %d", "unknown fused activation %d"), act);
     }
     if (act > MF_ACT_RELU6) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "fused activation %d unsupported for int8", act);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(114, ": %d", "fused activation %d unsupported for int8"), act);
     }
 
     const mf_tensor_t *in = mf_node_in(m, node, 0);
@@ -62,15 +64,17 @@ static mf_status_t fc_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         return st;
     }
     if (w->ndim != 2) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "filter has %d dims, need 2", w->ndim);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(115, ": %d", "filter has %d dims, need 2"), w->ndim);
     }
     const int32_t units = w->dims[0];
     const int32_t depth = w->dims[1];
     if (units < 1 || depth < 1) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "filter shape [%d,%d] is empty", (int)units, (int)depth);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(116, ": %d; %d",
+            "filter shape [%d,%d] is empty"), (int)units, (int)depth);
     }
     if (depth > MF_K_MAX_DEPTH) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "accumulation depth %d exceeds %d", (int)depth, MF_K_MAX_DEPTH);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(117, ": %d; %d",
+            "accumulation depth %d exceeds %d"), (int)depth, MF_K_MAX_DEPTH);
     }
 
     /* Filter quantization: per-tensor, or one scale per unit along dim 0. */
@@ -81,7 +85,8 @@ static mf_status_t fc_prepare(mf_ctx_t *ctx, mf_node_t *node) {
 
     /* Shapes: TFLite's rule. Batches are all leading dims of the input. */
     if (in->ndim < 1 || in->count < 1 || in->count % depth != 0) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "input has %d elements, not a multiple of depth %d",
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(118, ": %d; %d",
+            "input has %d elements, not a multiple of depth %d"),
             (int)in->count, (int)depth);
     }
     const int32_t batches = in->count / depth;
@@ -89,7 +94,7 @@ static mf_status_t fc_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     int wn;
     if (keep) {
         if (in->dims[in->ndim - 1] != depth) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, "input last dim %d, filter depth %d",
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(119, ": %d; %d", "input last dim %d, filter depth %d"),
                 (int)in->dims[in->ndim - 1], (int)depth);
         }
         wn = in->ndim;
@@ -115,7 +120,7 @@ static mf_status_t fc_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     int32_t *mult = (int32_t *)(void *)(p + 1);
     int8_t *shift = (int8_t *)(mult + nqm);
     if (!mf_activation_range_int8(act, out->scale, out->zero_point, &p->act_min, &p->act_max)) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "activation range does not fit output quantization");
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(120, "", "activation range does not fit output quantization"));
     }
 
     mf_qm_t qm;
@@ -142,7 +147,8 @@ static mf_status_t fc_prepare(mf_ctx_t *ctx, mf_node_t *node) {
                 diff = -diff;
             }
             if (!(diff / (double)out->scale <= 0.02)) {
-                return mf_fail(ctx, MF_ERR_MALFORMED, "bias scale does not match input scale * filter scale");
+                return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(121, "",
+                    "bias scale does not match input scale * filter scale"));
             }
         }
         if ((st = fc_multiplier(ctx, prod / (double)out->scale, &qm, 0)) != MF_OK) {

@@ -23,7 +23,7 @@ enum { POOL_OPT_PADDING = 0, POOL_OPT_STRIDE_W = 1, POOL_OPT_STRIDE_H = 2, POOL_
 static mf_status_t pool_check_act(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {
     mf_status_t st = mf_check_s8(ctx, t, what);
     if (st == MF_OK && t->ndim != 4) {
-        st = mf_fail(ctx, MF_ERR_MALFORMED, "%s has %d dims, need 4", what, t->ndim);
+        st = mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(122, ": %s; %d", "%s has %d dims, need 4"), what, t->ndim);
     }
     return st;
 }
@@ -32,14 +32,16 @@ static mf_status_t pool_check_act(mf_ctx_t *ctx, const mf_tensor_t *t, const cha
 static mf_status_t pool_axis(mf_ctx_t *ctx, const char *axis, int padding, int32_t in, int32_t f, int32_t stride,
     int32_t *out, int32_t *pad) {
     if (stride < 1 || f < 1) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "%s stride %d / filter %d must be >= 1", axis, (int)stride, (int)f);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(123, ": %s; %d; %d",
+            "%s stride %d / filter %d must be >= 1"), axis, (int)stride, (int)f);
     }
     int64_t o = padding == 0 ? ((int64_t)in + stride - 1) / stride : ((int64_t)in + stride - f) / stride;
     if (o < 1) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "%s: filter %d exceeds input %d with VALID padding", axis, (int)f, (int)in);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(124, ": %s; %d; %d",
+            "%s: filter %d exceeds input %d with VALID padding"), axis, (int)f, (int)in);
     }
     if ((o - 1) * stride + f > POOL_MAX_SPAN) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "%s: window span too large", axis);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(125, ": %s", "%s: window span too large"), axis);
     }
     int64_t total = (o - 1) * stride + f - in;
     *out = (int32_t)o;
@@ -60,13 +62,13 @@ static mf_status_t pool_prepare(mf_ctx_t *ctx, mf_node_t *node, int average) {
     const int padding = mf_fbt_i8(&opt, POOL_OPT_PADDING, 0);
     const int act = mf_fbt_i8(&opt, POOL_OPT_ACTIVATION, 0);
     if (padding != 0 && padding != 1) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "unknown padding %d", padding);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(126, ": %d", "unknown padding %d"), padding);
     }
     if (act < MF_ACT_NONE || act > MF_ACT_SIGN_BIT) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "unknown fused activation %d", act);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(127, ": %d", "unknown fused activation %d"), act);
     }
     if (act > MF_ACT_RELU6) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "fused activation %d unsupported for int8", act);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(128, ": %d", "fused activation %d unsupported for int8"), act);
     }
     const mf_tensor_t *in = mf_node_in(m, node, 0);
     const mf_tensor_t *out = mf_node_out(m, node, 0);
@@ -76,7 +78,8 @@ static mf_status_t pool_prepare(mf_ctx_t *ctx, mf_node_t *node, int average) {
     /* TFLM: |input scale - output scale| <= 1e-6 and equal zero points. */
     float ds = in->scale - out->scale;
     if (!((double)(ds < 0 ? -ds : ds) <= 1.0e-6) || in->zero_point != out->zero_point) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "output quantization differs from input (zero points %d, %d)",
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(129, ": %d; %d",
+            "output quantization differs from input (zero points %d, %d)"),
             (int)in->zero_point, (int)out->zero_point);
     }
     mf_pool_params_t *p = mf_alloc(ctx, sizeof(*p));
@@ -96,7 +99,8 @@ static mf_status_t pool_prepare(mf_ctx_t *ctx, mf_node_t *node, int average) {
         return st;
     }
     if ((int64_t)p->f_h * p->f_w > POOL_MAX_TAPS) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "pool window %dx%d exceeds %d taps", (int)p->f_h, (int)p->f_w,
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(130, ": %d; %d; %d",
+            "pool window %dx%d exceeds %d taps"), (int)p->f_h, (int)p->f_w,
             POOL_MAX_TAPS);
     }
     const int32_t want[4] = { p->batches, p->out_h, p->out_w, p->depth };
@@ -104,7 +108,7 @@ static mf_status_t pool_prepare(mf_ctx_t *ctx, mf_node_t *node, int average) {
         return st;
     }
     if (!mf_activation_range_int8(act, out->scale, out->zero_point, &p->act_min, &p->act_max)) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "activation range does not fit output quantization");
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(131, "", "activation range does not fit output quantization"));
     }
     if (average) {
         node->scratch_bytes = mf_k_avg_pool_scratch(p);

@@ -46,7 +46,7 @@ static mf_status_t qz_quantize_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         return st;
     }
     if (in->type != MF_FLOAT32 && in->type != MF_INT8) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "input has type %s, need float32 or int8",
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(132, ": %s", "input has type %s, need float32 or int8"),
             mf_type_name(in->type));
     }
     if ((st = mf_check_s8(ctx, out, "output")) != MF_OK) {
@@ -62,7 +62,8 @@ static mf_status_t qz_quantize_prepare(mf_ctx_t *ctx, mf_node_t *node) {
          * applied as x * (1 << shift), so larger shifts are refused. */
         qm = mf_quantize_multiplier((double)in->scale / (double)out->scale);
         if (qm.shift > 30) {
-            return mf_fail(ctx, MF_ERR_UNSUPPORTED, "effective scale too large (shift %d, max 30)", (int)qm.shift);
+            return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(133, ": %d",
+                "effective scale too large (shift %d, max 30)"), (int)qm.shift);
         }
     }
     qz_quantize_t *p = mf_alloc(ctx, sizeof(*p));

@@ -63,7 +63,8 @@ static mf_status_t rd_mean_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         return st;
     }
     if (in->ndim > MFK_RED_MAX) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "input has %d dims, max %d", in->ndim, MFK_RED_MAX);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(134, ": %d; %d",
+            "input has %d dims, max %d"), in->ndim, MFK_RED_MAX);
     }
 
     /* ResolveAxis: negative axes count from the end; an axis outside [-ndim, ndim)
@@ -74,7 +75,8 @@ static mf_status_t rd_mean_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         const int64_t a = mf_const_int(ax, i);
         const int64_t r = a < 0 ? a + in->ndim : a;
         if (r < 0 || r >= in->ndim) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, "axis %ld out of range for %d dims", (long)a, in->ndim);
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(135, ": %ld; %d",
+                "axis %ld out of range for %d dims"), (long)a, in->ndim);
         }
         reduced[r] = 1;
     }
@@ -123,7 +125,8 @@ static mf_status_t rd_mean_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     }
     /* MultiplyByQuantizedMultiplier computes x * (1 << shift): refuse overflowing shifts. */
     if (qm.shift > 30) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, "effective scale too large (shift %d, max 30)", (int)qm.shift);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(136, ": %d",
+            "effective scale too large (shift %d, max 30)"), (int)qm.shift);
     }
     p->k.out = qm;
     p->k.out_zp = out->zero_point;

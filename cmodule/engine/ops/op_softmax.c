@@ -40,7 +40,7 @@ static mf_status_t softmax_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         return st;
     }
     if (in->ndim < 1) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, "input has 0 dims, need at least 1");
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(189, "", "input has 0 dims, need at least 1"));
     }
     if ((st = mf_check_same_shape(ctx, in, out)) != MF_OK) {
         return st;
@@ -50,7 +50,8 @@ static mf_status_t softmax_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         int e;
         mf_frexp((double)out->scale, &e);
         return mf_fail(ctx, MF_ERR_UNSUPPORTED,
-            "output zero point %d and scale about 2^%d, need zero point -128 and scale 1/256",
+            MF_MSG(190, ": %d; %d",
+                "output zero point %d and scale about 2^%d, need zero point -128 and scale 1/256"),
             (int)out->zero_point, e - 1);
     }
     mf_fbt_t opt;
@@ -64,12 +65,13 @@ static mf_status_t softmax_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     if (qm.multiplier == 0) {
         /* TFLite aborts in QuantizeMultiplierGreaterThanOne here. */
         if (!(beta > 0.0f)) {
-            return mf_fail(ctx, MF_ERR_UNSUPPORTED, "beta is not a positive number");
+            return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(191, "", "beta is not a positive number"));
         }
         int e;
         mf_frexp((double)beta * (double)in->scale, &e);
         return mf_fail(ctx, MF_ERR_UNSUPPORTED,
-            "beta * input scale is about 2^%d, need more than 2^-26", e - 1);
+            MF_MSG(192, ": %d",
+                "beta * input scale is about 2^%d, need more than 2^-26"), e - 1);
     }
     softmax_params_t *p = (softmax_params_t *)mf_alloc(ctx, sizeof(*p));
     if (p == NULL) {

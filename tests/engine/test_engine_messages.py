@@ -1,0 +1,113 @@
+"""Load-error messages: MF_MSG codes in cmodule/engine, the terse build and its decoder.
+
+A terse build (MF_TERSE_ERRORS=1, the default of `firmware build --ops-from`) prints a code
+and the numbers; `microformer explain` must turn that back into exactly the sentence the
+full build prints, for the same model.
+"""
+import json
+import os
+import pathlib
+import random
+import re
+import subprocess
+import sys
+
+import pytest
+
+import _uformer
+import fuzz_models
+import zoo
+from microformer import engine_messages
+from microformer._engine_messages import MESSAGES
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+ENGINE = ROOT / "cmodule" / "engine"
+# Format literals that stay sentences in terse builds: they depend on the device (heap,
+# buffer alignment) or on the firmware's op set, which the host cannot check beforehand.
+KEPT_WHOLE = ("arena too small", "unsupported op", "unsupported custom op", "aligned (load")
+
+
+def test_codes_are_unique_and_conversions_match_the_sentence():
+    found = engine_messages.parse_sources(ENGINE)
+    assert len(found) > 150
+    for code, (conv, sentence) in found.items():
+        want = "".join((": " if i == 0 else "; ") + "%" + c
+                       for i, c in enumerate(engine_messages.conversions(sentence)))
+        assert conv == want, f"MF_MSG({code}): conversions {conv!r}, the sentence {sentence!r} needs {want!r}"
+
+
+def test_host_table_is_current():
+    found = engine_messages.parse_sources(ENGINE)
+    assert {c: s for c, (_, s) in found.items()} == MESSAGES, \
+        "host/microformer/_engine_messages.py is stale: python -m microformer.engine_messages --write"
+
+
+def test_every_format_is_an_mf_msg():
+    raw = re.compile(r'\b(?:mf_fail|set_err)\s*\(\s*[^,()]+,\s*[^,()]+,\s*("(?:[^"\\]|\\.)*")')
+    for path in ENGINE.rglob("*.c"):
+        for m in raw.finditer(path.read_text()):
+            assert any(k in m.group(1) for k in KEPT_WHOLE), \
+                f"{path.name}: wrap {m.group(1)} in MF_MSG(<next free code>, ...)"
+
+
+def test_explain_fills_in_the_numbers():
+    code = next(c for c, s in MESSAGES.items() if s == "has %d inputs, need %d to %d")
+    assert engine_messages.explain(f"node 3 (ADD): E{code}: 1; 2; 3") == "node 3 (ADD): has 1 inputs, need 2 to 3"
+    # wrong argument count or unknown code: left as it is
+    assert engine_messages.explain(f"E{code}: 1") == f"E{code}: 1"
+    assert engine_messages.explain("E99999: 1") == "E99999: 1"
+
+
+@pytest.fixture(scope="session")
+def terse_build(tmp_path_factory):
+    out = tmp_path_factory.mktemp("terse")
+    env = dict(os.environ, MF_CFLAGS="-DMF_TERSE_ERRORS=1")
+    subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "-b", str(out / "lib"), "-t", str(out / "tmp")],
+                   cwd=ROOT, env=env, check=True, capture_output=True)
+    return out / "lib"
+
+
+def _outcome(data):
+    try:
+        _uformer.Model(data, arena_size=256 * 1024)
+        return None
+    except (ValueError, NotImplementedError, MemoryError) as e:
+        return [type(e).__name__, str(e)]
+
+
+_CHILD = """
+import json, pathlib, sys
+import _uformer
+out = []
+for p in sorted(pathlib.Path(sys.argv[1]).glob("*.tflite")):
+    try:
+        _uformer.Model(p.read_bytes(), arena_size=256 * 1024)
+        out.append(None)
+    except (ValueError, NotImplementedError, MemoryError) as e:
+        out.append([type(e).__name__, str(e)])
+print(json.dumps(out))
+"""
+
+
+def test_terse_build_explains_to_the_full_message(terse_build, tmp_path):
+    """The same mutated models through the full (this process) and the terse build: each
+    terse error, explained, is the full error; and terse errors carry codes."""
+    rng = random.Random(7)
+    seeds = [zoo.get(n) for n in ("tf_l1_h1_d16_s16", "hybrid", "cnn", "mlp")]
+    mutants = [fuzz_models.mutate(rng.choice(seeds), rng) for _ in range(1500)]
+    for i, m in enumerate(mutants):
+        (tmp_path / f"{i:05d}.tflite").write_bytes(m)
+    r = subprocess.run([sys.executable, "-c", _CHILD, str(tmp_path)], env=dict(os.environ, PYTHONPATH=str(terse_build)),
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    terse = json.loads(r.stdout)
+    codes = set()
+    for data, t in zip(mutants, terse):
+        full = _outcome(data)
+        assert (full is None) == (t is None), (full, t)
+        if full is None:
+            continue
+        assert t[0] == full[0]
+        assert engine_messages.explain(t[1]) == full[1]
+        codes.update(re.findall(r"\bE(\d+)\b", t[1]))
+    assert len(codes) >= 30, f"mutants reached only codes {sorted(codes)}"
