@@ -193,17 +193,18 @@ def _run(cmd, log, on_line=None, env=None, cwd=None):
             + "".join(tail).rstrip())
 
 
-def _fingerprint(b, mpy_dir, ops_config):
+def _fingerprint(b, mpy_dir, ops_config, terse_errors):
     h = hashlib.sha256()
-    h.update(f"{b.name}\0{pathlib.Path(mpy_dir).resolve()}\0".encode())
+    h.update(f"{b.name}\0{pathlib.Path(mpy_dir).resolve()}\0{int(terse_errors)}\0".encode())
     h.update(ops_config.read_bytes() if ops_config else b"all ops")
     return h.hexdigest()
 
 
-def build(board_name, mpy_dir, out, ops_config_dir=None, jobs=None, on_line=None):
+def build(board_name, mpy_dir, out, ops_config_dir=None, jobs=None, on_line=None, terse_errors=False):
     """Builds the board into `out` (build tree in out/build) and returns a BuildResult.
 
     ops_config_dir: a directory holding mf_ops_config.h, or None for every op.
+    terse_errors: model errors as codes and numbers (MF_TERSE_ERRORS, ~3 KB less flash).
     on_line: called with each line of compiler output (progress display).
     """
     b = board(board_name)
@@ -226,7 +227,7 @@ def build(board_name, mpy_dir, out, ops_config_dir=None, jobs=None, on_line=None
     # Compiler flags are not make dependencies: a build tree made for another op set
     # (or another checkout) is rebuilt from scratch rather than linked from stale objects.
     stamp = build_dir / ".microformer-config"
-    fp = _fingerprint(b, mpy_dir, ops_config)
+    fp = _fingerprint(b, mpy_dir, ops_config, terse_errors)
     if build_dir.exists() and (not stamp.exists() or stamp.read_text() != fp):
         shutil.rmtree(build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
@@ -255,8 +256,11 @@ def build(board_name, mpy_dir, out, ops_config_dir=None, jobs=None, on_line=None
             env["MF_OPS_CONFIG_DIR"] = str(ops_config.parent)
         else:
             env.pop("MF_OPS_CONFIG_DIR", None)
-    elif ops_config:
-        cmd.append(f"MF_OPS_CONFIG_DIR={ops_config.parent}")
+        env["MF_TERSE_ERRORS"] = "1" if terse_errors else "0"
+    else:
+        if ops_config:
+            cmd.append(f"MF_OPS_CONFIG_DIR={ops_config.parent}")
+        cmd.append(f"MF_TERSE_ERRORS={1 if terse_errors else 0}")
     _run(cmd, log, on_line, env=env)
 
     artifacts = []
@@ -278,11 +282,13 @@ def main(argv=None):
     p.add_argument("--micropython", required=True, help="MicroPython checkout (read only)")
     p.add_argument("--out", help="output directory (default: out/firmware/BOARD)")
     p.add_argument("--ops-config", help="directory with mf_ops_config.h (default: all ops)")
+    p.add_argument("--terse-errors", action="store_true",
+                   help="model errors as codes and numbers (`microformer explain` decodes them)")
     p.add_argument("-j", "--jobs", type=int, help="parallel compile jobs (default: CPU count)")
     args = p.parse_args(argv)
     out = args.out or pathlib.Path("out") / "firmware" / args.board
     try:
-        r = build(args.board, args.micropython, out, args.ops_config, args.jobs)
+        r = build(args.board, args.micropython, out, args.ops_config, args.jobs, terse_errors=args.terse_errors)
     except BuildError as e:
         print(f"build.py: {e}", file=sys.stderr)
         return 1

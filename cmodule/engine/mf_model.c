@@ -104,7 +104,7 @@ static const char *op_display_name(int32_t code, char *tmp, size_t size) {
         return name;
     }
     size_t n = 0;
-    put_str(tmp, size, &n, "op ");
+    put_str(tmp, size, &n, "#");  /* "#47": `microformer explain` names BuiltinOperator 47 */
     put_uint(tmp, size, &n, (unsigned long)(code < 0 ? -code : code), code < 0);
     tmp[n] = 0;
     return tmp;

@@ -2,7 +2,8 @@
  * Names of the .tflite BuiltinOperator codes 0..209, for error messages about ops this
  * build does not run ("unsupported op EXP v1 at node 17"). One NUL-separated string
  * (no pointer table) to keep flash small; MF_OP_NAMES=0 drops it (messages then say
- * "op 47"). Derived from the enum in the .tflite schema.
+ * "unsupported op #47 v1 at node 17", which `microformer explain` names). Derived from
+ * the enum in the .tflite schema.
  */
 #include "mf_internal.h"
 

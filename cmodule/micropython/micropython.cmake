@@ -34,6 +34,14 @@ if(MF_OPS_CONFIG_DIR)
     target_include_directories(usermod_uformer INTERFACE ${MF_OPS_CONFIG_DIR})
 endif()
 
+# MF_TERSE_ERRORS=1 (cmake variable or environment): model errors as codes and numbers.
+if(NOT DEFINED MF_TERSE_ERRORS AND DEFINED ENV{MF_TERSE_ERRORS})
+    set(MF_TERSE_ERRORS $ENV{MF_TERSE_ERRORS})
+endif()
+if(MF_TERSE_ERRORS)
+    target_compile_definitions(usermod_uformer INTERFACE MF_TERSE_ERRORS=1)
+endif()
+
 # The engine computes its multipliers in double precision, exactly as TFLite does.
 set_source_files_properties(${UFORMER_ENGINE_SRC} PROPERTIES
     COMPILE_OPTIONS "-fno-single-precision-constant;-Wno-double-promotion;-Wno-float-conversion;-Wno-unused-parameter")

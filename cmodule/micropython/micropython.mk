@@ -17,6 +17,10 @@ UFORMER_ENGINE_SRC := $(UFORMER_ENGINE_DIR)/unity/mf_unity.c
 SRC_USERMOD_LIB_C += $(UFORMER_ENGINE_SRC)
 
 CFLAGS_USERMOD += -I$(UFORMER_ENGINE_DIR)
+# MF_TERSE_ERRORS=1: model errors as a code and numbers (cmodule/engine/mf_config.h).
+ifeq ($(MF_TERSE_ERRORS),1)
+CFLAGS_USERMOD += -DMF_TERSE_ERRORS=1
+endif
 ifneq ($(MF_OPS_CONFIG_DIR),)
 ifeq ($(wildcard $(MF_OPS_CONFIG_DIR)/mf_ops_config.h),)
 $(error MF_OPS_CONFIG_DIR=$(MF_OPS_CONFIG_DIR) has no mf_ops_config.h)

@@ -18,6 +18,8 @@ _LIT = re.compile(r'"((?:[^"\\]|\\.)*)"')
 _CONV = re.compile(r"%(l?[dus]|%)")
 # "E112" or "E112: 64; 48" ending a message (the args run to the end of the line).
 _TERSE = re.compile(r"\bE(\d+)(?:: ([^\n]*))?$", re.M)
+# "unsupported op #47": a firmware without the op-name table (MF_OP_NAMES 0).
+_OP_CODE = re.compile(r"\bop #(\d+)")
 
 
 def conversions(sentence):
@@ -45,9 +47,20 @@ def _format(sentence, args):
     return _CONV.sub(lambda m: "%" if m.group(1) == "%" else next(it, "?"), sentence)
 
 
+def _op_name(m):
+    from . import tflite
+    from .errors import MicroformerError
+
+    try:
+        name = tflite._op_names().get(int(m.group(1)))
+    except MicroformerError:  # no .tflite schema installed: keep the number
+        name = None
+    return f"op {name}" if name else m.group(0)
+
+
 def explain(text):
-    """`text` with each terse engine error (E<code>[: a; b; ...]) replaced by its sentence.
-    Unknown codes and text without codes are returned unchanged."""
+    """`text` with each terse engine error (E<code>[: a; b; ...]) replaced by its sentence
+    and each op number (op #47) by the op's name. Unknown codes stay as they are."""
     def one(m):
         sentence = MESSAGES.get(int(m.group(1)))
         if sentence is None:
@@ -56,7 +69,7 @@ def explain(text):
         if len(args) != len(conversions(sentence)):
             return m.group(0)
         return _format(sentence, args)
-    return _TERSE.sub(one, text)
+    return _OP_CODE.sub(_op_name, _TERSE.sub(one, text))
 
 
 def render_table(found):

@@ -56,6 +56,8 @@ def test_explain_fills_in_the_numbers():
     # wrong argument count or unknown code: left as it is
     assert engine_messages.explain(f"E{code}: 1") == f"E{code}: 1"
     assert engine_messages.explain("E99999: 1") == "E99999: 1"
+    # a firmware without op names (--ops-from) numbers ops
+    assert engine_messages.explain("unsupported op #3 v1 at node 0") == "unsupported op CONV_2D v1 at node 0"
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,14 @@
 """`microformer firmware build`: MicroPython firmware with _uformer for a board.
 
     microformer firmware build --board QEMU_M4 --micropython ~/micropython
-        [--ops-from model.tflite ...] [--out DIR] [-j N]
+        [--ops-from model.tflite ...] [--errors full|terse] [--out DIR] [-j N]
     microformer firmware romfs DIR [-o IMG]     # /rom image with aligned files
 
 Checks the MicroPython version and the toolchain, builds out of tree (BOARD_DIR or
 VARIANT_DIR, USER_C_MODULES, FROZEN_MANIFEST; the MicroPython tree is only read), then
 prints the firmware's size and the flash that _uformer adds. --ops-from compiles only the
-kernels the given models use.
+kernels the given models use and, unless --errors full, reports model errors as codes
+and numbers (`microformer explain` turns them back into sentences).
 """
 import sys
 
@@ -24,6 +25,10 @@ def add_parser(subparsers):
                    help="MicroPython checkout (read only; v1.25 or newer)")
     b.add_argument("--ops-from", nargs="+", metavar="MODEL", default=[],
                    help="compile only the kernels these .tflite models use")
+    b.add_argument("--errors", choices=("full", "terse"),
+                   help="model-validation errors as sentences (full) or as a code and the numbers "
+                        "(terse: about 3 KB less flash; `microformer explain` decodes them). "
+                        "Default: terse with --ops-from (a firmware cut to its models), else full")
     b.add_argument("--out", metavar="DIR", help="output directory (default: out/firmware/BOARD)")
     b.add_argument("-j", "--jobs", type=int, help="parallel compile jobs (default: CPU count)")
     r = sub.add_parser("romfs", help="pack a directory into a ROMFS image for /rom",
@@ -56,11 +61,14 @@ def run(args):
         print(f"ops: {len(wanted)} of {len(available)} from {', '.join(args.ops_from)}: {', '.join(wanted)}")
     else:
         print("ops: all the engine has")
+    errors = args.errors or ("terse" if args.ops_from else "full")
+    print("model errors: " + ("sentences" if errors == "full" else
+                              "codes and numbers (`microformer explain` decodes them)"))
 
     bar = _progress(args.board)
     try:
         fw = builder.build(args.board, args.micropython, args.out, args.ops_from, args.jobs,
-                           on_line=bar.line)
+                           on_line=bar.line, terse_errors=errors == "terse")
     finally:
         bar.close()
     print(f"firmware: {fw.firmware}")

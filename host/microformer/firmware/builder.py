@@ -16,6 +16,7 @@ class Firmware:
     micropython_dir: pathlib.Path
     ops: list              # ops compiled in (all the engine has without --ops-from)
     log: pathlib.Path
+    terse_errors: bool     # model errors as codes (MF_TERSE_ERRORS)
 
 
 def check(board, micropython):
@@ -30,8 +31,11 @@ def check(board, micropython):
     return d.version_string(v), d.compiler_version(b.cc)
 
 
-def build(board, micropython, out=None, ops_from=(), jobs=None, on_line=None):
-    """Builds `board` against the MicroPython checkout; returns a Firmware."""
+def build(board, micropython, out=None, ops_from=(), jobs=None, on_line=None, terse_errors=None):
+    """Builds `board` against the MicroPython checkout; returns a Firmware.
+    terse_errors: None = terse exactly when ops_from is given (a firmware cut to its models)."""
+    if terse_errors is None:
+        terse_errors = bool(ops_from)
     root = source_root()
     d = driver()
     out = pathlib.Path(out or pathlib.Path("out") / "firmware" / board).resolve()
@@ -42,8 +46,9 @@ def build(board, micropython, out=None, ops_from=(), jobs=None, on_line=None):
     else:
         ops = opsconfig.engine_ops(root)
     try:
-        r = d.build(board, micropython, out, ops_dir, jobs, on_line)
+        r = d.build(board, micropython, out, ops_dir, jobs, on_line, terse_errors=terse_errors)
     except d.BuildError as e:
         raise FirmwareError(str(e)) from None
     return Firmware(board, out, r.firmware, r.artifacts, sizes.measure(r, root),
-                    d.version_string(r.micropython_version), pathlib.Path(micropython).resolve(), ops, r.log)
+                    d.version_string(r.micropython_version), pathlib.Path(micropython).resolve(), ops, r.log,
+                    terse_errors)
