@@ -13,3 +13,16 @@ def test_unity_includes_every_engine_source_once():
     sources = sorted(str(p.relative_to(ENGINE)) for p in ENGINE.rglob("*.c") if p.parent.name != "unity")
     assert sorted(included) == sources, "cmodule/engine/unity/mf_unity.c must #include each of: " + ", ".join(sources)
     assert len(included) == len(set(included))
+
+
+def test_op_name_table_matches_the_schema():
+    """mf_opnames.c names BuiltinOperator 0..MF_NAMED_OPS-1 in schema order."""
+    from microformer import tflite
+
+    text = (ENGINE / "mf_opnames.c").read_text()
+    count = int(re.search(r"#define MF_NAMED_OPS (\d+)", text).group(1))
+    table = text.split("mf_builtin_names[] =")[1].split(";")[0]
+    names = re.findall(r'"([A-Z0-9_]*)(?:\\0)?"', table)
+    schema = tflite._op_names()
+    assert len(names) == count
+    assert names == [schema[i] for i in range(count)]
