@@ -3,20 +3,131 @@
 
 #include <string.h>
 
-double mf_round(double x) {
-    /* Exact for |x| < 2^52: x - t is representable, so the half test is exact. */
-    if (!(x > -4503599627370496.0 && x < 4503599627370496.0)) {
-        return x;
-    }
-    int64_t t = (int64_t)x;
-    double frac = x - (double)t;
-    if (frac >= 0.5) {
-        t++;
-    } else if (frac <= -0.5) {
-        t--;
-    }
-    return (double)t;
+/* ==================================================================== exact reals ==== */
+#define MF_REAL_HIDDEN ((uint64_t)1 << 52)
+
+/* The 53-bit significand m and exponent e of x = m * 2^e (x normal, so not 0). */
+static uint64_t mf_real_sig(mf_real_t x) {
+    return (x & (MF_REAL_HIDDEN - 1)) | MF_REAL_HIDDEN;
 }
+static int32_t mf_real_exp(mf_real_t x) {
+    return (int32_t)(x >> 52) - 1075;
+}
+
+/* (q + s) * 2^e rounded to nearest even, where 0 <= s < 1 is known only as "s > 0"
+ * (sticky). A q below 2^53 only occurs with sticky 0 (exact values): every caller
+ * keeps at least 54 exact bits otherwise. */
+static mf_real_t mf_real_pack(uint64_t q, int sticky, int32_t e) {
+    if (q == 0) {
+        return 0;
+    }
+    while (q < (MF_REAL_HIDDEN << 1)) {
+        q <<= 1;
+        e--;
+    }
+    while (q >= (MF_REAL_HIDDEN << 2)) {
+        sticky |= (int)q & 1;
+        q >>= 1;
+        e++;
+    }
+    /* 53 bits and a guard bit: round up when the guard is set and the rest is nonzero or
+     * the result odd. A carry to 2^53 lands in the exponent field, as it must. */
+    q = (q >> 1) + (q & 1 & ((q >> 1) | (uint64_t)sticky));
+    return q + ((uint64_t)(e + 1075) << 52);
+}
+
+mf_real_t mf_real_from_float(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    const uint32_t be = (u >> 23) & 0xff, frac = u & 0x7fffff;
+    /* Subnormal floats (be = 0) are frac * 2^-149 with no hidden bit; +inf and NaN
+     * (be = 255) become (1 + frac / 2^23) * 2^600. */
+    return mf_real_pack(be ? frac | 0x800000 : frac, 0, be == 255 ? 600 - 23 : (be ? (int32_t)be : 1) - 150);
+}
+
+mf_real_t mf_real_mul(mf_real_t a, mf_real_t b) {
+    if (a == 0 || b == 0) {
+        return 0;
+    }
+    /* Shift-add, one bit of b per step with the sum shifted right (its lost bits kept as
+     * sticky): acc ends as floor(ma * 2^10 * mb / 2^53), at least 2^61. The 2^10 gives
+     * guard room without overflow (acc + ma < 2^64). */
+    const uint64_t ma = mf_real_sig(a) << 10;
+    uint64_t mb = mf_real_sig(b), acc = 0;
+    int sticky = 0;
+    do {  /* 53 steps: mb's top bit is bit 52 */
+        acc += (mb & 1) ? ma : 0;
+        sticky |= (int)acc & 1;
+        acc >>= 1;
+        mb >>= 1;
+    } while (mb != 0);
+    return mf_real_pack(acc, sticky, mf_real_exp(a) + mf_real_exp(b) + 43);
+}
+
+/* Restoring long division, one quotient bit per step: returns q * 2^bits +
+ * floor(*r * 2^bits / d) and leaves the remainder in *r; needs *r < d < 2^63. */
+static uint64_t mf_div_bits(uint64_t *r, uint64_t d, int bits, uint64_t q) {
+    uint64_t x = *r;
+    while (bits-- > 0) {
+        x <<= 1;
+        q <<= 1;
+        if (x >= d) {
+            x -= d;
+            q |= 1;
+        }
+    }
+    *r = x;
+    return q;
+}
+
+mf_real_t mf_real_div(mf_real_t a, mf_real_t b) {
+    if (a == 0) {
+        return 0;
+    }
+    /* ma < 2 mb: q = floor(ma * 2^56 / (2 mb)) > 2^54, the remainder is the sticky bit. */
+    uint64_t r = mf_real_sig(a);
+    const uint64_t q = mf_div_bits(&r, mf_real_sig(b) << 1, 56, 0);
+    return mf_real_pack(q, r != 0, mf_real_exp(a) - mf_real_exp(b) - 55);
+}
+
+mf_real_t mf_real_addsub(mf_real_t a, mf_real_t b, int sub) {
+    if (a < b) {
+        mf_real_t t = a;
+        a = b;
+        b = t;
+    }
+    if (b == 0) {
+        return a;
+    }
+    /* Align b to a with 10 guard bits; bits shifted out of b are only known as sticky.
+     * Then a - b = (ma - mb - 1) + (1 - those bits). Sticky bits need an exponent gap
+     * above 10, which leaves ma - mb >= 2^61: enough exact bits for pack. */
+    const uint64_t ma = mf_real_sig(a) << 10;
+    uint64_t mb = mf_real_sig(b) << 10;
+    int32_t d = (int32_t)(a >> 52) - (int32_t)(b >> 52);
+    int sticky = 0;
+    while (d-- > 0) {
+        sticky |= (int)mb & 1;
+        mb >>= 1;
+    }
+    return mf_real_pack(sub ? ma - mb - (uint64_t)sticky : ma + mb, sticky, mf_real_exp(a) - 10);
+}
+
+uint32_t mf_real_frexp_q31(mf_real_t x, int *e) {
+    if (x == 0) {
+        *e = 0;
+        return 0;
+    }
+    /* x = (m / 2^53) * 2^(exp + 53) with m / 2^53 in [0.5, 1); q * 2^31 = m / 2^22. */
+    *e = mf_real_exp(x) + 53;
+    return (uint32_t)((mf_real_sig(x) + ((uint64_t)1 << 21)) >> 22);
+}
+
+uint32_t mf_udiv_shl(uint32_t x, int sh, uint32_t n) {
+    uint64_t r = x % n;
+    return (uint32_t)mf_div_bits(&r, n, sh, x / n);
+}
+/* ================================================================ end exact reals ==== */
 
 static float mf_roundf(float x) {
     if (!(x > -8388608.0f && x < 8388608.0f)) {
@@ -32,35 +143,12 @@ static float mf_roundf(float x) {
     return (float)t;
 }
 
-double mf_frexp(double x, int *e) {
-    uint64_t u;
-    memcpy(&u, &x, 8);
-    int exp = (int)((u >> 52) & 0x7ff);
-    *e = 0;
-    if (x == 0.0 || exp == 0x7ff) {
-        return x;
-    }
-    if (exp == 0) {
-        /* Subnormal: scale into the normal range first (2^64). */
-        x *= 18446744073709551616.0;
-        memcpy(&u, &x, 8);
-        exp = (int)((u >> 52) & 0x7ff) - 64;
-    }
-    *e = exp - 1022;
-    u = (u & ~((uint64_t)0x7ff << 52)) | ((uint64_t)1022 << 52);
-    memcpy(&x, &u, 8);
-    return x;
-}
-
-mf_qm_t mf_quantize_multiplier(double real) {
-    mf_qm_t r = {0, 0};
-    if (real == 0.0) {
-        return r;
-    }
+mf_qm_t mf_quantize_multiplier(mf_real_t real) {
+    mf_qm_t r;
     int shift;
-    double q = mf_frexp(real, &shift);
-    int64_t q_fixed = (int64_t)mf_round(q * 2147483648.0);
-    if (q_fixed == ((int64_t)1 << 31)) {
+    /* frexp and round(q * 2^31); real = 0 gives 0 and shift 0, as TFLite's early return. */
+    uint32_t q_fixed = mf_real_frexp_q31(real, &shift);
+    if (q_fixed == (uint32_t)1 << 31) {
         q_fixed /= 2;
         ++shift;
     }
@@ -71,7 +159,7 @@ mf_qm_t mf_quantize_multiplier(double real) {
 #ifdef MF_SINGLE_ROUNDING
     if (shift > 30) {
         shift = 30;
-        q_fixed = ((int64_t)1 << 31) - 1;
+        q_fixed = ((uint32_t)1 << 31) - 1;
     }
 #endif /* MF_SINGLE_ROUNDING */
     r.multiplier = (int32_t)q_fixed;
@@ -79,33 +167,40 @@ mf_qm_t mf_quantize_multiplier(double real) {
     return r;
 }
 
-mf_qm_t mf_preprocess_softmax_scaling(double beta, double input_scale, int input_integer_bits) {
+mf_qm_t mf_preprocess_softmax_scaling(float beta, float input_scale, int input_integer_bits) {
     /* PreprocessSoftmaxScaling: the result is capped so that the multiplier stays
-     * representable (TFLite caps at 2^30 - 1 in single-rounding builds). */
+     * representable (TFLite caps at 2^30 - 1 in single-rounding builds). The constants
+     * are the doubles 2^30 - 1 and 2^31 - 1. */
     mf_qm_t none = {0, 0};
 #ifdef MF_SINGLE_ROUNDING
-    double max_real = (double)(((int64_t)1 << 30) - 1);
+    const mf_real_t max_real = 0x41CFFFFFFF800000u;
 #else
-    double max_real = (double)(((int64_t)1 << 31) - 1);
+    const mf_real_t max_real = 0x41DFFFFFFFC00000u;
 #endif /* MF_SINGLE_ROUNDING */
-    double real = beta * input_scale * (double)((int64_t)1 << (31 - input_integer_bits));
-    /* std::min<double>(real, max): NaN stays NaN. */
+    /* QuantizeMultiplierGreaterThanOne: TFLITE_CHECK_GT(real, 1) aborts when real <= 1
+     * or is NaN, which is the case for any beta that is not positive (or NaN). */
+    if (!(beta > 0.0f)) {
+        return none;
+    }
+    /* beta * input_scale * (1 << (31 - input_integer_bits)): exact products. */
+    mf_real_t real = mf_real_mul(mf_real_mul(mf_real_from_float(beta), mf_real_from_float(input_scale)),
+        mf_real_pow2(31 - input_integer_bits));
+    /* std::min<double>(real, max); an infinite beta (read as >= 2^600) gives the cap. */
     if (max_real < real) {
         real = max_real;
     }
-    /* QuantizeMultiplierGreaterThanOne: TFLITE_CHECK_GT(real, 1) aborts otherwise. */
-    if (!(real > 1.0)) {
+    if (!(real > mf_real_pow2(0))) {
         return none;
     }
     return mf_quantize_multiplier(real);
 }
 
 int32_t mf_calculate_input_radius(int input_integer_bits, int input_left_shift, int total_signed_bits) {
-    double max_input_rescaled = 1.0 * (double)((1 << input_integer_bits) - 1) *
-        (double)((int64_t)1 << (total_signed_bits - input_integer_bits)) /
-        (double)((int64_t)1 << input_left_shift);
-    /* floor() without libm: the value is non-negative. */
-    return (int32_t)(int64_t)max_input_rescaled;
+    /* TFLite's double expression is exact (an integer below 2^31 times powers of two),
+     * so its floor is this integer shift. */
+    const uint32_t max_input_rescaled = (((uint32_t)1 << input_integer_bits) - 1) <<
+        (total_signed_bits - input_integer_bits);
+    return input_left_shift >= 32 ? 0 : (int32_t)(max_input_rescaled >> input_left_shift);
 }
 
 int32_t mf_mul_by_qm64(int64_t x, int32_t multiplier, int shift) {

@@ -2,7 +2,8 @@
  * Quantization math: the one C place for it. Everything matches TensorFlow Lite's
  * reference integer arithmetic bit for bit:
  *  - real multipliers become (int32 multiplier in [2^30, 2^31), shift) by frexp and
- *    round-half-away-from-zero (mf_quantize_multiplier, at load, in double);
+ *    round-half-away-from-zero (mf_quantize_multiplier, at load, from the double that
+ *    TFLite computes, reproduced exactly in integers by mf_real_t below);
  *  - mf_mul_by_qm applies them with TFLite's default double rounding: a saturating
  *    rounding doubling high multiply (round half away from zero) followed by a rounding
  *    right shift (round half away from zero). Define MF_SINGLE_ROUNDING for builds that
@@ -19,21 +20,65 @@ typedef struct {
     int32_t shift;
 } mf_qm_t;
 
-/* Round half away from zero, exact for |x| < 2^52 (TfLiteRound / std::round). */
-double mf_round(double x);
-/* std::frexp for finite doubles: x = q * 2^e with 0.5 <= |q| < 1 (q = 0, e = 0 for x = 0). */
-double mf_frexp(double x, int *e);
+/* ==================================================================== exact reals ====
+ * TFLite computes multipliers at prepare time in double. The Cortex-M4F has only a
+ * single-precision FPU, and every double operation would link libgcc's soft-double
+ * routines (~2.4 KB of flash), so the engine does that math in integers instead:
+ * mf_real_t holds the IEEE-754 binary64 encoding of a double, and each operation below
+ * rounds exactly like double round-to-nearest-even, so the results are bit for bit the
+ * doubles TFLite gets (tests/engine/test_engine_quant_real.py compares them with native
+ * double arithmetic). Only what prepare code needs, small rather than fast (load time).
+ *
+ * Domain: +0 and positive normal doubles whose results stay normal (no negatives,
+ * subnormal doubles, infinities or NaN; no overflow or underflow handling). Floats,
+ * including float subnormals, and products and quotients of a few of them are far
+ * inside that range (2^-149 ... 2^128 per factor; mf_real_from_float says how inf and
+ * NaN read). Positive values order like their encodings: compare mf_real_t values with
+ * the integer operators (<, ==, >).
+ * No 64-bit division is used (it would link __aeabi_uldivmod): long division is a
+ * shift-subtract loop. */
+typedef uint64_t mf_real_t;
+
+/* (double)x for |x|: the sign is ignored, float subnormals are exact. +-inf and NaN (not
+ * in the domain) read as values of at least 2^600: above any product or quotient of two
+ * finite floats, so that an expression with one such operand (never more) ends far out
+ * of range, where the callers' range checks refuse it as they refuse inf or NaN. */
+mf_real_t mf_real_from_float(float x);
+/* 2^k, |k| <= 1022. */
+static inline mf_real_t mf_real_pow2(int k) {
+    return (uint64_t)(k + 1023) << 52;
+}
+/* floor(log2(x)) for x > 0: std::frexp's exponent minus 1. */
+static inline int mf_real_log2(mf_real_t x) {
+    return (int)(x >> 52) - 1023;
+}
+/* a * b, a / b (b > 0), rounded to nearest even. */
+mf_real_t mf_real_mul(mf_real_t a, mf_real_t b);
+mf_real_t mf_real_div(mf_real_t a, mf_real_t b);
+/* a + b, or |a - b| when sub is nonzero (a - b in double, then std::abs). */
+mf_real_t mf_real_addsub(mf_real_t a, mf_real_t b, int sub);
+/* std::frexp(x, e) then round(q * 2^31) (TfLiteRound, half away from zero; exact since
+ * q * 2^31 only rescales): the result is in [2^30, 2^31] (2^31 when q rounds up), and 0
+ * with *e = 0 for x = 0. */
+uint32_t mf_real_frexp_q31(mf_real_t x, int *e);
+/* floor(x * 2^sh / n) for n > 0, sh >= 0, when the result fits 32 bits: x / n and
+ * x % n in 32 bits, then one quotient bit per shift (no 64-bit division). */
+uint32_t mf_udiv_shl(uint32_t x, int sh, uint32_t n);
+/* ================================================================ end exact reals ==== */
 
 /* QuantizeMultiplier: TFLite's double -> (multiplier, shift). */
-mf_qm_t mf_quantize_multiplier(double real);
+mf_qm_t mf_quantize_multiplier(mf_real_t real);
 /* PreprocessSoftmaxScaling: real = min(beta * input_scale * 2^(31 - integer_bits), cap)
- * with cap 2^31 - 1 (2^30 - 1 under MF_SINGLE_ROUNDING), then QuantizeMultiplierGreaterThanOne.
- * TFLite aborts (TFLITE_CHECK_GT(real, 1)) when real <= 1 or is NaN; this returns
- * multiplier 0 in that case so that prepare can refuse the model. shift is then >= 0. */
-mf_qm_t mf_preprocess_softmax_scaling(double beta, double input_scale, int input_integer_bits);
+ * in double (both floats widened) with cap 2^31 - 1 (2^30 - 1 under MF_SINGLE_ROUNDING),
+ * then QuantizeMultiplierGreaterThanOne. input_scale must be positive and finite; beta is
+ * any float (+inf gives the cap, as std::min does with an infinite product). TFLite
+ * aborts (TFLITE_CHECK_GT(real, 1)) when real <= 1 or is NaN; this returns multiplier 0
+ * in that case so that prepare can refuse the model. shift is then >= 0. */
+mf_qm_t mf_preprocess_softmax_scaling(float beta, float input_scale, int input_integer_bits);
 /* CalculateInputRadius: floor((2^integer_bits - 1) * 2^(total_signed_bits - integer_bits)
  * / 2^input_left_shift). TFLite shifts by input_left_shift unchecked (undefined when it is
- * negative or >= 64): callers must keep 0 <= input_left_shift <= 62. */
+ * negative or >= 64): callers must keep 0 <= input_left_shift <= 62, and
+ * 0 <= integer_bits <= total_signed_bits <= 31 (TFLite's default 31; every caller). */
 int32_t mf_calculate_input_radius(int input_integer_bits, int input_left_shift, int total_signed_bits);
 
 /* gemmlowp::SaturatingRoundingDoublingHighMul */

@@ -68,21 +68,19 @@ static void act_lut_eval(mf_model_t *m, const mf_node_t *node) {
  * input_scale * 2^27 split by frexp (not QuantizeMultiplier: no renormalisation, the
  * shift is frexp's exponent), and inputs beyond the radius saturate. */
 static mf_status_t sigmoid_params(mf_ctx_t *ctx, const mf_tensor_t *in, mf_k_sigmoid_params_t *p) {
-    const double real = (double)in->scale * (double)(1 << (31 - 4));
+    const mf_real_t real = mf_real_mul(mf_real_from_float(in->scale), mf_real_pow2(31 - 4));
     int shift;
-    const double q = mf_frexp(real, &shift);
-    /* q has the float scale's 24 significant bits, so q * 2^31 is an integer < 2^31. */
-    const double q_fixed = mf_round(q * 2147483648.0);
+    /* frexp, then round(q * 2^31): q has the float scale's 24 significant bits, so
+     * q * 2^31 is an integer < 2^31. */
+    const uint32_t q_fixed = mf_real_frexp_q31(real, &shift);
     if (shift < 0) {
         /* TFLite shifts by a negative amount in CalculateInputRadius (undefined). */
-        int e;
-        mf_frexp((double)in->scale, &e);
+        const int e = 1 + mf_real_log2(mf_real_from_float(in->scale));  /* frexp's exponent */
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(68, ": %d",
             "input scale about 2^%d is too small, need at least 2^-28"), e - 1);
     }
-    if (shift > 62 || q_fixed >= 2147483648.0) {
-        int e;
-        mf_frexp((double)in->scale, &e);
+    if (shift > 62 || q_fixed >= 2147483648u) {
+        const int e = 1 + mf_real_log2(mf_real_from_float(in->scale));  /* frexp's exponent */
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(69, ": %d",
             "input scale about 2^%d is too large, need below 2^35"), e - 1);
     }
@@ -149,8 +147,8 @@ static mf_status_t hard_swish_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     /* hard_swish_common.cc: the scales are combined in float, then widened. */
     const float hires_input_scale = (1.0f / 128.0f) * in->scale;
     const float reluish_scale = 3.0f / 32768.0f;
-    const mf_qm_t out_qm = mf_quantize_multiplier((double)(hires_input_scale / out->scale));
-    const mf_qm_t reluish_qm = mf_quantize_multiplier((double)(hires_input_scale / reluish_scale));
+    const mf_qm_t out_qm = mf_quantize_multiplier(mf_real_from_float(hires_input_scale / out->scale));
+    const mf_qm_t reluish_qm = mf_quantize_multiplier(mf_real_from_float(hires_input_scale / reluish_scale));
     if (out_qm.shift > 0) {
         /* TF_LITE_ENSURE(output_multiplier_exponent <= 0) */
         return mf_fail(ctx, MF_ERR_UNSUPPORTED,
@@ -191,7 +189,7 @@ static mf_status_t relu_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     }
     /* activations_common.cc CalculateReluOpData: the ratio is taken in float. */
     mf_k_relu_params_t rp;
-    rp.output_qm = mf_quantize_multiplier((double)(in->scale / out->scale));
+    rp.output_qm = mf_quantize_multiplier(mf_real_from_float(in->scale / out->scale));
     if (rp.output_qm.shift > 23) {
         /* (x - zero point) * 2^shift would overflow int32 in TFLite. */
         return mf_fail(ctx, MF_ERR_UNSUPPORTED,
@@ -228,8 +226,7 @@ static mf_status_t relu6_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     int32_t lo, hi;
     if (!mf_activation_range_int8(MF_ACT_RELU6, in->scale, in->zero_point, &lo, &hi)) {
         /* 6 / scale beyond int32: TFLite's float -> int conversion is undefined there. */
-        int e;
-        mf_frexp((double)in->scale, &e);
+        const int e = 1 + mf_real_log2(mf_real_from_float(in->scale));  /* frexp's exponent */
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(74, ": %d",
             "input scale about 2^%d is too small for RELU6"), e - 1);
     }

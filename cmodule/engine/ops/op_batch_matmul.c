@@ -93,7 +93,8 @@ static mf_status_t bmm_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     /* GetQuantizedConvolutionMultipler, with the scale product in double as the TFLM
      * oracle (tflite-micro on PyPI) forms it (the older source tree multiplies in float;
      * measured: 4 of 4.9M outputs differed with the float product, none in double). */
-    p->qm = mf_quantize_multiplier((double)lhs->scale * (double)rhs->scale / (double)out->scale);
+    p->qm = mf_quantize_multiplier(mf_real_div(mf_real_mul(mf_real_from_float(lhs->scale),
+        mf_real_from_float(rhs->scale)), mf_real_from_float(out->scale)));
     if (p->qm.shift > 30) {
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(80, ": %d",
             "effective scale too large (shift %d, max 30)"), (int)p->qm.shift);

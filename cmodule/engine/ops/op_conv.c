@@ -38,7 +38,10 @@ static mf_status_t conv_axis(mf_ctx_t *ctx, const char *axis, int padding, int32
             "%s stride %d / dilation %d must be >= 1"), axis, (int)stride, (int)dil);
     }
     const int64_t eff = (int64_t)(f - 1) * dil + 1;
-    int64_t o = padding == PAD_SAME ? ((int64_t)in + stride - 1) / stride : ((int64_t)in + stride - eff) / stride;
+    /* Dims are at most 2^26, so num < 2^32 and the quotient is a 32-bit division (no
+     * int64 one: that is a libgcc call on Cortex-M). o < 1 exactly when num < stride. */
+    const int64_t num = padding == PAD_SAME ? (int64_t)in + stride - 1 : (int64_t)in + stride - eff;
+    int64_t o = num < stride ? 0 : (int64_t)((uint32_t)num / (uint32_t)stride);
     if (o < 1) {
         return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(83, ": %s; %ld; %d",
             "%s: filter extent %ld exceeds input %d with VALID padding"),
@@ -50,7 +53,7 @@ static mf_status_t conv_axis(mf_ctx_t *ctx, const char *axis, int padding, int32
     }
     int64_t total = (o - 1) * stride + eff - in;
     *out = (int32_t)o;
-    *pad = total > 0 ? (int32_t)(total / 2) : 0;
+    *pad = total > 0 ? (int32_t)total / 2 : 0;  /* total <= CONV_MAX_SPAN */
     return MF_OK;
 }
 
@@ -83,7 +86,8 @@ static mf_status_t conv_quant(mf_ctx_t *ctx, const mf_tensor_t *in, const mf_ten
     }
     int8_t *shift = (int8_t *)(mult + channels);
     for (int32_t c = 0; c < channels; c++) {
-        double real = (double)in->scale * (double)mf_tensor_qscale(w, w->nq > 1 ? c : 0) / (double)out->scale;
+        const mf_real_t real = mf_real_div(mf_real_mul(mf_real_from_float(in->scale),
+            mf_real_from_float(mf_tensor_qscale(w, w->nq > 1 ? c : 0))), mf_real_from_float(out->scale));
         mf_qm_t qm = mf_quantize_multiplier(real);
         if (qm.shift > 30) {
             return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(88, ": %d; %d",

@@ -133,8 +133,8 @@ static mf_status_t ew_binary_common(mf_ctx_t *ctx, mf_node_t *node, int tag, int
 
 /* QuantizeMultiplierSmallerThanOneExp: TFLM aborts unless 0 < real < 1 and the rounded
  * multiplier keeps shift <= 0; such models are refused here instead. */
-static mf_status_t ew_qm_lt1(mf_ctx_t *ctx, double real, const char *what, mf_qm_t *qm) {
-    if (!(real > 0.0 && real < 1.0)) {
+static mf_status_t ew_qm_lt1(mf_ctx_t *ctx, mf_real_t real, const char *what, mf_qm_t *qm) {
+    if (!(real > 0 && real < mf_real_pow2(0))) {
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(103, ": %s",
             "%s rescale factor outside (0, 1): scales too far apart"), what);
     }
@@ -147,7 +147,7 @@ static mf_status_t ew_qm_lt1(mf_ctx_t *ctx, double real, const char *what, mf_qm
 
 /* QuantizeMultiplier for MultiplyByQuantizedMultiplier, which computes x * (1 << shift):
  * a shift above 30 overflows in TFLM (undefined), so it is refused. */
-static mf_status_t ew_qm(mf_ctx_t *ctx, double real, const char *what, mf_qm_t *qm) {
+static mf_status_t ew_qm(mf_ctx_t *ctx, mf_real_t real, const char *what, mf_qm_t *qm) {
     *qm = mf_quantize_multiplier(real);
     if (qm->shift > 30) {
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(105, ": %s; %d",
@@ -201,17 +201,19 @@ static mf_status_t ew_addsub_prepare(mf_ctx_t *ctx, mf_node_t *node, int is_sub)
     const mf_tensor_t *out = mf_node_out(m, node, 0);
     const float s1 = in1->scale, s2 = in2->scale, so = out->scale;
     const float smax = s1 < s2 ? s2 : s1;   /* std::max */
-    double r1, r2, ro;
+    mf_real_t r1, r2, ro;
     if (is_sub) {
+        /* Float quotients (an overflowing twice gives 0 or NaN, refused as out of range). */
         const float twice = 2.0f * smax;
-        r1 = (double)(float)(s1 / twice);
-        r2 = (double)(float)(s2 / twice);
-        ro = (double)(float)(twice / ((float)(1 << 20) * so));
+        r1 = mf_real_from_float(s1 / twice);
+        r2 = mf_real_from_float(s2 / twice);
+        ro = mf_real_from_float(twice / ((float)(1 << 20) * so));
     } else {
-        const double twice = 2.0 * (double)smax;
-        r1 = (double)s1 / twice;
-        r2 = (double)s2 / twice;
-        ro = twice / ((double)(1 << 20) * (double)so);
+        /* twice = 2.0 * (double)smax; s1 / twice; s2 / twice; twice / ((1 << 20) * so). */
+        const mf_real_t twice = mf_real_mul(mf_real_pow2(1), mf_real_from_float(smax));
+        r1 = mf_real_div(mf_real_from_float(s1), twice);
+        r2 = mf_real_div(mf_real_from_float(s2), twice);
+        ro = mf_real_div(twice, mf_real_mul(mf_real_pow2(20), mf_real_from_float(so)));
     }
     mfk_addsub_t *k = &p->k.as;
     if ((st = ew_qm_lt1(ctx, r1, "input 0", &k->in1)) != MF_OK ||
@@ -274,7 +276,8 @@ static mf_status_t ew_mul_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     const mf_tensor_t *in2 = mf_node_in(m, node, 1);
     const mf_tensor_t *out = mf_node_out(m, node, 0);
     mfk_mul_t *k = &p->k.mul;
-    const double real = (double)in1->scale * (double)in2->scale / (double)out->scale;
+    const mf_real_t real = mf_real_div(mf_real_mul(mf_real_from_float(in1->scale), mf_real_from_float(in2->scale)),
+        mf_real_from_float(out->scale));
     if ((st = ew_qm(ctx, real, "output", &k->out)) != MF_OK) {
         return st;
     }
@@ -321,11 +324,14 @@ static mf_status_t ew_sqdiff_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     const mf_tensor_t *in2 = mf_node_in(m, node, 1);
     const mf_tensor_t *out = mf_node_out(m, node, 0);
     const float s1 = in1->scale, s2 = in2->scale;
-    const double twice = 2.0 * (double)(s1 < s2 ? s2 : s1);
+    /* twice = 2.0 * (double)max; (twice * twice) / (double)(float product). */
+    const mf_real_t twice = mf_real_mul(mf_real_pow2(1), mf_real_from_float(s1 < s2 ? s2 : s1));
     mfk_addsub_t *k = &p->k.as;
-    const double ro = (twice * twice) / (double)((float)(1 << 14) * out->scale);
-    if ((st = ew_qm_lt1(ctx, (double)s1 / twice, "input 0", &k->in1)) != MF_OK ||
-        (st = ew_qm_lt1(ctx, (double)s2 / twice, "input 1", &k->in2)) != MF_OK ||
+    /* A float product that overflows to +inf makes TFLM's quotient 0; read as >= 2^600 it
+     * leaves one below 2^-340, which quantizes to the same multiplier 0, shift 0. */
+    const mf_real_t ro = mf_real_div(mf_real_mul(twice, twice), mf_real_from_float((float)(1 << 14) * out->scale));
+    if ((st = ew_qm_lt1(ctx, mf_real_div(mf_real_from_float(s1), twice), "input 0", &k->in1)) != MF_OK ||
+        (st = ew_qm_lt1(ctx, mf_real_div(mf_real_from_float(s2), twice), "input 1", &k->in2)) != MF_OK ||
         (st = ew_qm(ctx, ro, "output", &k->out)) != MF_OK) {
         return st;
     }
@@ -399,7 +405,10 @@ static mf_status_t ew_rsqrt_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     mfk_rsqrt_t k = { 0, { 0, 0 }, 0 };
     if (!is_float) {
         const float prod = sqrtf(in->scale) * out->scale;
-        k.out = mf_quantize_multiplier(1.0 / (double)prod);
+        /* 1.0 / (double)prod; a product that underflows to 0 gives +inf, read as 2^600 as
+         * mf_real_from_float reads it: shift 601, refused below. */
+        k.out = mf_quantize_multiplier(prod > 0.0f ? mf_real_div(mf_real_pow2(0), mf_real_from_float(prod)) :
+            mf_real_pow2(600));
         /* RsqrtEvalQuantized shifts by shift - 20: keep that a valid shift amount. */
         if (k.out.shift - 20 < -31 || k.out.shift - 20 > 30) {
             return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(109, ": %d",

@@ -19,7 +19,7 @@ enum { FC_OPT_ACTIVATION = 0, FC_OPT_WEIGHTS_FORMAT = 1, FC_OPT_KEEP_NUM_DIMS = 
 #define FC_OPTIONS_TAG 8  /* BuiltinOptions.FullyConnectedOptions */
 
 /* TFLM applies multipliers with x * (1 << shift): larger shifts would overflow. */
-static mf_status_t fc_multiplier(mf_ctx_t *ctx, double real, mf_qm_t *qm, int32_t unit) {
+static mf_status_t fc_multiplier(mf_ctx_t *ctx, mf_real_t real, mf_qm_t *qm, int32_t unit) {
     *qm = mf_quantize_multiplier(real);
     if (qm->shift > 30) {
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(111, ": %d; %d",
@@ -127,7 +127,8 @@ static mf_status_t fc_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     if (per_channel) {
         /* FullyConnectedPerChannel: input_scale * filter_scale / output_scale in double. */
         for (int32_t u = 0; u < units; u++) {
-            double real = (double)in->scale * (double)mf_tensor_qscale(w, u) / (double)out->scale;
+            const mf_real_t real = mf_real_div(mf_real_mul(mf_real_from_float(in->scale),
+                mf_real_from_float(mf_tensor_qscale(w, u))), mf_real_from_float(out->scale));
             if ((st = fc_multiplier(ctx, real, &qm, u)) != MF_OK) {
                 return st;
             }
@@ -139,19 +140,19 @@ static mf_status_t fc_prepare(mf_ctx_t *ctx, mf_node_t *node) {
          * the scale product in double; the older kernel_util.cc in the source tree takes it
          * in float. Measured: 3 of 6.1M outputs of per-tensor models differed with the
          * float product, none with the double one. */
-        const double prod = (double)in->scale * (double)w->scale;
+        const mf_real_t prod = mf_real_mul(mf_real_from_float(in->scale), mf_real_from_float(w->scale));
         if (bias) {
-            /* TFLM refuses a bias scale that does not match input * filter scale. */
-            double diff = (double)in->scale * (double)w->scale - (double)bias->scale;
-            if (diff < 0) {
-                diff = -diff;
-            }
-            if (!(diff / (double)out->scale <= 0.02)) {
+            /* TFLM refuses a bias scale that does not match input * filter scale:
+             * std::abs(prod - (double)bias_scale) / (double)output_scale <= 0.02. The bias
+             * scale is unchecked: a negative one adds, and +-inf or NaN (read as >= 2^600)
+             * fail the test as in double. 0x3F947AE147AE147B is the double 0.02. */
+            const mf_real_t diff = mf_real_addsub(prod, mf_real_from_float(bias->scale), !(bias->scale < 0.0f));
+            if (!(mf_real_div(diff, mf_real_from_float(out->scale)) <= 0x3F947AE147AE147Bu)) {
                 return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(121, "",
                     "bias scale does not match input scale * filter scale"));
             }
         }
-        if ((st = fc_multiplier(ctx, prod / (double)out->scale, &qm, 0)) != MF_OK) {
+        if ((st = fc_multiplier(ctx, mf_real_div(prod, mf_real_from_float(out->scale)), &qm, 0)) != MF_OK) {
             return st;
         }
         mult[0] = qm.multiplier;

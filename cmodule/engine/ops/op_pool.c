@@ -35,7 +35,10 @@ static mf_status_t pool_axis(mf_ctx_t *ctx, const char *axis, int padding, int32
         return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(123, ": %s; %d; %d",
             "%s stride %d / filter %d must be >= 1"), axis, (int)stride, (int)f);
     }
-    int64_t o = padding == 0 ? ((int64_t)in + stride - 1) / stride : ((int64_t)in + stride - f) / stride;
+    /* Dims are at most 2^26, so num < 2^32 and the quotient is a 32-bit division (no
+     * int64 one: that is a libgcc call on Cortex-M). o < 1 exactly when num < stride. */
+    const int64_t num = padding == 0 ? (int64_t)in + stride - 1 : (int64_t)in + stride - f;
+    int64_t o = num < stride ? 0 : (int64_t)((uint32_t)num / (uint32_t)stride);
     if (o < 1) {
         return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(124, ": %s; %d; %d",
             "%s: filter %d exceeds input %d with VALID padding"), axis, (int)f, (int)in);
@@ -45,7 +48,7 @@ static mf_status_t pool_axis(mf_ctx_t *ctx, const char *axis, int padding, int32
     }
     int64_t total = (o - 1) * stride + f - in;
     *out = (int32_t)o;
-    *pad = total > 0 ? (int32_t)(total / 2) : 0;
+    *pad = total > 0 ? (int32_t)total / 2 : 0;  /* total <= POOL_MAX_SPAN */
     return MF_OK;
 }
 
@@ -75,9 +78,11 @@ static mf_status_t pool_prepare(mf_ctx_t *ctx, mf_node_t *node, int average) {
     if ((st = pool_check_act(ctx, in, "input")) != MF_OK || (st = pool_check_act(ctx, out, "output")) != MF_OK) {
         return st;
     }
-    /* TFLM: |input scale - output scale| <= 1e-6 and equal zero points. */
+    /* TFLM: |input scale - output scale| <= 1e-6 (a float difference compared in double)
+     * and equal zero points. 1.0e-6f is the largest float not above the double 1e-6, so
+     * the float compare decides exactly as the double one. */
     float ds = in->scale - out->scale;
-    if (!((double)(ds < 0 ? -ds : ds) <= 1.0e-6) || in->zero_point != out->zero_point) {
+    if (!((ds < 0 ? -ds : ds) <= 1.0e-6f) || in->zero_point != out->zero_point) {
         return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(129, ": %d; %d",
             "output quantization differs from input (zero points %d, %d)"),
             (int)in->zero_point, (int)out->zero_point);

@@ -109,7 +109,7 @@ static mf_status_t rd_mean_prepare(mf_ctx_t *ctx, mf_node_t *node) {
 
     /* QuantizedMeanOrSum: shift = min(floor(log2 n), 32, 31 + shift); multiplier =
      * (multiplier << shift) / n; shift -= that. Skipped (outputs stay 0) when empty. */
-    mf_qm_t qm = mf_quantize_multiplier((double)in->scale / (double)out->scale);
+    mf_qm_t qm = mf_quantize_multiplier(mf_real_div(mf_real_from_float(in->scale), mf_real_from_float(out->scale)));
     const int64_t n = RD_PLAN(p)->per_out;
     if (n > 0) {
         int lg = 0;
@@ -120,7 +120,9 @@ static mf_status_t rd_mean_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         if (sh > 31 + qm.shift) {
             sh = 31 + qm.shift;
         }
-        qm.multiplier = (int32_t)(((int64_t)qm.multiplier << sh) / n);
+        /* (multiplier << sh) / n without a 64-bit division: multiplier >= 0, and
+         * 2^sh <= n keeps the quotient below 2^31. */
+        qm.multiplier = (int32_t)mf_udiv_shl((uint32_t)qm.multiplier, sh, (uint32_t)n);
         qm.shift -= sh;
     }
     /* MultiplyByQuantizedMultiplier computes x * (1 << shift): refuse overflowing shifts. */

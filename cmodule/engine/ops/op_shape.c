@@ -185,12 +185,12 @@ static mf_status_t reshape_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         }
     }
     if (stretch >= 0) {
-        if (in->count % known != 0) {
+        if (in->count % (int32_t)known != 0) {  /* known <= count here: 32-bit division */
             return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(147, ": %d; %d; %d",
                 "cannot infer dim %d: %d input elements are not a multiple of %d"),
                 stretch, (int)in->count, (int)known);
         }
-        shape[stretch] = (int32_t)(in->count / known);
+        shape[stretch] = in->count / (int32_t)known;
     } else if (known != in->count) {
         return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(148, ": %d; %d",
             "shape has %d elements, input has %d"), (int)known, (int)in->count);
@@ -605,12 +605,11 @@ static mf_status_t strided_slice_prepare(mf_ctx_t *ctx, mf_node_t *node) {
                 stop = s > 0 ? sz : -1;
             }
         }
-        int64_t cnt;
-        if (s > 0) {
-            cnt = stop > start ? (stop - start + s - 1) / s : 0;
-        } else {
-            cnt = start > stop ? (start - stop - s - 1) / -s : 0;
-        }
+        /* ceil(span / |s|) in 32 bits (no int64 division, a libgcc call on Cortex-M):
+         * start and stop are in [-1, size], so span + |s| - 1 < 2^26 + 2^31. */
+        const int64_t span = s > 0 ? stop - start : start - stop;
+        const uint32_t abs_s = (uint32_t)(s > 0 ? s : -s);
+        const int64_t cnt = span > 0 ? (int64_t)((uint32_t)(span + abs_s - 1) / abs_s) : 0;
         if (shrink) {
             if (cnt != 1) {
                 /* The reference kernels would leave the output element unwritten. */

@@ -47,8 +47,7 @@ static mf_status_t softmax_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     }
     /* TFLM requires exactly this output quantization for int8 (softmax_common.cc). */
     if (out->zero_point != -128 || out->scale != 1.0f / 256.0f) {
-        int e;
-        mf_frexp((double)out->scale, &e);
+        const int e = 1 + mf_real_log2(mf_real_from_float(out->scale));  /* frexp's exponent */
         return mf_fail(ctx, MF_ERR_UNSUPPORTED,
             MF_MSG(190, ": %d; %d",
                 "output zero point %d and scale about 2^%d, need zero point -128 and scale 1/256"),
@@ -61,14 +60,13 @@ static mf_status_t softmax_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     /* An absent table or field gives beta = 0 (the schema default), which TFLite rejects
      * below like any beta that is too small. */
     const float beta = mf_fbt_f32(&opt, SOFTMAX_OPT_BETA, 0.0f);
-    mf_qm_t qm = mf_preprocess_softmax_scaling((double)beta, (double)in->scale, SOFTMAX_DIFF_BITS);
+    mf_qm_t qm = mf_preprocess_softmax_scaling(beta, in->scale, SOFTMAX_DIFF_BITS);
     if (qm.multiplier == 0) {
         /* TFLite aborts in QuantizeMultiplierGreaterThanOne here. */
         if (!(beta > 0.0f)) {
             return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(191, "", "beta is not a positive number"));
         }
-        int e;
-        mf_frexp((double)beta * (double)in->scale, &e);
+        const int e = 1 + mf_real_log2(mf_real_mul(mf_real_from_float(beta), mf_real_from_float(in->scale)));
         return mf_fail(ctx, MF_ERR_UNSUPPORTED,
             MF_MSG(192, ": %d",
                 "beta * input scale is about 2^%d, need more than 2^-26"), e - 1);
