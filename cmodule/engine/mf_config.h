@@ -98,6 +98,19 @@
 #define MF_OP_NEG 1
 #endif /* MF_OP_NEG */
 
+/* float32 kernels of ops that also run int8: ADD SUB MUL SQUARED_DIFFERENCE (BINARY),
+ * RSQRT NEG (UNARY), MEAN. An --ops-from build keeps only those its models run on
+ * float32; a float32 tensor at a left-out kernel is refused at load. */
+#ifndef MF_FLOAT_BINARY
+#define MF_FLOAT_BINARY 1
+#endif /* MF_FLOAT_BINARY */
+#ifndef MF_FLOAT_UNARY
+#define MF_FLOAT_UNARY 1
+#endif /* MF_FLOAT_UNARY */
+#ifndef MF_FLOAT_MEAN
+#define MF_FLOAT_MEAN 1
+#endif /* MF_FLOAT_MEAN */
+
 /* Load-error texts. 0: each error is a sentence with its numbers ("node 5
  * (FULLY_CONNECTED): input last dim 64, filter depth 48"). 1: a code and the same
  * numbers ("node 5 (FULLY_CONNECTED): E212 64 48"), about 4 KB less flash;

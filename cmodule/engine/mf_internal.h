@@ -193,6 +193,9 @@ mf_status_t mf_check_shape(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what
 mf_status_t mf_check_same_shape(mf_ctx_t *ctx, const mf_tensor_t *a, const mf_tensor_t *b);
 /* Options of the expected union tag; an absent table is fine (defaults). */
 mf_status_t mf_node_options(mf_ctx_t *ctx, const mf_node_t *n, int expected_type, mf_fbt_t *opt);
+/* A float32 tensor at an op whose float32 kernels this build leaves out (MF_FLOAT_*):
+ * refused with a sentence in every build (it depends on the firmware, not the model). */
+mf_status_t mf_fail_float_left_out(mf_ctx_t *ctx);
 /* Requires a constant (weights) tensor, e.g. shapes, axes, perm, paddings. */
 mf_status_t mf_check_const(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what);
 /* The output shares the input's memory (no copy at eval). Same byte count required. */

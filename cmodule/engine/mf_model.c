@@ -378,6 +378,10 @@ mf_status_t mf_node_options(mf_ctx_t *ctx, const mf_node_t *n, int expected_type
     return MF_OK;
 }
 
+mf_status_t mf_fail_float_left_out(mf_ctx_t *ctx) {
+    return mf_fail(ctx, MF_ERR_UNSUPPORTED, "float32 kernel left out of this build (--ops-from int8 models)");
+}
+
 mf_status_t mf_check_const(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {
     if (!mf_tensor_is_const(t)) {
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(19, ": %s", "%s must be a constant tensor"), what);

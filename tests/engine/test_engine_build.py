@@ -26,3 +26,49 @@ def test_op_name_table_matches_the_schema():
     schema = tflite._op_names()
     assert len(names) == count
     assert names == [schema[i] for i in range(count)]
+
+
+_FLOATLESS_CHILD = """
+import sys, _uformer
+for path in sys.argv[1:]:
+    data = open(path, "rb").read()
+    try:
+        m = _uformer.Model(data)
+    except NotImplementedError as e:
+        print("REFUSED", e)
+        continue
+    x = m.input(0)
+    for i in range(len(x)):
+        v = (i * 37) % 256 - 128
+        x[i] = v / 64 if x.format == "f" else v
+    m.invoke()
+    print("OUT", bytes(memoryview(m.output(0)).cast("B")).hex())
+"""
+
+
+def test_float_kernels_can_be_left_out(tmp_path):
+    """MF_FLOAT_BINARY/UNARY/MEAN=0 (what --ops-from writes for int8-only graphs): a model
+    that runs NEG on float32 is refused naming the reason; an int8 model computes what the
+    full build computes."""
+    import os
+    import subprocess
+    import sys
+
+    import zoo
+
+    out = tmp_path / "build"
+    env = dict(os.environ, MF_CFLAGS="-DMF_FLOAT_BINARY=0 -DMF_FLOAT_UNARY=0 -DMF_FLOAT_MEAN=0")
+    subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "-b", str(out / "lib"), "-t", str(out / "tmp")],
+                   cwd=ENGINE.parents[1], env=env, check=True, capture_output=True)
+    paths = []
+    for name in ("tf_l1_h1_d16_s16", "cnn"):
+        p = tmp_path / f"{name}.tflite"
+        p.write_bytes(zoo.get(name))
+        paths.append(str(p))
+    child = [sys.executable, "-c", _FLOATLESS_CHILD, *paths]
+    lean = subprocess.run(child, env=dict(os.environ, PYTHONPATH=str(out / "lib")),
+                          capture_output=True, text=True, check=True).stdout.splitlines()
+    full = subprocess.run(child, capture_output=True, text=True, check=True).stdout.splitlines()
+    assert lean[0].startswith("REFUSED node ") and "float32 kernel left out of this build" in lean[0]
+    assert full[0].startswith("OUT ")
+    assert lean[1] == full[1] and lean[1].startswith("OUT ")

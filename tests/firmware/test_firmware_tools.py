@@ -30,6 +30,14 @@ def test_ops_header_sets_every_switch(tmp_path, zoo_model):
     assert set(switches) == set(available)
     assert {k for k, v in switches.items() if v == "1"} == set(wanted)
     assert "FULLY_CONNECTED" in wanted and "CONV_2D" not in wanted
+    # mlp is int8 inside: no float32 kernels; a transformer runs NEG on float32 (its input
+    # normalization), which keeps the unary float kernels only.
+    floats = dict(re.findall(r"#define MF_FLOAT_(\w+) ([01])", text))
+    assert floats == {"BINARY": "0", "UNARY": "0", "MEAN": "0"}
+    tf = tmp_path / "tf.tflite"
+    tf.write_bytes(zoo_model("tf_l1_h1_d16_s16"))
+    tf_text = opsconfig.write([tf], tmp_path / "ops_tf", ROOT)[0].read_text()
+    assert dict(re.findall(r"#define MF_FLOAT_(\w+) ([01])", tf_text)) == {"BINARY": "0", "UNARY": "1", "MEAN": "0"}
     # Writing the same content again keeps the file (and its timestamp: no rebuild).
     before = path.stat().st_mtime_ns
     opsconfig.write([model], tmp_path / "ops", ROOT)

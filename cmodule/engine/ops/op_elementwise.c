@@ -69,7 +69,10 @@ static mf_status_t ew_binary_common(mf_ctx_t *ctx, mf_node_t *node, int tag, int
     const mf_tensor_t *in1 = mf_node_in(m, node, 0);
     const mf_tensor_t *in2 = mf_node_in(m, node, 1);
     const mf_tensor_t *out = mf_node_out(m, node, 0);
-    const int is_float = out->type == MF_FLOAT32;
+    if (!MF_FLOAT_BINARY && out->type == MF_FLOAT32) {
+        return mf_fail_float_left_out(ctx);
+    }
+    const int is_float = MF_FLOAT_BINARY && out->type == MF_FLOAT32;
     if (out->type != MF_INT8 && !is_float) {
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(101, ": %s", "output has type %s, need int8 or float32"),
             mf_type_name(out->type));
@@ -172,9 +175,11 @@ static void ew_binary_eval(mf_model_t *m, const mf_node_t *node) {
         case EW_KIND_SQDIFF:
             mfk_squared_difference_s8(&p->k.as, EW_PLAN(p), (const int8_t *)x1, (const int8_t *)x2, (int8_t *)y);
             break;
+#if MF_FLOAT_BINARY
         default:
             mfk_binary_f32(&p->k.f, EW_PLAN(p), (const float *)x1, (const float *)x2, (float *)y);
             break;
+#endif /* MF_FLOAT_BINARY */
     }
 }
 
@@ -368,7 +373,10 @@ static mf_status_t ew_unary_common(mf_ctx_t *ctx, mf_node_t *node, int *is_float
     if ((st = mf_check_type(ctx, out, "output", (mf_type_t)in->type)) != MF_OK) {
         return st;
     }
-    *is_float = in->type == MF_FLOAT32;
+    if (!MF_FLOAT_UNARY && in->type == MF_FLOAT32) {
+        return mf_fail_float_left_out(ctx);
+    }
+    *is_float = MF_FLOAT_UNARY && in->type == MF_FLOAT32;
     if (!*is_float && ((st = mf_check_s8(ctx, in, "input")) != MF_OK ||
                        (st = mf_check_s8(ctx, out, "output")) != MF_OK)) {
         return st;
@@ -438,7 +446,7 @@ static void ew_rsqrt_eval(mf_model_t *m, const mf_node_t *node) {
     const ew_rsqrt_t *p = node->params;
     const uint8_t *x = mf_in_data(m, node, 0);
     uint8_t *y = mf_out_data(m, node, 0);
-    if (p->is_float) {
+    if (MF_FLOAT_UNARY && p->is_float) {
         mfk_rsqrt_f32((const float *)x, (float *)y, p->count);
     } else if (p->use_lut) {
         mfk_lut_s8(p->lut, (const int8_t *)x, (int8_t *)y, p->count);
@@ -492,7 +500,7 @@ static void ew_neg_eval(mf_model_t *m, const mf_node_t *node) {
     const ew_neg_t *p = node->params;
     const uint8_t *x = mf_in_data(m, node, 0);
     uint8_t *y = mf_out_data(m, node, 0);
-    if (p->is_float) {
+    if (MF_FLOAT_UNARY && p->is_float) {
         mfk_neg_f32((const float *)x, (float *)y, p->count);
     } else {
         mfk_neg_s8(p->zp_sum, (const int8_t *)x, (int8_t *)y, p->count);

@@ -47,7 +47,10 @@ static mf_status_t rd_mean_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     const mf_tensor_t *axis = mf_node_in(m, node, 1);
     const mf_tensor_t *out = mf_node_out(m, node, 0);
 
-    const int is_float = in->type == MF_FLOAT32;
+    if (!MF_FLOAT_MEAN && in->type == MF_FLOAT32) {
+        return mf_fail_float_left_out(ctx);
+    }
+    const int is_float = MF_FLOAT_MEAN && in->type == MF_FLOAT32;
     if (!is_float) {
         if ((st = mf_check_type(ctx, in, "input", MF_INT8)) != MF_OK ||
             (st = mf_check_quant(ctx, in, "input")) != MF_OK ||
@@ -140,7 +143,7 @@ static void rd_mean_eval(mf_model_t *m, const mf_node_t *node) {
     const rd_mean_t *p = node->params;
     const uint8_t *x = mf_in_data(m, node, 0);
     uint8_t *y = mf_out_data(m, node, 0);
-    if (p->is_float) {
+    if (MF_FLOAT_MEAN && p->is_float) {
         mfk_mean_f32(RD_PLAN(p), (const float *)x, (float *)y);
     } else {
         mfk_mean_s8(&p->k, RD_PLAN(p), (const int8_t *)x, (int8_t *)y, (int32_t *)node->scratch);
