@@ -156,7 +156,9 @@ static void *table_overflow(mf_meta_t *a, size_t bytes) {
 /* Zeroed front bytes at a multiple of `align` (a power of two <= MF_ALIGN). */
 static void *meta_alloc_aligned(mf_meta_t *a, size_t bytes, size_t align) {
     size_t start = (a->used + (align - 1)) & ~(align - 1);
-    if (bytes > a->cap || start > a->cap - a->back - bytes || a->back > a->cap) {
+    /* Each difference is checked before it is taken: free = cap - back, then bytes <= free
+     * (an unsigned cap - back - bytes that wrapped let a block overlap the back tables). */
+    if (a->back > a->cap || bytes > a->cap - a->back || start > a->cap - a->back - bytes) {
         return table_overflow(a, bytes);
     }
     uint8_t *p = a->base + start;

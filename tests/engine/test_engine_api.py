@@ -71,6 +71,21 @@ def test_api_accepts_any_buffer():
         _uformer.Model("not bytes")
 
 
+@pytest.mark.parametrize("name", ["mlp", "cnn", "hybrid", "tf_l1_h1_d16_s16"])
+def test_api_every_smaller_arena_is_a_memory_error(name):
+    """Any arena below the model's need is refused with MemoryError, whatever table it runs
+    out in: a front table that did not fit once overlapped the back tables instead (an
+    unsigned wrap), which zeroed the tensor views and surfaced as a bogus model error."""
+    import zoo
+
+    data = zoo.get(name)
+    need = _uformer.arena_size(data)
+    for n in range(1, need):
+        with pytest.raises(MemoryError):
+            _uformer.Model(data, arena_size=n)
+    assert _uformer.Model(data, arena_size=need).arena_size == need
+
+
 def test_api_arena_size_is_exact():
     data = reshape_chain()
     need = _uformer.arena_size(data)
