@@ -196,6 +196,20 @@ mf_status_t mf_node_options(mf_ctx_t *ctx, const mf_node_t *n, int expected_type
 /* A float32 tensor at an op whose float32 kernels this build leaves out (MF_FLOAT_*):
  * refused with a sentence in every build (it depends on the firmware, not the model). */
 mf_status_t mf_fail_float_left_out(mf_ctx_t *ctx);
+/* Whether an op with int8 and float32 kernels takes its float32 path for tensor t: 1 for
+ * float32 when the build has those kernels (`enabled`, the op's MF_FLOAT_* switch: a
+ * constant, so with 0 the float code folds away), 0 for other types, -1 after refusing
+ * float32 (mf_fail_float_left_out; the caller returns MF_ERR_UNSUPPORTED). */
+static inline int mf_float_path(mf_ctx_t *ctx, int enabled, const mf_tensor_t *t) {
+    if (t->type != MF_FLOAT32) {
+        return 0;
+    }
+    if (!enabled) {
+        mf_fail_float_left_out(ctx);
+        return -1;
+    }
+    return 1;
+}
 /* Requires a constant (weights) tensor, e.g. shapes, axes, perm, paddings. */
 mf_status_t mf_check_const(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what);
 /* The output shares the input's memory (no copy at eval). Same byte count required. */

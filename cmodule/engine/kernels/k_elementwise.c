@@ -336,18 +336,6 @@ static int32_t sat_shl(int32_t x, int e) {
     return (int32_t)((uint32_t)x << e);
 }
 
-static int clz32(uint32_t x) {
-    int n = 0;
-    if (x == 0) {
-        return 32;
-    }
-    while (!(x & 0x80000000u)) {
-        x <<= 1;
-        n++;
-    }
-    return n;
-}
-
 /* GetInvSqrtQuantizedMultiplierExp(input, kReverseShift = -1): 1/sqrt(input) as a
  * multiplier and left shift, by five Newton-Raphson steps in Q3.28 fixed point. */
 static void inv_sqrt_qm(int32_t input, int32_t *mult, int32_t *shift) {
@@ -361,7 +349,7 @@ static void inv_sqrt_qm(int32_t input, int32_t *mult, int32_t *shift) {
         input /= 4;
         ++s;
     }
-    const int pairs = (clz32((uint32_t)input) - 1) / 2 - 1;
+    const int pairs = (mf_clz32((uint32_t)input) - 1) / 2 - 1;
     s -= pairs;
     input = (int32_t)((uint32_t)input << (2 * pairs));
     const int32_t half_input = mf_rdbypot(input >> 1, 1);

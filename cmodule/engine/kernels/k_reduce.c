@@ -77,6 +77,20 @@ int mfk_reduce_plan(int ndim, const int32_t *dims, const uint8_t *reduced, mfk_r
     return n;
 }
 
+/* Advances the row odometer idx over the outer loops of the plan (all but the innermost)
+ * and returns the output offset of the next row. */
+static inline int32_t next_row(const mfk_reduce_t *b, int32_t *idx, int32_t oo) {
+    for (int d = b->nloops - 2; d >= 0; --d) {
+        oo += b->loop[d].out_stride;
+        if (++idx[d] < b->loop[d].extent) {
+            break;
+        }
+        idx[d] = 0;
+        oo -= b->loop[d].out_stride * b->loop[d].extent;
+    }
+    return oo;
+}
+
 static inline int8_t mean_out(uint32_t sum, const mfk_mean_s8_t *p, const mf_qmx_t *q) {
     /* TFLM: static_cast<int32_t>(temp_sum - input_zero_point * num_elements_in_axis). */
     const int32_t shifted = (int32_t)(sum - p->zp_total);
@@ -127,14 +141,7 @@ void mfk_mean_s8(const mfk_mean_s8_t *p, const mfk_reduce_t *b, const int8_t *x,
             }
         }
         x += n;
-        for (int d = b->nloops - 2; d >= 0; --d) {
-            oo += b->loop[d].out_stride;
-            if (++idx[d] < b->loop[d].extent) {
-                break;
-            }
-            idx[d] = 0;
-            oo -= b->loop[d].out_stride * b->loop[d].extent;
-        }
+        oo = next_row(b, idx, oo);
     }
     for (int32_t o = 0; o < b->num_out; ++o) {
         y[o] = mean_out(acc[o], p, &q);
@@ -182,14 +189,7 @@ void mfk_mean_f32(const mfk_reduce_t *b, const float *x, float *y) {
             }
         }
         x += n;
-        for (int d = b->nloops - 2; d >= 0; --d) {
-            oo += b->loop[d].out_stride;
-            if (++idx[d] < b->loop[d].extent) {
-                break;
-            }
-            idx[d] = 0;
-            oo -= b->loop[d].out_stride * b->loop[d].extent;
-        }
+        oo = next_row(b, idx, oo);
     }
     for (int32_t o = 0; o < b->num_out; ++o) {
         y[o] = y[o] / count;

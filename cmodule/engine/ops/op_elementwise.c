@@ -69,10 +69,10 @@ static mf_status_t ew_binary_common(mf_ctx_t *ctx, mf_node_t *node, int tag, int
     const mf_tensor_t *in1 = mf_node_in(m, node, 0);
     const mf_tensor_t *in2 = mf_node_in(m, node, 1);
     const mf_tensor_t *out = mf_node_out(m, node, 0);
-    if (!MF_FLOAT_BINARY && out->type == MF_FLOAT32) {
-        return mf_fail_float_left_out(ctx);
+    const int is_float = mf_float_path(ctx, MF_FLOAT_BINARY, out);
+    if (is_float < 0) {
+        return MF_ERR_UNSUPPORTED;
     }
-    const int is_float = MF_FLOAT_BINARY && out->type == MF_FLOAT32;
     if (out->type != MF_INT8 && !is_float) {
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(101, ": %s", "output has type %s, need int8 or float32"),
             mf_type_name(out->type));
@@ -373,10 +373,10 @@ static mf_status_t ew_unary_common(mf_ctx_t *ctx, mf_node_t *node, int *is_float
     if ((st = mf_check_type(ctx, out, "output", (mf_type_t)in->type)) != MF_OK) {
         return st;
     }
-    if (!MF_FLOAT_UNARY && in->type == MF_FLOAT32) {
-        return mf_fail_float_left_out(ctx);
+    *is_float = mf_float_path(ctx, MF_FLOAT_UNARY, in);
+    if (*is_float < 0) {
+        return MF_ERR_UNSUPPORTED;
     }
-    *is_float = MF_FLOAT_UNARY && in->type == MF_FLOAT32;
     if (!*is_float && ((st = mf_check_s8(ctx, in, "input")) != MF_OK ||
                        (st = mf_check_s8(ctx, out, "output")) != MF_OK)) {
         return st;

@@ -47,10 +47,10 @@ static mf_status_t rd_mean_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     const mf_tensor_t *axis = mf_node_in(m, node, 1);
     const mf_tensor_t *out = mf_node_out(m, node, 0);
 
-    if (!MF_FLOAT_MEAN && in->type == MF_FLOAT32) {
-        return mf_fail_float_left_out(ctx);
+    const int is_float = mf_float_path(ctx, MF_FLOAT_MEAN, in);
+    if (is_float < 0) {
+        return MF_ERR_UNSUPPORTED;
     }
-    const int is_float = MF_FLOAT_MEAN && in->type == MF_FLOAT32;
     if (!is_float) {
         if ((st = mf_check_type(ctx, in, "input", MF_INT8)) != MF_OK ||
             (st = mf_check_quant(ctx, in, "input")) != MF_OK ||
