@@ -15,6 +15,7 @@ import sys
 import pytest
 
 import _uformer
+import extbuild
 import fuzz_models
 import zoo
 from microformer import engine_messages
@@ -63,11 +64,7 @@ def test_explain_fills_in_the_numbers():
 
 @pytest.fixture(scope="session")
 def terse_build(tmp_path_factory):
-    out = tmp_path_factory.mktemp("terse")
-    env = dict(os.environ, MF_CFLAGS="-DMF_TERSE_ERRORS=1")
-    subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "-b", str(out / "lib"), "-t", str(out / "tmp")],
-                   cwd=ROOT, env=env, check=True, capture_output=True)
-    return out / "lib"
+    return extbuild.build(tmp_path_factory.mktemp("terse"), "-DMF_TERSE_ERRORS=1")
 
 
 def _outcome(data):

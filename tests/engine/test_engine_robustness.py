@@ -11,9 +11,9 @@ import sys
 
 import pytest
 
+import extbuild
 import zoo
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 HERE = pathlib.Path(__file__).resolve().parent
 SAN = "-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g"
 
@@ -28,12 +28,7 @@ def asan_build(tmp_path_factory):
     libasan = _libasan()
     if libasan is None or shutil.which("gcc") is None:
         pytest.skip("gcc with AddressSanitizer runtime (libasan) not available")
-    out = tmp_path_factory.mktemp("asan")
-    env = dict(os.environ, MF_CFLAGS=SAN + " -O1", MF_LDFLAGS=SAN)
-    subprocess.run(
-        [sys.executable, "setup.py", "-q", "build_ext", "-b", str(out / "lib"), "-t", str(out / "tmp")],
-        cwd=ROOT, env=env, check=True, capture_output=True)
-    return out / "lib", libasan
+    return extbuild.build(tmp_path_factory.mktemp("asan"), SAN + " -O1", SAN), libasan
 
 
 @pytest.fixture(scope="session")

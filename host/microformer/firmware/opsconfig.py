@@ -3,6 +3,7 @@
 The engine reads `mf_ops_config.h` when built with -DMF_OPS_CONFIG (cmodule/engine/
 mf_config.h); it must set every MF_OP_<NAME> to 0 or 1. This module writes that header.
 """
+import functools
 import pathlib
 import re
 
@@ -32,12 +33,23 @@ FLOAT_SWITCHED = tuple(op for ops in FLOAT_SWITCHES.values() for op in ops)
 
 
 def _graph(path):
+    """The parsed model, read once per file version: `firmware build` asks for its ops
+    (select, to print them), then for its ops and float32 ops again (write)."""
+    path = pathlib.Path(path)
+    try:
+        st = path.stat()
+    except OSError as e:
+        raise FirmwareError(f"--ops-from {path}: {e.strerror}") from None
+    return _parse(str(path), str(path.resolve()), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _parse(path, resolved, mtime_ns, size):
     from ..errors import MicroformerError
     from ..tflite import Graph
 
-    path = pathlib.Path(path)
     try:
-        buf = path.read_bytes()
+        buf = pathlib.Path(resolved).read_bytes()
     except OSError as e:
         raise FirmwareError(f"--ops-from {path}: {e.strerror}") from None
     try:
