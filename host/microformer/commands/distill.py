@@ -82,7 +82,8 @@ def save(model, row, args):
         print(f"saved {args.tflite} ({len(b)} bytes)")
 
 
-def run(args):
+def check_args(args):
+    """The outputs and the distillation arguments that distill and prune share."""
     check_out(args.out, ".keras")
     if args.tflite:
         check_out(args.tflite, ".tflite")
@@ -90,6 +91,10 @@ def run(args):
         raise MicroformerError(f"--alpha must be in [0, 1], got {args.alpha}")
     if args.temperature <= 0:
         raise MicroformerError(f"--temperature must be > 0, got {args.temperature}")
+
+
+def run(args):
+    check_args(args)
     from .. import models, training
     from ..compress import distill, report
 

@@ -3,7 +3,7 @@ import argparse
 
 from ..cliutil import nonneg_float, positive_int
 from ..errors import MicroformerError
-from .distill import check_out, save
+from .distill import check_args, save
 
 
 def macs_arg(s):
@@ -63,13 +63,7 @@ def add_parser(sub):
 
 
 def run(args):
-    check_out(args.out, ".keras")
-    if args.tflite:
-        check_out(args.tflite, ".tflite")
-    if args.alpha > 1:
-        raise MicroformerError(f"--alpha must be in [0, 1], got {args.alpha}")
-    if args.temperature <= 0:
-        raise MicroformerError(f"--temperature must be > 0, got {args.temperature}")
+    check_args(args)
     if args.target_macs is not None and (args.heads is not None or args.ffn_units is not None):
         raise MicroformerError("--target-macs chooses heads and units itself; do not combine it "
                                "with --heads or --ffn-units")
