@@ -138,19 +138,48 @@ typedef struct mf_op {
 void *mf_alloc(mf_ctx_t *ctx, size_t bytes);
 
 /* The format of a load error: MF_MSG(code, ": %d; %u", "tensor %d has %u dims") is the
- * sentence, or with MF_TERSE_ERRORS "E<code>" followed by the sentence's conversions
- * (the second argument: ": " then "; "-separated), so the same arguments print as
- * "E12: 3; 9". host/microformer/engine_messages.py turns that back into the sentence;
- * tests/engine/test_engine_messages.py checks that codes are unique, that conversions
- * match the sentence and that the host's table is current. New message: next free code. */
+ * sentence, or with MF_TERSE_ERRORS a word that prints as "E<code>" followed by the
+ * sentence's conversions (the second argument: ": " then "; "-separated), so the same
+ * arguments print as "E12: 3; 9". host/microformer/engine_messages.py turns that back
+ * into the sentence; tests/engine/test_engine_messages.py checks that codes are unique,
+ * that conversions match the sentence and that the host's table is current. New
+ * message: next free code. Messages the host cannot reconstruct (they depend on the
+ * device or the firmware's op set) stay sentences in every build: MF_TEXT(format). */
+/* A conversion's argument type (mf_vformat; the terse word below). */
+enum { MF_MSG_ARG_END = 0, MF_MSG_ARG_D, MF_MSG_ARG_U, MF_MSG_ARG_S, MF_MSG_ARG_LD, MF_MSG_ARG_LU };
 #if MF_TERSE_ERRORS
-#define MF_MSG(code, conversions, sentence) "E" #code conversions
+/* The terse word: code in bits 0..9 (1..1023; 0 means MF_TEXT, the format string is the
+ * first variadic argument), then a 3-bit MF_MSG_ARG_* per conversion, up to 5. Computed
+ * by the compiler from the conversions literal, so a terse build stores no string for
+ * the message at all (about 10 bytes per message of flash). */
+typedef uint32_t mf_msg_t;
+#define MF_MSG_CODE_BITS 10
+#define MF_MSG_MAX_ARGS 5
+/* Character i of literal c, 0 past its end (both guards fold away: i and c are constant). */
+#define MF_MSG_AT(c, i) ((size_t)(i) < sizeof(c) ? (c)[(size_t)(i) < sizeof(c) ? (size_t)(i) : 0] : 0)
+/* The MF_MSG_ARG_* of the conversion whose '%' is at index p of c. */
+#define MF_MSG_ARG(c, p) (MF_MSG_AT(c, p) != '%' ? 0u : MF_MSG_AT(c, (p) + 1) == 'd' ? 1u : \
+    MF_MSG_AT(c, (p) + 1) == 'u' ? 2u : MF_MSG_AT(c, (p) + 1) == 's' ? 3u : MF_MSG_AT(c, (p) + 2) == 'd' ? 4u : 5u)
+/* Index of the next conversion's '%': past "%x; " or "%lx; ". */
+#define MF_MSG_NEXT(c, p) ((p) + (MF_MSG_AT(c, (p) + 1) == 'l' ? 5 : 4))
+#define MF_MSG_P1(c) MF_MSG_NEXT(c, 2)
+#define MF_MSG_P2(c) MF_MSG_NEXT(c, MF_MSG_P1(c))
+#define MF_MSG_P3(c) MF_MSG_NEXT(c, MF_MSG_P2(c))
+#define MF_MSG_P4(c) MF_MSG_NEXT(c, MF_MSG_P3(c))
+#define MF_MSG(code, conversions, sentence) ((mf_msg_t)(code) | \
+    MF_MSG_ARG(conversions, 2) << 10 | MF_MSG_ARG(conversions, MF_MSG_P1(conversions)) << 13 | \
+    MF_MSG_ARG(conversions, MF_MSG_P2(conversions)) << 16 | MF_MSG_ARG(conversions, MF_MSG_P3(conversions)) << 19 | \
+    MF_MSG_ARG(conversions, MF_MSG_P4(conversions)) << 22)
+#define MF_TEXT(format) 0u, format
 #else
+typedef const char *mf_msg_t;
 #define MF_MSG(code, conversions, sentence) sentence
+#define MF_TEXT(format) format
 #endif /* MF_TERSE_ERRORS */
 
-/* Formats "node N (OP): <fmt>" into ctx->err and returns st. Supports %d %u %ld %lu %s %%. */
-mf_status_t mf_fail(mf_ctx_t *ctx, mf_status_t st, const char *fmt, ...);
+/* Formats "node N (OP): <message>" into ctx->err and returns st. Formats support
+ * %d %u %ld %lu %s %%. */
+mf_status_t mf_fail(mf_ctx_t *ctx, mf_status_t st, mf_msg_t msg, ...);
 
 /* In prepare only, for the node being prepared: its tensor i, NULL for an absent optional
  * input. The data of a constant, or of an alias of a constant, is set; activations have
@@ -255,7 +284,7 @@ extern const int mf_op_count;
 /* Schema name of a BuiltinOperator code, or NULL (mf_opnames.c). */
 const char *mf_builtin_name(int32_t code);
 
-/* Safe formatting into a fixed buffer (no libc printf on some boards). */
-void mf_vformat(char *out, size_t size, const char *fmt, va_list ap);
+/* Safe formatting of an mf_msg_t into a fixed buffer (no libc printf on some boards). */
+void mf_vformat(char *out, size_t size, mf_msg_t msg, va_list ap);
 
 #endif /* MF_INTERNAL_H */

@@ -56,11 +56,46 @@ static void put_uint(char *out, size_t size, size_t *n, unsigned long v, int neg
     }
 }
 
-void mf_vformat(char *out, size_t size, const char *fmt, va_list ap) {
+/* Prints one argument of type kind (MF_MSG_ARG_*). */
+static void put_arg(char *out, size_t size, size_t *n, int kind, va_list *ap) {
+    if (kind == MF_MSG_ARG_D || kind == MF_MSG_ARG_LD) {
+        long v = kind == MF_MSG_ARG_LD ? va_arg(*ap, long) : (long)va_arg(*ap, int);
+        put_uint(out, size, n, v < 0 ? 0ul - (unsigned long)v : (unsigned long)v, v < 0);
+    } else if (kind == MF_MSG_ARG_U || kind == MF_MSG_ARG_LU) {
+        put_uint(out, size, n, kind == MF_MSG_ARG_LU ? va_arg(*ap, unsigned long) : va_arg(*ap, unsigned), 0);
+    } else {
+        const char *s = va_arg(*ap, const char *);
+        put_str(out, size, n, s ? s : "(null)");
+    }
+}
+
+void mf_vformat(char *out, size_t size, mf_msg_t msg, va_list ap) {
     size_t n = 0;
     if (size == 0) {
         return;
     }
+    va_list args;  /* a copy to pass by address: a va_list parameter may be an array */
+    va_copy(args, ap);
+#if MF_TERSE_ERRORS
+    if (msg & ((1u << MF_MSG_CODE_BITS) - 1)) {
+        put_str(out, size, &n, "E");
+        put_uint(out, size, &n, msg & ((1u << MF_MSG_CODE_BITS) - 1), 0);
+        for (int k = 0; k < MF_MSG_MAX_ARGS; k++) {
+            int kind = (int)(msg >> (MF_MSG_CODE_BITS + 3 * k)) & 7;
+            if (kind == MF_MSG_ARG_END) {
+                break;
+            }
+            put_str(out, size, &n, k ? "; " : ": ");
+            put_arg(out, size, &n, kind, &args);
+        }
+        out[n] = 0;
+        va_end(args);
+        return;
+    }
+    const char *fmt = va_arg(args, const char *);  /* MF_TEXT */
+#else
+    const char *fmt = msg;
+#endif /* MF_TERSE_ERRORS */
     for (const char *p = fmt; *p && n + 1 < size; p++) {
         if (*p != '%') {
             out[n++] = *p;
@@ -73,14 +108,11 @@ void mf_vformat(char *out, size_t size, const char *fmt, va_list ap) {
             p++;
         }
         if (*p == 'd') {
-            long v = is_long ? va_arg(ap, long) : (long)va_arg(ap, int);
-            put_uint(out, size, &n, v < 0 ? 0ul - (unsigned long)v : (unsigned long)v, v < 0);
+            put_arg(out, size, &n, is_long ? MF_MSG_ARG_LD : MF_MSG_ARG_D, &args);
         } else if (*p == 'u') {
-            unsigned long v = is_long ? va_arg(ap, unsigned long) : (unsigned long)va_arg(ap, unsigned);
-            put_uint(out, size, &n, v, 0);
+            put_arg(out, size, &n, is_long ? MF_MSG_ARG_LU : MF_MSG_ARG_U, &args);
         } else if (*p == 's') {
-            const char *s = va_arg(ap, const char *);
-            put_str(out, size, &n, s ? s : "(null)");
+            put_arg(out, size, &n, MF_MSG_ARG_S, &args);
         } else if (*p == '%') {
             out[n++] = '%';
         } else {
@@ -88,12 +120,13 @@ void mf_vformat(char *out, size_t size, const char *fmt, va_list ap) {
         }
     }
     out[n] = 0;
+    va_end(args);
 }
 
-static mf_status_t set_err(mf_error_t *err, mf_status_t st, const char *fmt, ...) {
+static mf_status_t set_err(mf_error_t *err, mf_status_t st, mf_msg_t msg, ...) {
     va_list ap;
-    va_start(ap, fmt);
-    mf_vformat(err->msg, sizeof(err->msg), fmt, ap);
+    va_start(ap, msg);
+    mf_vformat(err->msg, sizeof(err->msg), msg, ap);
     va_end(ap);
     return st;
 }
@@ -110,7 +143,7 @@ static const char *op_display_name(int32_t code, char *tmp, size_t size) {
     return tmp;
 }
 
-mf_status_t mf_fail(mf_ctx_t *ctx, mf_status_t st, const char *fmt, ...) {
+mf_status_t mf_fail(mf_ctx_t *ctx, mf_status_t st, mf_msg_t msg, ...) {
     mf_error_t *err = ctx->err;
     const mf_node_t *node = &ctx->m->nodes[ctx->node];
     size_t n = 0;
@@ -123,8 +156,8 @@ mf_status_t mf_fail(mf_ctx_t *ctx, mf_status_t st, const char *fmt, ...) {
     put_str(out, size, &n, "): ");
     out[n] = 0;
     va_list ap;
-    va_start(ap, fmt);
-    mf_vformat(out + n, size - n, fmt, ap);
+    va_start(ap, msg);
+    mf_vformat(out + n, size - n, msg, ap);
     va_end(ap);
     return st;
 }
@@ -148,7 +181,7 @@ typedef struct {
 static void *table_overflow(mf_meta_t *a, size_t bytes) {
     a->err->need = (MF_ALIGN - 1) + align_up(a->used) + a->back + align_up(bytes);
     a->err->need_exact = 0;
-    set_err(a->err, MF_ERR_ARENA, "arena too small for the model tables: need more than %lu bytes, have %lu",
+    set_err(a->err, MF_ERR_ARENA, MF_TEXT("arena too small for the model tables: need more than %lu bytes, have %lu"),
         (unsigned long)a->err->need, (unsigned long)(a->cap + (MF_ALIGN - 1)));
     return NULL;
 }
@@ -381,7 +414,7 @@ mf_status_t mf_node_options(mf_ctx_t *ctx, const mf_node_t *n, int expected_type
 }
 
 mf_status_t mf_fail_float_left_out(mf_ctx_t *ctx) {
-    return mf_fail(ctx, MF_ERR_UNSUPPORTED, "float32 kernel left out of this build (--ops-from int8 models)");
+    return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_TEXT("float32 kernel left out of this build (--ops-from int8 models)"));
 }
 
 mf_status_t mf_check_const(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {
@@ -593,7 +626,7 @@ static mf_status_t load_tensor(const mf_fbt_t *root, const mf_fbv_t *buffers, co
         /* Kernels read int16/int32/float weights with aligned loads. */
         if (es > 1 && ((uintptr_t)data & (uintptr_t)((es > 4 ? 4 : es) - 1))) {
             return set_err(err, MF_ERR_MALFORMED,
-                "tensor %d: data at byte %lu is not %d-byte aligned (load the model from an aligned buffer)",
+                MF_TEXT("tensor %d: data at byte %lu is not %d-byte aligned (load the model from an aligned buffer)"),
                 index, (unsigned long)(data - root->buf), es > 4 ? 4 : es);
         }
         t->kind = MF_T_CONST;
@@ -1024,15 +1057,15 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
         int32_t ver = mf_fbt_i32(&oc, OPCODE_VERSION, 1);
         char tmp[16];
         if (mf_fbt_has(&oc, OPCODE_CUSTOM)) {
-            return set_err(err, MF_ERR_UNSUPPORTED, "unsupported custom op at node %u", (unsigned)i);
+            return set_err(err, MF_ERR_UNSUPPORTED, MF_TEXT("unsupported custom op at node %u"), (unsigned)i);
         }
         int op = find_op(code);
         if (op < 0) {
-            return set_err(err, MF_ERR_UNSUPPORTED, "unsupported op %s v%d at node %u",
+            return set_err(err, MF_ERR_UNSUPPORTED, MF_TEXT("unsupported op %s v%d at node %u"),
                 op_display_name(code, tmp, sizeof(tmp)), (int)ver, (unsigned)i);
         }
         if (ver < 1 || ver > mf_op_table[op]->max_version) {
-            return set_err(err, MF_ERR_UNSUPPORTED, "unsupported op %s v%d at node %u (engine runs up to v%d)",
+            return set_err(err, MF_ERR_UNSUPPORTED, MF_TEXT("unsupported op %s v%d at node %u (engine runs up to v%d)"),
                 mf_op_table[op]->name, (int)ver, (unsigned)i, mf_op_table[op]->max_version);
         }
         node->op = (uint8_t)op;
@@ -1094,7 +1127,7 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
     if (arena_len < m->used) {
         err->need = m->used;
         err->need_exact = 1;
-        return set_err(err, MF_ERR_ARENA, "arena too small: need %lu bytes, have %lu",
+        return set_err(err, MF_ERR_ARENA, MF_TEXT("arena too small: need %lu bytes, have %lu"),
             (unsigned long)m->used, (unsigned long)arena_len);
     }
     m->act = base + m->meta_used;

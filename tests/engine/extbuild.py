@@ -3,6 +3,7 @@ MF_LDFLAGS, read by setup.py) into a directory of its own, for tests that compar
 variant build (sanitizers, terse errors, left-out kernels) with the regular one."""
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -17,3 +18,11 @@ def build(out, cflags, ldflags=""):
     subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "-b", str(out / "lib"), "-t", str(out / "tmp")],
                    cwd=ROOT, env=env, check=True, capture_output=True)
     return out / "lib"
+
+
+def host_cc():
+    """The host C compiler for test harnesses ($CC, cc, gcc or clang), or None."""
+    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if name and shutil.which(name):
+            return name
+    return None

@@ -4,6 +4,7 @@ A terse build (MF_TERSE_ERRORS=1, the default of `firmware build --ops-from`) pr
 and the numbers; `microformer explain` must turn that back into exactly the sentence the
 full build prints, for the same model.
 """
+import ctypes
 import json
 import os
 import pathlib
@@ -45,11 +46,89 @@ def test_host_table_is_current():
 
 
 def test_every_format_is_an_mf_msg():
-    raw = re.compile(r'\b(?:mf_fail|set_err)\s*\(\s*[^,()]+,\s*[^,()]+,\s*("(?:[^"\\]|\\.)*")')
+    """A format is MF_MSG(code, ...) or, for the few sentences kept whole, MF_TEXT("...")."""
+    raw = re.compile(r'\b(?:mf_fail|set_err)\s*\(\s*[^,()]+,\s*[^,()]+,\s*(")')
+    text = re.compile(r'\bMF_TEXT\(\s*("(?:[^"\\]|\\.)*")')
+    kept = 0
     for path in ENGINE.rglob("*.c"):
-        for m in raw.finditer(path.read_text()):
+        source = path.read_text()
+        for m in raw.finditer(source):
+            line = source.count("\n", 0, m.start()) + 1
+            raise AssertionError(f"{path.name}:{line}: wrap the format in MF_MSG(<next free code>, ...)")
+        for m in text.finditer(source):
             assert any(k in m.group(1) for k in KEPT_WHOLE), \
-                f"{path.name}: wrap {m.group(1)} in MF_MSG(<next free code>, ...)"
+                f"{path.name}: MF_TEXT({m.group(1)}) is not a kept-whole sentence: use MF_MSG(<next free code>, ...)"
+            kept += 1
+    assert kept >= len(KEPT_WHOLE)
+
+
+# One value per conversion type, chosen so that reading it as any other type (width or
+# signedness) prints something else, with C's long as wide as this host's.
+_LONG_BITS = 8 * ctypes.sizeof(ctypes.c_long)
+_SAMPLE = {"d": ("-7", "-7"), "u": ("4000000000u", "4000000000"), "s": ('"abc"', "abc"),
+           "ld": ("LONG_MIN", str(-2 ** (_LONG_BITS - 1))), "lu": ("ULONG_MAX", str(2 ** _LONG_BITS - 1))}
+
+_WORDS = r"""
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include "mf_internal.h"
+
+static void show(mf_msg_t msg, ...) {
+    char out[160];
+    va_list ap;
+    va_start(ap, msg);
+    mf_vformat(out, sizeof(out), msg, ap);
+    va_end(ap);
+    puts(out);
+}
+
+int main(void) {
+%s
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("terse", [1, 0], ids=["terse", "full"])
+def test_every_conversion_pattern_formats_as_explain_expects(terse, tmp_path):
+    """Each distinct conversions string of the sources, compiled as the engine compiles it:
+    the terse word the compiler folds from the literal prints "E<code>: a; b" with the
+    right argument types, the full build prints the sentence, and MF_TEXT prints its
+    format in both. The terse object stores no message text at all."""
+    cc = extbuild.host_cc()
+    if cc is None:
+        pytest.skip("no host C compiler (cc, gcc, clang) found")
+    found = engine_messages.parse_sources(ENGINE)
+    patterns = {}
+    for code, (conv, sentence) in sorted(found.items()):
+        patterns.setdefault(conv, (code, sentence))
+    assert len(patterns) > 20
+    calls, want = [], []
+    for conv, (code, sentence) in patterns.items():
+        kinds = engine_messages.conversions(sentence)
+        assert len(kinds) <= 5, f"MF_MSG({code}) has {len(kinds)} conversions, the terse word holds 5"
+        args = "".join(", " + _SAMPLE[k][0] for k in kinds)
+        c_sentence = sentence.replace("\\", "\\\\").replace('"', '\\"')
+        calls.append(f'    show(MF_MSG({code}, "{conv}", "{c_sentence}"){args});')
+        values = [_SAMPLE[k][1] for k in kinds]
+        want.append(f"E{code}" + "".join((": " if i == 0 else "; ") + v for i, v in enumerate(values))
+                    if terse else engine_messages._format(sentence, values))
+    calls.append('    show(MF_TEXT("arena too small: need %lu bytes, have %lu (%s, %d%%)"), 9ul, 8ul, "x", -1);')
+    want.append("arena too small: need 9 bytes, have 8 (x, -1%)")
+    src = tmp_path / "words.c"
+    src.write_text(_WORDS % "\n".join(calls))
+    exe = tmp_path / "words"
+    r = subprocess.run([cc, "-std=gnu99", "-Os", "-Wall", "-Werror", f"-DMF_TERSE_ERRORS={terse}", "-I", str(ENGINE),
+                        str(src), str(ENGINE / "unity" / "mf_unity.c"), "-lm", "-o", str(exe)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out == want
+    if terse:
+        # ("E98" alone can be instruction bytes; a conversion cannot)
+        left = [s for s in re.findall(rb"[ -~]{3,}", exe.read_bytes()) if re.search(rb"E\d+: %|^: %", s)]
+        assert not left, f"message text left in the terse build: {left[:5]}"
 
 
 def test_explain_fills_in_the_numbers():

@@ -16,10 +16,11 @@ mismatches.
 """
 import os
 import pathlib
-import shutil
 import subprocess
 
 import pytest
+
+import extbuild
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ENGINE = ROOT / "cmodule" / "engine"
@@ -381,16 +382,9 @@ int main(int argc, char **argv) {
 """
 
 
-def _compiler():
-    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
-        if name and shutil.which(name):
-            return name
-    return None
-
-
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory):
-    cc = _compiler()
+    cc = extbuild.host_cc()
     if cc is None:
         pytest.skip("no host C compiler (cc, gcc, clang) found")
     d = tmp_path_factory.mktemp("quant_real")
