@@ -173,6 +173,17 @@ static bool fuse_same_dims(const mf_model_t *m, int16_t a, int16_t b) {
     return m->plan[a].bytes == m->plan[b].bytes;
 }
 
+/* The unfused node before `before` that writes t (t may be -1, absent), or -1. */
+static int fuse_prev(const mf_model_t *m, int16_t t, int before) {
+    const int p = t >= 0 ? fuse_producer(m, t) : -1;
+    return (p >= 0 && p < before && !m->nodes[p].flags) ? p : -1;
+}
+
+/* Two inputs, both present. */
+static bool fuse_binary(const mf_node_t *n) {
+    return n->n_in == 2 && mf_node_input(n, 0) >= 0 && mf_node_input(n, 1) >= 0;
+}
+
 /* Tries to fuse the chain that ends at BATCH_MATMUL node n2. */
 static mf_status_t fuse_attention_at(mf_ctx_t *ctx, int n2) {
     mf_model_t *m = ctx->m;
@@ -182,14 +193,13 @@ static mf_status_t fuse_attention_at(mf_ctx_t *ctx, int n2) {
     }
     /* P = SOFTMAX(X) */
     const int16_t p_t = mf_node_input(pv_node, 0);
-    const int sm = p_t >= 0 ? fuse_producer(m, p_t) : -1;
-    if (sm < 0 || sm >= n2 || fuse_code(m, &m->nodes[sm]) != FUSE_CODE_SOFTMAX || m->nodes[sm].flags ||
-        m->nodes[sm].n_in != 1) {
+    const int sm = fuse_prev(m, p_t, n2);
+    if (sm < 0 || fuse_code(m, &m->nodes[sm]) != FUSE_CODE_SOFTMAX || m->nodes[sm].n_in != 1) {
         return MF_OK;
     }
     const int16_t x_t = mf_node_input(&m->nodes[sm], 0);
-    int xp = x_t >= 0 ? fuse_producer(m, x_t) : -1;
-    if (xp < 0 || xp >= sm || m->nodes[xp].flags) {
+    int xp = fuse_prev(m, x_t, sm);
+    if (xp < 0) {
         return MF_OK;
     }
     /* Optional X = MUL(S, c) or MUL(c, S) with c a constant scalar. */
@@ -199,14 +209,12 @@ static mf_status_t fuse_attention_at(mf_ctx_t *ctx, int n2) {
     if (fuse_code(m, &m->nodes[xp]) == FUSE_CODE_MUL) {
 #if MF_OP_MUL
         const mf_node_t *mn = &m->nodes[xp];
-        if (mn->n_in != 2 || mf_op_mul_params(mn) == NULL || mf_node_input(mn, 0) < 0 || mf_node_input(mn, 1) < 0) {
+        if (!fuse_binary(mn) || mf_op_mul_params(mn) == NULL) {
             return MF_OK;
         }
         for (int side = 0; side < 2 && c_t < 0; side++) {
             int16_t c = mf_node_input(mn, side);
-            const mf_plan_t *cp = &m->plan[c];
-            int16_t croot = cp->kind == MF_T_ALIAS ? cp->alias_of : c;
-            if (m->plan[croot].kind == MF_T_CONST && cp->bytes == 1) {
+            if (m->plan[fuse_root(m, c)].kind == MF_T_CONST && m->plan[c].bytes == 1) {
                 c_t = c;
                 s_t = mf_node_input(mn, 1 - side);
                 scalar_first = side == 0;
@@ -216,8 +224,8 @@ static mf_status_t fuse_attention_at(mf_ctx_t *ctx, int n2) {
             return MF_OK;
         }
         mul = xp;
-        xp = fuse_producer(m, s_t);
-        if (xp < 0 || xp >= mul || m->nodes[xp].flags) {
+        xp = fuse_prev(m, s_t, mul);
+        if (xp < 0) {
             return MF_OK;
         }
 #else
@@ -227,8 +235,7 @@ static mf_status_t fuse_attention_at(mf_ctx_t *ctx, int n2) {
     /* S = BATCH_MATMUL(Q, K) */
     const int n1 = xp;
     mf_node_t *qk_node = &m->nodes[n1];
-    if (fuse_code(m, qk_node) != FUSE_CODE_BATCH_MATMUL || qk_node->n_in != 2 || mf_node_input(qk_node, 0) < 0 ||
-        mf_node_input(qk_node, 1) < 0) {
+    if (fuse_code(m, qk_node) != FUSE_CODE_BATCH_MATMUL || !fuse_binary(qk_node)) {
         return MF_OK;
     }
     const mf_bmm_params_t *qk = qk_node->params;
@@ -286,13 +293,10 @@ static mf_status_t fuse_attention_at(mf_ctx_t *ctx, int n2) {
     pv_node->params = fa;
     pv_node->flags = MF_NODE_FUSED;
     pv_node->scratch_bytes = scratch;
-    qk_node->flags = MF_NODE_SKIP;
-    qk_node->scratch_bytes = 0;
-    m->nodes[sm].flags = MF_NODE_SKIP;
-    m->nodes[sm].scratch_bytes = 0;
-    if (mul >= 0) {
-        m->nodes[mul].flags = MF_NODE_SKIP;
-        m->nodes[mul].scratch_bytes = 0;
+    const int skipped[3] = { n1, sm, mul };
+    for (int i = 0; i < 3 && skipped[i] >= 0; i++) {
+        m->nodes[skipped[i]].flags = MF_NODE_SKIP;
+        m->nodes[skipped[i]].scratch_bytes = 0;
     }
     m->plan[s_t].kind = MF_T_FUSED;
     m->plan[x_t].kind = MF_T_FUSED;
