@@ -77,15 +77,8 @@ static bool fuse_droppable(const mf_model_t *m, int16_t t, int16_t a, int16_t b)
     if (p->kind != MF_T_ARENA && p->kind != MF_T_ALIAS) {
         return false;
     }
-    for (int i = 0; i < m->n_outputs; i++) {
-        if (m->outputs[i] == t) {
-            return false;
-        }
-    }
-    for (int i = 0; i < m->n_inputs; i++) {
-        if (m->inputs[i] == t) {
-            return false;
-        }
+    if (mf_in_list(m->outputs, m->n_outputs, t) || mf_in_list(m->inputs, m->n_inputs, t)) {
+        return false;
     }
     int reads = 0;
     for (int i = 0; i < m->n_nodes; i++) {
@@ -143,19 +136,9 @@ static void fuse_output_over_q(mf_model_t *m, const mf_bmm_params_t *qk, const m
     const int16_t root = fuse_root(m, q_t);
     const mf_plan_t *r = &m->plan[root];
     if (qk->k != pv->n || m->plan[q_t].bytes != m->plan[o_t].bytes || m->plan[o_t].kind != MF_T_ARENA ||
-        r->kind != MF_T_ARENA || r->first_use < 0 || fuse_root(m, k_t) == root || fuse_root(m, v_t) == root) {
+        r->kind != MF_T_ARENA || r->first_use < 0 || fuse_root(m, k_t) == root || fuse_root(m, v_t) == root ||
+        mf_group_last_use(m, root) > n2 || mf_in_list(m->inputs, m->n_inputs, o_t)) {
         return;
-    }
-    for (int i = 0; i < m->n_tensors; i++) {
-        const mf_plan_t *t = &m->plan[i];
-        if ((i == root || (t->kind == MF_T_ALIAS && t->alias_of == root)) && t->last_use > n2) {
-            return;
-        }
-    }
-    for (int i = 0; i < m->n_inputs; i++) {
-        if (m->inputs[i] == o_t) {
-            return;
-        }
     }
     /* Aliases always name their root: O's own aliases move over with it. */
     for (int i = 0; i < m->n_tensors; i++) {

@@ -258,6 +258,11 @@ mf_status_t mf_make_alias(mf_ctx_t *ctx, mf_node_t *n, int in_index, int out_ind
  * the conditions do not hold, so it never fails. */
 void mf_allow_inplace(mf_ctx_t *ctx, mf_node_t *n, int in_index, int out_index);
 
+/* Whether tensor index t is in list[0..n) (the graph's inputs or outputs). */
+bool mf_in_list(const int16_t *list, int n, int16_t t);
+/* Last node that reads the bytes of plan entry `root` directly or through an alias. */
+int mf_group_last_use(const mf_model_t *m, int16_t root);
+
 /* Per-channel quantization element i (0 <= i < t->nq). */
 float mf_tensor_qscale(const mf_tensor_t *t, int32_t i);
 int64_t mf_tensor_qzp(const mf_tensor_t *t, int32_t i);

@@ -463,17 +463,23 @@ mf_status_t mf_make_alias(mf_ctx_t *ctx, mf_node_t *n, int in_index, int out_ind
     int16_t root = alias_root(ctx->m, mf_node_input(n, in_index));
     int16_t self = mf_node_output(n, out_index);
     /* A graph input that is also a reshape output would need two owners of one buffer. */
-    for (int i = 0; i < ctx->m->n_inputs; i++) {
-        if (ctx->m->inputs[i] == self) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(22, ": %d", "output tensor %d is a graph input"), self);
-        }
+    if (mf_in_list(ctx->m->inputs, ctx->m->n_inputs, self)) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(22, ": %d", "output tensor %d is a graph input"), self);
     }
     set_alias(ctx->m, out, self, root);
     return MF_OK;
 }
 
-/* Last node that reads the bytes of `root` directly or through any alias of it. */
-static int group_last_use(const mf_model_t *m, int16_t root) {
+bool mf_in_list(const int16_t *list, int n, int16_t t) {
+    for (int i = 0; i < n; i++) {
+        if (list[i] == t) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int mf_group_last_use(const mf_model_t *m, int16_t root) {
     int last = m->plan[root].last_use;
     for (int i = 0; i < m->n_tensors; i++) {
         const mf_plan_t *t = &m->plan[i];
@@ -496,13 +502,8 @@ void mf_allow_inplace(mf_ctx_t *ctx, mf_node_t *n, int in_index, int out_index) 
      * a group still read after this node (or a graph output: last use n_nodes) cannot be overwritten. */
     if (r->kind != MF_T_ARENA || r->first_use < 0 || m->plan[self].kind != MF_T_ARENA ||
         m->plan[mf_node_input(n, in_index)].bytes != m->plan[self].bytes ||
-        group_last_use(m, root) != ctx->node) {
+        mf_group_last_use(m, root) != ctx->node || mf_in_list(m->inputs, m->n_inputs, self)) {
         return;
-    }
-    for (int i = 0; i < m->n_inputs; i++) {
-        if (m->inputs[i] == self) {
-            return;
-        }
     }
     set_alias(m, mf_node_out(m, n, out_index), self, root);
 }
