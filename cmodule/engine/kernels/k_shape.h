@@ -24,27 +24,24 @@
  * TRANSPOSE is a gather with the permuted input strides; STRIDED_SLICE with
  * base = sum start * stride_in and step = slice stride * stride_in (steps may be
  * negative). Prepare drops unit axes and merges axes that are contiguous, so the
- * common cases become one or two long memcpy rows.
+ * common cases become one or two long memcpy rows. (Moving byte transposes as 4x4
+ * word tiles took 0.05-0.14 % off the zoo transformers' instructions for about 400 B
+ * of flash, so the last axis is always walked element by element.)
  */
 typedef struct {
-    int32_t ndim;                        /* 0..MF_K_SHAPE_MAX_DIMS; 0 means one element */
+    int32_t ndim;                        /* 1..MF_K_SHAPE_MAX_DIMS after simplify */
     int32_t elem_size;                   /* 1, 2, 4 or 8 */
     int32_t base;                        /* element offset of output element 0 */
     int32_t count[MF_K_SHAPE_MAX_DIMS];  /* output extent per axis, all >= 1 */
     int32_t step[MF_K_SHAPE_MAX_DIMS];   /* input element step per axis */
-    int32_t total;                       /* product of count (0: nothing to do) */
-    /* Byte transposes: the output axis that walks the input contiguously while the
-     * last output axis does not (then eval moves 4x4 byte tiles as words), else -1. */
-    int32_t tile;
+    int32_t total;                       /* product of count */
 } mf_k_gather_t;
 
-/* Drops unit axes, merges axis i into i+1 when step[i] == count[i+1] * step[i+1] and
- * picks the tile axis. Call once in prepare after filling ndim/count/step (counts >= 0)
- * and elem_size. */
+/* Drops unit axes and merges axis i into i+1 when step[i] == count[i+1] * step[i+1];
+ * one element becomes one axis of count 1 and step 1, so a plain copy of `total`
+ * consecutive elements from `base` is ndim 1 with step[0] 1. Call once in prepare
+ * after filling ndim/count/step (counts >= 1). */
 void mf_k_gather_simplify(mf_k_gather_t *p);
-
-/* 1 when the gather is a plain copy of `total` consecutive elements from `base`. */
-int mf_k_gather_is_copy(const mf_k_gather_t *p);
 
 void mf_k_gather(const mf_k_gather_t *p, const uint8_t *in, uint8_t *out);
 
