@@ -39,16 +39,6 @@ static mf_status_t shape_same_type(mf_ctx_t *ctx, const mf_tensor_t *in, const m
 
 #if MF_OP_RESHAPE || MF_OP_EXPAND_DIMS || MF_OP_TRANSPOSE || MF_OP_STRIDED_SLICE || MF_OP_PAD
 
-/* Bytes of a constant (or of an alias of one) during prepare. */
-static const uint8_t *shape_const_bytes(const mf_model_t *m, const mf_tensor_t *t) {
-    return t->data;  /* set for constants and their aliases */
-}
-
-static int64_t shape_const_int(const mf_model_t *m, const mf_tensor_t *t, int32_t i) {
-    const uint8_t *p = shape_const_bytes(m, t);
-    return t->type == MF_INT64 ? mf_ld_i64(p + 8 * (size_t)i) : (int64_t)mf_ld_i32(p + 4 * (size_t)i);
-}
-
 /* A constant int32/int64 index tensor (perm, axis, shape, begin, paddings, ...):
  * checks kind and type, that it has at most max_count elements, and reads them all
  * into out[] (each must fit int32). */
@@ -67,7 +57,7 @@ static mf_status_t shape_read_ints(mf_ctx_t *ctx, const mf_tensor_t *t, const ch
             "%s has %d elements, at most %d allowed"), what, (int)t->count, max_count);
     }
     for (int32_t i = 0; i < t->count; i++) {
-        int64_t v = shape_const_int(ctx->m, t, i);
+        int64_t v = mf_const_int(t, i);
         if (v < INT32_MIN || v > INT32_MAX) {
             return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(140, ": %s; %d; %ld",
                 "%s[%d] = %ld does not fit int32"), what, (int)i, (long)v);
@@ -165,7 +155,7 @@ static mf_status_t reshape_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         }
     }
     int stretch = -1;
-    int64_t known = 1;
+    int32_t known = 1;  /* stays <= in->count */
     for (int i = 0; i < n; i++) {
         if (shape[i] == -1) {
             if (stretch >= 0) {
@@ -176,21 +166,22 @@ static mf_status_t reshape_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         } else if (shape[i] < 1) {
             return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(145, ": %d; %d", "shape dim %d is %d"), i, (int)shape[i]);
         } else {
-            known *= shape[i];
-            if (known > in->count) {
+            /* known * shape[i] > count, without the product overflowing. */
+            if (shape[i] > in->count / known) {
                 return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(146, ": %d",
                     "shape needs more than the %d elements of the input"),
                     (int)in->count);
             }
+            known *= shape[i];
         }
     }
     if (stretch >= 0) {
-        if (in->count % (int32_t)known != 0) {  /* known <= count here: 32-bit division */
+        if (in->count % known != 0) {
             return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(147, ": %d; %d; %d",
                 "cannot infer dim %d: %d input elements are not a multiple of %d"),
                 stretch, (int)in->count, (int)known);
         }
-        shape[stretch] = in->count / (int32_t)known;
+        shape[stretch] = in->count / known;
     } else if (known != in->count) {
         return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(148, ": %d; %d",
             "shape has %d elements, input has %d"), (int)known, (int)in->count);
@@ -384,29 +375,29 @@ static mf_status_t transpose_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     if (n != nd) {
         return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(157, ": %d; %d", "perm has %d entries, input has %d dims"), n, nd);
     }
-    uint8_t seen[MF_MAX_DIMS] = {0};
+    uint32_t seen = 0;
     for (int i = 0; i < nd; i++) {
         if (perm[i] < 0 || perm[i] >= nd) {
             return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(158, ": %d; %d; %d",
                 "perm[%d] = %d out of range for %d dims"), i, (int)perm[i], nd);
         }
-        if (seen[perm[i]]) {
+        if (seen >> perm[i] & 1) {
             return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(159, ": %d",
                 "perm is not a permutation: %d appears twice"), (int)perm[i]);
         }
-        seen[perm[i]] = 1;
+        seen |= (uint32_t)1 << perm[i];
     }
-    int32_t dims[MF_MAX_DIMS], in_strides[MF_MAX_DIMS];
+    int32_t in_strides[MF_MAX_DIMS];
     shape_strides(nd, in->dims, in_strides);
     mf_k_gather_t g;
     memset(&g, 0, sizeof(g));
     g.ndim = nd;
     for (int i = 0; i < nd; i++) {
-        dims[i] = in->dims[perm[i]];
-        g.count[i] = dims[i];
+        g.count[i] = in->dims[perm[i]];
         g.step[i] = in_strides[perm[i]];
     }
-    if ((st = mf_check_shape(ctx, out, "output", nd, dims)) != MF_OK) {
+    /* g.count is the output shape until gather_finish simplifies it. */
+    if ((st = mf_check_shape(ctx, out, "output", nd, g.count)) != MF_OK) {
         return st;
     }
     return gather_finish(ctx, node, &g);
@@ -847,7 +838,7 @@ static mf_status_t pad_prepare(mf_ctx_t *ctx, mf_node_t *node) {
             return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(187, "",
                 "constant_values quantization differs from the output's"));
         }
-        memcpy(p.pad_value, shape_const_bytes(m, value_t), (size_t)es);
+        memcpy(p.pad_value, value_t->data, (size_t)es);  /* set for constants and their aliases */
     } else if (in->type == MF_INT8) {
         if (out->zero_point < -128 || out->zero_point > 127) {
             return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(188, ": %d",
