@@ -40,10 +40,10 @@ static mf_status_t shape_same_type(mf_ctx_t *ctx, const mf_tensor_t *in, const m
 #if MF_OP_RESHAPE || MF_OP_EXPAND_DIMS || MF_OP_TRANSPOSE || MF_OP_STRIDED_SLICE || MF_OP_PAD
 
 /* A constant int32/int64 index tensor (perm, axis, shape, begin, paddings, ...):
- * checks kind and type, that it has at most max_count elements, and reads them all
- * into out[] (each must fit int32). */
+ * checks kind and type, that it has at most max_count elements, and reads all
+ * t->count of them into out[] (each must fit int32). */
 static mf_status_t shape_read_ints(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what, int max_count,
-    int32_t *out, int *n) {
+    int32_t *out) {
     mf_status_t st = mf_check_const(ctx, t, what);
     if (st != MF_OK) {
         return st;
@@ -64,7 +64,6 @@ static mf_status_t shape_read_ints(mf_ctx_t *ctx, const mf_tensor_t *t, const ch
         }
         out[i] = (int32_t)v;
     }
-    *n = (int)t->count;
     return MF_OK;
 }
 
@@ -119,9 +118,10 @@ static mf_status_t reshape_prepare(mf_ctx_t *ctx, mf_node_t *node) {
             return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(141, ": %d",
                 "shape input has %d dims, need 1"), shape_t->ndim);
         }
-        if ((st = shape_read_ints(ctx, shape_t, "shape input", MF_MAX_DIMS, shape, &n)) != MF_OK) {
+        if ((st = shape_read_ints(ctx, shape_t, "shape input", MF_MAX_DIMS, shape)) != MF_OK) {
             return st;
         }
+        n = (int)shape_t->count;
     } else {
         mf_fbt_t opt;
         if ((st = mf_node_options(ctx, node, SHAPE_TAG_RESHAPE, &opt)) != MF_OK) {
@@ -212,12 +212,11 @@ static mf_status_t expand_dims_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         return st;
     }
     int32_t axis;
-    int n;
     if (axis_t->ndim > 1) {
         return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(149, ": %d",
             "axis input has %d dims, need a scalar"), axis_t->ndim);
     }
-    if ((st = shape_read_ints(ctx, axis_t, "axis input", 1, &axis, &n)) != MF_OK) {
+    if ((st = shape_read_ints(ctx, axis_t, "axis input", 1, &axis)) != MF_OK) {
         return st;
     }
     const int nd = in->ndim;
@@ -321,8 +320,7 @@ const mf_op_t mf_op_squeeze = { 43, 1, "SQUEEZE", squeeze_prepare, shape_eval_no
 #if MF_OP_TRANSPOSE || MF_OP_STRIDED_SLICE
 
 /* Gather plans that move bytes get a params struct; plain copies become aliases. */
-static mf_status_t gather_finish(mf_ctx_t *ctx, mf_node_t *node, mf_k_gather_t *g) {
-    const mf_tensor_t *in = mf_node_in(ctx->m, node, 0);
+static mf_status_t gather_finish(mf_ctx_t *ctx, mf_node_t *node, const mf_tensor_t *in, mf_k_gather_t *g) {
     g->elem_size = in->elem_size;
     mf_k_gather_simplify(g);
     if (g->ndim == 1 && g->step[0] == 1 && g->base == 0 && g->total == in->count) {
@@ -368,39 +366,38 @@ static mf_status_t transpose_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(156, ": %d", "perm has %d dims, need 1"), perm_t->ndim);
     }
     int32_t perm[MF_MAX_DIMS];
-    int n;
-    if ((st = shape_read_ints(ctx, perm_t, "perm", MF_MAX_DIMS, perm, &n)) != MF_OK) {
+    if ((st = shape_read_ints(ctx, perm_t, "perm", MF_MAX_DIMS, perm)) != MF_OK) {
         return st;
     }
+    const int n = (int)perm_t->count;
     if (n != nd) {
         return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(157, ": %d; %d", "perm has %d entries, input has %d dims"), n, nd);
-    }
-    uint32_t seen = 0;
-    for (int i = 0; i < nd; i++) {
-        if (perm[i] < 0 || perm[i] >= nd) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(158, ": %d; %d; %d",
-                "perm[%d] = %d out of range for %d dims"), i, (int)perm[i], nd);
-        }
-        if (seen >> perm[i] & 1) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(159, ": %d",
-                "perm is not a permutation: %d appears twice"), (int)perm[i]);
-        }
-        seen |= (uint32_t)1 << perm[i];
     }
     int32_t in_strides[MF_MAX_DIMS];
     shape_strides(nd, in->dims, in_strides);
     mf_k_gather_t g;
     memset(&g, 0, sizeof(g));
     g.ndim = nd;
+    uint32_t seen = 0;
     for (int i = 0; i < nd; i++) {
-        g.count[i] = in->dims[perm[i]];
-        g.step[i] = in_strides[perm[i]];
+        const int32_t a = perm[i];
+        if (a < 0 || a >= nd) {
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(158, ": %d; %d; %d",
+                "perm[%d] = %d out of range for %d dims"), i, (int)a, nd);
+        }
+        if (seen >> a & 1) {
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(159, ": %d",
+                "perm is not a permutation: %d appears twice"), (int)a);
+        }
+        seen |= (uint32_t)1 << a;
+        g.count[i] = in->dims[a];
+        g.step[i] = in_strides[a];
     }
     /* g.count is the output shape until gather_finish simplifies it. */
     if ((st = mf_check_shape(ctx, out, "output", nd, g.count)) != MF_OK) {
         return st;
     }
-    return gather_finish(ctx, node, &g);
+    return gather_finish(ctx, node, in, &g);
 }
 
 const mf_op_t mf_op_transpose = { 39, 6, "TRANSPOSE", transpose_prepare, gather_eval };
@@ -445,9 +442,10 @@ static mf_status_t strided_slice_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         if (t->ndim != 1) {
             return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(160, ": %s; %d", "%s has %d dims, need 1"), names[k], t->ndim);
         }
-        if ((st = shape_read_ints(ctx, t, names[k], SS_MAX_AXES, vals[k], &counts[k])) != MF_OK) {
+        if ((st = shape_read_ints(ctx, t, names[k], SS_MAX_AXES, vals[k])) != MF_OK) {
             return st;
         }
+        counts[k] = (int)t->count;
     }
     const int32_t *begin = vals[0], *end = vals[1], *strides = vals[2];
     const int nsp = counts[0];  /* entries of the sparse spec */
@@ -636,7 +634,7 @@ static mf_status_t strided_slice_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(171, "", "slice selects no elements"));
     }
     g.base = (int32_t)base;
-    return gather_finish(ctx, node, &g);
+    return gather_finish(ctx, node, in, &g);
 }
 
 const mf_op_t mf_op_strided_slice = { 45, 8, "STRIDED_SLICE", strided_slice_prepare, gather_eval };
@@ -795,8 +793,7 @@ static mf_status_t pad_prepare(mf_ctx_t *ctx, mf_node_t *node) {
             "paddings must have shape [%d, 2] for a %d-dim input"), nd, nd);
     }
     int32_t pads[2 * MF_MAX_DIMS];
-    int n;
-    if ((st = shape_read_ints(ctx, pad_t, "paddings", 2 * MF_MAX_DIMS, pads, &n)) != MF_OK) {
+    if ((st = shape_read_ints(ctx, pad_t, "paddings", 2 * MF_MAX_DIMS, pads)) != MF_OK) {
         return st;
     }
     mf_k_pad_t p;
