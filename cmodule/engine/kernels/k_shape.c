@@ -48,49 +48,50 @@ static void gather_row(uint8_t *out, const uint8_t *src, int32_t n, int32_t step
         return;
     }
     const ptrdiff_t s = (ptrdiff_t)step * es;
+    const uint8_t *const end = out + (size_t)n * (size_t)es;
+    /* n >= 1: the loops test at the bottom. */
     switch (es) {
         case 1:
-            for (int32_t i = 0; i < n; i++) {
-                out[i] = *src;
+            do {
+                *out++ = *src;
                 src += s;
-            }
+            } while (out != end);
             break;
         case 2:
-            for (int32_t i = 0; i < n; i++) {
+            do {
                 memcpy(out, src, 2);
                 out += 2;
                 src += s;
-            }
+            } while (out != end);
             break;
         case 4:
-            for (int32_t i = 0; i < n; i++) {
+            do {
                 memcpy(out, src, 4);
                 out += 4;
                 src += s;
-            }
+            } while (out != end);
             break;
         default:
-            for (int32_t i = 0; i < n; i++) {
+            do {
                 memcpy(out, src, 8);
                 out += 8;
                 src += s;
-            }
+            } while (out != end);
             break;
     }
 }
 
 void mf_k_gather(const mf_k_gather_t *p, const uint8_t *in, uint8_t *out) {
     const int32_t es = p->elem_size;
-    const uint8_t *src = in + (ptrdiff_t)p->base * es;
     const int last = p->ndim - 1;
     const int32_t n = p->count[last];
     const int32_t st = p->step[last];
     const int32_t rows = p->total / n;
     const size_t row_bytes = (size_t)n * (size_t)es;
     int32_t idx[MF_K_SHAPE_MAX_DIMS] = {0};
-    ptrdiff_t off = 0;  /* elements from base */
+    ptrdiff_t off = p->base;  /* elements from in */
     for (int32_t r = 0; r < rows; r++) {
-        gather_row(out, src + off * es, n, st, es);
+        gather_row(out, in + off * es, n, st, es);
         out += row_bytes;
         /* Odometer over the outer axes. */
         for (int d = last - 1; d >= 0; d--) {
