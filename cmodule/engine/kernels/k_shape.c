@@ -126,13 +126,23 @@ void mf_k_concat(int32_t n_inputs, const uint8_t *const *inputs, const int32_t *
 
 void mf_k_pad_simplify(mf_k_pad_t *p) {
     int n = 0;
-    /* Axes with no padding and extent 1 carry nothing. */
     for (int i = 0; i < p->ndim; i++) {
-        if (p->out_dims[i] == 1 && p->in_dims[i] == 1) {
+        const int32_t o = p->out_dims[i], w = p->in_dims[i];
+        if (n == 0 ? o == 1 && w == 1 : o == w) {
+            /* A leading axis of extent 1 carries nothing. An unpadded axis folds into
+             * the axis before it: the input rows of that axis then land contiguously
+             * in the output, so rows get longer. (Whether an axis is padded does not
+             * change when others fold into it, so one pass finds every fold; a later
+             * unit axis folds as a factor of 1.) */
+            if (n > 0) {
+                p->out_dims[n - 1] *= o;
+                p->in_dims[n - 1] *= o;
+                p->left[n - 1] *= o;
+            }
             continue;
         }
-        p->out_dims[n] = p->out_dims[i];
-        p->in_dims[n] = p->in_dims[i];
+        p->out_dims[n] = o;
+        p->in_dims[n] = w;
         p->left[n] = p->left[i];
         n++;
     }
@@ -140,22 +150,6 @@ void mf_k_pad_simplify(mf_k_pad_t *p) {
         p->out_dims[0] = p->in_dims[0] = 1;
         p->left[0] = 0;
         n = 1;
-    }
-    /* An unpadded axis folds into the axis before it: the input rows of that axis
-     * then land contiguously in the output, so rows get longer. */
-    for (int i = n - 2; i >= 0; i--) {
-        if (p->in_dims[i + 1] == p->out_dims[i + 1]) {
-            const int32_t w = p->out_dims[i + 1];
-            p->out_dims[i] *= w;
-            p->in_dims[i] *= w;
-            p->left[i] *= w;
-            for (int j = i + 1; j < n - 1; j++) {
-                p->out_dims[j] = p->out_dims[j + 1];
-                p->in_dims[j] = p->in_dims[j + 1];
-                p->left[j] = p->left[j + 1];
-            }
-            n--;
-        }
     }
     p->ndim = n;
 }

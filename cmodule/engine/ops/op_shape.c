@@ -846,10 +846,7 @@ static mf_status_t pad_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     if (!any) {
         return mf_make_alias(ctx, node, 0, 0);
     }
-    if (nd == 0) {
-        p.out_dims[0] = p.in_dims[0] = 1;
-    }
-    p.ndim = nd == 0 ? 1 : nd;
+    p.ndim = nd;  /* >= 1: paddings of shape [0, 2] cannot load */
     p.elem_size = es;
     p.out_total = out->count;
     mf_k_pad_simplify(&p);
