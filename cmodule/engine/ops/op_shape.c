@@ -69,7 +69,7 @@ static mf_status_t shape_read_ints(mf_ctx_t *ctx, const mf_tensor_t *t, const ch
 
 #endif /* MF_OP_RESHAPE || MF_OP_EXPAND_DIMS || MF_OP_TRANSPOSE || MF_OP_STRIDED_SLICE || MF_OP_PAD */
 
-#if MF_OP_TRANSPOSE || MF_OP_STRIDED_SLICE
+#if MF_OP_STRIDED_SLICE
 
 /* Row-major element strides of a shape. */
 static void shape_strides(int ndim, const int32_t *dims, int32_t *strides) {
@@ -80,7 +80,7 @@ static void shape_strides(int ndim, const int32_t *dims, int32_t *strides) {
     }
 }
 
-#endif /* MF_OP_TRANSPOSE || MF_OP_STRIDED_SLICE */
+#endif /* MF_OP_STRIDED_SLICE */
 
 #if MF_OP_RESHAPE || MF_OP_EXPAND_DIMS || MF_OP_SQUEEZE
 
@@ -373,8 +373,6 @@ static mf_status_t transpose_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     if (n != nd) {
         return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(157, ": %d; %d", "perm has %d entries, input has %d dims"), n, nd);
     }
-    int32_t in_strides[MF_MAX_DIMS];
-    shape_strides(nd, in->dims, in_strides);
     mf_k_gather_t g;
     memset(&g, 0, sizeof(g));
     g.ndim = nd;
@@ -390,8 +388,12 @@ static mf_status_t transpose_prepare(mf_ctx_t *ctx, mf_node_t *node) {
                 "perm is not a permutation: %d appears twice"), (int)a);
         }
         seen |= (uint32_t)1 << a;
+        int32_t step = 1;  /* row-major stride of input axis a */
+        for (int j = a + 1; j < nd; j++) {
+            step *= in->dims[j];
+        }
         g.count[i] = in->dims[a];
-        g.step[i] = in_strides[a];
+        g.step[i] = step;
     }
     /* g.count is the output shape until gather_finish simplifies it. */
     if ((st = mf_check_shape(ctx, out, "output", nd, g.count)) != MF_OK) {
