@@ -5,76 +5,55 @@
 
 #if MF_OP_MEAN
 
-int mfk_reduce_plan(int ndim, const int32_t *dims, const uint8_t *reduced, mfk_reduce_t *plan,
-    uint32_t *scratch) {
-    int32_t ext[MFK_RED_MAX];
-    int kind[MFK_RED_MAX];
+size_t mfk_reduce_plan(int ndim, const int32_t *dims, const uint8_t *reduced, mfk_reduce_t *plan) {
+    mfk_rloop_t *l = plan->loop;
     int n = 0;
     int32_t num_out = 1, per_out = 1;
-    int empty = 0;
+    /* Until the strides are known, out_stride is 1 for kept loops and 0 for reduced ones. */
     for (int d = 0; d < ndim; ++d) {
-        const int r = reduced[d] != 0;
-        if (dims[d] == 0) {
-            empty = 1;
-        }
-        if (r) {
-            per_out *= dims[d];
+        const int32_t e = dims[d];
+        const int32_t keep = !reduced[d];
+        if (keep) {
+            num_out *= e;
         } else {
-            num_out *= dims[d];
+            per_out *= e;
         }
-        if (dims[d] == 1) {
+        if (e == 1) {
             continue;   /* adds nothing to any index */
         }
-        if (n > 0 && kind[n - 1] == r) {
-            ext[n - 1] *= dims[d];
+        if (n > 0 && l[n - 1].out_stride == keep) {
+            l[n - 1].extent *= e;
         } else {
-            ext[n] = dims[d];
-            kind[n] = r;
+            l[n].extent = e;
+            l[n].out_stride = keep;
             n++;
         }
     }
-    if (empty) {
-        n = 0;
-    } else if (n == 0) {
-        ext[0] = 1;
-        kind[0] = 0;
-        n = 1;
-    }
-    int reduced_loops = 0;
-    for (int i = 0; i < n; ++i) {
-        reduced_loops += kind[i];
-    }
-    /* [kept..., reduced] or nothing reduced: each output is one contiguous run. */
-    const int direct = empty || reduced_loops == 0 || (reduced_loops == 1 && kind[n - 1]);
-    if (scratch) {
-        *scratch = direct ? 0 : (uint32_t)num_out * 4u;
-    }
-    if (!plan) {
-        return n;
+    /* Loops alternate, so [kept, reduced], one loop or none is every case where each
+     * output is the sum of one contiguous run: one form for all of them. */
+    plan->direct = n < 2 || (n == 2 && !l[1].out_stride);
+    if (plan->direct) {
+        l[0].extent = num_out;
+        l[0].out_stride = 1;
+        l[1].extent = per_out;
+        l[1].out_stride = 0;
+        n = 2;
     }
     plan->nloops = n;
     plan->num_out = num_out;
     plan->per_out = per_out;
-    plan->empty = empty;
-    plan->direct = direct;
-    plan->run = direct && !empty ? per_out : 0;
-    plan->inner_reduced = n > 0 ? kind[n - 1] : 0;
-    plan->rows = n > 0 ? 1 : 0;
+    plan->inner = l[n - 1].extent;
+    plan->inner_reduced = !l[n - 1].out_stride;
+    plan->rows = num_out * per_out / plan->inner;
     /* Output offsets advance only along kept loops. */
     int32_t acc = 1;
     for (int i = n - 1; i >= 0; --i) {
-        plan->loop[i].extent = ext[i];
-        if (kind[i]) {
-            plan->loop[i].out_stride = 0;
-        } else {
-            plan->loop[i].out_stride = acc;
-            acc *= ext[i];
-        }
-        if (i < n - 1) {
-            plan->rows *= ext[i];
+        if (l[i].out_stride) {
+            l[i].out_stride = acc;
+            acc *= l[i].extent;
         }
     }
-    return n;
+    return MFK_REDUCE_BYTES(n);
 }
 
 /* Advances the row odometer idx over the outer loops of the plan (all but the innermost)
@@ -100,40 +79,27 @@ static inline int8_t mean_out(uint32_t sum, const mfk_mean_s8_t *p, const mf_qmx
 
 void mfk_mean_s8(const mfk_mean_s8_t *p, const mfk_reduce_t *b, const int8_t *x, int8_t *y,
     int32_t *scratch) {
-    if (b->empty) {
-        /* TFLM leaves T() = 0 in every output when the input has no elements. */
-        for (int32_t o = 0; o < b->num_out; ++o) {
-            y[o] = 0;
-        }
-        return;
-    }
     const mf_qmx_t q = mf_qmx(p->out);
-    if (b->direct) {
-        const int32_t run = b->run;
-        for (int32_t o = 0; o < b->num_out; ++o) {
-            uint32_t s = 0;   /* int32 sum, wrapping like TFLM's */
-            for (int32_t i = 0; i < run; ++i) {
-                s += (uint32_t)(int32_t)x[i];
-            }
-            x += run;
-            y[o] = mean_out(s, p, &q);
-        }
-        return;
-    }
     uint32_t *acc = (uint32_t *)scratch;
-    for (int32_t o = 0; o < b->num_out; ++o) {
-        acc[o] = 0;
-    }
-    const int32_t n = b->loop[b->nloops - 1].extent;
+    const int32_t n = b->inner;
     int32_t idx[MFK_RED_MAX] = {0};
     int32_t oo = 0;
+    if (!b->direct) {
+        for (int32_t o = 0; o < b->num_out; ++o) {
+            acc[o] = 0;
+        }
+    }
     for (int32_t r = 0; r < b->rows; ++r) {
         if (b->inner_reduced) {
-            uint32_t s = 0;
+            uint32_t s = 0;   /* int32 sum, wrapping like TFLM's */
             for (int32_t i = 0; i < n; ++i) {
                 s += (uint32_t)(int32_t)x[i];
             }
-            acc[oo] += s;
+            if (b->direct) {
+                y[r] = mean_out(s, p, &q);
+            } else {
+                acc[oo] += s;
+            }
         } else {
             uint32_t *a = acc + oo;
             for (int32_t i = 0; i < n; ++i) {
@@ -143,38 +109,21 @@ void mfk_mean_s8(const mfk_mean_s8_t *p, const mfk_reduce_t *b, const int8_t *x,
         x += n;
         oo = next_row(b, idx, oo);
     }
-    for (int32_t o = 0; o < b->num_out; ++o) {
-        y[o] = mean_out(acc[o], p, &q);
+    if (!b->direct) {
+        for (int32_t o = 0; o < b->num_out; ++o) {
+            y[o] = mean_out(acc[o], p, &q);
+        }
     }
 }
 
 void mfk_mean_f32(const mfk_reduce_t *b, const float *x, float *y) {
-    if (b->empty) {
-        for (int32_t o = 0; o < b->num_out; ++o) {
-            y[o] = 0.0f;
-        }
-        return;
-    }
-    /* Float sums must be added in TFLM's order: input order, starting from 0.0f. */
-    const float count = (float)b->per_out;
-    if (b->direct) {
-        const int32_t run = b->run;
-        for (int32_t o = 0; o < b->num_out; ++o) {
-            float s = 0.0f;
-            for (int32_t i = 0; i < run; ++i) {
-                s += x[i];
-            }
-            x += run;
-            y[o] = s / count;
-        }
-        return;
-    }
+    const int32_t n = b->inner;
+    int32_t idx[MFK_RED_MAX] = {0};
+    int32_t oo = 0;
     for (int32_t o = 0; o < b->num_out; ++o) {
         y[o] = 0.0f;
     }
-    const int32_t n = b->loop[b->nloops - 1].extent;
-    int32_t idx[MFK_RED_MAX] = {0};
-    int32_t oo = 0;
+    /* Float sums must be added in TFLM's order: input order, starting from 0.0f. */
     for (int32_t r = 0; r < b->rows; ++r) {
         if (b->inner_reduced) {
             float s = y[oo];
@@ -191,6 +140,7 @@ void mfk_mean_f32(const mfk_reduce_t *b, const float *x, float *y) {
         x += n;
         oo = next_row(b, idx, oo);
     }
+    const float count = (float)b->per_out;
     for (int32_t o = 0; o < b->num_out; ++o) {
         y[o] = y[o] / count;
     }

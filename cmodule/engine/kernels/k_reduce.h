@@ -6,13 +6,15 @@
  *
  * The op's prepare folds the input shape (mfk_reduce_plan): dims of extent 1 are
  * dropped and neighbouring dims that are both kept or both reduced are merged, leaving
- * at most MFK_RED_MAX alternating loops. When every reduced loop is innermost
- * ([kept..., reduced...]) each output is the sum of one contiguous run and no scratch is
- * needed; otherwise sums are accumulated in int32 scratch (float: in the output).
+ * at most MFK_RED_MAX alternating loops. When each output is the sum of one contiguous
+ * run ([kept..., reduced...], or nothing reduced) the plan is the two loops [outputs,
+ * run] and no scratch is needed; otherwise sums are accumulated in int32 scratch
+ * (float: in the output).
  */
 #ifndef MF_K_REDUCE_H
 #define MF_K_REDUCE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "mf_quant.h"
@@ -24,30 +26,29 @@ typedef struct {
     int32_t out_stride;                /* 0 for reduced loops */
 } mfk_rloop_t;
 
-/* Stored with only its nloops loops (MFK_REDUCE_BYTES). */
+/* Stored with only its nloops loops (MFK_REDUCE_BYTES). The loader refuses dims of 0,
+ * so every extent and count is >= 1. */
 typedef struct {
-    int32_t nloops;                    /* >= 1 unless empty */
-    int32_t inner_reduced;             /* innermost loop is a reduced one */
-    int32_t direct;                    /* outputs are sums of consecutive runs of `run` */
-    int32_t run;                       /* direct: elements per output */
-    int32_t rows;                      /* general: product of the outer extents */
+    int32_t nloops;                    /* >= 2 */
+    int32_t direct;                    /* loops [num_out kept, per_out reduced]: row r is output r */
+    int32_t rows;                      /* product of the outer extents */
+    int32_t inner;                     /* innermost extent: elements per row */
+    int32_t inner_reduced;             /* the innermost loop is a reduced one */
     int32_t num_out;                   /* output elements */
     int32_t per_out;                   /* input elements summed into each output */
-    int32_t empty;                     /* some input dim is 0: outputs are all 0 */
     mfk_rloop_t loop[];                /* outermost first */
 } mfk_reduce_t;
 
 #define MFK_REDUCE_BYTES(nloops) (sizeof(mfk_reduce_t) + (size_t)(nloops) * sizeof(mfk_rloop_t))
 
 /* Plans the reduction of an input of ndim dims (ndim <= MFK_RED_MAX) over the dims with
- * reduced[d] != 0. Returns the number of loops; when plan is not NULL it must have
- * MFK_REDUCE_BYTES(that number) bytes and is filled. *scratch (if not NULL) receives the
- * bytes of int32 scratch the int8 kernel needs (0 when direct). */
-int mfk_reduce_plan(int ndim, const int32_t *dims, const uint8_t *reduced, mfk_reduce_t *plan,
-    uint32_t *scratch);
+ * reduced[d] != 0 into plan, which has room for MFK_RED_MAX loops. Returns
+ * MFK_REDUCE_BYTES of the loops it used. */
+size_t mfk_reduce_plan(int ndim, const int32_t *dims, const uint8_t *reduced, mfk_reduce_t *plan);
 
 /* int8 MEAN: out = clamp(MBQM(sum - in_zp * per_out, out) + out_zp). `out` is the
- * QuantizeMultiplier(s_in / s_out) already divided by per_out as TFLM does it. */
+ * QuantizeMultiplier(s_in / s_out) already divided by per_out as TFLM does it. Scratch:
+ * num_out int32 unless the plan is direct. */
 typedef struct {
     uint32_t zp_total;    /* in_zp * per_out, mod 2^32 (TFLM subtracts in int64 then truncates) */
     mf_qm_t out;

@@ -27,11 +27,6 @@ typedef struct {
 
 #define RD_PLAN(p) ((mfk_reduce_t *)((p) + 1))
 
-/* A constant tensor (or an alias of one) during prepare. */
-static const mf_tensor_t *rd_const_root(const mf_model_t *m, const mf_tensor_t *t) {
-    return t;  /* prepare views carry the data of constants and their aliases */
-}
-
 static mf_status_t rd_mean_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     mf_model_t *m = ctx->m;
     mf_status_t st = mf_check_io(ctx, node, 2, 2, 1);
@@ -52,10 +47,8 @@ static mf_status_t rd_mean_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         return MF_ERR_UNSUPPORTED;
     }
     if (!is_float) {
-        if ((st = mf_check_type(ctx, in, "input", MF_INT8)) != MF_OK ||
-            (st = mf_check_quant(ctx, in, "input")) != MF_OK ||
-            (st = mf_check_type(ctx, out, "output", MF_INT8)) != MF_OK ||
-            (st = mf_check_quant(ctx, out, "output")) != MF_OK) {
+        if ((st = mf_check_s8(ctx, in, "input")) != MF_OK ||
+            (st = mf_check_s8(ctx, out, "output")) != MF_OK) {
             return st;
         }
     } else if ((st = mf_check_type(ctx, out, "output", MF_FLOAT32)) != MF_OK) {
@@ -65,27 +58,27 @@ static mf_status_t rd_mean_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         (st = mf_check_const(ctx, axis, "axis")) != MF_OK) {
         return st;
     }
-    if (in->ndim > MFK_RED_MAX) {
+    const int ndim = in->ndim;
+    if (ndim > MFK_RED_MAX) {
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(134, ": %d; %d",
-            "input has %d dims, max %d"), in->ndim, MFK_RED_MAX);
+            "input has %d dims, max %d"), ndim, MFK_RED_MAX);
     }
 
     /* ResolveAxis: negative axes count from the end; an axis outside [-ndim, ndim)
      * fails TFLM's invoke, so the model is refused. A scalar input reduces nothing. */
     uint8_t reduced[MF_MAX_DIMS] = {0};
-    const mf_tensor_t *ax = rd_const_root(m, axis);
-    for (int32_t i = 0; i < axis->count && in->ndim > 0; i++) {
-        const int64_t a = mf_const_int(ax, i);
-        const int64_t r = a < 0 ? a + in->ndim : a;
-        if (r < 0 || r >= in->ndim) {
+    for (int32_t i = 0; i < axis->count && ndim > 0; i++) {
+        const int32_t a = (int32_t)mf_const_int(axis, i);   /* int32 axes */
+        const int32_t r = a < 0 ? a + ndim : a;
+        if ((uint32_t)r >= (uint32_t)ndim) {
             return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(135, ": %ld; %d",
-                "axis %ld out of range for %d dims"), (long)a, in->ndim);
+                "axis %ld out of range for %d dims"), (long)a, ndim);
         }
         reduced[r] = 1;
     }
     int32_t want[MF_MAX_DIMS];
     int wn = 0;
-    for (int d = 0; d < in->ndim; d++) {
+    for (int d = 0; d < ndim; d++) {
         if (!reduced[d]) {
             want[wn++] = in->dims[d];
         } else if (keep) {
@@ -96,38 +89,35 @@ static mf_status_t rd_mean_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         return st;
     }
 
-    uint32_t scratch;
-    const int nloops = mfk_reduce_plan(in->ndim, in->dims, reduced, NULL, &scratch);
-    rd_mean_t *p = mf_alloc(ctx, sizeof(*p) + MFK_REDUCE_BYTES(nloops));
+    union {
+        mfk_reduce_t plan;
+        uint8_t bytes[MFK_REDUCE_BYTES(MFK_RED_MAX)];
+    } u;
+    const size_t plan_bytes = mfk_reduce_plan(ndim, in->dims, reduced, &u.plan);
+    rd_mean_t *p = mf_alloc(ctx, sizeof(*p) + plan_bytes);
     if (!p) {
         return MF_ERR_ARENA;
     }
+    memcpy(RD_PLAN(p), &u.plan, plan_bytes);
     p->is_float = is_float;
-    mfk_reduce_plan(in->ndim, in->dims, reduced, RD_PLAN(p), NULL);
     node->params = p;
     if (is_float) {
         return MF_OK;   /* float accumulates in the output itself */
     }
-    node->scratch_bytes = scratch;
+    const int32_t n = u.plan.per_out;
+    node->scratch_bytes = u.plan.direct ? 0 : (uint32_t)u.plan.num_out * 4u;
 
-    /* QuantizedMeanOrSum: shift = min(floor(log2 n), 32, 31 + shift); multiplier =
-     * (multiplier << shift) / n; shift -= that. Skipped (outputs stay 0) when empty. */
+    /* QuantizedMeanOrSum: shift = min(floor(log2 n), 32, 31 + shift) (n < 2^31, so 32
+     * never binds); multiplier = (multiplier << shift) / n; shift -= that. */
     mf_qm_t qm = mf_quantize_multiplier(mf_real_div(mf_real_from_float(in->scale), mf_real_from_float(out->scale)));
-    const int64_t n = RD_PLAN(p)->per_out;
-    if (n > 0) {
-        int lg = 0;
-        while (((uint64_t)n >> (lg + 1)) != 0) {
-            lg++;
-        }
-        int sh = lg < 32 ? lg : 32;
-        if (sh > 31 + qm.shift) {
-            sh = 31 + qm.shift;
-        }
-        /* (multiplier << sh) / n without a 64-bit division: multiplier >= 0, and
-         * 2^sh <= n keeps the quotient below 2^31. */
-        qm.multiplier = (int32_t)mf_udiv_shl((uint32_t)qm.multiplier, sh, (uint32_t)n);
-        qm.shift -= sh;
+    int sh = 31 - mf_clz32((uint32_t)n);
+    if (sh > 31 + qm.shift) {
+        sh = 31 + qm.shift;
     }
+    /* (multiplier << sh) / n without a 64-bit division: multiplier >= 0, and
+     * 2^sh <= n keeps the quotient below 2^31. */
+    qm.multiplier = (int32_t)mf_udiv_shl((uint32_t)qm.multiplier, sh, (uint32_t)n);
+    qm.shift -= sh;
     /* MultiplyByQuantizedMultiplier computes x * (1 << shift): refuse overflowing shifts. */
     if (qm.shift > 30) {
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(136, ": %d",
