@@ -95,18 +95,19 @@ void mfk_mean_s8(const mfk_mean_s8_t *p, const mfk_reduce_t *b, const int8_t *x,
             for (int32_t i = 0; i < n; ++i) {
                 s += (uint32_t)(int32_t)x[i];
             }
+            x += n;
             if (b->direct) {
                 y[r] = mean_out(s, p, &q);
-            } else {
-                acc[oo] += s;
+                continue;   /* row r is output r: no odometer */
             }
+            acc[oo] += s;
         } else {
             uint32_t *a = acc + oo;
             for (int32_t i = 0; i < n; ++i) {
                 a[i] += (uint32_t)(int32_t)x[i];
             }
+            x += n;
         }
-        x += n;
         oo = next_row(b, idx, oo);
     }
     if (!b->direct) {

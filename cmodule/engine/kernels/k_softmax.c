@@ -33,12 +33,6 @@ void mf_k_softmax_reset(const mf_k_softmax_params_t *p, int32_t *table) {
     memset(table, 0xff, (size_t)mf_k_softmax_table_len(p) * sizeof(int32_t));
 }
 
-void mf_k_softmax_s8(const int8_t *in, int8_t *out, int32_t outer, int32_t depth,
-    const mf_k_softmax_params_t *p, int32_t *table) {
-    mf_k_softmax_reset(p, table);
-    mf_k_softmax_rows(in, out, outer, depth, p, table);
-}
-
 /* One row. The exps of the row's differences come from the lazily filled table
  * (exps NULL) or are computed once per element into exps[depth] (table NULL); either
  * way each is the same exp_on_negative_values result. Called with constant NULLs and
@@ -52,7 +46,7 @@ void mf_k_softmax_s8(const int8_t *in, int8_t *out, int32_t outer, int32_t depth
 
 K_SOFTMAX_ROW_INLINE void k_softmax_row(const int8_t *x, int8_t *y, int32_t depth, const mf_k_softmax_params_t *p,
     int32_t *table, int32_t *exps) {
-    const int32_t limit = mf_k_softmax_table_len(p) - 1;  /* largest max - x that counts */
+    const int32_t limit = p->limit;
     int32_t max_in_row = INT8_MIN;
     for (int32_t c = 0; c < depth; c++) {
         if (x[c] > max_in_row) {

@@ -18,21 +18,20 @@
 typedef struct {
     int32_t input_multiplier;   /* from PreprocessSoftmaxScaling(beta, input_scale, 5) */
     int32_t input_left_shift;   /* 0..31 */
-    int32_t diff_min;           /* -CalculateInputRadius(5, input_left_shift, 31), <= 0 */
+    int32_t limit;              /* largest max - x whose exp counts: TFLM's diff >= diff_min
+                                 * with diff_min = -CalculateInputRadius(5, input_left_shift, 31),
+                                 * capped at 255 (the largest difference of int8 values) */
 } mf_k_softmax_params_t;
 
-/* Entries of the exp table: one per difference max - x that is not below diff_min. */
+/* Entries of the exp table: one per difference max - x in [0, limit]. */
 static inline int32_t mf_k_softmax_table_len(const mf_k_softmax_params_t *p) {
-    return (p->diff_min < -255 ? 255 : -p->diff_min) + 1;
+    return p->limit + 1;
 }
 
-/* outer rows of depth elements each; table: mf_k_softmax_table_len(p) int32 of scratch.
- * out may equal in (each row is read whole before it is written). */
-void mf_k_softmax_s8(const int8_t *in, int8_t *out, int32_t outer, int32_t depth,
-    const mf_k_softmax_params_t *p, int32_t *table);
-
-/* The same in two steps, for callers that produce rows one at a time (the fused
- * attention): mark the table empty once, then any number of row batches. */
+/* outer rows of depth elements each; table: mf_k_softmax_table_len(p) int32 of scratch,
+ * marked empty once per invoke (reset), then any number of row batches (the fused
+ * attention produces its rows one at a time). out may equal in (each row is read whole
+ * before it is written). */
 void mf_k_softmax_reset(const mf_k_softmax_params_t *p, int32_t *table);
 void mf_k_softmax_rows(const int8_t *in, int8_t *out, int32_t outer, int32_t depth,
     const mf_k_softmax_params_t *p, int32_t *table);
@@ -52,7 +51,7 @@ void mf_k_softmax_row_exps(const int8_t *in, int8_t *out, int32_t depth, const m
 #define MF_K_SOFTMAX_ELEMS_PER_ENTRY 1
 #endif /* MF_K_SOFTMAX_ELEMS_PER_ENTRY */
 static inline int mf_k_softmax_use_table(const mf_k_softmax_params_t *p, int32_t elements) {
-    return elements / mf_k_softmax_table_len(p) >= MF_K_SOFTMAX_ELEMS_PER_ENTRY;
+    return elements >= MF_K_SOFTMAX_ELEMS_PER_ENTRY * mf_k_softmax_table_len(p);
 }
 
 #endif /* MF_K_SOFTMAX_H */

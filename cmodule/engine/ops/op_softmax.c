@@ -77,9 +77,10 @@ static mf_status_t softmax_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     }
     p->k.input_multiplier = qm.multiplier;
     p->k.input_left_shift = qm.shift;  /* 0..31: the real multiplier is capped below 2^31 */
-    p->k.diff_min = -mf_calculate_input_radius(SOFTMAX_DIFF_BITS, qm.shift, 31);
+    const int32_t radius = mf_calculate_input_radius(SOFTMAX_DIFF_BITS, qm.shift, 31);
+    p->k.limit = radius < 255 ? radius : 255;
     p->depth = in->dims[in->ndim - 1];
-    p->outer = p->depth > 0 ? in->count / p->depth : 0;
+    p->outer = in->count / p->depth;   /* the loader refuses dims of 0 */
     node->params = p;
     p->table = mf_k_softmax_use_table(&p->k, in->count);
     node->scratch_bytes = (uint32_t)((p->table ? mf_k_softmax_table_len(&p->k) : p->depth) * (int32_t)sizeof(int32_t));
@@ -95,7 +96,8 @@ static void softmax_eval(mf_model_t *m, const mf_node_t *node) {
     int8_t *y = (int8_t *)mf_out_data(m, node, 0);
     int32_t *scratch = (int32_t *)(void *)node->scratch;
     if (p->table) {
-        mf_k_softmax_s8(x, y, p->outer, p->depth, &p->k, scratch);
+        mf_k_softmax_reset(&p->k, scratch);
+        mf_k_softmax_rows(x, y, p->outer, p->depth, &p->k, scratch);
         return;
     }
     for (int32_t i = 0; i < p->outer; i++) {
