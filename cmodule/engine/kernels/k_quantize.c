@@ -5,34 +5,26 @@
 
 #if MF_OP_QUANTIZE
 
-/* static_cast<int32_t>(std::round(v)) with round half away from zero; saturating and
- * NaN -> 0 where the C++ cast is undefined. */
-static inline int32_t round_to_i32(float v) {
-    if (v != v) {
-        return 0;
-    }
-    if (v >= 2147483648.0f) {
-        return INT32_MAX;
-    }
-    if (v <= -2147483648.0f) {
-        return INT32_MIN;
-    }
-    int32_t t = (int32_t)v;
-    /* Exact: for |v| < 2^23 Sterbenz applies, above it v is already an integer. */
-    const float frac = v - (float)t;
-    if (frac >= 0.5f) {
-        t++;
-    } else if (frac <= -0.5f) {
-        t--;
-    }
-    return t;
-}
-
 void mfk_quantize_f32_s8(float scale, int32_t zero_point, const float *x, int8_t *y, int32_t n) {
     for (int32_t i = 0; i < n; ++i) {
-        const float q = x[i] / scale;
-        const int64_t v = (int64_t)round_to_i32(q) + zero_point;
-        y[i] = (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
+        float v = x[i] / scale;
+        /* static_cast<int32_t>(std::round(v)) + zero_point, clamped to int8. Beyond
+         * +-512 every v clamps alike (|zero_point| <= 128), so v is clamped there first
+         * and the cast, undefined past int32 in C++, stays defined; NaN gives 0, as the
+         * cast does on Arm. */
+        int32_t t = 0;
+        if (v == v) {
+            v = v < -512.0f ? -512.0f : (v > 512.0f ? 512.0f : v);
+            t = (int32_t)v;
+            /* Round half away from zero; exact, as |v| < 2^23 (Sterbenz). */
+            const float frac = v - (float)t;
+            if (frac >= 0.5f) {
+                t++;
+            } else if (frac <= -0.5f) {
+                t--;
+            }
+        }
+        y[i] = (int8_t)mf_clamp(t + zero_point, -128, 127);
     }
 }
 
