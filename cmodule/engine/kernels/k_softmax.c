@@ -18,34 +18,17 @@ static inline int32_t k_softmax_exp_of(int32_t d, const mf_k_softmax_params_t *p
     return mf_fp_exp_on_negative_values(rescaled, K_SOFTMAX_DIFF_BITS);
 }
 
-/* The same, looked up or computed once per invoke. */
-static inline int32_t k_softmax_exp(int32_t *table, int32_t d, const mf_k_softmax_params_t *p) {
-    int32_t e = table[d];
-    if (e < 0) {
-        e = k_softmax_exp_of(d, p);
-        table[d] = e;
-    }
-    return e;
-}
-
 void mf_k_softmax_reset(const mf_k_softmax_params_t *p, int32_t *table) {
     /* exp values are >= 0: -1 (all bytes 0xff) marks "not computed yet". */
     memset(table, 0xff, (size_t)mf_k_softmax_table_len(p) * sizeof(int32_t));
 }
 
-/* One row. The exps of the row's differences come from the lazily filled table
- * (exps NULL) or are computed once per element into exps[depth] (table NULL); either
- * way each is the same exp_on_negative_values result. Called with constant NULLs and
- * forced inline, so each caller gets its own specialised copy (a shared copy testing
- * `exps` per element ran the table path at half speed). */
-#if defined(__GNUC__)
-#define K_SOFTMAX_ROW_INLINE static inline __attribute__((always_inline))
-#else
-#define K_SOFTMAX_ROW_INLINE static inline
-#endif /* __GNUC__ */
-
-K_SOFTMAX_ROW_INLINE void k_softmax_row(const int8_t *x, int8_t *y, int32_t depth, const mf_k_softmax_params_t *p,
-    int32_t *table, int32_t *exps) {
+/* One row. Each exp is computed once into exps, filled lazily: indexed by the
+ * difference max - x (the table, reset once per invoke) or, with per_element, by the
+ * element (depth entries, reset here); either way each is the same
+ * exp_on_negative_values result. */
+static void k_softmax_row(const int8_t *x, int8_t *y, int32_t depth, const mf_k_softmax_params_t *p,
+    int32_t *exps, int per_element) {
     const int32_t limit = p->limit;
     int32_t max_in_row = INT8_MIN;
     for (int32_t c = 0; c < depth; c++) {
@@ -53,21 +36,23 @@ K_SOFTMAX_ROW_INLINE void k_softmax_row(const int8_t *x, int8_t *y, int32_t dept
             max_in_row = x[c];
         }
     }
+    if (per_element) {
+        memset(exps, 0xff, (size_t)depth * sizeof(int32_t));
+    }
     /* TFLM sums in int32 (at most 4095 * 2^19 before it wraps); int64 keeps longer
      * rows defined. */
     int64_t sum_of_exps = 0;
     for (int32_t c = 0; c < depth; c++) {
         const int32_t d = max_in_row - x[c];
         if (d <= limit) {
-            int32_t e;
-            if (exps) {
+            int32_t *slot = exps + (per_element ? c : d);
+            int32_t e = *slot;
+            if (e < 0) {
                 e = k_softmax_exp_of(d, p);
-                exps[c] = e;
-            } else {
-                e = k_softmax_exp(table, d, p);
+                *slot = e;
             }
-            /* Rescale<12> of a Q0.31 value: a rounding shift right by 12. */
-            sum_of_exps += mf_rdbypot(e, K_SOFTMAX_ACCUM_BITS);
+            /* Rescale<12> of a Q0.31 value: a rounding shift right by 12 (e >= 0). */
+            sum_of_exps += ((uint32_t)e + (1u << (K_SOFTMAX_ACCUM_BITS - 1))) >> K_SOFTMAX_ACCUM_BITS;
         }
     }
     /* The row maximum contributes exp(0) = 1.0, so sum >= 2^19 and the exponent
@@ -87,7 +72,7 @@ K_SOFTMAX_ROW_INLINE void k_softmax_row(const int8_t *x, int8_t *y, int32_t dept
         int32_t v = INT8_MIN;
         if (d <= limit) {
             /* Filled by the sum loop above. */
-            const int32_t e = exps ? exps[c] : table[d];
+            const int32_t e = exps[per_element ? c : d];
             const int32_t unsat = mf_rdbypot(mf_srdhm(shifted_scale, e), exponent);
             v = mf_clamp(unsat + INT8_MIN, INT8_MIN, INT8_MAX);
         }
@@ -98,13 +83,13 @@ K_SOFTMAX_ROW_INLINE void k_softmax_row(const int8_t *x, int8_t *y, int32_t dept
 void mf_k_softmax_rows(const int8_t *in, int8_t *out, int32_t outer, int32_t depth,
     const mf_k_softmax_params_t *p, int32_t *table) {
     for (int32_t i = 0; i < outer; i++) {
-        k_softmax_row(in + (size_t)i * (size_t)depth, out + (size_t)i * (size_t)depth, depth, p, table, NULL);
+        k_softmax_row(in + (size_t)i * (size_t)depth, out + (size_t)i * (size_t)depth, depth, p, table, 0);
     }
 }
 
 void mf_k_softmax_row_exps(const int8_t *in, int8_t *out, int32_t depth, const mf_k_softmax_params_t *p,
     int32_t *exps) {
-    k_softmax_row(in, out, depth, p, NULL, exps);
+    k_softmax_row(in, out, depth, p, exps, 1);
 }
 
 #endif /* MF_OP_SOFTMAX */
