@@ -18,17 +18,6 @@
 enum { FC_OPT_ACTIVATION = 0, FC_OPT_WEIGHTS_FORMAT = 1, FC_OPT_KEEP_NUM_DIMS = 2 };
 #define FC_OPTIONS_TAG 8  /* BuiltinOptions.FullyConnectedOptions */
 
-/* TFLM applies multipliers with x * (1 << shift): larger shifts would overflow. */
-static mf_status_t fc_multiplier(mf_ctx_t *ctx, mf_real_t real, mf_qm_t *qm, int32_t unit) {
-    *qm = mf_quantize_multiplier(real);
-    if (qm->shift > 30) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(111, ": %d; %d",
-            "unit %d: effective scale too large (shift %d, max 30)"),
-            (int)unit, (int)qm->shift);
-    }
-    return MF_OK;
-}
-
 static mf_status_t fc_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     mf_model_t *m = ctx->m;
     mf_status_t st = mf_check_io(ctx, node, 2, 3, 1);
@@ -123,25 +112,14 @@ static mf_status_t fc_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(120, "", "activation range does not fit output quantization"));
     }
 
-    mf_qm_t qm;
-    if (per_channel) {
-        /* FullyConnectedPerChannel: input_scale * filter_scale / output_scale in double. */
-        for (int32_t u = 0; u < units; u++) {
-            const mf_real_t real = mf_real_div(mf_real_mul(mf_real_from_float(in->scale),
-                mf_real_from_float(mf_tensor_qscale(w, u))), mf_real_from_float(out->scale));
-            if ((st = fc_multiplier(ctx, real, &qm, u)) != MF_OK) {
-                return st;
-            }
-            mult[u] = qm.multiplier;
-            shift[u] = (int8_t)qm.shift;
-        }
-    } else {
-        /* GetQuantizedConvolutionMultipler. The TFLM oracle (tflite-micro on PyPI) forms
-         * the scale product in double; the older kernel_util.cc in the source tree takes it
-         * in float. Measured: 3 of 6.1M outputs of per-tensor models differed with the
-         * float product, none with the double one. */
-        const mf_real_t prod = mf_real_mul(mf_real_from_float(in->scale), mf_real_from_float(w->scale));
-        if (bias) {
+    /* One multiplier per unit (FullyConnectedPerChannel) or one for all: input_scale *
+     * filter_scale / output_scale in double, as GetQuantizedConvolutionMultipler forms it
+     * in the TFLM oracle (tflite-micro on PyPI; the older kernel_util.cc in the source tree
+     * takes the product in float: measured, 3 of 6.1M outputs of per-tensor models differed
+     * with that, none with the double one). The filter's scale is its scale 0. */
+    for (int32_t u = 0; u < (int32_t)nqm; u++) {
+        const mf_real_t prod = mf_real_mul(mf_real_from_float(in->scale), mf_real_from_float(mf_tensor_qscale(w, u)));
+        if (!per_channel && bias) {
             /* TFLM refuses a bias scale that does not match input * filter scale:
              * std::abs(prod - (double)bias_scale) / (double)output_scale <= 0.02. The bias
              * scale is unchecked: a negative one adds, and +-inf or NaN (read as >= 2^600)
@@ -152,11 +130,14 @@ static mf_status_t fc_prepare(mf_ctx_t *ctx, mf_node_t *node) {
                     "bias scale does not match input scale * filter scale"));
             }
         }
-        if ((st = fc_multiplier(ctx, mf_real_div(prod, mf_real_from_float(out->scale)), &qm, 0)) != MF_OK) {
-            return st;
+        const mf_qm_t qm = mf_quantize_multiplier(mf_real_div(prod, mf_real_from_float(out->scale)));
+        /* TFLM applies multipliers with x * (1 << shift): larger shifts would overflow. */
+        if (qm.shift > 30) {
+            return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(111, ": %d; %d",
+                "unit %d: effective scale too large (shift %d, max 30)"), (int)u, (int)qm.shift);
         }
-        mult[0] = qm.multiplier;
-        shift[0] = (int8_t)qm.shift;
+        mult[u] = qm.multiplier;
+        shift[u] = (int8_t)qm.shift;
     }
 
     p->batches = batches;
