@@ -54,14 +54,6 @@ static void bmm_axpy_rows(const int8_t *a, int32_t a_off, const int8_t *b, int32
     }
 }
 
-uint32_t mf_k_batch_matmul_scratch(const mf_bmm_params_t *p) {
-    uint32_t bytes = p->adj_y ? 0u : 4u * (uint32_t)p->n;
-    if (p->adj_x) {
-        bytes += (uint32_t)p->k;
-    }
-    return bytes;
-}
-
 void mf_k_batch_matmul_row(const mf_bmm_params_t *p, const int8_t *row, const int8_t *rhs, int8_t *out,
     int32_t *acc) {
     const int32_t N = p->n, K = p->k;

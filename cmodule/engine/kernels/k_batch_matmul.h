@@ -25,8 +25,8 @@ typedef struct {
     int32_t lhs_step[3];  /* matrices to advance lhs per batch index (0: broadcast) */
     int32_t rhs_step[3];
     int32_t m, n, k;      /* output rows, output cols, accumulation depth */
-    int32_t adj_x;        /* lhs stored [k][m] */
-    int32_t adj_y;        /* rhs stored [n][k] */
+    int32_t adj_x;        /* nonzero: lhs stored [k][m] */
+    int32_t adj_y;        /* nonzero: rhs stored [n][k] */
     int32_t lhs_zp;
     int32_t rhs_zp;
     int32_t out_offset;
@@ -35,7 +35,9 @@ typedef struct {
 
 /* Scratch bytes eval needs (0 when none): N int32 accumulators unless adj_y, then K
  * bytes for a gathered lhs row when adj_x. */
-uint32_t mf_k_batch_matmul_scratch(const mf_bmm_params_t *p);
+static inline uint32_t mf_k_batch_matmul_scratch(const mf_bmm_params_t *p) {
+    return (p->adj_y ? 0u : 4u * (uint32_t)p->n) + (p->adj_x ? (uint32_t)p->k : 0u);
+}
 
 /* One output row of one batch: out[j] = requant(sum_k (row[k] - lhs_zp) * (rhs[k][j] -
  * rhs_zp)) for j < N, with row contiguous (K bytes) and rhs one stored matrix ([K][N],

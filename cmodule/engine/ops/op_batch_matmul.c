@@ -20,6 +20,13 @@ enum { BMM_OPT_ADJ_X = 0, BMM_OPT_ADJ_Y = 1 };
 #define BMM_OPTIONS_TAG 101  /* BuiltinOptions.BatchMatMulOptions */
 #define BMM_RANK 5           /* reference_ops::BatchMatMul works on 5-D extended shapes */
 
+/* t's shape extended to BMM_RANK dims with leading 1s (t->ndim <= BMM_RANK). */
+static void bmm_extend(const mf_tensor_t *t, int32_t *e) {
+    for (int i = 0; i < BMM_RANK; i++) {
+        e[i] = i < BMM_RANK - t->ndim ? 1 : t->dims[i - (BMM_RANK - t->ndim)];
+    }
+}
+
 static mf_status_t bmm_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     mf_model_t *m = ctx->m;
     mf_status_t st = mf_check_io(ctx, node, 2, 2, 1);
@@ -30,8 +37,8 @@ static mf_status_t bmm_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     if ((st = mf_node_options(ctx, node, BMM_OPTIONS_TAG, &opt)) != MF_OK) {
         return st;
     }
-    const int adj_x = mf_fbt_u8(&opt, BMM_OPT_ADJ_X, 0) != 0;
-    const int adj_y = mf_fbt_u8(&opt, BMM_OPT_ADJ_Y, 0) != 0;
+    const int adj_x = mf_fbt_u8(&opt, BMM_OPT_ADJ_X, 0);
+    const int adj_y = mf_fbt_u8(&opt, BMM_OPT_ADJ_Y, 0);
 
     const mf_tensor_t *lhs = mf_node_in(m, node, 0);
     const mf_tensor_t *rhs = mf_node_in(m, node, 1);
@@ -44,11 +51,12 @@ static mf_status_t bmm_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(75, ": %d; %d; %d", "operands have %d and %d dims, need 2 to %d"),
             lhs->ndim, rhs->ndim, BMM_RANK);
     }
-    int32_t l[BMM_RANK], r[BMM_RANK];
+    /* l, r: the operands' shapes extended to 5-D with leading 1s; want: the output's, the
+     * broadcast batch dims then [M, N] (its last `rank` dims are the declared shape). */
+    int32_t l[BMM_RANK], r[BMM_RANK], want[BMM_RANK];
+    bmm_extend(lhs, l);
+    bmm_extend(rhs, r);
     for (int i = 0; i < BMM_RANK; i++) {
-        int li = i - (BMM_RANK - lhs->ndim), ri = i - (BMM_RANK - rhs->ndim);
-        l[i] = li >= 0 ? lhs->dims[li] : 1;
-        r[i] = ri >= 0 ? rhs->dims[ri] : 1;
         if (l[i] < 1 || r[i] < 1) {
             return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(76, ": %d; %d",
                 "operand dim %d is %d"), i, (int)(l[i] < 1 ? l[i] : r[i]));
@@ -65,24 +73,17 @@ static mf_status_t bmm_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(78, ": %d; %d",
             "accumulation depth %d exceeds %d"), (int)K, MF_K_MAX_DEPTH);
     }
-
-    /* Output shape: broadcast batch dims, then [M, N], with rank max(lhs, rhs). */
-    const int rank = lhs->ndim > rhs->ndim ? lhs->ndim : rhs->ndim;
-    int32_t want[BMM_RANK];
-    int32_t batch[3];
     for (int i = 0; i < 3; i++) {
         if (l[i] != r[i] && l[i] != 1 && r[i] != 1) {
             return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(79, ": %d; %d",
                 "batch dims %d and %d do not broadcast"), (int)l[i], (int)r[i]);
         }
-        batch[i] = l[i] != 1 ? l[i] : r[i];
+        want[i] = l[i] != 1 ? l[i] : r[i];
     }
-    for (int i = 0; i < rank - 2; i++) {
-        want[i] = batch[3 - (rank - 2) + i];
-    }
-    want[rank - 2] = M;
-    want[rank - 1] = N;
-    if ((st = mf_check_shape(ctx, out, "output", rank, want)) != MF_OK) {
+    want[3] = M;
+    want[4] = N;
+    const int rank = lhs->ndim > rhs->ndim ? lhs->ndim : rhs->ndim;
+    if ((st = mf_check_shape(ctx, out, "output", rank, want + BMM_RANK - rank)) != MF_OK) {
         return st;
     }
 
@@ -101,7 +102,7 @@ static mf_status_t bmm_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     }
     int32_t lstep = 1, rstep = 1;
     for (int i = 2; i >= 0; i--) {
-        p->batch[i] = batch[i];
+        p->batch[i] = want[i];
         p->lhs_step[i] = l[i] == 1 ? 0 : lstep;
         p->rhs_step[i] = r[i] == 1 ? 0 : rstep;
         lstep *= l[i];
