@@ -18,58 +18,45 @@ void mf_k_fully_connected_s8(const mf_fc_params_t *p, const int8_t *in, const in
     const int32_t units = p->units;
     const int32_t off = p->in_offset;
     const int32_t qstep = p->per_channel ? 1 : 0;
-    if (p->batches < 4) {
-        /* Few rows: hoisting the multipliers would cost more than it saves. */
-        for (int32_t b = 0; b < p->batches; b++) {
-            const int8_t *x = in + (size_t)b * (size_t)depth;
-            int8_t *y = out + (size_t)b * (size_t)units;
-            int32_t u = 0;
-            for (; u + 4 <= units; u += 4) {
-                int32_t d[4];
-                mf_dot4_s8(x, off, w + (size_t)u * (size_t)depth, (size_t)depth, depth, d);
-                for (int r = 0; r < 4; r++) {
-                    y[u + r] = fc_requant(p, mf_k_add_bias(d[r], bias, u + r), (u + r) * qstep);
-                }
-            }
-            for (; u < units; u++) {
-                const int32_t d = mf_dot_s8(x, off, w + (size_t)u * (size_t)depth, depth);
-                y[u] = fc_requant(p, mf_k_add_bias(d, bias, u), u * qstep);
-            }
-        }
-        return;
-    }
-    /* Four units at a time over all batches: their requantization constants (hoisted
-     * with mf_qmx) and biases stay in registers; the input rows are re-read per block. */
+    /* From a few rows on, the multipliers' shifts and rounding constants (mf_qmx) and the
+     * biases of a block are hoisted out of the row loop; below that it costs more than it
+     * saves. */
+    const int hoist = p->batches >= 4;
+    /* Four units at a time over all rows; the input rows are re-read per block. */
     for (int32_t u = 0; u < units; u += 4) {
         const int32_t nu = units - u < 4 ? units - u : 4;
         const int8_t *wu = w + (size_t)u * (size_t)depth;
         mf_qmx_t q[4];
         int32_t b4[4];
-        for (int32_t r = 0; r < nu; r++) {
-            mf_qm_t qm;
-            qm.multiplier = p->mult[(u + r) * qstep];
-            qm.shift = p->shift[(u + r) * qstep];
-            q[r] = mf_qmx(qm);
-            b4[r] = bias ? bias[u + r] : 0;
+        if (hoist) {
+            for (int32_t r = 0; r < nu; r++) {
+                mf_qm_t qm;
+                qm.multiplier = p->mult[(u + r) * qstep];
+                qm.shift = p->shift[(u + r) * qstep];
+                q[r] = mf_qmx(qm);
+                b4[r] = bias ? bias[u + r] : 0;
+            }
         }
         const int8_t *x = in;
         int8_t *y = out + u;
-        if (nu == 4) {
-            for (int32_t b = 0; b < p->batches; b++, x += depth, y += units) {
-                int32_t d[4];
+        for (int32_t b = 0; b < p->batches; b++, x += depth, y += units) {
+            int32_t d[4];
+            if (nu == 4) {
                 mf_dot4_s8(x, off, wu, (size_t)depth, depth, d);
-                for (int r = 0; r < 4; r++) {
+            } else {
+                for (int32_t r = 0; r < nu; r++) {
+                    d[r] = mf_dot_s8(x, off, wu + (size_t)r * (size_t)depth, depth);
+                }
+            }
+            if (hoist) {
+                for (int32_t r = 0; r < nu; r++) {
                     /* The bias is added in uint32, wrapping like the reference's int32 sum. */
                     const int32_t acc = (int32_t)((uint32_t)d[r] + (uint32_t)b4[r]);
                     y[r] = mf_requant_qmx_s8(acc, &q[r], p->out_offset, p->act_min, p->act_max);
                 }
-            }
-        } else {
-            for (int32_t b = 0; b < p->batches; b++, x += depth, y += units) {
+            } else {
                 for (int32_t r = 0; r < nu; r++) {
-                    const int32_t d = mf_dot_s8(x, off, wu + (size_t)r * (size_t)depth, depth);
-                    const int32_t acc = (int32_t)((uint32_t)d + (uint32_t)b4[r]);
-                    y[r] = mf_requant_qmx_s8(acc, &q[r], p->out_offset, p->act_min, p->act_max);
+                    y[r] = fc_requant(p, mf_k_add_bias(d[r], bias, u + r), (u + r) * qstep);
                 }
             }
         }
