@@ -53,9 +53,9 @@ static inline int32_t mf_hsum_s32(__m128i v) {
 #endif /* __SSE2__ */
 
 static inline int32_t mf_dot_s8(const int8_t *x, int32_t x_off, const int8_t *w, int32_t n) {
-    int32_t i = 0;
     int32_t acc = 0;
 #if defined(__SSE2__)
+    int32_t i = 0;
     const __m128i off = _mm_set1_epi16((int16_t)x_off);
     __m128i va = _mm_setzero_si128();
     for (; i + 16 <= n; i += 16) {
@@ -71,18 +71,17 @@ static inline int32_t mf_dot_s8(const int8_t *x, int32_t x_off, const int8_t *w,
         i += 8;
     }
     acc = mf_hsum_s32(va);
-#else
-    int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (; i + 4 <= n; i += 4) {
-        s0 += (x[i] + x_off) * w[i];
-        s1 += (x[i + 1] + x_off) * w[i + 1];
-        s2 += (x[i + 2] + x_off) * w[i + 2];
-        s3 += (x[i + 3] + x_off) * w[i + 3];
-    }
-    acc = (s0 + s1) + (s2 + s3);
+    x += i;
+    w += i;
+    n -= i;
 #endif /* __SSE2__ */
-    for (; i < n; i++) {
-        acc += (x[i] + x_off) * w[i];
+    /* Tested at the bottom, against an end pointer: 6 instructions per step on Cortex-M4
+     * (-Os), as many as four accumulators took there. */
+    if (n > 0) {
+        const int8_t *end = x + n;
+        do {
+            acc += (*x++ + x_off) * *w++;
+        } while (x < end);
     }
     return acc;
 }
