@@ -17,7 +17,7 @@ void mf_k_fully_connected_s8(const mf_fc_params_t *p, const int8_t *in, const in
     const int32_t depth = p->depth;
     const int32_t units = p->units;
     const int32_t off = p->in_offset;
-    const int32_t qstep = p->per_channel ? 1 : 0;
+    const int32_t qstep = p->per_channel;
     /* From a few rows on, the multipliers' shifts and rounding constants (mf_qmx) and the
      * biases of a block are hoisted out of the row loop; below that it costs more than it
      * saves. */

@@ -201,7 +201,7 @@ typedef struct {
     int32_t out_offset;   /* output zero point */
     int32_t act_min;
     int32_t act_max;
-    int32_t per_channel;  /* mult/shift have `units` entries, else 1 */
+    int32_t per_channel;  /* 1: mult/shift have `units` entries; 0: one */
     const int32_t *mult;  /* requantization multipliers and shifts, in separate arrays */
     const int8_t *shift;  /* so that a channel costs 5 bytes */
 } mf_fc_params_t;

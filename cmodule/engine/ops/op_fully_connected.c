@@ -79,23 +79,19 @@ static mf_status_t fc_prepare(mf_ctx_t *ctx, mf_node_t *node) {
             (int)in->count, (int)depth);
     }
     const int32_t batches = in->count / depth;
+    /* Output: [batches, units], or the input's shape with units last (keep_num_dims). */
     int32_t want[MF_MAX_DIMS];
-    int wn;
+    int wn = 2;
+    want[0] = batches;
     if (keep) {
         if (in->dims[in->ndim - 1] != depth) {
             return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(119, ": %d; %d", "input last dim %d, filter depth %d"),
                 (int)in->dims[in->ndim - 1], (int)depth);
         }
         wn = in->ndim;
-        for (int i = 0; i < wn - 1; i++) {
-            want[i] = in->dims[i];
-        }
-        want[wn - 1] = units;
-    } else {
-        wn = 2;
-        want[0] = batches;
-        want[1] = units;
+        memcpy(want, in->dims, sizeof(int32_t) * (size_t)(wn - 1));
     }
+    want[wn - 1] = units;
     if ((st = mf_check_shape(ctx, out, "output", wn, want)) != MF_OK) {
         return st;
     }
@@ -117,20 +113,21 @@ static mf_status_t fc_prepare(mf_ctx_t *ctx, mf_node_t *node) {
      * in the TFLM oracle (tflite-micro on PyPI; the older kernel_util.cc in the source tree
      * takes the product in float: measured, 3 of 6.1M outputs of per-tensor models differed
      * with that, none with the double one). The filter's scale is its scale 0. */
+    const mf_real_t in_scale = mf_real_from_float(in->scale), out_scale = mf_real_from_float(out->scale);
     for (int32_t u = 0; u < (int32_t)nqm; u++) {
-        const mf_real_t prod = mf_real_mul(mf_real_from_float(in->scale), mf_real_from_float(mf_tensor_qscale(w, u)));
+        const mf_real_t prod = mf_real_mul(in_scale, mf_real_from_float(mf_tensor_qscale(w, u)));
         if (!per_channel && bias) {
             /* TFLM refuses a bias scale that does not match input * filter scale:
              * std::abs(prod - (double)bias_scale) / (double)output_scale <= 0.02. The bias
              * scale is unchecked: a negative one adds, and +-inf or NaN (read as >= 2^600)
              * fail the test as in double. 0x3F947AE147AE147B is the double 0.02. */
             const mf_real_t diff = mf_real_addsub(prod, mf_real_from_float(bias->scale), !(bias->scale < 0.0f));
-            if (!(mf_real_div(diff, mf_real_from_float(out->scale)) <= 0x3F947AE147AE147Bu)) {
+            if (!(mf_real_div(diff, out_scale) <= 0x3F947AE147AE147Bu)) {
                 return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(121, "",
                     "bias scale does not match input scale * filter scale"));
             }
         }
-        const mf_qm_t qm = mf_quantize_multiplier(mf_real_div(prod, mf_real_from_float(out->scale)));
+        const mf_qm_t qm = mf_quantize_multiplier(mf_real_div(prod, out_scale));
         /* TFLM applies multipliers with x * (1 << shift): larger shifts would overflow. */
         if (qm.shift > 30) {
             return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(111, ": %d; %d",
