@@ -84,7 +84,8 @@ void mf_k_batch_matmul_row(const mf_bmm_params_t *p, const int8_t *row, const in
                 /* The last block ends at N: it recomputes (and rewrites) a few outputs. */
                 j = N - 4;
             } else {
-                /* Fewer than four outputs: one at a time. */
+                /* Fewer than four outputs: one per pass, the four sums over the same
+                 * operand (stride 0), so nothing past the matrix is read. */
                 nj = 1;
                 stride = 0;
             }
@@ -103,7 +104,7 @@ void mf_k_batch_matmul_s8(const mf_bmm_params_t *p, const int8_t *lhs, const int
     const size_t lmat = (size_t)M * (size_t)K;
     const size_t rmat = (size_t)K * (size_t)N;
     /* Scratch layout (see mf_k_batch_matmul_scratch): accumulators, gathered lhs row. */
-    int32_t *acc = p->adj_y ? NULL : (int32_t *)(void *)scratch;
+    int32_t *acc = (int32_t *)(void *)scratch;
     int8_t *row_buf = (int8_t *)scratch + (p->adj_y ? 0 : 4 * (size_t)N);
     int8_t *o = out;
     for (int32_t b0 = 0; b0 < p->batch[0]; b0++) {
