@@ -11,11 +11,9 @@
 
 int mfk_bcast_loops(int ndim, const int32_t *d1, const int32_t *d2, const int32_t *out,
     mfk_loop_t *loops) {
-    /* Loops are collected innermost first, then flipped. A dim of output extent 1 adds
-     * nothing to any index, so it is skipped; a dim whose broadcast pattern (which input
-     * repeats) equals the previous loop's continues that loop, because row-major inputs
-     * are contiguous across it (or both strides are 0). */
-    mfk_loop_t rev[MFK_BCAST_MAX];
+    /* A dim of output extent 1 adds nothing to any index, so it is skipped; a dim whose
+     * broadcast pattern (which input repeats) equals the previous loop's continues that
+     * loop, because row-major inputs are contiguous across it (or both strides are 0). */
     int32_t acc1 = 1, acc2 = 1;
     int prev1 = -1, prev2 = -1;
     int n = 0;
@@ -27,11 +25,11 @@ int mfk_bcast_loops(int ndim, const int32_t *d1, const int32_t *d2, const int32_
             const int bc1 = d1[d] == 1;
             const int bc2 = d2[d] == 1;
             if (n > 0 && bc1 == prev1 && bc2 == prev2) {
-                rev[n - 1].extent *= out[d];
+                loops[n - 1].extent *= out[d];
             } else {
-                rev[n].extent = out[d];
-                rev[n].stride1 = bc1 ? 0 : acc1;
-                rev[n].stride2 = bc2 ? 0 : acc2;
+                loops[n].extent = out[d];
+                loops[n].stride1 = bc1 ? 0 : acc1;
+                loops[n].stride2 = bc2 ? 0 : acc2;
                 prev1 = bc1;
                 prev2 = bc2;
                 n++;
@@ -42,13 +40,10 @@ int mfk_bcast_loops(int ndim, const int32_t *d1, const int32_t *d2, const int32_
     }
     if (n == 0) {
         /* One element in each input, one out. */
-        rev[0].extent = 1;
-        rev[0].stride1 = 1;
-        rev[0].stride2 = 1;
+        loops[0].extent = 1;
+        loops[0].stride1 = 1;
+        loops[0].stride2 = 1;
         n = 1;
-    }
-    for (int i = 0; i < n; ++i) {
-        loops[i] = rev[n - 1 - i];
     }
     return n;
 }
@@ -58,36 +53,53 @@ void mfk_bcast_fill(mfk_bcast_t *plan, int nloops, const mfk_loop_t *loops) {
     plan->rows = nloops ? 1 : 0;
     for (int i = 0; i < nloops; ++i) {
         plan->loop[i] = loops[i];
-        if (i < nloops - 1) {
+        if (i > 0) {
             plan->rows *= loops[i].extent;
         }
     }
 }
 
-/* Advances the outer-loop odometer by one row, updating both input offsets. */
-static inline void bcast_step(const mfk_bcast_t *b, int32_t *idx, int32_t *o1, int32_t *o2) {
-    for (int d = b->nloops - 2; d >= 0; --d) {
-        const mfk_loop_t *l = &b->loop[d];
-        *o1 += l->stride1;
-        *o2 += l->stride2;
-        if (++idx[d] < l->extent) {
-            return;
+/* One inner row: c is the kernel's hoisted parameters, row the plan's loop[0] (extent
+ * and element strides), a and b the row's first input elements. */
+typedef void (*bcast_row_fn)(const void *c, const mfk_loop_t *row, const void *a, const void *b,
+    void *y);
+
+/* Walks the plan: row() per inner row, the outer loops as an odometer that moves both
+ * input offsets. lg: log2 of the element size. */
+static void bcast_run(const mfk_bcast_t *b, int lg, bcast_row_fn row, const void *c,
+    const uint8_t *x1, const uint8_t *x2, uint8_t *y) {
+    int32_t idx[MFK_BCAST_MAX] = {0};
+    int32_t o1 = 0, o2 = 0;
+    for (int32_t r = 0; r < b->rows; ++r) {
+        row(c, b->loop, x1 + (o1 << lg), x2 + (o2 << lg), y);
+        y += b->loop[0].extent << lg;
+        for (int d = 1; d < b->nloops; ++d) {
+            const mfk_loop_t *l = &b->loop[d];
+            o1 += l->stride1;
+            o2 += l->stride2;
+            if (++idx[d] < l->extent) {
+                break;
+            }
+            idx[d] = 0;
+            o1 -= l->stride1 * l->extent;
+            o2 -= l->stride2 * l->extent;
         }
-        idx[d] = 0;
-        *o1 -= l->stride1 * l->extent;
-        *o2 -= l->stride2 * l->extent;
     }
 }
 
 #endif /* MFK_ANY_BINARY */
 
+/* Each int8 row below hoists a row-wide scalar operand (stride 0) out of its loop. The
+ * element functions are symmetric enough that one loop serves either side: v is the
+ * operand that varies, input j of the op. */
+
 #if MF_OP_ADD || MF_OP_SUB
 
 /* The hoisted multipliers of one ADD/SUB call. */
 typedef struct {
-    mf_qm_shl20_t in1, in2;
+    mf_qm_shl20_t in[2];
     mf_qmx_t out;
-    int32_t o1, o2, sign, zp, lo, hi;
+    int32_t off[2], sign, zp, lo, hi;
 } addsub_ctx_t;
 
 static inline int8_t addsub_out(int32_t raw, const addsub_ctx_t *c) {
@@ -95,53 +107,45 @@ static inline int8_t addsub_out(int32_t raw, const addsub_ctx_t *c) {
     return (int8_t)mf_clamp(o, c->lo, c->hi);
 }
 
-/* One inner row. A broadcast (stride 0) operand is scaled once per row. SUB negates
- * the second scaled value, which is exact (the rounding happened before). */
-static void addsub_row(const addsub_ctx_t *c, const int8_t *a, int32_t sa, const int8_t *b,
-    int32_t sb, int8_t *y, int32_t n) {
-    if (sa == 0 && n > 1) {
-        const int32_t k = mf_mul_by_qm_shl20(a[0] + c->o1, &c->in1);
+/* SUB negates the second scaled value, which is exact (the rounding happened before). */
+static void addsub_row(const void *cv, const mfk_loop_t *row, const void *av, const void *bv,
+    void *yv) {
+    const addsub_ctx_t *c = cv;
+    const int8_t *a = av, *b = bv;
+    int8_t *y = yv;
+    const int32_t n = row->extent;
+    if ((row->stride1 == 0 || row->stride2 == 0) && n > 1) {
+        const int j = row->stride1 == 0;
+        const int8_t *v = j ? b : a;
+        const int32_t k = (j ? 1 : c->sign) * mf_mul_by_qm_shl20((j ? a : b)[0] + c->off[!j], &c->in[!j]);
+        const int32_t sv = j ? c->sign : 1, ov = c->off[j];
+        const mf_qm_shl20_t *qv = &c->in[j];
         for (int32_t i = 0; i < n; ++i) {
-            y[i] = addsub_out(k + c->sign * mf_mul_by_qm_shl20(b[i] + c->o2, &c->in2), c);
-        }
-    } else if (sb == 0 && n > 1) {
-        const int32_t k = c->sign * mf_mul_by_qm_shl20(b[0] + c->o2, &c->in2);
-        for (int32_t i = 0; i < n; ++i) {
-            y[i] = addsub_out(mf_mul_by_qm_shl20(a[i] + c->o1, &c->in1) + k, c);
+            y[i] = addsub_out(k + sv * mf_mul_by_qm_shl20(v[i] + ov, qv), c);
         }
     } else {
+        const int32_t o1 = c->off[0], o2 = c->off[1], sign = c->sign;
         for (int32_t i = 0; i < n; ++i) {
-            y[i] = addsub_out(mf_mul_by_qm_shl20(a[i] + c->o1, &c->in1) +
-                c->sign * mf_mul_by_qm_shl20(b[i] + c->o2, &c->in2), c);
+            y[i] = addsub_out(mf_mul_by_qm_shl20(a[i] + o1, &c->in[0]) +
+                sign * mf_mul_by_qm_shl20(b[i] + o2, &c->in[1]), c);
         }
     }
 }
 
-void mfk_addsub_s8(const mfk_addsub_t *p, const mfk_bcast_t *b, const int8_t *x1,
+void mfk_addsub_s8(const mfk_binary_s8_t *p, const mfk_bcast_t *b, const int8_t *x1,
     const int8_t *x2, int8_t *y) {
-    if (b->nloops == 0) {
-        return;
-    }
     /* left_shift is 20 for int8 (the only form this kernel is built for). */
     addsub_ctx_t c;
-    c.in1 = mf_qm_shl20(p->in1);
-    c.in2 = mf_qm_shl20(p->in2);
+    for (int j = 0; j < 2; ++j) {
+        c.in[j] = mf_qm_shl20(p->in[j]);
+        c.off[j] = p->in_offset[j];
+    }
     c.out = mf_qmx(p->out);
-    c.o1 = p->in1_offset;
-    c.o2 = p->in2_offset;
     c.sign = p->in2_sign;
     c.zp = p->out_offset;
     c.lo = p->act_min;
     c.hi = p->act_max;
-    const mfk_loop_t *row = &b->loop[b->nloops - 1];
-    const int32_t n = row->extent, sa = row->stride1, sb = row->stride2;
-    int32_t idx[MFK_BCAST_MAX] = {0};
-    int32_t o1 = 0, o2 = 0;
-    for (int32_t r = 0; r < b->rows; ++r) {
-        addsub_row(&c, x1 + o1, sa, x2 + o2, sb, y, n);
-        y += n;
-        bcast_step(b, idx, &o1, &o2);
-    }
+    bcast_run(b, 0, addsub_row, &c, (const uint8_t *)x1, (const uint8_t *)x2, (uint8_t *)y);
 }
 
 #endif /* MF_OP_ADD || MF_OP_SUB */
@@ -149,8 +153,8 @@ void mfk_addsub_s8(const mfk_addsub_t *p, const mfk_bcast_t *b, const int8_t *x1
 #if MF_OP_SQUARED_DIFFERENCE
 
 typedef struct {
-    mf_qmx_t in1, in2, out;
-    int32_t o1, o2, pot, zp;
+    mf_qmx_t in[2], out;
+    int32_t off[2], pot, zp;
 } sqdiff_ctx_t;
 
 /* One input on the common scale: MultiplyByQuantizedMultiplierSmallerThanOneExp of
@@ -160,54 +164,47 @@ static inline int32_t sqdiff_in(int32_t v, int32_t pot, const mf_qmx_t *q) {
 }
 
 /* The squared difference of two inputs of at most 255 * 2^7 / 2 in magnitude stays
- * below 2^31 (the reason TFLM picks left_shift 7). */
+ * below 2^31 (the reason TFLM picks left_shift 7); its sign does not matter. */
 static inline int8_t sqdiff_out(int32_t diff, const sqdiff_ctx_t *c) {
     const int32_t o = mf_mul_by_qmx(diff * diff, &c->out) + c->zp;
     return (int8_t)mf_clamp(o, -128, 127);
 }
 
-static void sqdiff_row(const sqdiff_ctx_t *c, const int8_t *a, int32_t sa, const int8_t *b,
-    int32_t sb, int8_t *y, int32_t n) {
-    if (sa == 0 && n > 1) {
-        const int32_t k = sqdiff_in(a[0] + c->o1, c->pot, &c->in1);
+static void sqdiff_row(const void *cv, const mfk_loop_t *row, const void *av, const void *bv,
+    void *yv) {
+    const sqdiff_ctx_t *c = cv;
+    const int8_t *a = av, *b = bv;
+    int8_t *y = yv;
+    const int32_t n = row->extent, pot = c->pot;
+    if ((row->stride1 == 0 || row->stride2 == 0) && n > 1) {
+        const int j = row->stride1 == 0;
+        const int8_t *v = j ? b : a;
+        const int32_t k = sqdiff_in((j ? a : b)[0] + c->off[!j], pot, &c->in[!j]);
+        const int32_t ov = c->off[j];
+        const mf_qmx_t *qv = &c->in[j];
         for (int32_t i = 0; i < n; ++i) {
-            y[i] = sqdiff_out(k - sqdiff_in(b[i] + c->o2, c->pot, &c->in2), c);
-        }
-    } else if (sb == 0 && n > 1) {
-        const int32_t k = sqdiff_in(b[0] + c->o2, c->pot, &c->in2);
-        for (int32_t i = 0; i < n; ++i) {
-            y[i] = sqdiff_out(sqdiff_in(a[i] + c->o1, c->pot, &c->in1) - k, c);
+            y[i] = sqdiff_out(sqdiff_in(v[i] + ov, pot, qv) - k, c);
         }
     } else {
+        const int32_t o1 = c->off[0], o2 = c->off[1];
         for (int32_t i = 0; i < n; ++i) {
-            y[i] = sqdiff_out(sqdiff_in(a[i] + c->o1, c->pot, &c->in1) -
-                sqdiff_in(b[i] + c->o2, c->pot, &c->in2), c);
+            y[i] = sqdiff_out(sqdiff_in(a[i] + o1, pot, &c->in[0]) -
+                sqdiff_in(b[i] + o2, pot, &c->in[1]), c);
         }
     }
 }
 
-void mfk_squared_difference_s8(const mfk_addsub_t *p, const mfk_bcast_t *b,
+void mfk_squared_difference_s8(const mfk_binary_s8_t *p, const mfk_bcast_t *b,
     const int8_t *x1, const int8_t *x2, int8_t *y) {
-    if (b->nloops == 0) {
-        return;
-    }
     sqdiff_ctx_t c;
-    c.in1 = mf_qmx(p->in1);
-    c.in2 = mf_qmx(p->in2);
+    for (int j = 0; j < 2; ++j) {
+        c.in[j] = mf_qmx(p->in[j]);
+        c.off[j] = p->in_offset[j];
+    }
     c.out = mf_qmx(p->out);
-    c.o1 = p->in1_offset;
-    c.o2 = p->in2_offset;
     c.pot = (int32_t)1 << p->left_shift;
     c.zp = p->out_offset;
-    const mfk_loop_t *row = &b->loop[b->nloops - 1];
-    const int32_t n = row->extent, sa = row->stride1, sb = row->stride2;
-    int32_t idx[MFK_BCAST_MAX] = {0};
-    int32_t o1 = 0, o2 = 0;
-    for (int32_t r = 0; r < b->rows; ++r) {
-        sqdiff_row(&c, x1 + o1, sa, x2 + o2, sb, y, n);
-        y += n;
-        bcast_step(b, idx, &o1, &o2);
-    }
+    bcast_run(b, 0, sqdiff_row, &c, (const uint8_t *)x1, (const uint8_t *)x2, (uint8_t *)y);
 }
 
 #endif /* MF_OP_SQUARED_DIFFERENCE */
@@ -216,7 +213,7 @@ void mfk_squared_difference_s8(const mfk_addsub_t *p, const mfk_bcast_t *b,
 
 typedef struct {
     mf_qmx_t out;
-    int32_t o1, o2, zp, lo, hi;
+    int32_t off[2], zp, lo, hi;
 } mul_ctx_t;
 
 static inline int8_t mul_out(int32_t prod, const mul_ctx_t *c) {
@@ -224,46 +221,37 @@ static inline int8_t mul_out(int32_t prod, const mul_ctx_t *c) {
     return (int8_t)mf_clamp(o, c->lo, c->hi);
 }
 
-static void mul_row(const mul_ctx_t *c, const int8_t *a, int32_t sa, const int8_t *b,
-    int32_t sb, int8_t *y, int32_t n) {
-    if (sa == 0 && n > 1) {
-        const int32_t k = a[0] + c->o1;
+static void mul_row(const void *cv, const mfk_loop_t *row, const void *av, const void *bv,
+    void *yv) {
+    const mul_ctx_t *c = cv;
+    const int8_t *a = av, *b = bv;
+    int8_t *y = yv;
+    const int32_t n = row->extent;
+    if ((row->stride1 == 0 || row->stride2 == 0) && n > 1) {
+        const int j = row->stride1 == 0;
+        const int8_t *v = j ? b : a;
+        const int32_t k = (j ? a : b)[0] + c->off[!j], ov = c->off[j];
         for (int32_t i = 0; i < n; ++i) {
-            y[i] = mul_out(k * (b[i] + c->o2), c);
-        }
-    } else if (sb == 0 && n > 1) {
-        const int32_t k = b[0] + c->o2;
-        for (int32_t i = 0; i < n; ++i) {
-            y[i] = mul_out((a[i] + c->o1) * k, c);
+            y[i] = mul_out(k * (v[i] + ov), c);
         }
     } else {
+        const int32_t o1 = c->off[0], o2 = c->off[1];
         for (int32_t i = 0; i < n; ++i) {
-            y[i] = mul_out((a[i] + c->o1) * (b[i] + c->o2), c);
+            y[i] = mul_out((a[i] + o1) * (b[i] + o2), c);
         }
     }
 }
 
-void mfk_mul_s8(const mfk_mul_t *p, const mfk_bcast_t *b, const int8_t *x1,
+void mfk_mul_s8(const mfk_binary_s8_t *p, const mfk_bcast_t *b, const int8_t *x1,
     const int8_t *x2, int8_t *y) {
-    if (b->nloops == 0) {
-        return;
-    }
     mul_ctx_t c;
     c.out = mf_qmx(p->out);
-    c.o1 = p->in1_offset;
-    c.o2 = p->in2_offset;
+    c.off[0] = p->in_offset[0];
+    c.off[1] = p->in_offset[1];
     c.zp = p->out_offset;
     c.lo = p->act_min;
     c.hi = p->act_max;
-    const mfk_loop_t *row = &b->loop[b->nloops - 1];
-    const int32_t n = row->extent, sa = row->stride1, sb = row->stride2;
-    int32_t idx[MFK_BCAST_MAX] = {0};
-    int32_t o1 = 0, o2 = 0;
-    for (int32_t r = 0; r < b->rows; ++r) {
-        mul_row(&c, x1 + o1, sa, x2 + o2, sb, y, n);
-        y += n;
-        bcast_step(b, idx, &o1, &o2);
-    }
+    bcast_run(b, 0, mul_row, &c, (const uint8_t *)x1, (const uint8_t *)x2, (uint8_t *)y);
 }
 
 #endif /* MF_OP_MUL */
@@ -276,8 +264,12 @@ static inline float clamp_f32(float x, float lo, float hi) {
     return (hi < x) ? hi : x;
 }
 
-static void binary_f32_row(const mfk_binary_f32_t *p, const float *a, int32_t sa,
-    const float *b, int32_t sb, float *y, int32_t n) {
+static void binary_f32_row(const void *pv, const mfk_loop_t *row, const void *av,
+    const void *bv, void *yv) {
+    const mfk_binary_f32_t *p = pv;
+    const float *a = av, *b = bv;
+    float *y = yv;
+    const int32_t n = row->extent, sa = row->stride1, sb = row->stride2;
     const float lo = p->act_min, hi = p->act_max;
     switch (p->op) {
         case MFK_F32_ADD:
@@ -306,18 +298,7 @@ static void binary_f32_row(const mfk_binary_f32_t *p, const float *a, int32_t sa
 
 void mfk_binary_f32(const mfk_binary_f32_t *p, const mfk_bcast_t *b, const float *x1,
     const float *x2, float *y) {
-    if (b->nloops == 0) {
-        return;
-    }
-    const mfk_loop_t *row = &b->loop[b->nloops - 1];
-    const int32_t n = row->extent, sa = row->stride1, sb = row->stride2;
-    int32_t idx[MFK_BCAST_MAX] = {0};
-    int32_t o1 = 0, o2 = 0;
-    for (int32_t r = 0; r < b->rows; ++r) {
-        binary_f32_row(p, x1 + o1, sa, x2 + o2, sb, y, n);
-        y += n;
-        bcast_step(b, idx, &o1, &o2);
-    }
+    bcast_run(b, 2, binary_f32_row, p, (const uint8_t *)x1, (const uint8_t *)x2, (uint8_t *)y);
 }
 
 #endif /* MFK_ANY_BINARY */

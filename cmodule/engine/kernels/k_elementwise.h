@@ -5,9 +5,9 @@
  * micro/kernels/squared_difference.cc, micro/kernels/elementwise.cc).
  *
  * Broadcasting: the op's prepare turns the two input shapes into an mfk_bcast_t once
- * (mfk_bcast_loops / mfk_bcast_fill); the kernels then walk the output in order, one contiguous inner
- * row at a time. The element function only depends on the two input values, so the
- * traversal order cannot change any result.
+ * (mfk_bcast_loops / mfk_bcast_fill); the kernels then walk the output in order, one
+ * contiguous inner row at a time. The element function only depends on the two input
+ * values, so the traversal order cannot change any result.
  */
 #ifndef MF_K_ELEMENTWISE_H
 #define MF_K_ELEMENTWISE_H
@@ -27,63 +27,54 @@ typedef struct {
 
 /* Iteration plan of a broadcasting binary op over a contiguous output. Output dims of
  * extent 1 are dropped and neighbouring dims with the same broadcast pattern merged,
- * so [B,T,C] op [C] becomes two loops: B*T rows with input strides (C, 0), then an
- * inner row of C with strides (1, 1); [B,T,C] op [B,T,1] gives an inner row of C with
+ * so [B,T,C] op [C] becomes two loops: an inner row of C with input strides (1, 1)
+ * inside B*T rows with strides (C, 0); [B,T,C] op [B,T,1] gives an inner row of C with
  * strides (1, 0), i.e. a scalar second operand per row. Stored with only its nloops
  * loops (MFK_BCAST_BYTES) to keep the per-node tables small. */
 typedef struct {
     int32_t nloops;                  /* 0: empty output (nothing to do) */
     int32_t rows;                    /* product of the outer extents */
-    mfk_loop_t loop[];               /* outermost first; loop[nloops-1] is the row */
+    mfk_loop_t loop[];               /* innermost first: loop[0] is the row */
 } mfk_bcast_t;
 
 #define MFK_BCAST_BYTES(nloops) (sizeof(mfk_bcast_t) + (size_t)(nloops) * sizeof(mfk_loop_t))
 
 /* Computes the loops for inputs of extended (same-rank, ndim <= MFK_BCAST_MAX) shapes
  * d1, d2 whose broadcast output is out (already validated: each dim equal or 1) into
- * loops[MFK_BCAST_MAX]; returns the loop count (0 for an empty output). */
+ * loops[MFK_BCAST_MAX], innermost first; returns the loop count (0 for an empty output). */
 int mfk_bcast_loops(int ndim, const int32_t *d1, const int32_t *d2, const int32_t *out,
     mfk_loop_t *loops);
 
 /* Fills a plan of MFK_BCAST_BYTES(nloops) bytes from mfk_bcast_loops' result. */
 void mfk_bcast_fill(mfk_bcast_t *plan, int nloops, const mfk_loop_t *loops);
 
-/* ADD / SUB (int8): each input is offset, shifted left by left_shift (20) and scaled to
- * the common scale 2*max(s1, s2); the sum (difference) is scaled to the output. Small
- * fields are narrow: one of these lives in the arena per node. */
+/* The int8 binary ops' parameters: one layout, so that prepare fills the fields they
+ * share in one place. Small fields are narrow: one of these lives in the arena per node.
+ * ADD / SUB: each input is offset, shifted left by left_shift (20) and scaled by in[i]
+ * to the common scale 2*max(s1, s2); the sum (difference) is scaled to the output.
+ * SQUARED_DIFFERENCE: like SUB with left_shift 7; the difference is squared and scaled
+ * by a general (possibly > 1) output multiplier; act_* is the whole int8 range.
+ * MUL: (x1 + in_offset[0]) * (x2 + in_offset[1]) scaled by out (in, left_shift and
+ * in2_sign unused). */
 typedef struct {
-    mf_qm_t in1;          /* shift <= 0 */
-    mf_qm_t in2;
-    mf_qm_t out;          /* shift <= 0 */
-    int16_t in1_offset;   /* -zero_point */
-    int16_t in2_offset;
+    mf_qm_t in[2];        /* shift <= 0 */
+    mf_qm_t out;          /* ADD / SUB: shift <= 0; else any shift in [-31, 30] */
+    int16_t in_offset[2]; /* -zero_point */
     int16_t out_offset;   /* output zero point */
     int16_t act_min;
     int16_t act_max;
     int8_t left_shift;
     int8_t in2_sign;      /* +1 ADD, -1 SUB */
-} mfk_addsub_t;
+} mfk_binary_s8_t;
 
-void mfk_addsub_s8(const mfk_addsub_t *p, const mfk_bcast_t *b, const int8_t *x1,
+/* The name the attention fusion (mf_fuse.c) knows MUL's parameters by. */
+typedef mfk_binary_s8_t mfk_mul_t;
+
+void mfk_addsub_s8(const mfk_binary_s8_t *p, const mfk_bcast_t *b, const int8_t *x1,
     const int8_t *x2, int8_t *y);
-
-/* SQUARED_DIFFERENCE (int8): like SUB with left_shift 7; the difference is squared and
- * scaled by a general (possibly > 1) output multiplier; result clamped to int8. Uses
- * in1/in2/out/offsets/left_shift of mfk_addsub_t (in2_sign and act_* unused). */
-void mfk_squared_difference_s8(const mfk_addsub_t *p, const mfk_bcast_t *b,
+void mfk_squared_difference_s8(const mfk_binary_s8_t *p, const mfk_bcast_t *b,
     const int8_t *x1, const int8_t *x2, int8_t *y);
-
-/* MUL (int8): (x1 + in1_offset) * (x2 + in2_offset) scaled by out, plus out_offset. */
-typedef struct {
-    mf_qm_t out;          /* any shift in [-31, 30] */
-    int16_t in1_offset;
-    int16_t in2_offset;
-    int16_t out_offset;
-    int16_t act_min;
-    int16_t act_max;
-} mfk_mul_t;
-
-void mfk_mul_s8(const mfk_mul_t *p, const mfk_bcast_t *b, const int8_t *x1,
+void mfk_mul_s8(const mfk_binary_s8_t *p, const mfk_bcast_t *b, const int8_t *x1,
     const int8_t *x2, int8_t *y);
 
 /* float32 binary ops, clamped like TFLM's ActivationFunctionWithMinMax (so +inf

@@ -29,45 +29,69 @@
 
 #if MF_OP_ADD || MF_OP_SUB || MF_OP_MUL || MF_OP_SQUARED_DIFFERENCE
 
-enum { EW_KIND_ADDSUB = 0, EW_KIND_MUL, EW_KIND_SQDIFF, EW_KIND_F32 };
+/* The kernel eval runs: the op's MFK_F32_* code for int8, EW_KIND_F32 for float32. */
+#define EW_KIND_F32 4
 
 /* Allocated with the broadcast plan right after it (EW_PLAN), sized for its loops. */
 typedef struct {
-    int16_t is_float;
-    int16_t kind;            /* EW_KIND_*: which kernel eval runs */
+    int32_t kind;
     union {
-        mfk_addsub_t as;     /* ADD, SUB, SQUARED_DIFFERENCE */
-        mfk_mul_t mul;
+        mfk_binary_s8_t s8;
         mfk_binary_f32_t f;
     } k;
 } ew_binary_t;
 
 #define EW_PLAN(p) ((mfk_bcast_t *)((p) + 1))
 
-/* Checks what every binary op shares: io counts, the fused activation (when the op has
- * one), matching types (int8 or float32), per-tensor quantization for int8, and the
- * broadcast of the two input shapes against the declared output shape. Allocates the
- * params and fills the plan. */
-static mf_status_t ew_binary_common(mf_ctx_t *ctx, mf_node_t *node, int tag, int has_act,
-    int *act, ew_binary_t **params) {
+/* QuantizeMultiplierSmallerThanOneExp (lt1): TFLM aborts unless 0 < real < 1 and the
+ * rounded multiplier keeps shift <= 0; such models are refused here instead.
+ * QuantizeMultiplier for MultiplyByQuantizedMultiplier, which computes x * (1 << shift):
+ * a shift above 30 overflows in TFLM (undefined), so it is refused. */
+static mf_status_t ew_qm(mf_ctx_t *ctx, mf_real_t real, const char *what, int lt1, mf_qm_t *qm) {
+    if (lt1 && !(real > 0 && real < mf_real_pow2(0))) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(103, ": %s",
+            "%s rescale factor outside (0, 1): scales too far apart"), what);
+    }
+    *qm = mf_quantize_multiplier(real);
+    if (qm->shift > (lt1 ? 0 : 30)) {
+        /* 104 ignores the shift argument. */
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, lt1 ? MF_MSG(104, ": %s", "%s rescale factor rounds to 1") :
+            MF_MSG(105, ": %s; %d", "%s effective scale too large (shift %d, max 30)"), what,
+            (int)qm->shift);
+    }
+    return MF_OK;
+}
+
+/* One prepare for the four ops (op: the MFK_F32_* code). Checks io counts, the fused
+ * activation (when the op has one), matching types (int8 or float32), per-tensor
+ * quantization for int8, and the broadcast of the two input shapes against the
+ * declared output shape; then the multipliers follow TFLM:
+ *  - ADD / SUB (add_common.cc / sub_common.cc): inputs rescaled to twice the larger input
+ *    scale with 20 bits of headroom. ADD computes the ratios in double; SUB in float
+ *    (its twice_max_input_scale is a float and the divisions happen before the cast);
+ *  - MUL (mul_common.cc): one multiplier s1 * s2 / s_out (double), any shift;
+ *  - SQUARED_DIFFERENCE (squared_difference.cc PrepareQuantized with left_shift 7): the
+ *    inputs as for ADD, the output multiplier (2 max)^2 / (2^14 s_out), where
+ *    2^14 * s_out is a float product. */
+static mf_status_t ew_binary_prepare(mf_ctx_t *ctx, mf_node_t *node, int op) {
+    static const uint8_t tags[] = { EW_TAG_ADD, EW_TAG_SUB, EW_TAG_MUL, EW_TAG_SQDIFF };
     mf_model_t *m = ctx->m;
     mf_status_t st = mf_check_io(ctx, node, 2, 2, 1);
     if (st != MF_OK) {
         return st;
     }
     mf_fbt_t opt;
-    if ((st = mf_node_options(ctx, node, tag, &opt)) != MF_OK) {
+    if ((st = mf_node_options(ctx, node, tags[op], &opt)) != MF_OK) {
         return st;
     }
-    *act = has_act ? mf_fbt_i8(&opt, EW_OPT_ACTIVATION, 0) : MF_ACT_NONE;
-    if (*act < MF_ACT_NONE || *act > MF_ACT_SIGN_BIT) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(99, ": %d", "unknown fused activation %d"), *act);
+    const int act = op != MFK_F32_SQDIFF ? mf_fbt_i8(&opt, EW_OPT_ACTIVATION, 0) : MF_ACT_NONE;
+    if (act < MF_ACT_NONE || act > MF_ACT_SIGN_BIT) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(99, ": %d", "unknown fused activation %d"), act);
     }
-    if (*act > MF_ACT_RELU6) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(100, ": %d", "fused activation %d unsupported"), *act);
+    if (act > MF_ACT_RELU6) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(100, ": %d", "fused activation %d unsupported"), act);
     }
-    const mf_tensor_t *in1 = mf_node_in(m, node, 0);
-    const mf_tensor_t *in2 = mf_node_in(m, node, 1);
+    const mf_tensor_t *in[2] = { mf_node_in(m, node, 0), mf_node_in(m, node, 1) };
     const mf_tensor_t *out = mf_node_out(m, node, 0);
     const int is_float = mf_float_path(ctx, MF_FLOAT_BINARY, out);
     if (is_float < 0) {
@@ -77,25 +101,24 @@ static mf_status_t ew_binary_common(mf_ctx_t *ctx, mf_node_t *node, int tag, int
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(101, ": %s", "output has type %s, need int8 or float32"),
             mf_type_name(out->type));
     }
-    if (is_float) {
-        if ((st = mf_check_type(ctx, in1, "input 0", MF_FLOAT32)) != MF_OK ||
-            (st = mf_check_type(ctx, in2, "input 1", MF_FLOAT32)) != MF_OK) {
+    for (int j = 0; j < 2; j++) {
+        const char *what = j ? "input 1" : "input 0";
+        if ((st = is_float ? mf_check_type(ctx, in[j], what, MF_FLOAT32) : mf_check_s8(ctx, in[j], what)) != MF_OK) {
             return st;
         }
-    } else if ((st = mf_check_s8(ctx, in1, "input 0")) != MF_OK ||
-               (st = mf_check_s8(ctx, in2, "input 1")) != MF_OK ||
-               (st = mf_check_s8(ctx, out, "output")) != MF_OK) {
+    }
+    if (!is_float && (st = mf_check_s8(ctx, out, "output")) != MF_OK) {
         return st;
     }
 
     /* Broadcast: shapes are aligned at their last dim; each pair of dims must be equal
      * or contain a 1. */
-    const int nd = in1->ndim > in2->ndim ? in1->ndim : in2->ndim;
+    const int nd = in[0]->ndim > in[1]->ndim ? in[0]->ndim : in[1]->ndim;
     int32_t d1[MF_MAX_DIMS], d2[MF_MAX_DIMS], want[MF_MAX_DIMS];
     for (int i = 0; i < nd; i++) {
-        const int i1 = i - (nd - in1->ndim), i2 = i - (nd - in2->ndim);
-        d1[i] = i1 >= 0 ? in1->dims[i1] : 1;
-        d2[i] = i2 >= 0 ? in2->dims[i2] : 1;
+        const int i1 = i - (nd - in[0]->ndim), i2 = i - (nd - in[1]->ndim);
+        d1[i] = i1 >= 0 ? in[0]->dims[i1] : 1;
+        d2[i] = i2 >= 0 ? in[1]->dims[i2] : 1;
         if (d1[i] == d2[i] || d2[i] == 1) {
             want[i] = d1[i];
         } else if (d1[i] == 1) {
@@ -118,45 +141,74 @@ static mf_status_t ew_binary_common(mf_ctx_t *ctx, mf_node_t *node, int tag, int
     mfk_bcast_fill(EW_PLAN(p), nloops, loops);
     /* The kernels read element k of a full-size (non-broadcast) input just before
      * writing output element k, so such an input may share the output's bytes. */
-    if (in1->count == out->count) {
-        mf_allow_inplace(ctx, node, 0, 0);
-    }
-    if (in2->count == out->count) {
-        mf_allow_inplace(ctx, node, 1, 0);
-    }
-    p->is_float = (int16_t)is_float;
-    p->kind = EW_KIND_F32;
-    if (is_float) {
-        mf_activation_range_f32(*act, &p->k.f.act_min, &p->k.f.act_max);
+    for (int j = 0; j < 2; j++) {
+        if (in[j]->count == out->count) {
+            mf_allow_inplace(ctx, node, j, 0);
+        }
     }
     node->params = p;
-    *params = p;
-    return MF_OK;
-}
+    p->kind = is_float ? EW_KIND_F32 : op;
+    if (is_float) {
+        p->k.f.op = op;
+        mf_activation_range_f32(act, &p->k.f.act_min, &p->k.f.act_max);
+        return MF_OK;
+    }
 
-/* QuantizeMultiplierSmallerThanOneExp: TFLM aborts unless 0 < real < 1 and the rounded
- * multiplier keeps shift <= 0; such models are refused here instead. */
-static mf_status_t ew_qm_lt1(mf_ctx_t *ctx, mf_real_t real, const char *what, mf_qm_t *qm) {
-    if (!(real > 0 && real < mf_real_pow2(0))) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(103, ": %s",
-            "%s rescale factor outside (0, 1): scales too far apart"), what);
+    mfk_binary_s8_t *k = &p->k.s8;
+    const float s1 = in[0]->scale, s2 = in[1]->scale, so = out->scale;
+    if (op == MFK_F32_MUL) {
+        const mf_real_t real = mf_real_div(mf_real_mul(mf_real_from_float(s1), mf_real_from_float(s2)),
+            mf_real_from_float(so));
+        st = ew_qm(ctx, real, "output", 0, &k->out);
+    } else {
+        const float smax = s1 < s2 ? s2 : s1;   /* std::max */
+        mf_real_t r[2], ro;
+#if MF_OP_SUB
+        if (op == MFK_F32_SUB) {
+            /* Float quotients (an overflowing twice gives 0 or NaN, refused as out of
+             * range). */
+            const float twice = 2.0f * smax;
+            r[0] = mf_real_from_float(s1 / twice);
+            r[1] = mf_real_from_float(s2 / twice);
+            ro = mf_real_from_float(twice / ((float)(1 << 20) * so));
+        } else
+#endif /* MF_OP_SUB */
+        {
+            /* twice = 2.0 * (double)smax; s1 / twice; s2 / twice; ADD: twice / ((1 << 20) * so);
+             * SQUARED_DIFFERENCE: (twice * twice) / (double)(float product), where a float
+             * product that overflows to +inf makes TFLM's quotient 0: read as >= 2^600 it
+             * leaves one below 2^-340, which quantizes to the same multiplier 0, shift 0. */
+            const mf_real_t twice = mf_real_mul(mf_real_pow2(1), mf_real_from_float(smax));
+            r[0] = mf_real_div(mf_real_from_float(s1), twice);
+            r[1] = mf_real_div(mf_real_from_float(s2), twice);
+            ro = op == MFK_F32_SQDIFF ?
+                mf_real_div(mf_real_mul(twice, twice), mf_real_from_float((float)(1 << 14) * so)) :
+                mf_real_div(twice, mf_real_mul(mf_real_pow2(20), mf_real_from_float(so)));
+        }
+        for (int j = 0; j < 2; j++) {
+            if ((st = ew_qm(ctx, r[j], j ? "input 1" : "input 0", 1, &k->in[j])) != MF_OK) {
+                return st;
+            }
+        }
+        st = ew_qm(ctx, ro, "output", op != MFK_F32_SQDIFF, &k->out);
+        k->left_shift = (int8_t)(op == MFK_F32_SQDIFF ? 7 : 20);
+        k->in2_sign = (int8_t)(op == MFK_F32_ADD ? 1 : -1);
     }
-    *qm = mf_quantize_multiplier(real);
-    if (qm->shift > 0) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(104, ": %s", "%s rescale factor rounds to 1"), what);
+    if (st != MF_OK) {
+        return st;
     }
-    return MF_OK;
-}
-
-/* QuantizeMultiplier for MultiplyByQuantizedMultiplier, which computes x * (1 << shift):
- * a shift above 30 overflows in TFLM (undefined), so it is refused. */
-static mf_status_t ew_qm(mf_ctx_t *ctx, mf_real_t real, const char *what, mf_qm_t *qm) {
-    *qm = mf_quantize_multiplier(real);
-    if (qm->shift > 30) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(105, ": %s; %d",
-            "%s effective scale too large (shift %d, max 30)"), what,
-            (int)qm->shift);
+    /* SQUARED_DIFFERENCE has no activation (MF_ACT_NONE): the whole int8 range. */
+    int32_t lo, hi;
+    if (!mf_activation_range_int8(act, so, out->zero_point, &lo, &hi)) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, op == MFK_F32_MUL ?
+            MF_MSG(107, "", "activation range does not fit output quantization") :
+            MF_MSG(106, "", "activation range does not fit output quantization"));
     }
+    k->act_min = (int16_t)lo;   /* within [-128, 127] */
+    k->act_max = (int16_t)hi;
+    k->in_offset[0] = (int16_t)-in[0]->zero_point;
+    k->in_offset[1] = (int16_t)-in[1]->zero_point;
+    k->out_offset = (int16_t)out->zero_point;
     return MF_OK;
 }
 
@@ -166,15 +218,22 @@ static void ew_binary_eval(mf_model_t *m, const mf_node_t *node) {
     const uint8_t *x2 = mf_in_data(m, node, 1);
     uint8_t *y = mf_out_data(m, node, 0);
     switch (p->kind) {
-        case EW_KIND_ADDSUB:
-            mfk_addsub_s8(&p->k.as, EW_PLAN(p), (const int8_t *)x1, (const int8_t *)x2, (int8_t *)y);
+#if MF_OP_ADD || MF_OP_SUB
+        case MFK_F32_ADD:
+        case MFK_F32_SUB:
+            mfk_addsub_s8(&p->k.s8, EW_PLAN(p), (const int8_t *)x1, (const int8_t *)x2, (int8_t *)y);
             break;
-        case EW_KIND_MUL:
-            mfk_mul_s8(&p->k.mul, EW_PLAN(p), (const int8_t *)x1, (const int8_t *)x2, (int8_t *)y);
+#endif /* MF_OP_ADD || MF_OP_SUB */
+#if MF_OP_MUL
+        case MFK_F32_MUL:
+            mfk_mul_s8(&p->k.s8, EW_PLAN(p), (const int8_t *)x1, (const int8_t *)x2, (int8_t *)y);
             break;
-        case EW_KIND_SQDIFF:
-            mfk_squared_difference_s8(&p->k.as, EW_PLAN(p), (const int8_t *)x1, (const int8_t *)x2, (int8_t *)y);
+#endif /* MF_OP_MUL */
+#if MF_OP_SQUARED_DIFFERENCE
+        case MFK_F32_SQDIFF:
+            mfk_squared_difference_s8(&p->k.s8, EW_PLAN(p), (const int8_t *)x1, (const int8_t *)x2, (int8_t *)y);
             break;
+#endif /* MF_OP_SQUARED_DIFFERENCE */
 #if MF_FLOAT_BINARY
         default:
             mfk_binary_f32(&p->k.f, EW_PLAN(p), (const float *)x1, (const float *)x2, (float *)y);
@@ -185,68 +244,10 @@ static void ew_binary_eval(mf_model_t *m, const mf_node_t *node) {
 
 #endif /* MF_OP_ADD || MF_OP_SUB || MF_OP_MUL || MF_OP_SQUARED_DIFFERENCE */
 
-#if MF_OP_ADD || MF_OP_SUB
-
-/* add_common.cc / sub_common.cc: inputs rescaled to twice the larger input scale with
- * 20 bits of headroom. ADD computes the ratios in double; SUB in float (its
- * twice_max_input_scale is a float and the divisions happen before the cast). */
-static mf_status_t ew_addsub_prepare(mf_ctx_t *ctx, mf_node_t *node, int is_sub) {
-    ew_binary_t *p;
-    int act;
-    mf_status_t st = ew_binary_common(ctx, node, is_sub ? EW_TAG_SUB : EW_TAG_ADD, 1, &act, &p);
-    if (st != MF_OK || p->is_float) {
-        if (st == MF_OK) {
-            p->k.f.op = is_sub ? MFK_F32_SUB : MFK_F32_ADD;
-        }
-        return st;
-    }
-    const mf_model_t *m = ctx->m;
-    const mf_tensor_t *in1 = mf_node_in(m, node, 0);
-    const mf_tensor_t *in2 = mf_node_in(m, node, 1);
-    const mf_tensor_t *out = mf_node_out(m, node, 0);
-    const float s1 = in1->scale, s2 = in2->scale, so = out->scale;
-    const float smax = s1 < s2 ? s2 : s1;   /* std::max */
-    mf_real_t r1, r2, ro;
-    if (is_sub) {
-        /* Float quotients (an overflowing twice gives 0 or NaN, refused as out of range). */
-        const float twice = 2.0f * smax;
-        r1 = mf_real_from_float(s1 / twice);
-        r2 = mf_real_from_float(s2 / twice);
-        ro = mf_real_from_float(twice / ((float)(1 << 20) * so));
-    } else {
-        /* twice = 2.0 * (double)smax; s1 / twice; s2 / twice; twice / ((1 << 20) * so). */
-        const mf_real_t twice = mf_real_mul(mf_real_pow2(1), mf_real_from_float(smax));
-        r1 = mf_real_div(mf_real_from_float(s1), twice);
-        r2 = mf_real_div(mf_real_from_float(s2), twice);
-        ro = mf_real_div(twice, mf_real_mul(mf_real_pow2(20), mf_real_from_float(so)));
-    }
-    mfk_addsub_t *k = &p->k.as;
-    if ((st = ew_qm_lt1(ctx, r1, "input 0", &k->in1)) != MF_OK ||
-        (st = ew_qm_lt1(ctx, r2, "input 1", &k->in2)) != MF_OK ||
-        (st = ew_qm_lt1(ctx, ro, "output", &k->out)) != MF_OK) {
-        return st;
-    }
-    int32_t lo, hi;
-    if (!mf_activation_range_int8(act, so, out->zero_point, &lo, &hi)) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(106, "", "activation range does not fit output quantization"));
-    }
-    k->act_min = (int16_t)lo;   /* within [-128, 127] */
-    k->act_max = (int16_t)hi;
-    k->in1_offset = (int16_t)-in1->zero_point;
-    k->in2_offset = (int16_t)-in2->zero_point;
-    k->out_offset = (int16_t)out->zero_point;
-    k->left_shift = 20;
-    k->in2_sign = (int8_t)(is_sub ? -1 : 1);
-    p->kind = EW_KIND_ADDSUB;
-    return MF_OK;
-}
-
-#endif /* MF_OP_ADD || MF_OP_SUB */
-
 #if MF_OP_ADD
 
 static mf_status_t ew_add_prepare(mf_ctx_t *ctx, mf_node_t *node) {
-    return ew_addsub_prepare(ctx, node, 0);
+    return ew_binary_prepare(ctx, node, MFK_F32_ADD);
 }
 
 const mf_op_t mf_op_add = { 0, 5, "ADD", ew_add_prepare, ew_binary_eval };
@@ -256,7 +257,7 @@ const mf_op_t mf_op_add = { 0, 5, "ADD", ew_add_prepare, ew_binary_eval };
 #if MF_OP_SUB
 
 static mf_status_t ew_sub_prepare(mf_ctx_t *ctx, mf_node_t *node) {
-    return ew_addsub_prepare(ctx, node, 1);
+    return ew_binary_prepare(ctx, node, MFK_F32_SUB);
 }
 
 const mf_op_t mf_op_sub = { 41, 5, "SUB", ew_sub_prepare, ew_binary_eval };
@@ -265,38 +266,8 @@ const mf_op_t mf_op_sub = { 41, 5, "SUB", ew_sub_prepare, ew_binary_eval };
 
 #if MF_OP_MUL
 
-/* mul_common.cc: one multiplier s1 * s2 / s_out (double), any shift. */
 static mf_status_t ew_mul_prepare(mf_ctx_t *ctx, mf_node_t *node) {
-    ew_binary_t *p;
-    int act;
-    mf_status_t st = ew_binary_common(ctx, node, EW_TAG_MUL, 1, &act, &p);
-    if (st != MF_OK || p->is_float) {
-        if (st == MF_OK) {
-            p->k.f.op = MFK_F32_MUL;
-        }
-        return st;
-    }
-    const mf_model_t *m = ctx->m;
-    const mf_tensor_t *in1 = mf_node_in(m, node, 0);
-    const mf_tensor_t *in2 = mf_node_in(m, node, 1);
-    const mf_tensor_t *out = mf_node_out(m, node, 0);
-    mfk_mul_t *k = &p->k.mul;
-    const mf_real_t real = mf_real_div(mf_real_mul(mf_real_from_float(in1->scale), mf_real_from_float(in2->scale)),
-        mf_real_from_float(out->scale));
-    if ((st = ew_qm(ctx, real, "output", &k->out)) != MF_OK) {
-        return st;
-    }
-    int32_t lo, hi;
-    if (!mf_activation_range_int8(act, out->scale, out->zero_point, &lo, &hi)) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(107, "", "activation range does not fit output quantization"));
-    }
-    k->act_min = (int16_t)lo;   /* within [-128, 127] */
-    k->act_max = (int16_t)hi;
-    k->in1_offset = (int16_t)-in1->zero_point;
-    k->in2_offset = (int16_t)-in2->zero_point;
-    k->out_offset = (int16_t)out->zero_point;
-    p->kind = EW_KIND_MUL;
-    return MF_OK;
+    return ew_binary_prepare(ctx, node, MFK_F32_MUL);
 }
 
 const mf_op_t mf_op_mul = { 18, 7, "MUL", ew_mul_prepare, ew_binary_eval };
@@ -305,50 +276,15 @@ const mf_op_t mf_op_mul = { 18, 7, "MUL", ew_mul_prepare, ew_binary_eval };
  * time with its own one-row plan: the int8 parameters, or NULL for a float MUL. */
 const mfk_mul_t *mf_op_mul_params(const mf_node_t *node) {
     const ew_binary_t *p = node->params;
-    return (p != NULL && p->kind == EW_KIND_MUL) ? &p->k.mul : NULL;
+    return (p != NULL && p->kind == MFK_F32_MUL) ? &p->k.s8 : NULL;
 }
 
 #endif /* MF_OP_MUL */
 
 #if MF_OP_SQUARED_DIFFERENCE
 
-/* squared_difference.cc PrepareQuantized with left_shift 7: the output multiplier is
- * (2 max)^2 / (2^14 s_out), where 2^14 * s_out is a float product. */
 static mf_status_t ew_sqdiff_prepare(mf_ctx_t *ctx, mf_node_t *node) {
-    ew_binary_t *p;
-    int act;
-    mf_status_t st = ew_binary_common(ctx, node, EW_TAG_SQDIFF, 0, &act, &p);
-    if (st != MF_OK || p->is_float) {
-        if (st == MF_OK) {
-            p->k.f.op = MFK_F32_SQDIFF;
-        }
-        return st;
-    }
-    const mf_model_t *m = ctx->m;
-    const mf_tensor_t *in1 = mf_node_in(m, node, 0);
-    const mf_tensor_t *in2 = mf_node_in(m, node, 1);
-    const mf_tensor_t *out = mf_node_out(m, node, 0);
-    const float s1 = in1->scale, s2 = in2->scale;
-    /* twice = 2.0 * (double)max; (twice * twice) / (double)(float product). */
-    const mf_real_t twice = mf_real_mul(mf_real_pow2(1), mf_real_from_float(s1 < s2 ? s2 : s1));
-    mfk_addsub_t *k = &p->k.as;
-    /* A float product that overflows to +inf makes TFLM's quotient 0; read as >= 2^600 it
-     * leaves one below 2^-340, which quantizes to the same multiplier 0, shift 0. */
-    const mf_real_t ro = mf_real_div(mf_real_mul(twice, twice), mf_real_from_float((float)(1 << 14) * out->scale));
-    if ((st = ew_qm_lt1(ctx, mf_real_div(mf_real_from_float(s1), twice), "input 0", &k->in1)) != MF_OK ||
-        (st = ew_qm_lt1(ctx, mf_real_div(mf_real_from_float(s2), twice), "input 1", &k->in2)) != MF_OK ||
-        (st = ew_qm(ctx, ro, "output", &k->out)) != MF_OK) {
-        return st;
-    }
-    k->in1_offset = (int16_t)-in1->zero_point;
-    k->in2_offset = (int16_t)-in2->zero_point;
-    k->out_offset = (int16_t)out->zero_point;
-    k->left_shift = 7;
-    k->in2_sign = -1;
-    k->act_min = -128;
-    k->act_max = 127;
-    p->kind = EW_KIND_SQDIFF;
-    return MF_OK;
+    return ew_binary_prepare(ctx, node, MFK_F32_SQDIFF);
 }
 
 const mf_op_t mf_op_squared_difference = { 99, 2, "SQUARED_DIFFERENCE", ew_sqdiff_prepare, ew_binary_eval };
