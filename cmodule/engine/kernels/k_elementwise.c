@@ -137,10 +137,10 @@ void mfk_addsub_s8(const mfk_binary_s8_t *p, const mfk_bcast_t *b, const int8_t 
     /* left_shift is 20 for int8 (the only form this kernel is built for). */
     addsub_ctx_t c;
     for (int j = 0; j < 2; ++j) {
-        c.in[j] = mf_qm_shl20(p->in[j]);
+        c.in[j] = mf_qm_shl20(p->qm[j]);
         c.off[j] = p->in_offset[j];
     }
-    c.out = mf_qmx(p->out);
+    c.out = mf_qmx(p->qm[2]);
     c.sign = p->in2_sign;
     c.zp = p->out_offset;
     c.lo = p->act_min;
@@ -198,10 +198,10 @@ void mfk_squared_difference_s8(const mfk_binary_s8_t *p, const mfk_bcast_t *b,
     const int8_t *x1, const int8_t *x2, int8_t *y) {
     sqdiff_ctx_t c;
     for (int j = 0; j < 2; ++j) {
-        c.in[j] = mf_qmx(p->in[j]);
+        c.in[j] = mf_qmx(p->qm[j]);
         c.off[j] = p->in_offset[j];
     }
-    c.out = mf_qmx(p->out);
+    c.out = mf_qmx(p->qm[2]);
     c.pot = (int32_t)1 << p->left_shift;
     c.zp = p->out_offset;
     bcast_run(b, 0, sqdiff_row, &c, (const uint8_t *)x1, (const uint8_t *)x2, (uint8_t *)y);
@@ -245,7 +245,7 @@ static void mul_row(const void *cv, const mfk_loop_t *row, const void *av, const
 void mfk_mul_s8(const mfk_binary_s8_t *p, const mfk_bcast_t *b, const int8_t *x1,
     const int8_t *x2, int8_t *y) {
     mul_ctx_t c;
-    c.out = mf_qmx(p->out);
+    c.out = mf_qmx(p->qm[2]);
     c.off[0] = p->in_offset[0];
     c.off[1] = p->in_offset[1];
     c.zp = p->out_offset;

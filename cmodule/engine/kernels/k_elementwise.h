@@ -50,15 +50,15 @@ void mfk_bcast_fill(mfk_bcast_t *plan, int nloops, const mfk_loop_t *loops);
 
 /* The int8 binary ops' parameters: one layout, so that prepare fills the fields they
  * share in one place. Small fields are narrow: one of these lives in the arena per node.
- * ADD / SUB: each input is offset, shifted left by left_shift (20) and scaled by in[i]
+ * ADD / SUB: each input is offset, shifted left by left_shift (20) and scaled by qm[i]
  * to the common scale 2*max(s1, s2); the sum (difference) is scaled to the output.
  * SQUARED_DIFFERENCE: like SUB with left_shift 7; the difference is squared and scaled
  * by a general (possibly > 1) output multiplier; act_* is the whole int8 range.
- * MUL: (x1 + in_offset[0]) * (x2 + in_offset[1]) scaled by out (in, left_shift and
- * in2_sign unused). */
+ * MUL: (x1 + in_offset[0]) * (x2 + in_offset[1]) scaled by qm[2] (qm[0], qm[1],
+ * left_shift and in2_sign unused). */
 typedef struct {
-    mf_qm_t in[2];        /* shift <= 0 */
-    mf_qm_t out;          /* ADD / SUB: shift <= 0; else any shift in [-31, 30] */
+    mf_qm_t qm[3];        /* inputs 0 and 1 (shift <= 0), then the output (ADD / SUB:
+                           * shift <= 0; else any shift in [-31, 30]) */
     int16_t in_offset[2]; /* -zero_point */
     int16_t out_offset;   /* output zero point */
     int16_t act_min;

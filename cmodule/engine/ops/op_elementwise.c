@@ -91,8 +91,9 @@ static mf_status_t ew_binary_prepare(mf_ctx_t *ctx, mf_node_t *node, int op) {
     if (act > MF_ACT_RELU6) {
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(100, ": %d", "fused activation %d unsupported"), act);
     }
-    const mf_tensor_t *in[2] = { mf_node_in(m, node, 0), mf_node_in(m, node, 1) };
-    const mf_tensor_t *out = mf_node_out(m, node, 0);
+    static const char *const names[3] = { "input 0", "input 1", "output" };
+    const mf_tensor_t *t[3] = { mf_node_in(m, node, 0), mf_node_in(m, node, 1), mf_node_out(m, node, 0) };
+    const mf_tensor_t *out = t[2];
     const int is_float = mf_float_path(ctx, MF_FLOAT_BINARY, out);
     if (is_float < 0) {
         return MF_ERR_UNSUPPORTED;
@@ -101,24 +102,21 @@ static mf_status_t ew_binary_prepare(mf_ctx_t *ctx, mf_node_t *node, int op) {
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(101, ": %s", "output has type %s, need int8 or float32"),
             mf_type_name(out->type));
     }
-    for (int j = 0; j < 2; j++) {
-        const char *what = j ? "input 1" : "input 0";
-        if ((st = is_float ? mf_check_type(ctx, in[j], what, MF_FLOAT32) : mf_check_s8(ctx, in[j], what)) != MF_OK) {
+    for (int j = 0; j < (is_float ? 2 : 3); j++) {
+        if ((st = is_float ? mf_check_type(ctx, t[j], names[j], MF_FLOAT32) : mf_check_s8(ctx, t[j], names[j])) !=
+            MF_OK) {
             return st;
         }
-    }
-    if (!is_float && (st = mf_check_s8(ctx, out, "output")) != MF_OK) {
-        return st;
     }
 
     /* Broadcast: shapes are aligned at their last dim; each pair of dims must be equal
      * or contain a 1. */
-    const int nd = in[0]->ndim > in[1]->ndim ? in[0]->ndim : in[1]->ndim;
+    const int nd = t[0]->ndim > t[1]->ndim ? t[0]->ndim : t[1]->ndim;
     int32_t d1[MF_MAX_DIMS], d2[MF_MAX_DIMS], want[MF_MAX_DIMS];
     for (int i = 0; i < nd; i++) {
-        const int i1 = i - (nd - in[0]->ndim), i2 = i - (nd - in[1]->ndim);
-        d1[i] = i1 >= 0 ? in[0]->dims[i1] : 1;
-        d2[i] = i2 >= 0 ? in[1]->dims[i2] : 1;
+        const int i1 = i - (nd - t[0]->ndim), i2 = i - (nd - t[1]->ndim);
+        d1[i] = i1 >= 0 ? t[0]->dims[i1] : 1;
+        d2[i] = i2 >= 0 ? t[1]->dims[i2] : 1;
         if (d1[i] == d2[i] || d2[i] == 1) {
             want[i] = d1[i];
         } else if (d1[i] == 1) {
@@ -142,7 +140,7 @@ static mf_status_t ew_binary_prepare(mf_ctx_t *ctx, mf_node_t *node, int op) {
     /* The kernels read element k of a full-size (non-broadcast) input just before
      * writing output element k, so such an input may share the output's bytes. */
     for (int j = 0; j < 2; j++) {
-        if (in[j]->count == out->count) {
+        if (t[j]->count == out->count) {
             mf_allow_inplace(ctx, node, j, 0);
         }
     }
@@ -155,48 +153,43 @@ static mf_status_t ew_binary_prepare(mf_ctx_t *ctx, mf_node_t *node, int op) {
     }
 
     mfk_binary_s8_t *k = &p->k.s8;
-    const float s1 = in[0]->scale, s2 = in[1]->scale, so = out->scale;
-    if (op == MFK_F32_MUL) {
-        const mf_real_t real = mf_real_div(mf_real_mul(mf_real_from_float(s1), mf_real_from_float(s2)),
-            mf_real_from_float(so));
-        st = ew_qm(ctx, real, "output", 0, &k->out);
-    } else {
-        const float smax = s1 < s2 ? s2 : s1;   /* std::max */
-        mf_real_t r[2], ro;
+    const mf_real_t f1 = mf_real_from_float(t[0]->scale), f2 = mf_real_from_float(t[1]->scale);
+    const float so = out->scale;
+    mf_real_t r[3];   /* the multipliers of qm[] */
 #if MF_OP_SUB
-        if (op == MFK_F32_SUB) {
-            /* Float quotients (an overflowing twice gives 0 or NaN, refused as out of
-             * range). */
-            const float twice = 2.0f * smax;
-            r[0] = mf_real_from_float(s1 / twice);
-            r[1] = mf_real_from_float(s2 / twice);
-            ro = mf_real_from_float(twice / ((float)(1 << 20) * so));
-        } else
+    if (op == MFK_F32_SUB) {
+        /* Float quotients (an overflowing twice gives 0 or NaN, refused as out of
+         * range). */
+        const float s1 = t[0]->scale, s2 = t[1]->scale;
+        const float twice = 2.0f * (s1 < s2 ? s2 : s1);   /* std::max */
+        r[0] = mf_real_from_float(s1 / twice);
+        r[1] = mf_real_from_float(s2 / twice);
+        r[2] = mf_real_from_float(twice / ((float)(1 << 20) * so));
+    } else
 #endif /* MF_OP_SUB */
-        {
-            /* twice = 2.0 * (double)smax; s1 / twice; s2 / twice; ADD: twice / ((1 << 20) * so);
-             * SQUARED_DIFFERENCE: (twice * twice) / (double)(float product), where a float
-             * product that overflows to +inf makes TFLM's quotient 0: read as >= 2^600 it
-             * leaves one below 2^-340, which quantizes to the same multiplier 0, shift 0. */
-            const mf_real_t twice = mf_real_mul(mf_real_pow2(1), mf_real_from_float(smax));
-            r[0] = mf_real_div(mf_real_from_float(s1), twice);
-            r[1] = mf_real_div(mf_real_from_float(s2), twice);
-            ro = op == MFK_F32_SQDIFF ?
-                mf_real_div(mf_real_mul(twice, twice), mf_real_from_float((float)(1 << 14) * so)) :
-                mf_real_div(twice, mf_real_mul(mf_real_pow2(20), mf_real_from_float(so)));
-        }
-        for (int j = 0; j < 2; j++) {
-            if ((st = ew_qm(ctx, r[j], j ? "input 1" : "input 0", 1, &k->in[j])) != MF_OK) {
-                return st;
-            }
-        }
-        st = ew_qm(ctx, ro, "output", op != MFK_F32_SQDIFF, &k->out);
-        k->left_shift = (int8_t)(op == MFK_F32_SQDIFF ? 7 : 20);
-        k->in2_sign = (int8_t)(op == MFK_F32_ADD ? 1 : -1);
+    {
+        /* In double: twice = 2.0 * max(s1, s2) (positive doubles order like their
+         * encodings); s1 / twice and s2 / twice (not used by MUL); the output's MUL:
+         * s1 * s2 / so; ADD: twice / ((1 << 20) * so); SQUARED_DIFFERENCE:
+         * (twice * twice) / (double)(2^14 * so as a float product), where a product
+         * that overflows to +inf makes TFLM's quotient 0: read as >= 2^600 it leaves
+         * one below 2^-340, which quantizes to the same multiplier 0, shift 0. */
+        const mf_real_t twice = mf_real_mul(mf_real_pow2(1), f1 < f2 ? f2 : f1);
+        r[0] = mf_real_div(f1, twice);
+        r[1] = mf_real_div(f2, twice);
+        r[2] = mf_real_div(op == MFK_F32_MUL ? mf_real_mul(f1, f2) :
+                mf_real_mul(twice, op == MFK_F32_SQDIFF ? twice : mf_real_pow2(0)),
+            mf_real_mul(mf_real_pow2(op == MFK_F32_ADD ? 20 : 0),
+                mf_real_from_float(op == MFK_F32_SQDIFF ? (float)(1 << 14) * so : so)));
     }
-    if (st != MF_OK) {
-        return st;
+    /* Inputs: SmallerThanOneExp; the output: SmallerThanOneExp for ADD / SUB. */
+    for (int j = op == MFK_F32_MUL ? 2 : 0; j < 3; j++) {
+        if ((st = ew_qm(ctx, r[j], names[j], j < 2 || op <= MFK_F32_SUB, &k->qm[j])) != MF_OK) {
+            return st;
+        }
     }
+    k->left_shift = (int8_t)(op == MFK_F32_SQDIFF ? 7 : 20);
+    k->in2_sign = (int8_t)(op == MFK_F32_ADD ? 1 : -1);
     /* SQUARED_DIFFERENCE has no activation (MF_ACT_NONE): the whole int8 range. */
     int32_t lo, hi;
     if (!mf_activation_range_int8(act, so, out->zero_point, &lo, &hi)) {
@@ -206,8 +199,8 @@ static mf_status_t ew_binary_prepare(mf_ctx_t *ctx, mf_node_t *node, int op) {
     }
     k->act_min = (int16_t)lo;   /* within [-128, 127] */
     k->act_max = (int16_t)hi;
-    k->in_offset[0] = (int16_t)-in[0]->zero_point;
-    k->in_offset[1] = (int16_t)-in[1]->zero_point;
+    k->in_offset[0] = (int16_t)-t[0]->zero_point;
+    k->in_offset[1] = (int16_t)-t[1]->zero_point;
     k->out_offset = (int16_t)out->zero_point;
     return MF_OK;
 }
@@ -293,8 +286,36 @@ const mf_op_t mf_op_squared_difference = { 99, 2, "SQUARED_DIFFERENCE", ew_sqdif
 
 #if MF_OP_RSQRT || MF_OP_NEG
 
-/* One input, one output of the same type and shape. */
-static mf_status_t ew_unary_common(mf_ctx_t *ctx, mf_node_t *node, int *is_float) {
+/* What eval runs. */
+enum { EW_NEG_S8 = 0, EW_NEG_F32, EW_RSQRT_S8, EW_RSQRT_LUT, EW_RSQRT_F32 };
+
+/* Both ops' params start with this. */
+typedef struct {
+    int32_t kind;
+    int32_t count;
+} ew_unary_t;
+
+/* float32 as TFLM's neg.cc. TFLM has no int8 NEG; int8 follows TFLite's
+ * reference_integer_ops::Negate (equal scales, out = in_zp + out_zp - in, saturated). */
+typedef struct {
+    ew_unary_t u;
+    int32_t zp_sum;
+} ew_neg_t;
+
+/* Tensors of more than 256 elements get the whole 256-entry table (one lookup per
+ * element); smaller ones compute per element and save the table's bytes. */
+#define EW_RSQRT_LUT_MIN 257
+
+typedef struct {
+    ew_unary_t u;
+    mfk_rsqrt_t k;
+    int8_t lut[];         /* 256 entries for EW_RSQRT_LUT */
+} ew_rsqrt_t;
+
+/* One input, one output of the same type and shape; then NEG's options and equal int8
+ * scales, or RSQRT's multiplier: elementwise.cc PrepareAbsRsqrt /
+ * SetRsqrtOutputMultiplier, 1 / (sqrtf(s_in) * s_out), the product taken in float. */
+static mf_status_t ew_unary_prepare(mf_ctx_t *ctx, mf_node_t *node, int is_neg) {
     mf_model_t *m = ctx->m;
     mf_status_t st = mf_check_io(ctx, node, 1, 1, 1);
     if (st != MF_OK) {
@@ -309,140 +330,126 @@ static mf_status_t ew_unary_common(mf_ctx_t *ctx, mf_node_t *node, int *is_float
     if ((st = mf_check_type(ctx, out, "output", (mf_type_t)in->type)) != MF_OK) {
         return st;
     }
-    *is_float = mf_float_path(ctx, MF_FLOAT_UNARY, in);
-    if (*is_float < 0) {
+    const int is_float = mf_float_path(ctx, MF_FLOAT_UNARY, in);
+    if (is_float < 0) {
         return MF_ERR_UNSUPPORTED;
     }
-    if (!*is_float && ((st = mf_check_s8(ctx, in, "input")) != MF_OK ||
-                       (st = mf_check_s8(ctx, out, "output")) != MF_OK)) {
+    if (!is_float && ((st = mf_check_s8(ctx, in, "input")) != MF_OK ||
+                      (st = mf_check_s8(ctx, out, "output")) != MF_OK)) {
         return st;
     }
-    return mf_check_same_shape(ctx, in, out);
+    if ((st = mf_check_same_shape(ctx, in, out)) != MF_OK) {
+        return st;
+    }
+    int kind = is_float ? EW_NEG_F32 : EW_NEG_S8;
+    size_t bytes = sizeof(ew_neg_t);
+#if MF_OP_NEG
+    if (is_neg) {
+        mf_fbt_t opt;
+        if ((st = mf_node_options(ctx, node, EW_TAG_NEG, &opt)) != MF_OK) {
+            return st;
+        }
+        if (!is_float && in->scale != out->scale) {
+            return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(110, "", "int8 input and output scales differ"));
+        }
+    }
+#endif /* MF_OP_NEG */
+#if MF_OP_RSQRT
+    mfk_rsqrt_t k = { in->zero_point, { 0, 0 }, out->zero_point };
+    if (!is_neg) {
+        kind = EW_RSQRT_F32;
+        if (!is_float) {
+            const float prod = sqrtf(in->scale) * out->scale;
+            /* 1.0 / (double)prod; a product that underflows to 0 gives +inf, read as 2^600
+             * as mf_real_from_float reads it: shift 601, refused below. */
+            k.out = mf_quantize_multiplier(prod > 0.0f ? mf_real_div(mf_real_pow2(0), mf_real_from_float(prod)) :
+                mf_real_pow2(600));
+            /* RsqrtEvalQuantized shifts by shift - 20: keep that a valid shift amount. */
+            if (k.out.shift - 20 < -31 || k.out.shift - 20 > 30) {
+                return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(109, ": %d",
+                    "rescale factor out of range (shift %d)"), (int)k.out.shift);
+            }
+            kind = in->count >= EW_RSQRT_LUT_MIN ? EW_RSQRT_LUT : EW_RSQRT_S8;
+        }
+        bytes = sizeof(ew_rsqrt_t) + (kind == EW_RSQRT_LUT ? 256 : 0);
+    }
+#endif /* MF_OP_RSQRT */
+    ew_unary_t *p = mf_alloc(ctx, bytes);
+    if (!p) {
+        return MF_ERR_ARENA;
+    }
+    p->kind = kind;
+    p->count = in->count;
+#if MF_OP_NEG
+    if (kind == EW_NEG_S8) {
+        ((ew_neg_t *)p)->zp_sum = in->zero_point + out->zero_point;
+    }
+#endif /* MF_OP_NEG */
+#if MF_OP_RSQRT
+    if (kind == EW_RSQRT_S8 || kind == EW_RSQRT_LUT) {
+        ew_rsqrt_t *r = (ew_rsqrt_t *)p;
+        r->k = k;
+        if (kind == EW_RSQRT_LUT) {
+            mfk_rsqrt_s8_lut(&k, r->lut);
+        }
+    }
+#endif /* MF_OP_RSQRT */
+    node->params = p;
+    mf_allow_inplace(ctx, node, 0, 0);
+    return MF_OK;
+}
+
+static void ew_unary_eval(mf_model_t *m, const mf_node_t *node) {
+    const ew_unary_t *p = node->params;
+    const uint8_t *x = mf_in_data(m, node, 0);
+    uint8_t *y = mf_out_data(m, node, 0);
+    switch (p->kind) {
+#if MF_OP_NEG
+        case EW_NEG_S8:
+            mfk_neg_s8(((const ew_neg_t *)p)->zp_sum, (const int8_t *)x, (int8_t *)y, p->count);
+            break;
+#if MF_FLOAT_UNARY
+        case EW_NEG_F32:
+            mfk_neg_f32((const float *)x, (float *)y, p->count);
+            break;
+#endif /* MF_FLOAT_UNARY */
+#endif /* MF_OP_NEG */
+#if MF_OP_RSQRT
+        case EW_RSQRT_S8:
+            mfk_rsqrt_s8(&((const ew_rsqrt_t *)p)->k, (const int8_t *)x, (int8_t *)y, p->count);
+            break;
+        case EW_RSQRT_LUT:
+            mfk_lut_s8(((const ew_rsqrt_t *)p)->lut, (const int8_t *)x, (int8_t *)y, p->count);
+            break;
+#if MF_FLOAT_UNARY
+        case EW_RSQRT_F32:
+            mfk_rsqrt_f32((const float *)x, (float *)y, p->count);
+            break;
+#endif /* MF_FLOAT_UNARY */
+#endif /* MF_OP_RSQRT */
+        default:
+            break;
+    }
 }
 
 #endif /* MF_OP_RSQRT || MF_OP_NEG */
 
 #if MF_OP_RSQRT
 
-/* Tensors of more than 256 elements get the whole 256-entry table (one lookup per
- * element); smaller ones compute per element and save the table's bytes. */
-#define EW_RSQRT_LUT_MIN 257
-
-typedef struct {
-    int16_t is_float;
-    int16_t use_lut;
-    int32_t count;
-    mfk_rsqrt_t k;
-    int8_t lut[];         /* 256 entries when use_lut */
-} ew_rsqrt_t;
-
-/* elementwise.cc PrepareAbsRsqrt / SetRsqrtOutputMultiplier: the multiplier is
- * 1 / (sqrtf(s_in) * s_out), the product taken in float. */
 static mf_status_t ew_rsqrt_prepare(mf_ctx_t *ctx, mf_node_t *node) {
-    int is_float;
-    mf_status_t st = ew_unary_common(ctx, node, &is_float);
-    if (st != MF_OK) {
-        return st;
-    }
-    const mf_tensor_t *in = mf_node_in(ctx->m, node, 0);
-    const mf_tensor_t *out = mf_node_out(ctx->m, node, 0);
-    mfk_rsqrt_t k = { 0, { 0, 0 }, 0 };
-    if (!is_float) {
-        const float prod = sqrtf(in->scale) * out->scale;
-        /* 1.0 / (double)prod; a product that underflows to 0 gives +inf, read as 2^600 as
-         * mf_real_from_float reads it: shift 601, refused below. */
-        k.out = mf_quantize_multiplier(prod > 0.0f ? mf_real_div(mf_real_pow2(0), mf_real_from_float(prod)) :
-            mf_real_pow2(600));
-        /* RsqrtEvalQuantized shifts by shift - 20: keep that a valid shift amount. */
-        if (k.out.shift - 20 < -31 || k.out.shift - 20 > 30) {
-            return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(109, ": %d",
-                "rescale factor out of range (shift %d)"), (int)k.out.shift);
-        }
-        k.in_zp = in->zero_point;
-        k.out_zp = out->zero_point;
-    }
-    const int lut = !is_float && in->count >= EW_RSQRT_LUT_MIN;
-    ew_rsqrt_t *p = mf_alloc(ctx, sizeof(*p) + (lut ? 256 : 0));
-    if (!p) {
-        return MF_ERR_ARENA;
-    }
-    p->is_float = (int16_t)is_float;
-    p->use_lut = (int16_t)lut;
-    p->count = in->count;
-    p->k = k;
-    if (lut) {
-        mfk_rsqrt_s8_lut(&k, p->lut);
-    }
-    node->params = p;
-    mf_allow_inplace(ctx, node, 0, 0);
-    return MF_OK;
+    return ew_unary_prepare(ctx, node, 0);
 }
 
-static void ew_rsqrt_eval(mf_model_t *m, const mf_node_t *node) {
-    const ew_rsqrt_t *p = node->params;
-    const uint8_t *x = mf_in_data(m, node, 0);
-    uint8_t *y = mf_out_data(m, node, 0);
-    if (MF_FLOAT_UNARY && p->is_float) {
-        mfk_rsqrt_f32((const float *)x, (float *)y, p->count);
-    } else if (p->use_lut) {
-        mfk_lut_s8(p->lut, (const int8_t *)x, (int8_t *)y, p->count);
-    } else {
-        mfk_rsqrt_s8(&p->k, (const int8_t *)x, (int8_t *)y, p->count);
-    }
-}
-
-const mf_op_t mf_op_rsqrt = { 76, 3, "RSQRT", ew_rsqrt_prepare, ew_rsqrt_eval };
+const mf_op_t mf_op_rsqrt = { 76, 3, "RSQRT", ew_rsqrt_prepare, ew_unary_eval };
 
 #endif /* MF_OP_RSQRT */
 
 #if MF_OP_NEG
 
-typedef struct {
-    int32_t is_float;
-    int32_t zp_sum;
-    int32_t count;
-} ew_neg_t;
-
-/* float32 as TFLM's neg.cc. TFLM has no int8 NEG; int8 follows TFLite's
- * reference_integer_ops::Negate (equal scales, out = in_zp + out_zp - in, saturated). */
 static mf_status_t ew_neg_prepare(mf_ctx_t *ctx, mf_node_t *node) {
-    int is_float;
-    mf_status_t st = ew_unary_common(ctx, node, &is_float);
-    if (st != MF_OK) {
-        return st;
-    }
-    mf_fbt_t opt;
-    if ((st = mf_node_options(ctx, node, EW_TAG_NEG, &opt)) != MF_OK) {
-        return st;
-    }
-    const mf_tensor_t *in = mf_node_in(ctx->m, node, 0);
-    const mf_tensor_t *out = mf_node_out(ctx->m, node, 0);
-    if (!is_float && in->scale != out->scale) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(110, "", "int8 input and output scales differ"));
-    }
-    ew_neg_t *p = mf_alloc(ctx, sizeof(*p));
-    if (!p) {
-        return MF_ERR_ARENA;
-    }
-    p->is_float = is_float;
-    p->zp_sum = is_float ? 0 : in->zero_point + out->zero_point;
-    p->count = in->count;
-    node->params = p;
-    mf_allow_inplace(ctx, node, 0, 0);
-    return MF_OK;
+    return ew_unary_prepare(ctx, node, 1);
 }
 
-static void ew_neg_eval(mf_model_t *m, const mf_node_t *node) {
-    const ew_neg_t *p = node->params;
-    const uint8_t *x = mf_in_data(m, node, 0);
-    uint8_t *y = mf_out_data(m, node, 0);
-    if (MF_FLOAT_UNARY && p->is_float) {
-        mfk_neg_f32((const float *)x, (float *)y, p->count);
-    } else {
-        mfk_neg_s8(p->zp_sum, (const int8_t *)x, (int8_t *)y, p->count);
-    }
-}
-
-const mf_op_t mf_op_neg = { 59, 2, "NEG", ew_neg_prepare, ew_neg_eval };
+const mf_op_t mf_op_neg = { 59, 2, "NEG", ew_neg_prepare, ew_unary_eval };
 
 #endif /* MF_OP_NEG */
