@@ -89,20 +89,25 @@ static void bcast_run(const mfk_bcast_t *b, int lg, bcast_row_fn row, const void
 
 #endif /* MFK_ANY_BINARY */
 
+#if MFK_ANY_BINARY
+
+/* The hoisted multipliers of one int8 call; each op's row reads the ones it uses. */
+typedef struct {
+    mf_qmx_t out;
+    mf_qm_shl20_t in20[2];   /* the inputs with left_shift 20 (ADD / SUB) */
+    mf_qmx_t in[2];          /* with left_shift 7 (SQUARED_DIFFERENCE) */
+    int32_t off[2], sign, pot, zp, lo, hi;
+} s8_ctx_t;
+
+#endif /* MFK_ANY_BINARY */
+
 /* Each int8 row below hoists a row-wide scalar operand (stride 0) out of its loop. The
  * element functions are symmetric enough that one loop serves either side: v is the
  * operand that varies, input j of the op. */
 
 #if MF_OP_ADD || MF_OP_SUB
 
-/* The hoisted multipliers of one ADD/SUB call. */
-typedef struct {
-    mf_qm_shl20_t in[2];
-    mf_qmx_t out;
-    int32_t off[2], sign, zp, lo, hi;
-} addsub_ctx_t;
-
-static inline int8_t addsub_out(int32_t raw, const addsub_ctx_t *c) {
+static inline int8_t addsub_out(int32_t raw, const s8_ctx_t *c) {
     const int32_t o = mf_mul_by_qmx(raw, &c->out) + c->zp;
     return (int8_t)mf_clamp(o, c->lo, c->hi);
 }
@@ -110,52 +115,31 @@ static inline int8_t addsub_out(int32_t raw, const addsub_ctx_t *c) {
 /* SUB negates the second scaled value, which is exact (the rounding happened before). */
 static void addsub_row(const void *cv, const mfk_loop_t *row, const void *av, const void *bv,
     void *yv) {
-    const addsub_ctx_t *c = cv;
+    const s8_ctx_t *c = cv;
     const int8_t *a = av, *b = bv;
     int8_t *y = yv;
     const int32_t n = row->extent;
     if ((row->stride1 == 0 || row->stride2 == 0) && n > 1) {
         const int j = row->stride1 == 0;
         const int8_t *v = j ? b : a;
-        const int32_t k = (j ? 1 : c->sign) * mf_mul_by_qm_shl20((j ? a : b)[0] + c->off[!j], &c->in[!j]);
+        const int32_t k = (j ? 1 : c->sign) * mf_mul_by_qm_shl20((j ? a : b)[0] + c->off[!j], &c->in20[!j]);
         const int32_t sv = j ? c->sign : 1, ov = c->off[j];
-        const mf_qm_shl20_t *qv = &c->in[j];
+        const mf_qm_shl20_t *qv = &c->in20[j];
         for (int32_t i = 0; i < n; ++i) {
             y[i] = addsub_out(k + sv * mf_mul_by_qm_shl20(v[i] + ov, qv), c);
         }
     } else {
         const int32_t o1 = c->off[0], o2 = c->off[1], sign = c->sign;
         for (int32_t i = 0; i < n; ++i) {
-            y[i] = addsub_out(mf_mul_by_qm_shl20(a[i] + o1, &c->in[0]) +
-                sign * mf_mul_by_qm_shl20(b[i] + o2, &c->in[1]), c);
+            y[i] = addsub_out(mf_mul_by_qm_shl20(a[i] + o1, &c->in20[0]) +
+                sign * mf_mul_by_qm_shl20(b[i] + o2, &c->in20[1]), c);
         }
     }
-}
-
-void mfk_addsub_s8(const mfk_binary_s8_t *p, const mfk_bcast_t *b, const int8_t *x1,
-    const int8_t *x2, int8_t *y) {
-    /* left_shift is 20 for int8 (the only form this kernel is built for). */
-    addsub_ctx_t c;
-    for (int j = 0; j < 2; ++j) {
-        c.in[j] = mf_qm_shl20(p->qm[j]);
-        c.off[j] = p->in_offset[j];
-    }
-    c.out = mf_qmx(p->qm[2]);
-    c.sign = p->in2_sign;
-    c.zp = p->out_offset;
-    c.lo = p->act_min;
-    c.hi = p->act_max;
-    bcast_run(b, 0, addsub_row, &c, (const uint8_t *)x1, (const uint8_t *)x2, (uint8_t *)y);
 }
 
 #endif /* MF_OP_ADD || MF_OP_SUB */
 
 #if MF_OP_SQUARED_DIFFERENCE
-
-typedef struct {
-    mf_qmx_t in[2], out;
-    int32_t off[2], pot, zp;
-} sqdiff_ctx_t;
 
 /* One input on the common scale: MultiplyByQuantizedMultiplierSmallerThanOneExp of
  * (x + offset) * 2^7. */
@@ -165,14 +149,14 @@ static inline int32_t sqdiff_in(int32_t v, int32_t pot, const mf_qmx_t *q) {
 
 /* The squared difference of two inputs of at most 255 * 2^7 / 2 in magnitude stays
  * below 2^31 (the reason TFLM picks left_shift 7); its sign does not matter. */
-static inline int8_t sqdiff_out(int32_t diff, const sqdiff_ctx_t *c) {
+static inline int8_t sqdiff_out(int32_t diff, const s8_ctx_t *c) {
     const int32_t o = mf_mul_by_qmx(diff * diff, &c->out) + c->zp;
     return (int8_t)mf_clamp(o, -128, 127);
 }
 
 static void sqdiff_row(const void *cv, const mfk_loop_t *row, const void *av, const void *bv,
     void *yv) {
-    const sqdiff_ctx_t *c = cv;
+    const s8_ctx_t *c = cv;
     const int8_t *a = av, *b = bv;
     int8_t *y = yv;
     const int32_t n = row->extent, pot = c->pot;
@@ -194,36 +178,18 @@ static void sqdiff_row(const void *cv, const mfk_loop_t *row, const void *av, co
     }
 }
 
-void mfk_squared_difference_s8(const mfk_binary_s8_t *p, const mfk_bcast_t *b,
-    const int8_t *x1, const int8_t *x2, int8_t *y) {
-    sqdiff_ctx_t c;
-    for (int j = 0; j < 2; ++j) {
-        c.in[j] = mf_qmx(p->qm[j]);
-        c.off[j] = p->in_offset[j];
-    }
-    c.out = mf_qmx(p->qm[2]);
-    c.pot = (int32_t)1 << p->left_shift;
-    c.zp = p->out_offset;
-    bcast_run(b, 0, sqdiff_row, &c, (const uint8_t *)x1, (const uint8_t *)x2, (uint8_t *)y);
-}
-
 #endif /* MF_OP_SQUARED_DIFFERENCE */
 
 #if MF_OP_MUL
 
-typedef struct {
-    mf_qmx_t out;
-    int32_t off[2], zp, lo, hi;
-} mul_ctx_t;
-
-static inline int8_t mul_out(int32_t prod, const mul_ctx_t *c) {
+static inline int8_t mul_out(int32_t prod, const s8_ctx_t *c) {
     const int32_t o = mf_mul_by_qmx(prod, &c->out) + c->zp;
     return (int8_t)mf_clamp(o, c->lo, c->hi);
 }
 
 static void mul_row(const void *cv, const mfk_loop_t *row, const void *av, const void *bv,
     void *yv) {
-    const mul_ctx_t *c = cv;
+    const s8_ctx_t *c = cv;
     const int8_t *a = av, *b = bv;
     int8_t *y = yv;
     const int32_t n = row->extent;
@@ -242,21 +208,46 @@ static void mul_row(const void *cv, const mfk_loop_t *row, const void *av, const
     }
 }
 
-void mfk_mul_s8(const mfk_binary_s8_t *p, const mfk_bcast_t *b, const int8_t *x1,
-    const int8_t *x2, int8_t *y) {
-    mul_ctx_t c;
-    c.out = mf_qmx(p->qm[2]);
-    c.off[0] = p->in_offset[0];
-    c.off[1] = p->in_offset[1];
-    c.zp = p->out_offset;
-    c.lo = p->act_min;
-    c.hi = p->act_max;
-    bcast_run(b, 0, mul_row, &c, (const uint8_t *)x1, (const uint8_t *)x2, (uint8_t *)y);
-}
-
 #endif /* MF_OP_MUL */
 
 #if MFK_ANY_BINARY
+
+void mfk_binary_s8(const mfk_binary_s8_t *p, const mfk_bcast_t *b, const int8_t *x1,
+    const int8_t *x2, int8_t *y) {
+    bcast_row_fn row = NULL;
+#if MF_OP_ADD || MF_OP_SUB
+    if (p->left_shift == 20) {
+        row = addsub_row;
+    }
+#endif /* MF_OP_ADD || MF_OP_SUB */
+#if MF_OP_SQUARED_DIFFERENCE
+    if (p->left_shift == 7) {
+        row = sqdiff_row;
+    }
+#endif /* MF_OP_SQUARED_DIFFERENCE */
+#if MF_OP_MUL
+    if (p->left_shift == 0) {
+        row = mul_row;
+    }
+#endif /* MF_OP_MUL */
+    s8_ctx_t c;
+    c.out = mf_qmx(p->qm[2]);
+    for (int j = 0; j < 2; ++j) {
+        /* MUL's unused input multipliers take the cheap form. */
+        if (p->left_shift == 7) {
+            c.in[j] = mf_qmx(p->qm[j]);
+        } else {
+            c.in20[j] = mf_qm_shl20(p->qm[j]);
+        }
+        c.off[j] = p->in_offset[j];
+    }
+    c.sign = p->in2_sign;
+    c.pot = (int32_t)1 << p->left_shift;
+    c.zp = p->out_offset;
+    c.lo = p->act_min;
+    c.hi = p->act_max;
+    bcast_run(b, 0, row, &c, (const uint8_t *)x1, (const uint8_t *)x2, (uint8_t *)y);
+}
 
 /* std::min(std::max(x, lo), hi) exactly, including NaN (passes through) and inf. */
 static inline float clamp_f32(float x, float lo, float hi) {

@@ -50,12 +50,13 @@ void mfk_bcast_fill(mfk_bcast_t *plan, int nloops, const mfk_loop_t *loops);
 
 /* The int8 binary ops' parameters: one layout, so that prepare fills the fields they
  * share in one place. Small fields are narrow: one of these lives in the arena per node.
- * ADD / SUB: each input is offset, shifted left by left_shift (20) and scaled by qm[i]
- * to the common scale 2*max(s1, s2); the sum (difference) is scaled to the output.
- * SQUARED_DIFFERENCE: like SUB with left_shift 7; the difference is squared and scaled
- * by a general (possibly > 1) output multiplier; act_* is the whole int8 range.
- * MUL: (x1 + in_offset[0]) * (x2 + in_offset[1]) scaled by qm[2] (qm[0], qm[1],
- * left_shift and in2_sign unused). */
+ * left_shift also names the op:
+ *  - 20, ADD / SUB: each input is offset, shifted left by 20 and scaled by qm[i] to the
+ *    common scale 2*max(s1, s2); the sum (difference) is scaled to the output;
+ *  - 7, SQUARED_DIFFERENCE: like SUB with left_shift 7; the difference is squared and
+ *    scaled by a general (possibly > 1) output multiplier; act_* is the whole int8 range;
+ *  - 0, MUL: (x1 + in_offset[0]) * (x2 + in_offset[1]) scaled by qm[2] (qm[0], qm[1] and
+ *    in2_sign unused). */
 typedef struct {
     mf_qm_t qm[3];        /* inputs 0 and 1 (shift <= 0), then the output (ADD / SUB:
                            * shift <= 0; else any shift in [-31, 30]) */
@@ -67,15 +68,16 @@ typedef struct {
     int8_t in2_sign;      /* +1 ADD, -1 SUB */
 } mfk_binary_s8_t;
 
-/* The name the attention fusion (mf_fuse.c) knows MUL's parameters by. */
-typedef mfk_binary_s8_t mfk_mul_t;
+/* The op p->left_shift names, over plan b. */
+void mfk_binary_s8(const mfk_binary_s8_t *p, const mfk_bcast_t *b, const int8_t *x1,
+    const int8_t *x2, int8_t *y);
 
-void mfk_addsub_s8(const mfk_binary_s8_t *p, const mfk_bcast_t *b, const int8_t *x1,
-    const int8_t *x2, int8_t *y);
-void mfk_squared_difference_s8(const mfk_binary_s8_t *p, const mfk_bcast_t *b,
-    const int8_t *x1, const int8_t *x2, int8_t *y);
-void mfk_mul_s8(const mfk_binary_s8_t *p, const mfk_bcast_t *b, const int8_t *x1,
-    const int8_t *x2, int8_t *y);
+/* The names the attention fusion (mf_fuse.c) knows MUL by. */
+typedef mfk_binary_s8_t mfk_mul_t;
+static inline void mfk_mul_s8(const mfk_mul_t *p, const mfk_bcast_t *b, const int8_t *x1,
+    const int8_t *x2, int8_t *y) {
+    mfk_binary_s8(p, b, x1, x2, y);
+}
 
 /* float32 binary ops, clamped like TFLM's ActivationFunctionWithMinMax (so +inf
  * becomes FLT_MAX even without an activation); SQUARED_DIFFERENCE is not clamped. */

@@ -29,12 +29,9 @@
 
 #if MF_OP_ADD || MF_OP_SUB || MF_OP_MUL || MF_OP_SQUARED_DIFFERENCE
 
-/* The kernel eval runs: the op's MFK_F32_* code for int8, EW_KIND_F32 for float32. */
-#define EW_KIND_F32 4
-
 /* Allocated with the broadcast plan right after it (EW_PLAN), sized for its loops. */
 typedef struct {
-    int32_t kind;
+    int32_t is_float;
     union {
         mfk_binary_s8_t s8;
         mfk_binary_f32_t f;
@@ -145,7 +142,7 @@ static mf_status_t ew_binary_prepare(mf_ctx_t *ctx, mf_node_t *node, int op) {
         }
     }
     node->params = p;
-    p->kind = is_float ? EW_KIND_F32 : op;
+    p->is_float = is_float;
     if (is_float) {
         p->k.f.op = op;
         mf_activation_range_f32(act, &p->k.f.act_min, &p->k.f.act_max);
@@ -188,7 +185,7 @@ static mf_status_t ew_binary_prepare(mf_ctx_t *ctx, mf_node_t *node, int op) {
             return st;
         }
     }
-    k->left_shift = (int8_t)(op == MFK_F32_SQDIFF ? 7 : 20);
+    k->left_shift = (int8_t)(op == MFK_F32_SQDIFF ? 7 : op == MFK_F32_MUL ? 0 : 20);
     k->in2_sign = (int8_t)(op == MFK_F32_ADD ? 1 : -1);
     /* SQUARED_DIFFERENCE has no activation (MF_ACT_NONE): the whole int8 range. */
     int32_t lo, hi;
@@ -210,29 +207,13 @@ static void ew_binary_eval(mf_model_t *m, const mf_node_t *node) {
     const uint8_t *x1 = mf_in_data(m, node, 0);
     const uint8_t *x2 = mf_in_data(m, node, 1);
     uint8_t *y = mf_out_data(m, node, 0);
-    switch (p->kind) {
-#if MF_OP_ADD || MF_OP_SUB
-        case MFK_F32_ADD:
-        case MFK_F32_SUB:
-            mfk_addsub_s8(&p->k.s8, EW_PLAN(p), (const int8_t *)x1, (const int8_t *)x2, (int8_t *)y);
-            break;
-#endif /* MF_OP_ADD || MF_OP_SUB */
-#if MF_OP_MUL
-        case MFK_F32_MUL:
-            mfk_mul_s8(&p->k.s8, EW_PLAN(p), (const int8_t *)x1, (const int8_t *)x2, (int8_t *)y);
-            break;
-#endif /* MF_OP_MUL */
-#if MF_OP_SQUARED_DIFFERENCE
-        case MFK_F32_SQDIFF:
-            mfk_squared_difference_s8(&p->k.s8, EW_PLAN(p), (const int8_t *)x1, (const int8_t *)x2, (int8_t *)y);
-            break;
-#endif /* MF_OP_SQUARED_DIFFERENCE */
 #if MF_FLOAT_BINARY
-        default:
-            mfk_binary_f32(&p->k.f, EW_PLAN(p), (const float *)x1, (const float *)x2, (float *)y);
-            break;
-#endif /* MF_FLOAT_BINARY */
+    if (p->is_float) {
+        mfk_binary_f32(&p->k.f, EW_PLAN(p), (const float *)x1, (const float *)x2, (float *)y);
+        return;
     }
+#endif /* MF_FLOAT_BINARY */
+    mfk_binary_s8(&p->k.s8, EW_PLAN(p), (const int8_t *)x1, (const int8_t *)x2, (int8_t *)y);
 }
 
 #endif /* MF_OP_ADD || MF_OP_SUB || MF_OP_MUL || MF_OP_SQUARED_DIFFERENCE */
@@ -269,7 +250,7 @@ const mf_op_t mf_op_mul = { 18, 7, "MUL", ew_mul_prepare, ew_binary_eval };
  * time with its own one-row plan: the int8 parameters, or NULL for a float MUL. */
 const mfk_mul_t *mf_op_mul_params(const mf_node_t *node) {
     const ew_binary_t *p = node->params;
-    return (p != NULL && p->kind == MFK_F32_MUL) ? &p->k.s8 : NULL;
+    return (p != NULL && !p->is_float) ? &p->k.s8 : NULL;
 }
 
 #endif /* MF_OP_MUL */
