@@ -64,26 +64,21 @@ void mfk_bcast_fill(mfk_bcast_t *plan, int nloops, const mfk_loop_t *loops) {
 typedef void (*bcast_row_fn)(const void *c, const mfk_loop_t *row, const void *a, const void *b,
     void *y);
 
-/* Walks the plan: row() per inner row, the outer loops as an odometer that moves both
- * input offsets. lg: log2 of the element size. */
+/* Walks the plan: row() per inner row, whose input offsets follow from the row number's
+ * digits in the outer loops' extents. lg: log2 of the element size. */
 static void bcast_run(const mfk_bcast_t *b, int lg, bcast_row_fn row, const void *c,
     const uint8_t *x1, const uint8_t *x2, uint8_t *y) {
-    int32_t idx[MFK_BCAST_MAX] = {0};
-    int32_t o1 = 0, o2 = 0;
     for (int32_t r = 0; r < b->rows; ++r) {
-        row(c, b->loop, x1 + (o1 << lg), x2 + (o2 << lg), y);
-        y += b->loop[0].extent << lg;
+        int32_t o1 = 0, o2 = 0, q = r;
         for (int d = 1; d < b->nloops; ++d) {
             const mfk_loop_t *l = &b->loop[d];
-            o1 += l->stride1;
-            o2 += l->stride2;
-            if (++idx[d] < l->extent) {
-                break;
-            }
-            idx[d] = 0;
-            o1 -= l->stride1 * l->extent;
-            o2 -= l->stride2 * l->extent;
+            const int32_t i = q % l->extent;
+            q /= l->extent;
+            o1 += i * l->stride1;
+            o2 += i * l->stride2;
         }
+        row(c, b->loop, x1 + (o1 << lg), x2 + (o2 << lg), y);
+        y += b->loop[0].extent << lg;
     }
 }
 
