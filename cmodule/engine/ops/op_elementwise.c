@@ -174,8 +174,8 @@ static mf_status_t ew_binary_prepare(mf_ctx_t *ctx, mf_node_t *node, int op) {
         const mf_real_t twice = mf_real_mul(mf_real_pow2(1), f1 < f2 ? f2 : f1);
         r[0] = mf_real_div(f1, twice);
         r[1] = mf_real_div(f2, twice);
-        r[2] = mf_real_div(op == MFK_F32_MUL ? mf_real_mul(f1, f2) :
-                mf_real_mul(twice, op == MFK_F32_SQDIFF ? twice : mf_real_pow2(0)),
+        r[2] = mf_real_div(mf_real_mul(op == MFK_F32_MUL ? f1 : twice,
+                op == MFK_F32_MUL ? f2 : op == MFK_F32_SQDIFF ? twice : mf_real_pow2(0)),
             mf_real_mul(mf_real_pow2(op == MFK_F32_ADD ? 20 : 0),
                 mf_real_from_float(op == MFK_F32_SQDIFF ? (float)(1 << 14) * so : so)));
     }
