@@ -82,10 +82,6 @@ static void bcast_run(const mfk_bcast_t *b, int lg, bcast_row_fn row, const void
     }
 }
 
-#endif /* MFK_ANY_BINARY */
-
-#if MFK_ANY_BINARY
-
 /* The hoisted multipliers of one int8 call; each op's row reads the ones it uses. */
 typedef struct {
     mf_qmx_t out;

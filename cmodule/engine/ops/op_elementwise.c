@@ -267,10 +267,10 @@ const mf_op_t mf_op_squared_difference = { 99, 2, "SQUARED_DIFFERENCE", ew_sqdif
 
 #if MF_OP_RSQRT || MF_OP_NEG
 
-/* What eval runs. */
+/* ew_unary_t.kind: the kernel eval runs. */
 enum { EW_NEG_S8 = 0, EW_NEG_F32, EW_RSQRT_S8, EW_RSQRT_LUT, EW_RSQRT_F32 };
 
-/* Both ops' params start with this. */
+/* The head of both ops' params, so that one eval serves them. */
 typedef struct {
     int32_t kind;
     int32_t count;
