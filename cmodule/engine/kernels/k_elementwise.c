@@ -90,6 +90,12 @@ typedef struct {
     int32_t off[2], sign, pot, zp, lo, hi;
 } s8_ctx_t;
 
+/* The output stage of ADD / SUB (the scaled sum) and MUL (the product). */
+static inline int8_t s8_out(int32_t raw, const s8_ctx_t *c) {
+    const int32_t o = mf_mul_by_qmx(raw, &c->out) + c->zp;
+    return (int8_t)mf_clamp(o, c->lo, c->hi);
+}
+
 #endif /* MFK_ANY_BINARY */
 
 /* Each int8 row below hoists a row-wide scalar operand (stride 0) out of its loop. The
@@ -97,11 +103,6 @@ typedef struct {
  * operand that varies, input j of the op. */
 
 #if MF_OP_ADD || MF_OP_SUB
-
-static inline int8_t addsub_out(int32_t raw, const s8_ctx_t *c) {
-    const int32_t o = mf_mul_by_qmx(raw, &c->out) + c->zp;
-    return (int8_t)mf_clamp(o, c->lo, c->hi);
-}
 
 /* SUB negates the second scaled value, which is exact (the rounding happened before). */
 static void addsub_row(const void *cv, const mfk_loop_t *row, const void *av, const void *bv,
@@ -117,12 +118,12 @@ static void addsub_row(const void *cv, const mfk_loop_t *row, const void *av, co
         const int32_t sv = j ? c->sign : 1, ov = c->off[j];
         const mf_qm_shl20_t *qv = &c->in20[j];
         for (int32_t i = 0; i < n; ++i) {
-            y[i] = addsub_out(k + sv * mf_mul_by_qm_shl20(v[i] + ov, qv), c);
+            y[i] = s8_out(k + sv * mf_mul_by_qm_shl20(v[i] + ov, qv), c);
         }
     } else {
         const int32_t o1 = c->off[0], o2 = c->off[1], sign = c->sign;
         for (int32_t i = 0; i < n; ++i) {
-            y[i] = addsub_out(mf_mul_by_qm_shl20(a[i] + o1, &c->in20[0]) +
+            y[i] = s8_out(mf_mul_by_qm_shl20(a[i] + o1, &c->in20[0]) +
                 sign * mf_mul_by_qm_shl20(b[i] + o2, &c->in20[1]), c);
         }
     }
@@ -173,11 +174,6 @@ static void sqdiff_row(const void *cv, const mfk_loop_t *row, const void *av, co
 
 #if MF_OP_MUL
 
-static inline int8_t mul_out(int32_t prod, const s8_ctx_t *c) {
-    const int32_t o = mf_mul_by_qmx(prod, &c->out) + c->zp;
-    return (int8_t)mf_clamp(o, c->lo, c->hi);
-}
-
 static void mul_row(const void *cv, const mfk_loop_t *row, const void *av, const void *bv,
     void *yv) {
     const s8_ctx_t *c = cv;
@@ -189,12 +185,12 @@ static void mul_row(const void *cv, const mfk_loop_t *row, const void *av, const
         const int8_t *v = j ? b : a;
         const int32_t k = (j ? a : b)[0] + c->off[!j], ov = c->off[j];
         for (int32_t i = 0; i < n; ++i) {
-            y[i] = mul_out(k * (v[i] + ov), c);
+            y[i] = s8_out(k * (v[i] + ov), c);
         }
     } else {
         const int32_t o1 = c->off[0], o2 = c->off[1];
         for (int32_t i = 0; i < n; ++i) {
-            y[i] = mul_out((a[i] + o1) * (b[i] + o2), c);
+            y[i] = s8_out((a[i] + o1) * (b[i] + o2), c);
         }
     }
 }
