@@ -91,7 +91,7 @@ typedef struct {
 } s8_ctx_t;
 
 /* The output stage of ADD / SUB (the scaled sum) and MUL (the product). */
-static inline int8_t s8_out(int32_t raw, const s8_ctx_t *c) {
+static MF_ALWAYS_INLINE int8_t s8_out(int32_t raw, const s8_ctx_t *c) {
     const int32_t o = mf_mul_by_qmx(raw, &c->out) + c->zp;
     return (int8_t)mf_clamp(o, c->lo, c->hi);
 }
