@@ -26,7 +26,7 @@
 #include "kernels/k_elementwise.h"
 
 /* ops/op_elementwise.c: the int8 parameters of a prepared MUL, NULL for float. */
-const mfk_mul_t *mf_op_mul_params(const mf_node_t *node);
+const mfk_binary_s8_t *mf_op_mul_params(const mf_node_t *node);
 #endif /* MF_OP_MUL */
 
 /* ops/op_softmax.c: the kernel parameters of a prepared SOFTMAX. */
@@ -323,7 +323,7 @@ void mf_fused_eval(mf_model_t *m, const mf_node_t *node) {
     const int32_t M = qk->m, N = qk->n, D = pv->n;
 #if MF_OP_MUL
     /* The MUL's scalar against one row of scores, in the MUL's operand order. */
-    const mfk_mul_t *mul = NULL;
+    const mfk_binary_s8_t *mul = NULL;
     const int8_t *c = NULL;
     union {
         mfk_bcast_t plan;
@@ -353,7 +353,7 @@ void mf_fused_eval(mf_model_t *m, const mf_node_t *node) {
                     mf_k_batch_matmul_row(qk, qm + (size_t)i * (size_t)qk->k, km, row, acc);
 #if MF_OP_MUL
                     if (mul) {
-                        mfk_mul_s8(mul, &row_plan.plan, fa->scalar_first ? c : row, fa->scalar_first ? row : c, row);
+                        mfk_binary_s8(mul, &row_plan.plan, fa->scalar_first ? c : row, fa->scalar_first ? row : c, row);
                     }
 #endif /* MF_OP_MUL */
                     if (fa->use_table) {

@@ -72,13 +72,6 @@ typedef struct {
 void mfk_binary_s8(const mfk_binary_s8_t *p, const mfk_bcast_t *b, const int8_t *x1,
     const int8_t *x2, int8_t *y);
 
-/* The names the attention fusion (mf_fuse.c) knows MUL by. */
-typedef mfk_binary_s8_t mfk_mul_t;
-static inline void mfk_mul_s8(const mfk_mul_t *p, const mfk_bcast_t *b, const int8_t *x1,
-    const int8_t *x2, int8_t *y) {
-    mfk_binary_s8(p, b, x1, x2, y);
-}
-
 /* float32 binary ops, clamped like TFLM's ActivationFunctionWithMinMax (so +inf
  * becomes FLT_MAX even without an activation); SQUARED_DIFFERENCE is not clamped. */
 enum {

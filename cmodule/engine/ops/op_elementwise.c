@@ -248,7 +248,7 @@ const mf_op_t mf_op_mul = { 18, 7, "MUL", ew_mul_prepare, ew_binary_eval };
 
 /* For the attention fusion (mf_fuse.c), which applies a prepared MUL to one row at a
  * time with its own one-row plan: the int8 parameters, or NULL for a float MUL. */
-const mfk_mul_t *mf_op_mul_params(const mf_node_t *node) {
+const mfk_binary_s8_t *mf_op_mul_params(const mf_node_t *node) {
     const ew_binary_t *p = node->params;
     return (p != NULL && !p->is_float) ? &p->k.s8 : NULL;
 }
