@@ -148,15 +148,12 @@ void *mf_alloc(mf_ctx_t *ctx, size_t bytes);
 /* A conversion's argument type (mf_vformat; the terse word below). */
 enum { MF_MSG_ARG_END = 0, MF_MSG_ARG_D, MF_MSG_ARG_U, MF_MSG_ARG_S, MF_MSG_ARG_LD, MF_MSG_ARG_LU };
 #if MF_TERSE_ERRORS
-/* The terse word: the status in bits 0..2 (filled in by mf_fail), the code in bits 3..12
- * (1..1023; 0 means MF_TEXT: the format string is the first variadic argument), then a
- * 3-bit MF_MSG_ARG_* per conversion, up to 5. Computed by the compiler from the
- * conversions literal, so a terse build stores no string for the message at all (about
- * 10 bytes of flash per message), and each call passes one word for status and message. */
+/* The terse word: code in bits 0..9 (1..1023; 0 means MF_TEXT, the format string is the
+ * first variadic argument), then a 3-bit MF_MSG_ARG_* per conversion, up to 5. Computed
+ * by the compiler from the conversions literal, so a terse build stores no string for
+ * the message at all (about 10 bytes per message of flash). */
 typedef uint32_t mf_msg_t;
-#define MF_MSG_ST_BITS 3
 #define MF_MSG_CODE_BITS 10
-#define MF_MSG_ARG_SHIFT (MF_MSG_ST_BITS + MF_MSG_CODE_BITS)
 #define MF_MSG_MAX_ARGS 5
 /* Character i of literal c, 0 past its end (both guards fold away: i and c are constant). */
 #define MF_MSG_AT(c, i) ((size_t)(i) < sizeof(c) ? (c)[(size_t)(i) < sizeof(c) ? (size_t)(i) : 0] : 0)
@@ -169,25 +166,20 @@ typedef uint32_t mf_msg_t;
 #define MF_MSG_P2(c) MF_MSG_NEXT(c, MF_MSG_P1(c))
 #define MF_MSG_P3(c) MF_MSG_NEXT(c, MF_MSG_P2(c))
 #define MF_MSG_P4(c) MF_MSG_NEXT(c, MF_MSG_P3(c))
-#define MF_MSG(code, conversions, sentence) ((mf_msg_t)(code) << MF_MSG_ST_BITS | \
-    MF_MSG_ARG(conversions, 2) << MF_MSG_ARG_SHIFT | \
-    MF_MSG_ARG(conversions, MF_MSG_P1(conversions)) << (MF_MSG_ARG_SHIFT + 3) | \
-    MF_MSG_ARG(conversions, MF_MSG_P2(conversions)) << (MF_MSG_ARG_SHIFT + 6) | \
-    MF_MSG_ARG(conversions, MF_MSG_P3(conversions)) << (MF_MSG_ARG_SHIFT + 9) | \
-    MF_MSG_ARG(conversions, MF_MSG_P4(conversions)) << (MF_MSG_ARG_SHIFT + 12))
+#define MF_MSG(code, conversions, sentence) ((mf_msg_t)(code) | \
+    MF_MSG_ARG(conversions, 2) << 10 | MF_MSG_ARG(conversions, MF_MSG_P1(conversions)) << 13 | \
+    MF_MSG_ARG(conversions, MF_MSG_P2(conversions)) << 16 | MF_MSG_ARG(conversions, MF_MSG_P3(conversions)) << 19 | \
+    MF_MSG_ARG(conversions, MF_MSG_P4(conversions)) << 22)
 #define MF_TEXT(format) 0u, format
-/* mf_fail(ctx, st, msg, args...): the status rides in msg's low bits (msg may be
- * MF_TEXT's two arguments, hence the variadic form). */
-#define mf_fail(ctx, st, ...) mf_fail_word((ctx), (mf_msg_t)(st) | __VA_ARGS__)
-mf_status_t mf_fail_word(mf_ctx_t *ctx, mf_msg_t msg, ...);
 #else
 typedef const char *mf_msg_t;
 #define MF_MSG(code, conversions, sentence) sentence
 #define MF_TEXT(format) format
+#endif /* MF_TERSE_ERRORS */
+
 /* Formats "node N (OP): <message>" into ctx->err and returns st. Formats support
  * %d %u %ld %lu %s %%. */
 mf_status_t mf_fail(mf_ctx_t *ctx, mf_status_t st, mf_msg_t msg, ...);
-#endif /* MF_TERSE_ERRORS */
 
 /* In prepare only, for the node being prepared: its tensor i, NULL for an absent optional
  * input. The data of a constant, or of an alias of a constant, is set; activations have

@@ -77,12 +77,11 @@ void mf_vformat(char *out, size_t size, mf_msg_t msg, va_list ap) {
     va_list args;  /* a copy to pass by address: a va_list parameter may be an array */
     va_copy(args, ap);
 #if MF_TERSE_ERRORS
-    const uint32_t code = (msg >> MF_MSG_ST_BITS) & ((1u << MF_MSG_CODE_BITS) - 1);
-    if (code) {
+    if (msg & ((1u << MF_MSG_CODE_BITS) - 1)) {
         put_str(out, size, &n, "E");
-        put_uint(out, size, &n, code, 0);
+        put_uint(out, size, &n, msg & ((1u << MF_MSG_CODE_BITS) - 1), 0);
         for (int k = 0; k < MF_MSG_MAX_ARGS; k++) {
-            int kind = (int)(msg >> (MF_MSG_ARG_SHIFT + 3 * k)) & 7;
+            int kind = (int)(msg >> (MF_MSG_CODE_BITS + 3 * k)) & 7;
             if (kind == MF_MSG_ARG_END) {
                 break;
             }
@@ -124,14 +123,7 @@ void mf_vformat(char *out, size_t size, mf_msg_t msg, va_list ap) {
     va_end(args);
 }
 
-#if MF_TERSE_ERRORS
-/* As mf_fail: the status rides in the message word. */
-#define set_err(err, st, ...) set_err_word((err), (mf_msg_t)(st) | __VA_ARGS__)
-static mf_status_t set_err_word(mf_error_t *err, mf_msg_t msg, ...) {
-    const mf_status_t st = (mf_status_t)(msg & ((1u << MF_MSG_ST_BITS) - 1));
-#else
 static mf_status_t set_err(mf_error_t *err, mf_status_t st, mf_msg_t msg, ...) {
-#endif /* MF_TERSE_ERRORS */
     va_list ap;
     va_start(ap, msg);
     mf_vformat(err->msg, sizeof(err->msg), msg, ap);
@@ -151,12 +143,7 @@ static const char *op_display_name(int32_t code, char *tmp, size_t size) {
     return tmp;
 }
 
-#if MF_TERSE_ERRORS
-mf_status_t mf_fail_word(mf_ctx_t *ctx, mf_msg_t msg, ...) {
-    const mf_status_t st = (mf_status_t)(msg & ((1u << MF_MSG_ST_BITS) - 1));
-#else
 mf_status_t mf_fail(mf_ctx_t *ctx, mf_status_t st, mf_msg_t msg, ...) {
-#endif /* MF_TERSE_ERRORS */
     mf_error_t *err = ctx->err;
     const mf_node_t *node = &ctx->m->nodes[ctx->node];
     size_t n = 0;
