@@ -123,8 +123,11 @@ typedef struct mf_ctx {
 typedef struct mf_op {
     int32_t code;         /* BuiltinOperator */
     uint8_t max_version;
+    /* Input and output counts, checked by the loader before prepare, which may then
+     * take inputs 0..min_in-1 as present. */
+    uint8_t min_in, max_in, n_out;
     const char *name;
-    /* Validates inputs/outputs/options, checks the declared output shape, computes all
+    /* Validates tensors and options, checks the declared output shape, computes all
      * multipliers/shifts into node->params (mf_alloc), sets scratch_bytes or aliasing. */
     mf_status_t (*prepare)(mf_ctx_t *ctx, mf_node_t *node);
     /* Pure execution: must not fail and must touch only the node's tensors and scratch. */
@@ -205,7 +208,6 @@ static inline uint8_t *mf_out_data(const mf_model_t *m, const mf_node_t *n, int 
 const char *mf_type_name(int type);
 
 /* Common checks; each formats its own message and returns its status. */
-mf_status_t mf_check_io(mf_ctx_t *ctx, const mf_node_t *n, int min_in, int max_in, int n_out);
 mf_status_t mf_check_type(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what, mf_type_t type);
 /* Requires per-tensor quantization (nq == 1, scale > 0 and finite). */
 mf_status_t mf_check_quant(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what);

@@ -255,7 +255,9 @@ const char *mf_type_name(int type) {
     }
 }
 
-mf_status_t mf_check_io(mf_ctx_t *ctx, const mf_node_t *n, int min_in, int max_in, int n_out) {
+/* The node's input and output counts against its op's; required inputs present. */
+static mf_status_t check_io(mf_ctx_t *ctx, const mf_node_t *n, const mf_op_t *op) {
+    const int min_in = op->min_in, max_in = op->max_in, n_out = op->n_out;
     if (n->n_in < min_in || n->n_in > max_in) {
         if (min_in == max_in) {
             return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(1, ": %d; %d", "has %d inputs, need %d"), n->n_in, min_in);
@@ -1109,8 +1111,8 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
                 return st;
             }
         }
-        st = mf_op_table[node->op]->prepare(&ctx, node);
-        if (st != MF_OK) {
+        const mf_op_t *op = mf_op_table[node->op];
+        if ((st = check_io(&ctx, node, op)) != MF_OK || (st = op->prepare(&ctx, node)) != MF_OK) {
             return st;
         }
     }

@@ -24,10 +24,7 @@
 /* One int8 input, one int8 output of the same shape, both per-tensor quantized. */
 static mf_status_t act_check(mf_ctx_t *ctx, const mf_node_t *node, const mf_tensor_t **in,
     const mf_tensor_t **out) {
-    mf_status_t st = mf_check_io(ctx, node, 1, 1, 1);
-    if (st != MF_OK) {
-        return st;
-    }
+    mf_status_t st;
     *in = mf_node_in(ctx->m, node, 0);
     *out = mf_node_out(ctx->m, node, 0);
     if ((st = mf_check_type(ctx, *in, "input", MF_INT8)) != MF_OK ||
@@ -124,7 +121,7 @@ static mf_status_t logistic_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return sigmoid_lut_prepare(ctx, node, 1, mf_k_logistic_s8_lut);
 }
 
-const mf_op_t mf_op_logistic = { 14, 3, "LOGISTIC", logistic_prepare, act_lut_eval };
+const mf_op_t mf_op_logistic = { 14, 3, 1, 1, 1, "LOGISTIC", logistic_prepare, act_lut_eval };
 #endif /* MF_OP_LOGISTIC */
 
 /* ---------------------------------------------------------------- TANH */
@@ -133,7 +130,7 @@ static mf_status_t tanh_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return sigmoid_lut_prepare(ctx, node, 0, mf_k_tanh_s8_lut);
 }
 
-const mf_op_t mf_op_tanh = { 28, 3, "TANH", tanh_prepare, act_lut_eval };
+const mf_op_t mf_op_tanh = { 28, 3, 1, 1, 1, "TANH", tanh_prepare, act_lut_eval };
 #endif /* MF_OP_TANH */
 
 /* ---------------------------------------------------------------- HARD_SWISH */
@@ -176,7 +173,7 @@ static mf_status_t hard_swish_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return MF_OK;
 }
 
-const mf_op_t mf_op_hard_swish = { 117, 1, "HARD_SWISH", hard_swish_prepare, act_lut_eval };
+const mf_op_t mf_op_hard_swish = { 117, 1, 1, 1, 1, "HARD_SWISH", hard_swish_prepare, act_lut_eval };
 #endif /* MF_OP_HARD_SWISH */
 
 /* ---------------------------------------------------------------- RELU */
@@ -209,7 +206,7 @@ static mf_status_t relu_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return MF_OK;
 }
 
-const mf_op_t mf_op_relu = { 19, 3, "RELU", relu_prepare, act_lut_eval };
+const mf_op_t mf_op_relu = { 19, 3, 1, 1, 1, "RELU", relu_prepare, act_lut_eval };
 #endif /* MF_OP_RELU */
 
 /* ---------------------------------------------------------------- RELU6 */
@@ -238,7 +235,7 @@ static mf_status_t relu6_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return MF_OK;
 }
 
-const mf_op_t mf_op_relu6 = { 21, 3, "RELU6", relu6_prepare, act_lut_eval };
+const mf_op_t mf_op_relu6 = { 21, 3, 1, 1, 1, "RELU6", relu6_prepare, act_lut_eval };
 #endif /* MF_OP_RELU6 */
 
 /* ---------------------------------------------------------------- GELU */
@@ -283,7 +280,7 @@ static mf_status_t gelu_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return MF_OK;
 }
 
-const mf_op_t mf_op_gelu = { 150, 2, "GELU", gelu_prepare, act_lut_eval };
+const mf_op_t mf_op_gelu = { 150, 2, 1, 1, 1, "GELU", gelu_prepare, act_lut_eval };
 #endif /* MF_OP_GELU */
 
 #endif /* MF_OP_LOGISTIC || MF_OP_TANH || MF_OP_HARD_SWISH || MF_OP_RELU || MF_OP_RELU6 || MF_OP_GELU */

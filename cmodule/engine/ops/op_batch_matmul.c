@@ -29,10 +29,7 @@ static void bmm_extend(const mf_tensor_t *t, int32_t *e) {
 
 static mf_status_t bmm_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     mf_model_t *m = ctx->m;
-    mf_status_t st = mf_check_io(ctx, node, 2, 2, 1);
-    if (st != MF_OK) {
-        return st;
-    }
+    mf_status_t st;
     mf_fbt_t opt;
     if ((st = mf_node_options(ctx, node, BMM_OPTIONS_TAG, &opt)) != MF_OK) {
         return st;
@@ -127,6 +124,6 @@ static void bmm_eval(mf_model_t *m, const mf_node_t *node) {
         (const int8_t *)mf_in_data(m, node, 1), (int8_t *)mf_out_data(m, node, 0), node->scratch);
 }
 
-const mf_op_t mf_op_batch_matmul = { 126, 4, "BATCH_MATMUL", bmm_prepare, bmm_eval };
+const mf_op_t mf_op_batch_matmul = { 126, 4, 2, 2, 1, "BATCH_MATMUL", bmm_prepare, bmm_eval };
 
 #endif /* MF_OP_BATCH_MATMUL */

@@ -127,10 +127,7 @@ static mf_status_t conv_options(mf_ctx_t *ctx, const mf_fbt_t *opt, const conv_f
  * activation), the params struct, and int8 per-tensor input and output. */
 static mf_status_t conv_begin(mf_ctx_t *ctx, mf_node_t *node, int options_tag, const conv_fields_t *fields,
     mf_fbt_t *opt, mf_conv_params_t **params, int *padding, int *act) {
-    mf_status_t st = mf_check_io(ctx, node, 2, 3, 1);
-    if (st != MF_OK) {
-        return st;
-    }
+    mf_status_t st;
     if ((st = mf_node_options(ctx, node, options_tag, opt)) != MF_OK) {
         return st;
     }
@@ -235,7 +232,7 @@ static void conv_eval(mf_model_t *m, const mf_node_t *node) {
         (const int32_t *)(const void *)mf_in_data(m, node, 2), (int8_t *)mf_out_data(m, node, 0), node->scratch);
 }
 
-const mf_op_t mf_op_conv_2d = { 3, 8, "CONV_2D", conv_prepare, conv_eval };
+const mf_op_t mf_op_conv_2d = { 3, 8, 2, 3, 1, "CONV_2D", conv_prepare, conv_eval };
 
 #endif /* MF_OP_CONV_2D */
 
@@ -300,6 +297,6 @@ static void dw_eval(mf_model_t *m, const mf_node_t *node) {
         (const int32_t *)(const void *)mf_in_data(m, node, 2), (int8_t *)mf_out_data(m, node, 0), node->scratch);
 }
 
-const mf_op_t mf_op_depthwise_conv_2d = { 4, 7, "DEPTHWISE_CONV_2D", dw_prepare, dw_eval };
+const mf_op_t mf_op_depthwise_conv_2d = { 4, 7, 2, 3, 1, "DEPTHWISE_CONV_2D", dw_prepare, dw_eval };
 
 #endif /* MF_OP_DEPTHWISE_CONV_2D */

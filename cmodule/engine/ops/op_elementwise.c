@@ -73,10 +73,7 @@ static mf_status_t ew_qm(mf_ctx_t *ctx, mf_real_t real, const char *what, int lt
 static mf_status_t ew_binary_prepare(mf_ctx_t *ctx, mf_node_t *node, int op) {
     static const uint8_t tags[] = { EW_TAG_ADD, EW_TAG_SUB, EW_TAG_MUL, EW_TAG_SQDIFF };
     mf_model_t *m = ctx->m;
-    mf_status_t st = mf_check_io(ctx, node, 2, 2, 1);
-    if (st != MF_OK) {
-        return st;
-    }
+    mf_status_t st;
     mf_fbt_t opt;
     if ((st = mf_node_options(ctx, node, tags[op], &opt)) != MF_OK) {
         return st;
@@ -224,7 +221,7 @@ static mf_status_t ew_add_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return ew_binary_prepare(ctx, node, MFK_F32_ADD);
 }
 
-const mf_op_t mf_op_add = { 0, 5, "ADD", ew_add_prepare, ew_binary_eval };
+const mf_op_t mf_op_add = { 0, 5, 2, 2, 1, "ADD", ew_add_prepare, ew_binary_eval };
 
 #endif /* MF_OP_ADD */
 
@@ -234,7 +231,7 @@ static mf_status_t ew_sub_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return ew_binary_prepare(ctx, node, MFK_F32_SUB);
 }
 
-const mf_op_t mf_op_sub = { 41, 5, "SUB", ew_sub_prepare, ew_binary_eval };
+const mf_op_t mf_op_sub = { 41, 5, 2, 2, 1, "SUB", ew_sub_prepare, ew_binary_eval };
 
 #endif /* MF_OP_SUB */
 
@@ -244,7 +241,7 @@ static mf_status_t ew_mul_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return ew_binary_prepare(ctx, node, MFK_F32_MUL);
 }
 
-const mf_op_t mf_op_mul = { 18, 7, "MUL", ew_mul_prepare, ew_binary_eval };
+const mf_op_t mf_op_mul = { 18, 7, 2, 2, 1, "MUL", ew_mul_prepare, ew_binary_eval };
 
 /* For the attention fusion (mf_fuse.c), which applies a prepared MUL to one row at a
  * time with its own one-row plan: the int8 parameters, or NULL for a float MUL. */
@@ -261,7 +258,7 @@ static mf_status_t ew_sqdiff_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return ew_binary_prepare(ctx, node, MFK_F32_SQDIFF);
 }
 
-const mf_op_t mf_op_squared_difference = { 99, 2, "SQUARED_DIFFERENCE", ew_sqdiff_prepare, ew_binary_eval };
+const mf_op_t mf_op_squared_difference = { 99, 2, 2, 2, 1, "SQUARED_DIFFERENCE", ew_sqdiff_prepare, ew_binary_eval };
 
 #endif /* MF_OP_SQUARED_DIFFERENCE */
 
@@ -298,10 +295,7 @@ typedef struct {
  * SetRsqrtOutputMultiplier, 1 / (sqrtf(s_in) * s_out), the product taken in float. */
 static mf_status_t ew_unary_prepare(mf_ctx_t *ctx, mf_node_t *node, int is_neg) {
     mf_model_t *m = ctx->m;
-    mf_status_t st = mf_check_io(ctx, node, 1, 1, 1);
-    if (st != MF_OK) {
-        return st;
-    }
+    mf_status_t st;
     const mf_tensor_t *in = mf_node_in(m, node, 0);
     const mf_tensor_t *out = mf_node_out(m, node, 0);
     if (in->type != MF_FLOAT32 && in->type != MF_INT8) {
@@ -421,7 +415,7 @@ static mf_status_t ew_rsqrt_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return ew_unary_prepare(ctx, node, 0);
 }
 
-const mf_op_t mf_op_rsqrt = { 76, 3, "RSQRT", ew_rsqrt_prepare, ew_unary_eval };
+const mf_op_t mf_op_rsqrt = { 76, 3, 1, 1, 1, "RSQRT", ew_rsqrt_prepare, ew_unary_eval };
 
 #endif /* MF_OP_RSQRT */
 
@@ -431,6 +425,6 @@ static mf_status_t ew_neg_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return ew_unary_prepare(ctx, node, 1);
 }
 
-const mf_op_t mf_op_neg = { 59, 2, "NEG", ew_neg_prepare, ew_unary_eval };
+const mf_op_t mf_op_neg = { 59, 2, 1, 1, 1, "NEG", ew_neg_prepare, ew_unary_eval };
 
 #endif /* MF_OP_NEG */

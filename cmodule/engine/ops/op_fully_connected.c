@@ -20,10 +20,7 @@ enum { FC_OPT_ACTIVATION = 0, FC_OPT_WEIGHTS_FORMAT = 1, FC_OPT_KEEP_NUM_DIMS = 
 
 static mf_status_t fc_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     mf_model_t *m = ctx->m;
-    mf_status_t st = mf_check_io(ctx, node, 2, 3, 1);
-    if (st != MF_OK) {
-        return st;
-    }
+    mf_status_t st;
     mf_fbt_t opt;
     if ((st = mf_node_options(ctx, node, FC_OPTIONS_TAG, &opt)) != MF_OK) {
         return st;
@@ -155,6 +152,6 @@ static void fc_eval(mf_model_t *m, const mf_node_t *node) {
         (const int32_t *)(const void *)mf_in_data(m, node, 2), (int8_t *)mf_out_data(m, node, 0));
 }
 
-const mf_op_t mf_op_fully_connected = { 9, 13, "FULLY_CONNECTED", fc_prepare, fc_eval };
+const mf_op_t mf_op_fully_connected = { 9, 13, 2, 3, 1, "FULLY_CONNECTED", fc_prepare, fc_eval };
 
 #endif /* MF_OP_FULLY_CONNECTED */

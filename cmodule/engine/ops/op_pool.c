@@ -54,10 +54,7 @@ static mf_status_t pool_axis(mf_ctx_t *ctx, const char *axis, int padding, int32
 
 static mf_status_t pool_prepare(mf_ctx_t *ctx, mf_node_t *node, int average) {
     mf_model_t *m = ctx->m;
-    mf_status_t st = mf_check_io(ctx, node, 1, 1, 1);
-    if (st != MF_OK) {
-        return st;
-    }
+    mf_status_t st;
     mf_fbt_t opt;
     if ((st = mf_node_options(ctx, node, POOL_OPTIONS_TAG, &opt)) != MF_OK) {
         return st;
@@ -134,7 +131,7 @@ static void max_pool_eval(mf_model_t *m, const mf_node_t *node) {
     mf_k_max_pool_s8(node->params, (const int8_t *)mf_in_data(m, node, 0), (int8_t *)mf_out_data(m, node, 0));
 }
 
-const mf_op_t mf_op_max_pool_2d = { 17, 3, "MAX_POOL_2D", max_pool_prepare, max_pool_eval };
+const mf_op_t mf_op_max_pool_2d = { 17, 3, 1, 1, 1, "MAX_POOL_2D", max_pool_prepare, max_pool_eval };
 
 #endif /* MF_OP_MAX_POOL_2D */
 
@@ -149,6 +146,6 @@ static void avg_pool_eval(mf_model_t *m, const mf_node_t *node) {
         node->scratch);
 }
 
-const mf_op_t mf_op_average_pool_2d = { 1, 3, "AVERAGE_POOL_2D", avg_pool_prepare, avg_pool_eval };
+const mf_op_t mf_op_average_pool_2d = { 1, 3, 1, 1, 1, "AVERAGE_POOL_2D", avg_pool_prepare, avg_pool_eval };
 
 #endif /* MF_OP_AVERAGE_POOL_2D */

@@ -32,10 +32,7 @@ typedef struct {
 
 /* Both ops: one input and one output of the same shape, then each op's types. */
 static mf_status_t qz_prepare(mf_ctx_t *ctx, mf_node_t *node, int deq) {
-    mf_status_t st = mf_check_io(ctx, node, 1, 1, 1);
-    if (st != MF_OK) {
-        return st;
-    }
+    mf_status_t st;
     const mf_tensor_t *in = mf_node_in(ctx->m, node, 0);
     const mf_tensor_t *out = mf_node_out(ctx->m, node, 0);
     if ((st = mf_check_same_shape(ctx, in, out)) != MF_OK) {
@@ -119,7 +116,7 @@ static mf_status_t qz_quantize_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return qz_prepare(ctx, node, 0);
 }
 
-const mf_op_t mf_op_quantize = { 114, 3, "QUANTIZE", qz_quantize_prepare, qz_eval };
+const mf_op_t mf_op_quantize = { 114, 3, 1, 1, 1, "QUANTIZE", qz_quantize_prepare, qz_eval };
 
 #endif /* MF_OP_QUANTIZE */
 
@@ -129,6 +126,6 @@ static mf_status_t qz_dequantize_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return qz_prepare(ctx, node, 1);
 }
 
-const mf_op_t mf_op_dequantize = { 6, 6, "DEQUANTIZE", qz_dequantize_prepare, qz_eval };
+const mf_op_t mf_op_dequantize = { 6, 6, 1, 1, 1, "DEQUANTIZE", qz_dequantize_prepare, qz_eval };
 
 #endif /* MF_OP_DEQUANTIZE */

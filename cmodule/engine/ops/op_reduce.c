@@ -29,10 +29,7 @@ typedef struct {
 
 static mf_status_t rd_mean_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     mf_model_t *m = ctx->m;
-    mf_status_t st = mf_check_io(ctx, node, 2, 2, 1);
-    if (st != MF_OK) {
-        return st;
-    }
+    mf_status_t st;
     mf_fbt_t opt;
     if ((st = mf_node_options(ctx, node, RD_TAG_REDUCER, &opt)) != MF_OK) {
         return st;
@@ -143,6 +140,6 @@ static void rd_mean_eval(mf_model_t *m, const mf_node_t *node) {
     }
 }
 
-const mf_op_t mf_op_mean = { 40, 3, "MEAN", rd_mean_prepare, rd_mean_eval };
+const mf_op_t mf_op_mean = { 40, 3, 2, 2, 1, "MEAN", rd_mean_prepare, rd_mean_eval };
 
 #endif /* MF_OP_MEAN */

@@ -99,10 +99,7 @@ enum { RESHAPE_OPT_NEW_SHAPE = 0 };
 
 static mf_status_t reshape_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     mf_model_t *m = ctx->m;
-    mf_status_t st = mf_check_io(ctx, node, 1, 2, 1);
-    if (st != MF_OK) {
-        return st;
-    }
+    mf_status_t st;
     mf_tensor_t *in = mf_node_in(m, node, 0);
     mf_tensor_t *out = mf_node_out(m, node, 0);
     mf_tensor_t *shape_t = mf_node_in(m, node, 1);
@@ -192,7 +189,7 @@ static mf_status_t reshape_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return mf_make_alias(ctx, node, 0, 0);
 }
 
-const mf_op_t mf_op_reshape = { 22, 1, "RESHAPE", reshape_prepare, shape_eval_nothing };
+const mf_op_t mf_op_reshape = { 22, 1, 1, 2, 1, "RESHAPE", reshape_prepare, shape_eval_nothing };
 
 #endif /* MF_OP_RESHAPE */
 
@@ -201,10 +198,7 @@ const mf_op_t mf_op_reshape = { 22, 1, "RESHAPE", reshape_prepare, shape_eval_no
 
 static mf_status_t expand_dims_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     mf_model_t *m = ctx->m;
-    mf_status_t st = mf_check_io(ctx, node, 2, 2, 1);
-    if (st != MF_OK) {
-        return st;
-    }
+    mf_status_t st;
     mf_tensor_t *in = mf_node_in(m, node, 0);
     mf_tensor_t *axis_t = mf_node_in(m, node, 1);
     mf_tensor_t *out = mf_node_out(m, node, 0);
@@ -241,7 +235,7 @@ static mf_status_t expand_dims_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return mf_make_alias(ctx, node, 0, 0);
 }
 
-const mf_op_t mf_op_expand_dims = { 70, 1, "EXPAND_DIMS", expand_dims_prepare, shape_eval_nothing };
+const mf_op_t mf_op_expand_dims = { 70, 1, 2, 2, 1, "EXPAND_DIMS", expand_dims_prepare, shape_eval_nothing };
 
 #endif /* MF_OP_EXPAND_DIMS */
 
@@ -253,10 +247,7 @@ enum { SQUEEZE_OPT_DIMS = 0 };
 
 static mf_status_t squeeze_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     mf_model_t *m = ctx->m;
-    mf_status_t st = mf_check_io(ctx, node, 1, 1, 1);
-    if (st != MF_OK) {
-        return st;
-    }
+    mf_status_t st;
     mf_tensor_t *in = mf_node_in(m, node, 0);
     mf_tensor_t *out = mf_node_out(m, node, 0);
     if ((st = shape_same_type(ctx, in, out, 0)) != MF_OK) {
@@ -312,7 +303,7 @@ static mf_status_t squeeze_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return mf_make_alias(ctx, node, 0, 0);
 }
 
-const mf_op_t mf_op_squeeze = { 43, 1, "SQUEEZE", squeeze_prepare, shape_eval_nothing };
+const mf_op_t mf_op_squeeze = { 43, 1, 1, 1, 1, "SQUEEZE", squeeze_prepare, shape_eval_nothing };
 
 #endif /* MF_OP_SQUEEZE */
 
@@ -351,10 +342,7 @@ static void gather_eval(mf_model_t *m, const mf_node_t *node) {
 
 static mf_status_t transpose_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     mf_model_t *m = ctx->m;
-    mf_status_t st = mf_check_io(ctx, node, 2, 2, 1);
-    if (st != MF_OK) {
-        return st;
-    }
+    mf_status_t st;
     mf_tensor_t *in = mf_node_in(m, node, 0);
     mf_tensor_t *perm_t = mf_node_in(m, node, 1);
     mf_tensor_t *out = mf_node_out(m, node, 0);
@@ -402,7 +390,7 @@ static mf_status_t transpose_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return gather_finish(ctx, node, in, &g);
 }
 
-const mf_op_t mf_op_transpose = { 39, 6, "TRANSPOSE", transpose_prepare, gather_eval };
+const mf_op_t mf_op_transpose = { 39, 6, 2, 2, 1, "TRANSPOSE", transpose_prepare, gather_eval };
 
 #endif /* MF_OP_TRANSPOSE */
 
@@ -427,10 +415,7 @@ static int32_t ss_clamp(int64_t v, int32_t lo, int32_t hi) {
 
 static mf_status_t strided_slice_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     mf_model_t *m = ctx->m;
-    mf_status_t st = mf_check_io(ctx, node, 4, 4, 1);
-    if (st != MF_OK) {
-        return st;
-    }
+    mf_status_t st;
     mf_tensor_t *in = mf_node_in(m, node, 0);
     mf_tensor_t *out = mf_node_out(m, node, 0);
     if ((st = shape_same_type(ctx, in, out, 0)) != MF_OK) {
@@ -639,7 +624,7 @@ static mf_status_t strided_slice_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return gather_finish(ctx, node, in, &g);
 }
 
-const mf_op_t mf_op_strided_slice = { 45, 8, "STRIDED_SLICE", strided_slice_prepare, gather_eval };
+const mf_op_t mf_op_strided_slice = { 45, 8, 4, 4, 1, "STRIDED_SLICE", strided_slice_prepare, gather_eval };
 
 #endif /* MF_OP_STRIDED_SLICE */
 
@@ -656,10 +641,7 @@ typedef struct {
 
 static mf_status_t concat_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     mf_model_t *m = ctx->m;
-    mf_status_t st = mf_check_io(ctx, node, 1, MF_MAX_NODE_IO, 1);
-    if (st != MF_OK) {
-        return st;
-    }
+    mf_status_t st;
     mf_fbt_t opt;
     if ((st = mf_node_options(ctx, node, SHAPE_TAG_CONCATENATION, &opt)) != MF_OK) {
         return st;
@@ -769,7 +751,7 @@ static void concat_eval(mf_model_t *m, const mf_node_t *node) {
     mf_k_concat(p->n, ins, p->chunk_bytes, p->outer, mf_out_data(m, node, 0));
 }
 
-const mf_op_t mf_op_concatenation = { 2, 3, "CONCATENATION", concat_prepare, concat_eval };
+const mf_op_t mf_op_concatenation = { 2, 3, 1, MF_MAX_NODE_IO, 1, "CONCATENATION", concat_prepare, concat_eval };
 
 #endif /* MF_OP_CONCATENATION */
 
@@ -778,10 +760,7 @@ const mf_op_t mf_op_concatenation = { 2, 3, "CONCATENATION", concat_prepare, con
 
 static mf_status_t pad_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     mf_model_t *m = ctx->m;
-    mf_status_t st = mf_check_io(ctx, node, 2, 3, 1);
-    if (st != MF_OK) {
-        return st;
-    }
+    mf_status_t st;
     mf_tensor_t *in = mf_node_in(m, node, 0);
     mf_tensor_t *pad_t = mf_node_in(m, node, 1);
     mf_tensor_t *value_t = mf_node_in(m, node, 2);
@@ -869,7 +848,7 @@ static void pad_eval(mf_model_t *m, const mf_node_t *node) {
     mf_k_pad(p, mf_in_data(m, node, 0), mf_out_data(m, node, 0));
 }
 
-const mf_op_t mf_op_pad = { 34, 4, "PAD", pad_prepare, pad_eval };
+const mf_op_t mf_op_pad = { 34, 4, 2, 3, 1, "PAD", pad_prepare, pad_eval };
 
 #endif /* MF_OP_PAD */
 

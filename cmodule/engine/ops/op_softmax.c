@@ -27,10 +27,7 @@ typedef struct {
 
 static mf_status_t softmax_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     mf_model_t *m = ctx->m;
-    mf_status_t st = mf_check_io(ctx, node, 1, 1, 1);
-    if (st != MF_OK) {
-        return st;
-    }
+    mf_status_t st;
     const mf_tensor_t *in = mf_node_in(m, node, 0);
     const mf_tensor_t *out = mf_node_out(m, node, 0);
     if ((st = mf_check_type(ctx, in, "input", MF_INT8)) != MF_OK ||
@@ -106,7 +103,7 @@ static void softmax_eval(mf_model_t *m, const mf_node_t *node) {
     }
 }
 
-const mf_op_t mf_op_softmax = { 25, 3, "SOFTMAX", softmax_prepare, softmax_eval };
+const mf_op_t mf_op_softmax = { 25, 3, 1, 1, 1, "SOFTMAX", softmax_prepare, softmax_eval };
 
 /* For the attention fusion (mf_fuse.c): the kernel parameters of a prepared node. */
 const mf_k_softmax_params_t *mf_op_softmax_params(const mf_node_t *node) {
