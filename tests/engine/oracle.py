@@ -4,8 +4,28 @@ TFLM (the `tflite-micro` package) is the oracle for every op it has; TFLite's re
 kernels (`tf.lite.Interpreter` with BUILTIN_REF) for the rest (GELU).
 """
 import numpy as np
+import pytest
 
 import _uformer
+
+
+def log_uniform(rng, lo, hi, size=None):
+    """A scale drawn log-uniformly from [lo, hi] and rounded to float32 (as a model stores
+    it): a Python float, or with `size` a float32 array."""
+    if size is None:
+        return float(np.float32(np.exp(rng.uniform(np.log(lo), np.log(hi)))))
+    return np.exp(rng.uniform(np.log(lo), np.log(hi), size)).astype(np.float32)
+
+
+def refused(model_bytes, exc, *words):
+    """The engine refuses the model with `exc`, its message naming each of `words`;
+    returns the message."""
+    with pytest.raises(exc) as info:
+        _uformer.Model(model_bytes)
+    msg = str(info.value)
+    for w in words:
+        assert w in msg, msg
+    return msg
 
 
 def random_inputs(model_bytes, rng):
@@ -79,3 +99,15 @@ def assert_identical(model_bytes, inputs, oracle="tflm"):
             raise AssertionError(
                 f"output {i}: {bad.size} of {g.size} elements differ; first at {bad[:5]}: "
                 f"engine {g.reshape(-1)[bad[:5]]} oracle {w.reshape(-1)[bad[:5]]}")
+
+
+def assert_same(model_bytes, inputs, arena=None):
+    """assert_identical against TFLM, also for 0-d float outputs (compared as 1-element
+    arrays) and with a TFLM arena size of choice."""
+    want = run_tflm(model_bytes, inputs, tflm_interpreter(model_bytes, arena) if arena else None)
+    got = run_engine(model_bytes, inputs)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        g = g.reshape(-1)
+        w = np.asarray(w).astype(g.dtype).reshape(-1)
+        assert np.array_equal(g.view(np.uint8), w.view(np.uint8)), (g, w)

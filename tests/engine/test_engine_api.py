@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import _uformer
-from tflbuild import Graph, options
+from tflbuild import Graph
 
 REQUIRED_OPS = {
     "FULLY_CONNECTED", "BATCH_MATMUL", "CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "SUB", "MUL",

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import _uformer
-from oracle import assert_identical, run_engine, tflm_interpreter
+from oracle import assert_identical, refused, run_engine, tflm_interpreter
 from tflbuild import Graph, options
 
 TFLM_OPS = ["LOGISTIC", "TANH", "HARD_SWISH", "RELU", "RELU6"]
@@ -176,15 +176,6 @@ def test_lut_ops_count_table_in_arena():
 
 
 # ---------------------------------------------------------------- refusals
-
-def refused(model, exc, *words):
-    with pytest.raises(exc) as info:
-        _uformer.Model(model)
-    msg = str(info.value)
-    for w in words:
-        assert w in msg, msg
-    return msg
-
 
 @pytest.mark.parametrize("op", TFLM_OPS + ["GELU"])
 def test_activation_refuses_types_and_shapes(op):

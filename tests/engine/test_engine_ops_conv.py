@@ -3,16 +3,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-import _uformer
-from oracle import assert_identical, random_inputs, run_engine
+from oracle import assert_identical, log_uniform, random_inputs, refused, run_engine
 from tflbuild import Graph, options
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SAME, VALID = 0, 1
-
-
-def _log_uniform(rng, lo, hi, size=None):
-    return np.exp(rng.uniform(np.log(lo), np.log(hi), size)).astype(np.float32)
 
 
 def out_size(padding, size, f, stride, dil=1):
@@ -26,7 +21,7 @@ def conv_model(rng, kind, in_shape, f_h, f_w, out_c, stride=(1, 1), dil=(1, 1), 
                per_channel=True, bias=True, act=0, mult=1, f_c=None, out_shape=None, version=None, **over):
     """kind: "conv" (filter [out_c, f_h, f_w, f_c]) or "dw" (filter [1, f_h, f_w, in_c * mult])."""
     n, h, w, c = in_shape
-    in_scale = float(_log_uniform(rng, 0.005, 0.2))
+    in_scale = float(log_uniform(rng, 0.005, 0.2))
     in_zp = int(over.pop("in_zp", rng.integers(-128, 128)))
     if kind == "conv":
         f_c = c if f_c is None else f_c
@@ -39,7 +34,7 @@ def conv_model(rng, kind, in_shape, f_h, f_w, out_c, stride=(1, 1), dil=(1, 1), 
     wts = over.pop("weights", None)
     if wts is None:
         wts = rng.integers(-127, 128, size=wshape, dtype=np.int8)
-    w_scale = _log_uniform(rng, 0.001, 0.05, out_c) if per_channel else np.float32(_log_uniform(rng, 0.001, 0.05))
+    w_scale = log_uniform(rng, 0.001, 0.05, out_c) if per_channel else np.float32(log_uniform(rng, 0.001, 0.05))
     acc_real = np.sqrt(taps) * 73 * 74 * in_scale * float(np.mean(w_scale))
     out_scale = float(acc_real / 60 * rng.uniform(0.5, 2.0))
     if out_shape is None:
@@ -142,7 +137,7 @@ def test_depthwise_absent_bias():
 def pool_model(rng, kind, in_shape, f_h, f_w, stride, padding, act=0, out_shape=None, out_zp_delta=0,
                out_scale_factor=1.0, version=None):
     n, h, w, c = in_shape
-    scale = float(_log_uniform(rng, 0.005, 0.2))
+    scale = float(log_uniform(rng, 0.005, 0.2))
     zp = int(rng.integers(-128, 128))
     if out_shape is None:
         out_shape = (n, out_size(padding, h, f_h, stride[0]), out_size(padding, w, f_w, stride[1]), c)
@@ -182,15 +177,6 @@ def test_average_pool_rounding_half_away_from_zero():
 
 
 # ---------------------------------------------------------------- refusals
-
-def refused(model, exc, *words):
-    with pytest.raises(exc) as ei:
-        _uformer.Model(model)
-    msg = str(ei.value)
-    for wd in words:
-        assert wd in msg, msg
-    return msg
-
 
 def test_conv_refusals():
     rng = np.random.default_rng(11)

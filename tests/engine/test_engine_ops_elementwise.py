@@ -10,31 +10,14 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-import _uformer
-from oracle import (assert_identical, random_inputs, run_engine, run_tflite_ref, run_tflm,
-                    tflm_interpreter)
+from oracle import (assert_identical, assert_same, log_uniform, random_inputs, refused, run_engine,
+                    run_tflite_ref)
 from tflbuild import Graph, options
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 OPTS = {"ADD": "AddOptions", "SUB": "SubOptions", "MUL": "MulOptions", "SQUARED_DIFFERENCE": None}
 MAX_ELEMS = 3000
-
-
-def assert_same(model, xs, arena=None):
-    """assert_identical, also for 0-d float outputs (compared as 1-element arrays) and
-    with a TFLM arena size of choice."""
-    want = run_tflm(model, xs, tflm_interpreter(model, arena) if arena else None)
-    got = run_engine(model, xs)
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        g = g.reshape(-1)
-        w = np.asarray(w).astype(g.dtype).reshape(-1)
-        assert np.array_equal(g.view(np.uint8), w.view(np.uint8)), (g, w)
-
-
-def _log_uniform(rng, lo, hi):
-    return float(np.float32(np.exp(rng.uniform(np.log(lo), np.log(hi)))))
 
 
 def binary_model(op, s1, s2, so, dtype="int8", q=None, act=0, version=2, opts=True):
@@ -95,16 +78,16 @@ def broadcast_shapes(draw):
 
 def _int8_quant(rng, op):
     """Scales over ~4 orders of magnitude that keep every TFLM multiplier valid."""
-    s1 = _log_uniform(rng, 1e-3, 10.0)
-    s2 = _log_uniform(rng, 1e-3, 10.0) if rng.integers(4) else s1
+    s1 = log_uniform(rng, 1e-3, 10.0)
+    s2 = log_uniform(rng, 1e-3, 10.0) if rng.integers(4) else s1
     z1, z2, zo = (int(v) for v in rng.integers(-128, 128, 3))
     if op == "MUL":
-        so = float(np.float32(s1 * s2 * _log_uniform(rng, 1 / 300.0, 30.0)))
+        so = float(np.float32(s1 * s2 * log_uniform(rng, 1 / 300.0, 30.0)))
     elif op == "SQUARED_DIFFERENCE":
         m = max(s1, s2)
-        so = float(np.float32(m * m * _log_uniform(rng, 1.0, 3000.0)))
+        so = float(np.float32(m * m * log_uniform(rng, 1.0, 3000.0)))
     else:
-        so = float(np.float32(max(s1, s2) * _log_uniform(rng, 0.05, 30.0)))
+        so = float(np.float32(max(s1, s2) * log_uniform(rng, 0.05, 30.0)))
     return s1, z1, s2, z2, so, zo
 
 
@@ -218,11 +201,11 @@ def unary_model(op, shape, dtype, qin=None, qout=None, version=2, out_dtype=None
 @given(seed=st.integers(0, 2**32 - 1))
 def test_rsqrt_int8_every_value(seed):
     rng = np.random.default_rng(seed)
-    si = _log_uniform(rng, 1e-4, 10.0)
+    si = log_uniform(rng, 1e-4, 10.0)
     zi = int(rng.integers(-128, 128))
     # Output scale near 1/sqrt(typical input), over a wide factor.
     typical = si * float(rng.uniform(1, 255))
-    so = float(np.float32(_log_uniform(rng, 0.01, 3.0) / np.sqrt(typical)))
+    so = float(np.float32(log_uniform(rng, 0.01, 3.0) / np.sqrt(typical)))
     zo = int(rng.integers(-128, 128))
     vals = np.arange(zi, 128, dtype=np.int32).astype(np.int8)   # TFLM fails below zi
     model = unary_model("RSQRT", (vals.size,), "int8", (si, zi), (so, zo))
@@ -281,23 +264,14 @@ def test_neg_int8(zi, zo):
 Q = (0.05, 1, 0.1, -2, 0.08, 3)
 
 
-def _refused(model, exc, *words):
-    with pytest.raises(exc) as e:
-        _uformer.Model(model)
-    msg = str(e.value)
-    for w in words:
-        assert w in msg, msg
-    return msg
-
-
 def test_refuse_shapes_that_do_not_broadcast():
-    _refused(binary_model("ADD", (2, 3), (2, 4), (2, 4), "int8", Q), ValueError, "dim 1 is 3 and 4")
-    _refused(binary_model("MUL", (5, 1), (3,), (5, 3, 1), "int8", Q), ValueError, "output", "[5,3]")
+    refused(binary_model("ADD", (2, 3), (2, 4), (2, 4), "int8", Q), ValueError, "dim 1 is 3 and 4")
+    refused(binary_model("MUL", (5, 1), (3,), (5, 3, 1), "int8", Q), ValueError, "output", "[5,3]")
 
 
 def test_refuse_output_shape_mismatch():
-    _refused(binary_model("SUB", (2, 3), (3,), (3, 3), "int8", Q), ValueError, "output has shape [3,3]", "[2,3]")
-    _refused(unary_model("RSQRT", (4,), "int8", (0.1, 0), (0.1, 0), out_shape=(5,)), ValueError, "[5]", "[4]")
+    refused(binary_model("SUB", (2, 3), (3,), (3, 3), "int8", Q), ValueError, "output has shape [3,3]", "[2,3]")
+    refused(unary_model("RSQRT", (4,), "int8", (0.1, 0), (0.1, 0), out_shape=(5,)), ValueError, "[5]", "[4]")
 
 
 def test_refuse_types():
@@ -306,21 +280,21 @@ def test_refuse_types():
     b = g.input((4,), "int16", scale=0.1, zp=0)
     y = g.output((4,), "int16", scale=0.1, zp=0)
     g.op("ADD", [a, b], [y], options("AddOptions"), version=3)
-    _refused(g.build(), NotImplementedError, "int16")
+    refused(g.build(), NotImplementedError, "int16")
     g = Graph()
     a = g.input((4,), "int8", scale=0.1, zp=0)
     b = g.input((4,), "float32")
     y = g.output((4,), "int8", scale=0.1, zp=0)
     g.op("MUL", [a, b], [y], options("MulOptions"), version=2)
-    _refused(g.build(), NotImplementedError, "input 1", "float32")
-    _refused(unary_model("RSQRT", (4,), "int8", (0.1, 0), out_dtype="float32"), NotImplementedError, "output")
-    _refused(unary_model("NEG", (4,), "int32", version=1), NotImplementedError, "int32")
+    refused(g.build(), NotImplementedError, "input 1", "float32")
+    refused(unary_model("RSQRT", (4,), "int8", (0.1, 0), out_dtype="float32"), NotImplementedError, "output")
+    refused(unary_model("NEG", (4,), "int32", version=1), NotImplementedError, "int32")
 
 
 def test_refuse_activations():
-    _refused(binary_model("ADD", (4,), (4,), (4,), "int8", Q, act=4), NotImplementedError, "activation 4")
-    _refused(binary_model("MUL", (4,), (4,), (4,), "float32", act=5), NotImplementedError, "activation 5")
-    _refused(binary_model("SUB", (4,), (4,), (4,), "int8", Q, act=9), ValueError, "activation 9")
+    refused(binary_model("ADD", (4,), (4,), (4,), "int8", Q, act=4), NotImplementedError, "activation 4")
+    refused(binary_model("MUL", (4,), (4,), (4,), "float32", act=5), NotImplementedError, "activation 5")
+    refused(binary_model("SUB", (4,), (4,), (4,), "int8", Q, act=9), ValueError, "activation 9")
 
 
 def test_refuse_quantization():
@@ -330,25 +304,25 @@ def test_refuse_quantization():
     b = g.input((4,), "int8", scale=0.1, zp=0)
     y = g.output((4,), "int8", scale=0.1, zp=0)
     g.op("ADD", [a, b], [y], options("AddOptions"), version=2)
-    _refused(g.build(), NotImplementedError, "input 0 is not quantized")
+    refused(g.build(), NotImplementedError, "input 0 is not quantized")
     # Per-channel.
     g = Graph()
     a = g.input((2, 4), "int8", scale=[0.1, 0.2], zp=0)
     b = g.input((2, 4), "int8", scale=0.1, zp=0)
     y = g.output((2, 4), "int8", scale=0.1, zp=0)
     g.op("SQUARED_DIFFERENCE", [a, b], [y], None, version=2)
-    _refused(g.build(), NotImplementedError, "2 quantization scales")
+    refused(g.build(), NotImplementedError, "2 quantization scales")
     # Output scale so small that TFLM's output multiplier would be >= 1 (it aborts).
-    _refused(binary_model("ADD", (4,), (4,), (4,), "int8", (1.0, 0, 1.0, 0, 1e-7, 0)),
+    refused(binary_model("ADD", (4,), (4,), (4,), "int8", (1.0, 0, 1.0, 0, 1e-7, 0)),
              NotImplementedError, "output rescale factor")
     # Input scales 2^160 apart: the small input's ratio underflows to 0 in SUB's float math.
-    _refused(binary_model("SUB", (4,), (4,), (4,), "int8", (1e-38, 0, 1e10, 0, 1e10, 0)),
+    refused(binary_model("SUB", (4,), (4,), (4,), "int8", (1e-38, 0, 1e10, 0, 1e10, 0)),
              NotImplementedError, "input 0 rescale factor")
     # MUL multiplier beyond 2^31.
-    _refused(binary_model("MUL", (4,), (4,), (4,), "int8", (10.0, 0, 10.0, 0, 1e-9, 0)),
+    refused(binary_model("MUL", (4,), (4,), (4,), "int8", (10.0, 0, 10.0, 0, 1e-9, 0)),
              NotImplementedError, "shift 37")
     # NEG int8 needs equal scales.
-    _refused(unary_model("NEG", (4,), "int8", (0.1, 0), (0.2, 0)), NotImplementedError, "scales differ")
+    refused(unary_model("NEG", (4,), "int8", (0.1, 0), (0.2, 0)), NotImplementedError, "scales differ")
 
 
 def test_refuse_io_counts_and_options():
@@ -356,10 +330,10 @@ def test_refuse_io_counts_and_options():
     a = g.input((4,), "int8", scale=0.1, zp=0)
     y = g.output((4,), "int8", scale=0.1, zp=0)
     g.op("ADD", [a], [y], options("AddOptions"), version=2)
-    _refused(g.build(), ValueError, "has 1 inputs, need 2")
+    refused(g.build(), ValueError, "has 1 inputs, need 2")
     g = Graph()
     a = g.input((4,), "int8", scale=0.1, zp=0)
     b = g.input((4,), "int8", scale=0.1, zp=0)
     y = g.output((4,), "int8", scale=0.1, zp=0)
     g.op("MUL", [a, b], [y], options("AddOptions"), version=2)
-    _refused(g.build(), ValueError, "options type 11, expected 21")
+    refused(g.build(), ValueError, "options type 11, expected 21")

@@ -3,15 +3,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-import _uformer
-from oracle import assert_identical, random_inputs
+from oracle import assert_identical, log_uniform, random_inputs, refused
 from tflbuild import Graph, options
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def _log_uniform(rng, lo, hi, size=None):
-    return np.exp(rng.uniform(np.log(lo), np.log(hi), size)).astype(np.float32)
 
 
 # ---------------------------------------------------------------- FULLY_CONNECTED
@@ -20,13 +15,13 @@ def fc_model(rng, lead, depth, units, per_channel=True, bias=True, act=0, keep=T
              in_zp=None, out_zp=None, wfmt=0, version=None, **over):
     """A one-node FULLY_CONNECTED model with realistic scales (outputs mostly unsaturated)."""
     in_shape = tuple(lead) + (depth,)
-    in_scale = float(_log_uniform(rng, 0.005, 0.2))
+    in_scale = float(log_uniform(rng, 0.005, 0.2))
     in_zp = int(rng.integers(-128, 128)) if in_zp is None else in_zp
     w = rng.integers(-127, 128, size=(units, depth), dtype=np.int8)
     if per_channel:
-        w_scale = _log_uniform(rng, 0.001, 0.05, units)
+        w_scale = log_uniform(rng, 0.001, 0.05, units)
     else:
-        w_scale = np.float32(_log_uniform(rng, 0.001, 0.05))
+        w_scale = np.float32(log_uniform(rng, 0.001, 0.05))
     # Accumulators are about sqrt(depth) * 73 * 74 in magnitude; spread them over ~60 steps.
     acc_real = np.sqrt(depth) * 73 * 74 * in_scale * float(np.mean(w_scale))
     out_scale = float(acc_real / 60 * rng.uniform(0.5, 2.0))
@@ -80,8 +75,8 @@ def test_fully_connected_deep_and_extreme_zero_points():
 def bmm_model(rng, lhs_shape, rhs_shape, adj_x, adj_y, const=None, out_shape=None, version=None,
               lhs_type="int8", rhs_scale=None):
     """One BATCH_MATMUL node; const in (None, 'lhs', 'rhs') picks an operand stored as weights."""
-    ls = float(_log_uniform(rng, 0.01, 0.1))
-    rs = float(_log_uniform(rng, 0.01, 0.1))
+    ls = float(log_uniform(rng, 0.01, 0.1))
+    rs = float(log_uniform(rng, 0.01, 0.1))
     lz, rz = (int(v) for v in rng.integers(-128, 128, size=2))
     k = lhs_shape[-2] if adj_x else lhs_shape[-1]
     out_scale = float(np.sqrt(k) * 110 * 110 * ls * rs / 40 * rng.uniform(0.5, 2.0))
@@ -151,15 +146,6 @@ def test_batch_matmul_attention_shapes(adj_x, adj_y):
 
 # ---------------------------------------------------------------- refusals
 
-def refused(model, exc, *words):
-    with pytest.raises(exc) as ei:
-        _uformer.Model(model)
-    msg = str(ei.value)
-    for wd in words:
-        assert wd in msg, msg
-    return msg
-
-
 def test_fully_connected_refusals():
     rng = np.random.default_rng(21)
     base = dict(lead=(2,), depth=8, units=5)
@@ -177,7 +163,6 @@ def test_fully_connected_refusals():
 
 
 def test_fully_connected_input_not_multiple_of_depth():
-    rng = np.random.default_rng(22)
     g = Graph()
     x = g.input((3, 7), "int8", scale=0.1, zp=0)
     w = g.const(np.ones((4, 5), np.int8), "int8", scale=0.01)

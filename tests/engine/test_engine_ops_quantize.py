@@ -5,19 +5,13 @@ int8 inputs are checked on all 256 values; float inputs on random values, exact
 rounding ties (k + 1/2) * scale and values far outside the int8 range.
 """
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-import _uformer
-from oracle import assert_identical, run_engine
+from oracle import assert_identical, log_uniform, refused, run_engine
 from tflbuild import Graph
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ALL_INT8 = np.arange(-128, 128, dtype=np.int8)
-
-
-def _log_uniform(rng, lo, hi):
-    return float(np.float32(np.exp(rng.uniform(np.log(lo), np.log(hi)))))
 
 
 def unary_model(op, shape, in_dtype, out_dtype, qin=None, qout=None, version=1, out_shape=None):
@@ -42,7 +36,7 @@ def _ties_and_randoms(rng, scale, n=600):
 @given(seed=st.integers(0, 2**32 - 1))
 def test_quantize_float_to_int8(seed):
     rng = np.random.default_rng(seed)
-    scale = _log_uniform(rng, 1e-6, 1e3)
+    scale = log_uniform(rng, 1e-6, 1e3)
     zp = int(rng.integers(-128, 128))
     x = _ties_and_randoms(rng, scale)
     model = unary_model("QUANTIZE", (x.size,), "float32", "int8", None, (scale, zp))
@@ -62,8 +56,8 @@ def test_quantize_float_saturates_outside_int32():
 @given(seed=st.integers(0, 2**32 - 1))
 def test_requantize_int8_every_value(seed):
     rng = np.random.default_rng(seed)
-    si = _log_uniform(rng, 1e-4, 10.0)
-    so = float(np.float32(si * _log_uniform(rng, 1e-3, 1e3))) if rng.integers(5) else si
+    si = log_uniform(rng, 1e-4, 10.0)
+    so = float(np.float32(si * log_uniform(rng, 1e-3, 1e3))) if rng.integers(5) else si
     zi, zo = (int(v) for v in rng.integers(-128, 128, 2))
     model = unary_model("QUANTIZE", (2, 128), "int8", "int8", (si, zi), (so, zo), version=2)
     assert_identical(model, [ALL_INT8.reshape(2, 128)])
@@ -73,7 +67,7 @@ def test_requantize_int8_every_value(seed):
 @given(seed=st.integers(0, 2**32 - 1))
 def test_dequantize_every_value(seed):
     rng = np.random.default_rng(seed)
-    scale = _log_uniform(rng, 1e-38, 1e36) if rng.integers(4) == 0 else _log_uniform(rng, 1e-5, 10.0)
+    scale = log_uniform(rng, 1e-38, 1e36) if rng.integers(4) == 0 else log_uniform(rng, 1e-5, 10.0)
     zp = int(rng.integers(-128, 128))
     model = unary_model("DEQUANTIZE", (256,), "int8", "float32", (scale, zp), version=2)
     assert_identical(model, [ALL_INT8])
@@ -96,8 +90,8 @@ def island_model(q_in, q_out, shape=(1, 16, 1)):
 @given(seed=st.integers(0, 2**32 - 1))
 def test_layernorm_float_island(seed):
     rng = np.random.default_rng(seed)
-    si = _log_uniform(rng, 1e-4, 1.0)
-    so = si if rng.integers(2) else float(np.float32(si * _log_uniform(rng, 0.1, 10.0)))
+    si = log_uniform(rng, 1e-4, 1.0)
+    so = si if rng.integers(2) else float(np.float32(si * log_uniform(rng, 0.1, 10.0)))
     zi, zo = (int(v) for v in rng.integers(-128, 128, 2))
     if rng.integers(2):
         zo = -zi if zi > -128 else 127   # the converter's choice for -mean
@@ -113,40 +107,32 @@ def test_converter_island_values():
 
 # ---------------------------------------------------------------- refusals
 
-def _refused(model, exc, *words):
-    with pytest.raises(exc) as e:
-        _uformer.Model(model)
-    msg = str(e.value)
-    for w in words:
-        assert w in msg, msg
-
-
 def test_refuse_quantize_types():
-    _refused(unary_model("QUANTIZE", (4,), "float32", "int16", None, (0.1, 0)), NotImplementedError, "int16")
-    _refused(unary_model("QUANTIZE", (4,), "int16", "int8", (0.1, 0), (0.1, 0)), NotImplementedError,
+    refused(unary_model("QUANTIZE", (4,), "float32", "int16", None, (0.1, 0)), NotImplementedError, "int16")
+    refused(unary_model("QUANTIZE", (4,), "int16", "int8", (0.1, 0), (0.1, 0)), NotImplementedError,
              "input has type int16")
-    _refused(unary_model("QUANTIZE", (4,), "float32", "int8"), NotImplementedError, "output is not quantized")
-    _refused(unary_model("QUANTIZE", (2, 2), "float32", "int8", None, ([0.1, 0.2], 0)), NotImplementedError,
+    refused(unary_model("QUANTIZE", (4,), "float32", "int8"), NotImplementedError, "output is not quantized")
+    refused(unary_model("QUANTIZE", (2, 2), "float32", "int8", None, ([0.1, 0.2], 0)), NotImplementedError,
              "2 quantization scales")
 
 
 def test_refuse_dequantize_types():
-    _refused(unary_model("DEQUANTIZE", (4,), "int16", "float32", (0.1, 0)), NotImplementedError, "int16")
-    _refused(unary_model("DEQUANTIZE", (4,), "int8", "int8", (0.1, 0), (0.1, 0)), NotImplementedError,
+    refused(unary_model("DEQUANTIZE", (4,), "int16", "float32", (0.1, 0)), NotImplementedError, "int16")
+    refused(unary_model("DEQUANTIZE", (4,), "int8", "int8", (0.1, 0), (0.1, 0)), NotImplementedError,
              "output has type int8")
-    _refused(unary_model("DEQUANTIZE", (4,), "int8", "float32"), NotImplementedError, "input is not quantized")
+    refused(unary_model("DEQUANTIZE", (4,), "int8", "float32"), NotImplementedError, "input is not quantized")
 
 
 def test_refuse_shapes_and_scales():
-    _refused(unary_model("QUANTIZE", (4,), "float32", "int8", None, (0.1, 0), out_shape=(2, 2)), ValueError,
+    refused(unary_model("QUANTIZE", (4,), "float32", "int8", None, (0.1, 0), out_shape=(2, 2)), ValueError,
              "output has shape [2,2], expected [4]")
-    _refused(unary_model("DEQUANTIZE", (3, 4), "int8", "float32", (0.1, 0), out_shape=(4, 3)), ValueError,
+    refused(unary_model("DEQUANTIZE", (3, 4), "int8", "float32", (0.1, 0), out_shape=(4, 3)), ValueError,
              "[4,3]", "[3,4]")
     # Requantize by 2^40: TFLM's x * (1 << shift) overflows.
-    _refused(unary_model("QUANTIZE", (4,), "int8", "int8", (1e6, 0), (1e-6, 0)), NotImplementedError,
+    refused(unary_model("QUANTIZE", (4,), "int8", "int8", (1e6, 0), (1e-6, 0)), NotImplementedError,
              "shift")
     # Zero point outside int8.
-    _refused(unary_model("QUANTIZE", (4,), "float32", "int8", None, (0.1, 200)), ValueError, "zero point 200")
+    refused(unary_model("QUANTIZE", (4,), "float32", "int8", None, (0.1, 200)), ValueError, "zero point 200")
 
 
 def test_refuse_io_counts():
@@ -155,4 +141,4 @@ def test_refuse_io_counts():
     y = g.output((4,), "int8", scale=0.1, zp=0)
     z = g.output((4,), "int8", scale=0.1, zp=0)
     g.op("QUANTIZE", [x], [y, z], None)
-    _refused(g.build(), ValueError, "has 2 outputs, need 1")
+    refused(g.build(), ValueError, "has 2 outputs, need 1")

@@ -10,26 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import _uformer
-from oracle import assert_identical, random_inputs, run_engine, run_tflm, tflm_interpreter
+from oracle import assert_identical, assert_same, log_uniform, random_inputs, refused
 from tflbuild import Graph, options
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def assert_same(model, xs, arena=None):
-    """assert_identical, also for 0-d float outputs (compared as 1-element arrays) and
-    with a TFLM arena size of choice."""
-    want = run_tflm(model, xs, tflm_interpreter(model, arena) if arena else None)
-    got = run_engine(model, xs)
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        g = g.reshape(-1)
-        w = np.asarray(w).astype(g.dtype).reshape(-1)
-        assert np.array_equal(g.view(np.uint8), w.view(np.uint8)), (g, w)
-
-
-def _log_uniform(rng, lo, hi):
-    return float(np.float32(np.exp(rng.uniform(np.log(lo), np.log(hi)))))
 
 
 def reduced_shape(shape, axes, keep):
@@ -82,8 +66,8 @@ def mean_case(draw):
 def test_mean_int8_parity(seed, case):
     shape, axes, keep, scalar = case
     rng = np.random.default_rng(seed)
-    si = _log_uniform(rng, 1e-3, 10.0)
-    so = float(np.float32(si * _log_uniform(rng, 0.02, 50.0))) if rng.integers(4) else si
+    si = log_uniform(rng, 1e-3, 10.0)
+    so = float(np.float32(si * log_uniform(rng, 0.02, 50.0))) if rng.integers(4) else si
     zi = int(rng.integers(-128, 128))
     zo = int(rng.integers(-128, 128)) if rng.integers(4) else zi
     model = mean_model(shape, axes, keep, "int8", (si, zi), (so, zo), axis_scalar=scalar)
@@ -167,45 +151,37 @@ def test_converted_layernorm(shape, kw):
 
 # ---------------------------------------------------------------- refusals
 
-def _refused(model, exc, *words):
-    with pytest.raises(exc) as e:
-        _uformer.Model(model)
-    msg = str(e.value)
-    for w in words:
-        assert w in msg, msg
-
-
 def test_refuse_axis_out_of_range():
-    _refused(mean_model((2, 3, 4), [3], False), ValueError, "axis 3 out of range for 3 dims")
-    _refused(mean_model((2, 3, 4), [-4], True), ValueError, "axis -4 out of range for 3 dims")
+    refused(mean_model((2, 3, 4), [3], False), ValueError, "axis 3 out of range for 3 dims")
+    refused(mean_model((2, 3, 4), [-4], True), ValueError, "axis -4 out of range for 3 dims")
 
 
 def test_refuse_axis_tensor():
-    _refused(mean_model((2, 3), [1], False, axis_dtype="int64"), NotImplementedError, "axis", "int64")
-    _refused(mean_model((2, 3), [1], False, axis_input=True), NotImplementedError, "axis must be a constant")
+    refused(mean_model((2, 3), [1], False, axis_dtype="int64"), NotImplementedError, "axis", "int64")
+    refused(mean_model((2, 3), [1], False, axis_input=True), NotImplementedError, "axis must be a constant")
 
 
 def test_refuse_output_shape():
-    _refused(mean_model((2, 3, 4), [1], False, out_shape=(2, 1, 4)), ValueError, "[2,1,4]", "[2,4]")
-    _refused(mean_model((2, 3, 4), [1], True, out_shape=(2, 4)), ValueError, "[2,4]", "[2,1,4]")
+    refused(mean_model((2, 3, 4), [1], False, out_shape=(2, 1, 4)), ValueError, "[2,1,4]", "[2,4]")
+    refused(mean_model((2, 3, 4), [1], True, out_shape=(2, 4)), ValueError, "[2,4]", "[2,1,4]")
 
 
 def test_refuse_types_and_quantization():
-    _refused(mean_model((2, 3), [1], False, "int16"), NotImplementedError, "int16")
+    refused(mean_model((2, 3), [1], False, "int16"), NotImplementedError, "int16")
     g = Graph()
     x = g.input((2, 3), "int8", scale=0.1, zp=0)
     a = g.const(np.array([1], np.int32))
     y = g.output((2,), "float32")
     g.op("MEAN", [x, a], [y], options("ReducerOptions", keepDims=False), version=2)
-    _refused(g.build(), NotImplementedError, "output", "float32")
+    refused(g.build(), NotImplementedError, "output", "float32")
     g = Graph()
     x = g.input((2, 3), "int8", scale=[0.1, 0.2], zp=0, name="pc")
     a = g.const(np.array([1], np.int32))
     y = g.output((2,), "int8", scale=0.1, zp=0)
     g.op("MEAN", [x, a], [y], options("ReducerOptions", keepDims=False), version=2)
-    _refused(g.build(), NotImplementedError, "2 quantization scales")
+    refused(g.build(), NotImplementedError, "2 quantization scales")
     # s_in / s_out of 2^40: TFLM's shifted multiply overflows.
-    _refused(mean_model((2, 3), [1], False, "int8", (1e6, 0), (1e-6, 0)), NotImplementedError, "shift")
+    refused(mean_model((2, 3), [1], False, "int8", (1e6, 0), (1e-6, 0)), NotImplementedError, "shift")
 
 
 def test_refuse_io_counts():
@@ -213,4 +189,4 @@ def test_refuse_io_counts():
     x = g.input((2, 3), "int8", scale=0.1, zp=0)
     y = g.output((2,), "int8", scale=0.1, zp=0)
     g.op("MEAN", [x], [y], options("ReducerOptions", keepDims=False), version=2)
-    _refused(g.build(), ValueError, "has 1 inputs, need 2")
+    refused(g.build(), ValueError, "has 1 inputs, need 2")

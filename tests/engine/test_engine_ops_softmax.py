@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import _uformer
-from oracle import assert_identical, run_engine
+from oracle import assert_identical, refused, run_engine
 from tflbuild import Graph, options
 
 OUT_SCALE = 1.0 / 256.0
@@ -139,15 +139,6 @@ def test_softmax_arena_counts_scratch():
 
 
 # ---------------------------------------------------------------- refusals
-
-def refused(model, exc, *words):
-    with pytest.raises(exc) as info:
-        _uformer.Model(model)
-    msg = str(info.value)
-    for w in words:
-        assert w in msg, msg
-    return msg
-
 
 @pytest.mark.parametrize("out_scale,out_zp", [(1.0 / 128, -128), (1.0 / 256, 0), (1.0 / 255, -128),
                                                (np.nextafter(np.float32(1 / 256), np.float32(1)), -128)])
