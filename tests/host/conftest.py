@@ -4,6 +4,9 @@ Everything is tiny (4 labels x 4 recordings of ~6 s, 32-sample windows, a few ep
 whole directory runs in a few minutes on a loaded 2-core machine. Trained models are
 cached per session and shared read-only; tests that modify files copy them first.
 """
+import hashlib
+import json
+
 import numpy as np
 import pytest
 
@@ -57,6 +60,25 @@ def tflite_model(tmp_path_factory, keras_model, synth_dir):
     code = cli.main(["quantize", keras_model, "--calib", synth_dir, "--out", str(out)])
     assert code == 0
     return str(out)
+
+
+@pytest.fixture(scope="session")
+def models(tflite_model, tmp_path_factory):
+    """Two different valid model files (for push tests): the session's model, and the same
+    graph with other metadata."""
+    from microformer.convert import get_metadata
+    from microformer.tflite import set_metadata
+
+    a = open(tflite_model, "rb").read()
+    meta = json.loads(get_metadata(a))
+    meta["variant"] = 2
+    b = set_metadata(a, json.dumps(meta).encode())
+    assert hashlib.sha256(a).digest() != hashlib.sha256(b).digest()
+    d = tmp_path_factory.mktemp("models")
+    pa, pb = d / "a.tflite", d / "b.tflite"
+    pa.write_bytes(a)
+    pb.write_bytes(b)
+    return pa, pb
 
 
 @pytest.fixture

@@ -34,21 +34,6 @@ def board(fw):
         yield b
 
 
-@pytest.fixture(scope="module")
-def models(tflite_model, tmp_path_factory):
-    from microformer.convert import get_metadata
-    from microformer.tflite import set_metadata
-
-    a = open(tflite_model, "rb").read()
-    meta = json.loads(get_metadata(a))
-    meta["variant"] = 2
-    b = set_metadata(a, json.dumps(meta).encode())
-    d = tmp_path_factory.mktemp("serial_models")
-    (d / "a.tflite").write_bytes(a)
-    (d / "b.tflite").write_bytes(b)
-    return d / "a.tflite", d / "b.tflite"
-
-
 def board_truth(port, name="m.tflite"):
     """(sha256 recorded in the sidecar, sha256 of the active file) read over a clean link."""
     from microformer.transport import SerialBoard
@@ -62,7 +47,7 @@ def board_truth(port, name="m.tflite"):
 
 def test_push_skip_replace_and_bench(board, models, capsys):
     pa, pb = models
-    a, b = pa.read_bytes(), pb.read_bytes()
+    b = pb.read_bytes()
     code, out, err = run_cli(capsys, "push", pa, "--name", "m", "--port", board.pty)
     assert code == 0, err
     assert "installed /models/m.tflite" in out and "app restarted" in out

@@ -13,30 +13,11 @@ import pytest
 from hostutil import ROOT, needs_engine, run_cli
 from microformer import onboard
 from microformer.commands import push as push_cmd
-from microformer.errors import MicroformerError
 from microformer.transport import DeviceError, SimBoard
 
 
 def sha(b):
     return hashlib.sha256(b).hexdigest()
-
-
-@pytest.fixture(scope="module")
-def models(tflite_model, tmp_path_factory):
-    """Two different valid models: the session's, and the same graph with other metadata."""
-    from microformer.convert import get_metadata
-    from microformer.tflite import set_metadata
-
-    a = open(tflite_model, "rb").read()
-    meta = json.loads(get_metadata(a))
-    meta["variant"] = 2
-    b = set_metadata(a, json.dumps(meta).encode())
-    d = tmp_path_factory.mktemp("models")
-    pa, pb = d / "a.tflite", d / "b.tflite"
-    pa.write_bytes(a)
-    pb.write_bytes(b)
-    assert sha(a) != sha(b)
-    return pa, pb
 
 
 def sidecar(sim, name="m"):
