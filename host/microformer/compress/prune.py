@@ -132,40 +132,37 @@ def plan(model, imp, heads=None, ffn_units=None, target_macs=None, macs_offset=0
             for i in range(n_layers):
                 drop[i] = order[i][:have[i] - k]
     else:
-        cur_h, cur_u = list(h0), list(u0)
+        cur = {"heads": list(h0), "ffn": list(u0)}
+        order = {"heads": order_h, "ffn": order_u}
+        drop = {"heads": drop_h, "ffn": drop_u}
+
+        def total(c):
+            return macs_of(cfg, c["heads"], c["ffn"], dh) + macs_offset
+
         floor = macs_of(cfg, [1] * n_layers, [1] * n_layers, dh) + macs_offset
-        start = macs_of(cfg, cur_h, cur_u, dh) + macs_offset
+        start = total(cur)
         if target_macs < floor:
             raise MicroformerError(
                 f"--target-macs {target_macs}: the smallest model pruning can reach (1 head and 1 "
                 f"FFN unit per layer) needs {floor} MACs; the model has {start}")
-        while macs_of(cfg, cur_h, cur_u, dh) + macs_offset > target_macs:
+        # Greedy: drop the least important head or unit per MAC saved, one at a time.
+        now = start
+        while now > target_macs:
             best = None
             for i in range(n_layers):
-                now = macs_of(cfg, cur_h, cur_u, dh)
-                if cur_h[i] > 1:
-                    nh = list(cur_h)
-                    nh[i] -= 1
-                    saved = now - macs_of(cfg, nh, cur_u, dh)
-                    h = order_h[i][len(drop_h[i])]
-                    score = imp["heads"][i][h] / max(saved, 1)
-                    if best is None or score < best[0]:
-                        best = (score, "h", i, h)
-                if cur_u[i] > 1:
-                    nu = list(cur_u)
-                    nu[i] -= 1
-                    saved = now - macs_of(cfg, cur_h, nu, dh)
-                    u = order_u[i][len(drop_u[i])]
-                    score = imp["ffn"][i][u] / max(saved, 1)
-                    if best is None or score < best[0]:
-                        best = (score, "u", i, u)
+                for kind in ("heads", "ffn"):
+                    if cur[kind][i] > 1:
+                        fewer = list(cur[kind])
+                        fewer[i] -= 1
+                        saved = now - total(dict(cur, **{kind: fewer}))
+                        idx = order[kind][i][len(drop[kind][i])]
+                        score = imp[kind][i][idx] / max(saved, 1)
+                        if best is None or score < best[0]:
+                            best = (score, kind, i, idx)
             _, kind, i, idx = best
-            if kind == "h":
-                drop_h[i].append(idx)
-                cur_h[i] -= 1
-            else:
-                drop_u[i].append(idx)
-                cur_u[i] -= 1
+            drop[kind][i].append(idx)
+            cur[kind][i] -= 1
+            now = total(cur)
     keep_h = [np.array(sorted(set(range(h0[i])) - set(drop_h[i])), np.int64) for i in range(n_layers)]
     keep_u = [np.array(sorted(set(range(u0[i])) - set(drop_u[i])), np.int64) for i in range(n_layers)]
     return keep_h, keep_u
