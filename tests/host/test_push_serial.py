@@ -146,15 +146,16 @@ def test_monitor_and_live_push_while_the_app_runs(board, tmp_path, capsys):
     rec = tmp_path / "rec.csv"
     devmodels.recording(str(rec), rows=300)
     # QEMU_M4's polled UART has no Ctrl-C for a running program, so the app is given a
-    # duration (virtual seconds: busy-waiting under -icount runs slower than wall time) and
-    # the test waits for it to end.
+    # duration and the test waits for it to end. The duration is in virtual seconds, which
+    # pass faster or slower than wall time with the host's load (-icount): 30 leaves room
+    # for the monitor (12 s wall) and the live push on an idle, fast host, where 12 did not.
     with SerialBoard(board.pty) as sb:
         push(sb, a, "m.tflite", quiet=True)
         put_file(sb, "/rec.csv", rec.read_bytes())
         put_file(sb, "/replay_app.py", open(os.path.join(ROOT, "examples", "replay_app.py"), "rb").read())
         sb.soft_reset()
         sb.t.exec_raw_no_follow(
-            "import sys\nsys.argv[:]=['replay_app.py','rec.csv','models/m.tflite','12']\n"
+            "import sys\nsys.argv[:]=['replay_app.py','rec.csv','models/m.tflite','30']\n"
             "exec(open('replay_app.py').read(),{'__name__':'__main__'})\n")
         sb.t.serial.close()
         sb.t = None
