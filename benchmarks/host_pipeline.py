@@ -47,7 +47,7 @@ def run(name, opts, data_dir, indep_dir, seed):
     info = res.info
     xt, yt = res.splits.x["test"], res.splits.y["test"]
     ds = D.load(indep_dir)
-    xi, yi, _ = D.recording_windows(ds, info["window"], info["hop"])
+    xi, yi, _ = D.recording_windows(ds, info["window"], info["hop"], info.get("event"))
     g = tflite.Graph(b)
     row = {"name": name, "train_s": res.seconds, "train_wall_s": wall, "quantize_s": q_secs,
            "epochs": info["metrics"]["epochs_run"], "bytes": len(b), "arena": e.arena_size,

@@ -122,7 +122,7 @@ def probe_windows(model_bytes, info, data_dir=None, n=32, seed=0):
 
     ds = D.load(data_dir)
     D.align_channels(ds, info["channels"])
-    x, _, _ = D.recording_windows(ds, info["window"], info["hop"])
+    x, _, _ = D.recording_windows(ds, info["window"], info["hop"], info.get("event"))
     if len(x) > n:
         x = x[np.sort(rng.choice(len(x), n, replace=False))]
     return normalize(x, info), f"{len(x)} windows of {data_dir}"

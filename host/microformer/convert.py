@@ -40,6 +40,7 @@ def metadata(info, **extra):
         "created_at": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
         "task": info.get("task", "classification"),
         "labels": list(info["labels"]),
+        "mode": info.get("mode", "stream"),
         "window": int(info["window"]),
         "hop": int(info["hop"]),
         "sample_rate": info.get("sample_rate"),
@@ -49,6 +50,12 @@ def metadata(info, **extra):
         "metrics": dict(info.get("metrics", {})),
         "split": info.get("split"),
     }
+    if info.get("event"):
+        # Event models: the device fits a live event the same way (uformer.EventWindow).
+        doc["event"] = dict(info["event"])
+    if info.get("training_recordings"):
+        # Fingerprints of the training recordings (data.fingerprints): eval warns on overlap.
+        doc["training_recordings"] = info["training_recordings"]
     for k, v in extra.items():
         if isinstance(v, dict) and isinstance(doc.get(k), dict):
             doc[k].update(v)

@@ -321,8 +321,13 @@ def check_window(window, hop):
         raise DataError(f"hop must be a positive number of samples, got {hop!r}")
 
 
-def recording_windows(ds, window, hop):
-    """Every recording windowed whole: (x (n, window, ch) float32, y (n,) int32, recording ids)."""
+def recording_windows(ds, window, hop, event=None):
+    """Every recording windowed whole: (x (n, window, ch) float32, y (n,) int32, recording ids).
+
+    With `event` (a model's {"length", "fit"}) every recording is one example instead.
+    """
+    if event:
+        return _event_examples(ds, range(len(ds.recordings)), event)
     check_window(window, hop)
     xs, ys, rid = [], [], []
     longest = max(len(r.data) for r in ds.recordings)
@@ -341,8 +346,11 @@ def recording_windows(ds, window, hop):
     return (np.concatenate(xs).astype(np.float32), np.concatenate(ys), np.concatenate(rid))
 
 
-def split_units(ds, seed):
-    """Deal each label's units into train/val/test; -> {split: [Unit, ...]}."""
+def split_units(ds, seed, test_fraction=TEST_FRACTION):
+    """Deal each label's units into train/val/test; -> {split: [Unit, ...]}.
+
+    test_fraction 0 holds nothing back for test (the caller evaluates on other data).
+    """
     units = ds.units()
     by_label = {}
     for u in units:
@@ -352,14 +360,16 @@ def split_units(ds, seed):
         us = sorted(by_label.get(lab, []), key=lambda u: u.name)
         name = ds.labels[lab]
         what = "recordings" if ds.kind == "folder" else "labelled runs"
-        if len(us) < 3:
+        need = 3 if test_fraction > 0 else 2
+        if len(us) < need:
+            parts = "train, validation, test" if need == 3 else "train, validation"
             raise DataError(
-                f"label {name!r} has {len(us)} {what}; splitting by recording needs at least 3 "
-                "(train, validation, test) so no window is in two splits")
+                f"label {name!r} has {len(us)} {what}; splitting by recording needs at least "
+                f"{need} ({parts}) so no window is in two splits: record more of {name!r}")
         rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
         order = rng.permutation(len(us))
         n_val = max(1, int(round(len(us) * VAL_FRACTION)))
-        n_test = max(1, int(round(len(us) * TEST_FRACTION)))
+        n_test = max(1, int(round(len(us) * test_fraction))) if test_fraction > 0 else 0
         parts = {"val": order[:n_val], "test": order[n_val:n_val + n_test],
                  "train": order[n_val + n_test:]}
         for s, idx in parts.items():
@@ -391,8 +401,18 @@ class Splits:
     short: list  # names of units shorter than the window (they give no windows)
 
 
-def make_splits(ds, window, hop, seed):
-    """Split by unit, window each split, and check every label has windows in every split."""
+def make_splits(ds, window, hop, seed, event=None, test_fraction=TEST_FRACTION):
+    """Split by unit, window each split, and check every label has windows in every split.
+
+    event: {"length", "fit"} for event data (one example per recording, fitted to length).
+    test_fraction 0: the test split is empty (evaluation happens on other recordings).
+    """
+    if event:
+        parts = split_units(ds, seed, test_fraction)
+        xs, ys = {}, {}
+        for s in SPLITS:
+            xs[s], ys[s], _ = _event_examples(ds, [u.recording for u in parts[s]], event)
+        return Splits(xs, ys, parts, [])
     check_window(window, hop)
     lengths = [u.stop - u.start for u in ds.units()]
     if max(lengths) < window:
@@ -400,10 +420,12 @@ def make_splits(ds, window, hop, seed):
         raise DataError(
             f"window {window} is longer than every {what} in {ds.root} (longest: {max(lengths)} "
             "samples); use a shorter --window")
-    parts = split_units(ds, seed)
+    parts = split_units(ds, seed, test_fraction)
     xs, ys = {}, {}
     for s in SPLITS:
         xs[s], ys[s], _ = unit_windows(ds, parts[s], window, hop)
+        if s == "test" and not test_fraction:
+            continue
         counts = np.bincount(ys[s], minlength=len(ds.labels))
         missing = [ds.labels[i] for i in range(len(ds.labels)) if counts[i] == 0]
         if missing:
@@ -415,6 +437,38 @@ def make_splits(ds, window, hop, seed):
                 "shorter --window or longer recordings")
     short = [u.name for s in SPLITS for u in parts[s] if u.stop - u.start < window]
     return Splits(xs, ys, parts, short)
+
+
+def check_channels_vary(ds):
+    """A DataError when every channel is constant over all recordings (nothing to learn)."""
+    flat = np.concatenate([r.data for r in ds.recordings])
+    spread = flat.max(axis=0) - flat.min(axis=0)
+    if not (spread > 0).any():
+        raise DataError(
+            f"{ds.root}: every channel is constant over all {len(ds.recordings)} recordings "
+            f"({', '.join(f'{c}={flat[0, i]:g}' for i, c in enumerate(ds.channels[:6]))}); "
+            "check that the sensor was recording")
+    return [c for c, v in zip(ds.channels, spread) if v == 0]
+
+
+def fingerprint(x):
+    """8 hex digits naming a recording's samples (crc32 of its float32 bytes)."""
+    return f"{zlib.crc32(np.ascontiguousarray(x, dtype=np.float32).tobytes()):08x}"
+
+
+def fingerprints(ds, units):
+    """The training recordings' fingerprints as one string (8 hex digits each, sorted), so
+    `microformer eval` can say when its data overlaps them. Stream runs are fingerprinted
+    by their samples, so a run cut from the same recording matches."""
+    fps = sorted({fingerprint(ds.recordings[u.recording].data[u.start:u.stop]) for u in units})
+    return "".join(fps)
+
+
+def overlap(ds, fps):
+    """Recordings (or labelled runs) of ds whose samples are among the fingerprints `fps`."""
+    have = {fps[i:i + 8] for i in range(0, len(fps or ""), 8)}
+    return [u.name for u in ds.units()
+            if fingerprint(ds.recordings[u.recording].data[u.start:u.stop]) in have]
 
 
 def fit_normalization(x):
@@ -439,6 +493,143 @@ def default_window(ds):
     if cap >= 8:
         w = min(w, cap)
     return w
+
+
+# ---- events: one example per recording ------------------------------------------------------
+# A folder of short takes (a gesture, an utterance, a pre-cut series) is a set of events: each
+# file is one example, brought to one length. Longer recordings are streams cut into windows.
+
+MODES = ("stream", "events")
+EVENT_FITS = ("resample", "pad")
+# A recording up to this long (seconds, when a time column gives the rate) is an event.
+EVENT_MAX_SECONDS = 5.0
+# Without a rate: recordings whose median is at most this many samples are events, and so are
+# recordings that all have the same length (pre-cut examples, as in the UCR archive).
+EVENT_MAX_SAMPLES = 256
+# Event inputs longer than this are resampled down: the model's cost grows with the length
+# while these sets' classes survive 2-6x downsampling (measured in benchmarks/accuracy.py).
+EVENT_MAX_LENGTH = 512
+
+
+def decide_mode(ds, force=None):
+    """-> ("events" | "stream", reason) from the recording lengths; `force` overrides."""
+    lengths = np.array([len(r.data) for r in ds.recordings])
+    med = float(np.median(lengths))
+    if force is not None:
+        if force not in MODES:
+            raise DataError(f"mode must be one of {MODES}, got {force!r}")
+        if force == "events" and ds.kind != "folder":
+            raise DataError(
+                f"{ds.root} is a stream with a '{LABEL_COLUMN}' column; events need one file "
+                "per example in DATA/<label>/*.csv")
+        return force, f"{force} (forced), median recording {med:g} samples"
+    if ds.kind != "folder":
+        return "stream", f"a '{LABEL_COLUMN}' column labels every sample"
+    if ds.sample_rate:
+        secs = med / ds.sample_rate
+        if secs <= EVENT_MAX_SECONDS:
+            return "events", (f"median recording {med:g} samples = {secs:.2g} s at "
+                              f"{ds.sample_rate:g} Hz (at most {EVENT_MAX_SECONDS:g} s)")
+        return "stream", (f"median recording {med:g} samples = {secs:.3g} s at "
+                          f"{ds.sample_rate:g} Hz (longer than {EVENT_MAX_SECONDS:g} s)")
+    if lengths.min() == lengths.max():
+        return "events", f"every recording has {int(med)} samples: pre-cut examples"
+    if med <= EVENT_MAX_SAMPLES:
+        return "events", f"median recording {med:g} samples (at most {EVENT_MAX_SAMPLES})"
+    return "stream", f"median recording {med:g} samples, lengths {lengths.min()}-{lengths.max()}"
+
+
+def fit_event(x, length, fit):
+    """One recording (samples, channels) -> (length, channels) float32; the device's
+    uformer.EventWindow does the same arithmetic (float64, then stored as float32).
+
+    resample: linear interpolation at positions i * (n - 1) / (length - 1), computed with
+      integers so both sides pick the same neighbours (n == 1 repeats the sample);
+    pad: the first `length` samples, and a shorter take is continued with its last sample.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    n = len(x)
+    if n == 0:
+        raise DataError("an event has no samples")
+    if fit == "pad":
+        if n >= length:
+            return np.ascontiguousarray(x[:length])
+        return np.concatenate([x, np.repeat(x[-1:], length - n, axis=0)])
+    if fit != "resample":
+        raise DataError(f"event fit must be one of {EVENT_FITS}, got {fit!r}")
+    if n == 1 or length == 1:
+        return np.repeat(x[:1], length, axis=0)
+    num = np.arange(length, dtype=np.int64) * (n - 1)
+    j = num // (length - 1)
+    r = num - j * (length - 1)
+    j1 = np.minimum(j + 1, n - 1)
+    a = x[j].astype(np.float64)
+    b = x[j1].astype(np.float64)
+    f = (r.astype(np.float64) / (length - 1))[:, None]
+    return (a + (b - a) * f).astype(np.float32)
+
+
+def _loo_1nn(x, y):
+    """Leave-one-out 1-NN accuracy (Euclidean) of examples (n, ...) with labels y."""
+    f = x.reshape(len(x), -1).astype(np.float64)
+    sq = (f * f).sum(1)
+    d = sq[:, None] + sq[None, :] - 2.0 * f @ f.T
+    np.fill_diagonal(d, np.inf)
+    return float(np.mean(y[np.argmin(d, axis=1)] == y))
+
+
+def event_spec(ds, units=None):
+    """Choose the event length and fit from the recordings (by default all of them).
+
+    Length: every recording's length when they agree, else the median (resample) or the
+    90th percentile (pad: most takes fit whole), a multiple of 8, at most EVENT_MAX_LENGTH.
+    Fit: when lengths differ, the one whose examples a leave-one-out 1-NN classifies better
+    (on training recordings, per-channel standardized): a measurement of which shaping
+    keeps the classes apart, cheap enough to run before every training.
+    -> ({"length": L, "fit": F}, reason)
+    """
+    recs = [ds.recordings[u.recording] for u in units] if units is not None else ds.recordings
+    labs = np.array([ds.labels.index(r.label) for r in recs])
+    lengths = np.array([len(r.data) for r in recs])
+    if lengths.min() == lengths.max():
+        n = int(lengths[0])
+        if n <= EVENT_MAX_LENGTH:
+            return {"length": n, "fit": "pad"}, f"length {n}"
+        L = EVENT_MAX_LENGTH
+        return {"length": L, "fit": "resample"}, f"resampled from {n} to {L} samples"
+    flat = np.concatenate([r.data for r in recs])
+    mean, std = flat.mean(0), np.where(flat.std(0) > 0, flat.std(0), 1.0)
+
+    def length_for(fit):
+        q = np.median(lengths) if fit == "resample" else np.percentile(lengths, 90)
+        return int(min(EVENT_MAX_LENGTH, max(8, int(np.ceil(q / 8.0)) * 8)))
+
+    scores = {}
+    for fit in EVENT_FITS:
+        L = length_for(fit)
+        ex = np.stack([fit_event((r.data - mean) / std, L, fit) for r in recs])
+        scores[fit] = _loo_1nn(ex, labs)
+    fit = max(EVENT_FITS, key=lambda k: (scores[k], k == "resample"))
+    other = [k for k in EVENT_FITS if k != fit][0]
+    return ({"length": length_for(fit), "fit": fit},
+            f"lengths {lengths.min()}-{lengths.max()}, {fit} to {length_for(fit)} "
+            f"(1-NN leave-one-out {scores[fit]:.2f} vs {other} {scores[other]:.2f})")
+
+
+def _event_examples(ds, rec_ids, event):
+    """Recordings -> one fitted example each: (x (n, L, ch), y (n,), recording ids)."""
+    rec_ids = list(rec_ids)
+    L, fit = int(event["length"]), event["fit"]
+    if not rec_ids:
+        return (np.zeros((0, L, len(ds.channels)), np.float32), np.zeros(0, np.int32),
+                np.zeros(0, np.int32))
+    x = np.stack([fit_event(ds.recordings[i].data, L, fit) for i in rec_ids])
+    for i in rec_ids:
+        if ds.recordings[i].label is None:
+            raise DataError(
+                f"{ds.recordings[i].path}: events need label folders (DATA/<label>/*.csv)")
+    y = np.array([ds.labels.index(ds.recordings[i].label) for i in rec_ids], dtype=np.int32)
+    return x, y, np.array(rec_ids, dtype=np.int32)
 
 
 # ---- augmentation -------------------------------------------------------------------------
@@ -523,5 +714,6 @@ def describe(ds):
 __all__ = [
     "Dataset", "Recording", "Unit", "Splits", "load", "align_channels", "align_labels",
     "frame", "recording_windows", "split_units", "unit_windows", "make_splits",
-    "fit_normalization", "default_window", "parse_augment", "augment", "AUGMENTS", "describe",
+    "fit_normalization", "default_window", "decide_mode", "event_spec", "fit_event", "MODES",
+    "EVENT_FITS", "parse_augment", "augment", "AUGMENTS", "describe",
 ]

@@ -132,7 +132,7 @@ def evaluate(model_bytes, data_dir, noise=0.0, drift=0.0, seed=0):
     ds = D.load(data_dir)
     D.align_channels(ds, info["channels"])
     D.align_labels(ds, info["labels"])
-    x, y, _ = D.recording_windows(ds, info["window"], info["hop"])
+    x, y, _ = D.recording_windows(ds, info["window"], info["hop"], info.get("event"))
     x = perturb(x, info, noise, drift, seed)
     p = np.argmax(e.predict(x), axis=1)
     return metrics.report(y, p, info["labels"])

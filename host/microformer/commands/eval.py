@@ -21,6 +21,8 @@ def add_parser(sub):
 
 
 def run(args):
+    import sys
+
     import numpy as np
 
     from .. import data as D
@@ -42,9 +44,17 @@ def run(args):
     ds = D.load(args.data)
     D.align_channels(ds, info["channels"])
     D.align_labels(ds, info["labels"])
-    x, y, _ = D.recording_windows(ds, info["window"], info["hop"])
+    x, y, _ = D.recording_windows(ds, info["window"], info["hop"], info.get("event"))
     x = engine.perturb(x, info, args.noise, args.drift, args.seed)
     rep = metrics.report(y, np.argmax(predict(x), axis=1), info["labels"])
+    seen = D.overlap(ds, info.get("training_recordings"))
+    rep["training_overlap"] = len(seen)
+    if seen:
+        # Said on stderr so --json stays one object on stdout.
+        print(f"microformer: warning: {len(seen)} of {len(ds.units())} recordings in {args.data} "
+              f"were used to train this model ({', '.join(seen[:3])}"
+              f"{' ...' if len(seen) > 3 else ''}): accuracy on them overstates what new "
+              "recordings will get", file=sys.stderr)
     rep["model"] = args.model
     rep["runtime"] = "engine-int8" if kind == "tflite" else "tensorflow-float"
     rep["noise"] = args.noise

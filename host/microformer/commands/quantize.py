@@ -32,17 +32,21 @@ def run(args):
     model = models.load(args.model)
     info = models.model_info(model)
     ds, sp = training.load_splits(info, args.calib)
-    tflite = convert.quantize(model, sp.x["train"], per_tensor=args.per_tensor,
+    import numpy as np
+
+    # Validation examples are training data too once the model was refit on them.
+    tflite = convert.quantize(model, np.concatenate([sp.x["train"], sp.x["val"]]),
+                              per_tensor=args.per_tensor,
                               n_calib=args.calib_windows)
-    xt, yt = sp.x["test"], sp.y["test"]
+    part = "held-back" if len(sp.y["test"]) else "validation"
+    xt, yt = (sp.x["test"], sp.y["test"]) if part == "held-back" else (sp.x["val"], sp.y["val"])
     f_acc = training.accuracy(model, xt, yt)
     doc = json.loads(convert.get_metadata(tflite).decode())
     doc["metrics"]["float_accuracy"] = round(f_acc, 4)
     doc["metrics"]["heldback_windows"] = int(len(yt))
+    doc["metrics"]["compared_on"] = part
     q_acc = None
     try:
-        import numpy as np
-
         probs = engine.Engine(tflite).predict(xt)
         q_acc = float(np.mean(np.argmax(probs, axis=1) == yt))
         doc["metrics"]["int8_accuracy"] = round(q_acc, 4)
@@ -52,8 +56,9 @@ def run(args):
     write_bytes(args.out, tflite)
     mode = "per-tensor" if args.per_tensor else "per-channel"
     print(f"wrote {args.out}: {len(tflite)} bytes, int8 ({mode} weights), "
-          f"calibrated on {doc['quantization']['calibration_windows']} training windows")
-    line = f"held-back split ({len(yt)} windows): float {f_acc * 100:.2f}%"
+          f"calibrated on {doc['quantization']['calibration_windows']} training examples")
+    what = "recordings" if info.get("mode") == "events" else "windows"
+    line = f"{part} split ({len(yt)} {what}): float {f_acc * 100:.2f}%"
     if q_acc is not None:
         line += f", int8 on the engine {q_acc * 100:.2f}% ({(q_acc - f_acc) * 100:+.2f} points)"
     print(line)
