@@ -32,6 +32,15 @@ enum { BUF_DATA = 0, BUF_OFFSET = 1, BUF_SIZE = 2 };
 enum { META_NAME = 0, META_BUFFER = 1 };
 
 #define PLACE_NONE 0xffffffffu
+/* Largest activation area the planner lays out: offsets are uint32_t, so 4 GiB less 8
+ * (the largest multiple of MF_ALIGN below 2^32). load() lowers it further where the
+ * front tables plus activations would not fit a size_t (32-bit boards). */
+#define MF_PLAN_MAX 0xfffffff8u
+/* The size_t limit the arena total is checked against; a test build sets it to
+ * 0xffffffff to run the 32-bit bound on a 64-bit host. */
+#ifndef MF_SIZE_MAX
+#define MF_SIZE_MAX SIZE_MAX
+#endif /* MF_SIZE_MAX */
 
 /* ---------------------------------------------------------------- formatting */
 
@@ -205,7 +214,8 @@ static void *meta_alloc(mf_meta_t *a, size_t bytes) {
 }
 
 static void *meta_alloc_back(mf_meta_t *a, size_t bytes) {
-    size_t sz = align_up(bytes);
+    /* bytes <= cap before rounding: a size within 7 of SIZE_MAX would round up to 0. */
+    size_t sz = bytes <= a->cap ? align_up(bytes) : a->cap + 1;
     size_t start = align_up(a->used);
     if (sz > a->cap || a->back > a->cap - sz || start > a->cap - a->back - sz) {
         return table_overflow(a, bytes);
@@ -847,6 +857,13 @@ static mf_status_t compute_lifetimes(mf_model_t *m, mf_error_t *err) {
 
 /* ---------------------------------------------------------------- planning */
 
+/* Bytes rounded up to MF_ALIGN, or UINT32_MAX (more than any plan limit) when rounding
+ * would pass MF_PLAN_MAX and wrap. Tensors are at most MF_MAX_TENSOR_BYTES; scratch sizes
+ * come from op prepares, so they are checked here rather than trusted. */
+static uint32_t plan_size(uint32_t bytes) {
+    return bytes > MF_PLAN_MAX ? UINT32_MAX : (uint32_t)align_up(bytes);
+}
+
 /* A plannable buffer: tensor i (0 <= i < n_tensors) or scratch of node i - n_tensors. */
 static int buf_info(const mf_model_t *m, int b, uint32_t *size, int *first, int *last, uint32_t **offset) {
     if (b < m->n_tensors) {
@@ -854,7 +871,7 @@ static int buf_info(const mf_model_t *m, int b, uint32_t *size, int *first, int 
         if (t->kind != MF_T_ARENA) {
             return 0;
         }
-        *size = (uint32_t)align_up(t->bytes);
+        *size = plan_size(t->bytes);
         *first = t->first_use;
         *last = t->last_use;
         *offset = &t->offset;
@@ -864,13 +881,16 @@ static int buf_info(const mf_model_t *m, int b, uint32_t *size, int *first, int 
     if (n->scratch_bytes == 0) {
         return 0;
     }
-    *size = (uint32_t)align_up(n->scratch_bytes);
+    *size = plan_size(n->scratch_bytes);
     *first = *last = b - m->n_tensors;
     *offset = &m->scratch_at[b - m->n_tensors];
     return 1;
 }
 
-static size_t plan(mf_model_t *m) {
+/* Places every buffer at an offset below `limit` (<= MF_PLAN_MAX) and sets *total to the
+ * activation bytes. Returns -1, or the buffer (as buf_info numbers them) that would end
+ * past `limit`: every offset + size stays <= limit, so no uint32_t sum here can wrap. */
+static int plan(mf_model_t *m, uint32_t limit, size_t *total_out) {
     int nb = m->n_tensors + m->n_nodes;
     /* Aliases keep their root alive as long as they are used. */
     for (int i = 0; i < m->n_tensors; i++) {
@@ -910,8 +930,12 @@ static size_t plan(mf_model_t *m) {
         buf_info(m, pick, &size, &first, &last, &off);
         uint32_t at = 0;
         /* Move past every conflicting placed buffer until a gap fits; each pass either
-         * finds no conflict or moves `at` strictly up, so this ends after <= nb passes. */
+         * finds no conflict or moves `at` strictly up, so this ends after <= nb passes.
+         * `at` is 0 or a placed buffer's end, so at <= limit. */
         for (int moved = 1; moved;) {
+            if (size > limit - at) {
+                return pick;
+            }
             moved = 0;
             for (int b = 0; b < nb; b++) {
                 uint32_t s2, *o2;
@@ -933,7 +957,8 @@ static size_t plan(mf_model_t *m) {
             total = at + size;
         }
     }
-    return total;
+    *total_out = total;
+    return -1;
 }
 
 /* ---------------------------------------------------------------- load */
@@ -1123,8 +1148,21 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
         return st;
     }
 
-    size_t act = plan(m);
     m->meta_used = align_up(meta->used);
+    /* The arena total (MF_ALIGN - 1) + meta_used + activations must fit a size_t: on a
+     * 32-bit board that bounds the activations below MF_PLAN_MAX. meta_used <= cap, which
+     * is below the arena length, so this difference cannot wrap. */
+    size_t room = MF_SIZE_MAX - (MF_ALIGN - 1) - m->meta_used;
+    uint32_t limit = room < MF_PLAN_MAX ? (uint32_t)room : MF_PLAN_MAX;
+    size_t act;
+    int over = plan(m, limit, &act);
+    if (over >= 0) {
+        return set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(193, ": %lu; %s; %d",
+            "arena needs more than %lu bytes (%s %d does not fit), the most this build can address"),
+            (unsigned long)((MF_ALIGN - 1) + m->meta_used + limit),
+            over < m->n_tensors ? "tensor" : "scratch of node",
+            over < m->n_tensors ? over : over - m->n_tensors);
+    }
     m->act_bytes = act;
     m->used = (MF_ALIGN - 1) + m->meta_used + (act > meta->back ? act : meta->back);
     if (arena_len < m->used) {

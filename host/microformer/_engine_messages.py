@@ -195,4 +195,5 @@ MESSAGES = {
     190: 'output zero point %d and scale about 2^%d, need zero point -128 and scale 1/256',
     191: 'beta is not a positive number',
     192: 'beta * input scale is about 2^%d, need more than 2^-26',
+    193: 'arena needs more than %lu bytes (%s %d does not fit), the most this build can address',
 }

@@ -64,7 +64,8 @@ def test_float_kernels_can_be_left_out(tmp_path):
         p.write_bytes(zoo.get(name))
         paths.append(str(p))
     child = [sys.executable, "-c", _FLOATLESS_CHILD, *paths]
-    lean = subprocess.run(child, env=dict(os.environ, PYTHONPATH=str(lib)),
+    # cwd: not the repository root, whose in-place _uformer would shadow the variant build.
+    lean = subprocess.run(child, env=dict(os.environ, PYTHONPATH=str(lib)), cwd=tmp_path,
                           capture_output=True, text=True, check=True).stdout.splitlines()
     full = subprocess.run(child, capture_output=True, text=True, check=True).stdout.splitlines()
     assert lean[0].startswith("REFUSED node ") and "float32 kernel left out of this build" in lean[0]

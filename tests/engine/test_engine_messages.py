@@ -177,7 +177,7 @@ def test_terse_build_explains_to_the_full_message(terse_build, tmp_path):
     for i, m in enumerate(mutants):
         (tmp_path / f"{i:05d}.tflite").write_bytes(m)
     r = subprocess.run([sys.executable, "-c", _CHILD, str(tmp_path)], env=dict(os.environ, PYTHONPATH=str(terse_build)),
-                       capture_output=True, text=True, timeout=600)
+                       cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     terse = json.loads(r.stdout)
     codes = set()
@@ -190,3 +190,20 @@ def test_terse_build_explains_to_the_full_message(terse_build, tmp_path):
         assert engine_messages.explain(t[1]) == full[1]
         codes.update(re.findall(r"\bE(\d+)\b", t[1]))
     assert len(codes) >= 30, f"mutants reached only codes {sorted(codes)}"
+
+
+def test_terse_build_explains_the_arena_limit(terse_build, tmp_path):
+    """The planner's limit refusal (activations past what the build addresses) in the terse
+    build: a code and the numbers, which explain turns into the full build's sentence."""
+    import bigmodels
+
+    data = bigmodels.past_4gib(True)
+    (tmp_path / "big.tflite").write_bytes(data)
+    r = subprocess.run([sys.executable, "-c", _CHILD, str(tmp_path)], env=dict(os.environ, PYTHONPATH=str(terse_build)),
+                       cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    [t] = json.loads(r.stdout)
+    full = _outcome(data)
+    assert full[0] == t[0] == "NotImplementedError"
+    assert re.fullmatch(r"E\d+: \d+; tensor; 63", t[1]), t[1]
+    assert engine_messages.explain(t[1]) == full[1]

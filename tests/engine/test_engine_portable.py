@@ -26,11 +26,13 @@ def portable(tmp_path_factory):
 
 def test_portable_kernels_match_tflm(portable):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(portable), str(ROOT / "host")]))
+    # cwd: not the repository root, whose in-place _uformer would shadow the portable build.
     where = subprocess.run([sys.executable, "-c", "import _uformer; print(_uformer.__file__)"], env=env,
-                           capture_output=True, text=True, check=True).stdout
+                           cwd=portable, capture_output=True, text=True, check=True).stdout
     assert where.startswith(str(portable)), f"the child imports {where.strip()}, not the portable build"
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                        *[str(ROOT / "tests" / "engine" / f) for f in PARITY]],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+                        *[str(ROOT / "tests" / "engine" / f) for f in PARITY],
+                        "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml")],
+                       cwd=portable, env=env, capture_output=True, text=True, timeout=1800)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     assert " passed" in r.stdout.splitlines()[-1]

@@ -72,3 +72,33 @@ def test_robustness_sanitizer_catches_a_planted_bug(asan_build, tmp_path):
     env = dict(os.environ, LD_PRELOAD=libasan, ASAN_OPTIONS="detect_leaks=0", PYTHONMALLOC="malloc")
     r = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True)
     assert r.returncode != 0 and "AddressSanitizer" in r.stderr
+
+
+def test_activations_past_4gib_refused_under_asan(asan_build, tmp_path):
+    """A few-KB model whose activations sum past 4 GiB used to wrap the planner's 32-bit
+    offsets: an under-sized arena, then writes past its end. Under ASan it is refused
+    with the number, and nothing is reported."""
+    import bigmodels
+
+    lib, libasan = asan_build
+    for i, nodes in enumerate((True, False)):
+        (tmp_path / f"big{i}.tflite").write_bytes(bigmodels.past_4gib(nodes))
+    script = ("import pathlib, sys, _uformer\n"
+              "for p in sorted(pathlib.Path(sys.argv[1]).glob('*.tflite')):\n"
+              "    b = p.read_bytes()\n"
+              "    for f in (_uformer.arena_size, _uformer.Model):\n"
+              "        try:\n"
+              "            f(b)\n"
+              "            print('loaded', p.name)\n"
+              "        except NotImplementedError as e:\n"
+              "            print('refused', e)\n")
+    env = dict(os.environ, LD_PRELOAD=libasan, PYTHONPATH=str(lib),
+               ASAN_OPTIONS="detect_leaks=0:abort_on_error=1", PYTHONMALLOC="malloc",
+               UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+    # cwd: not the repository root, whose in-place _uformer would shadow the ASan build.
+    r = subprocess.run([sys.executable, "-c", script + "print(_uformer.__file__)\n", str(tmp_path)], env=env,
+                       cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "AddressSanitizer" not in r.stderr and "runtime error" not in r.stderr, r.stderr[-4000:]
+    *lines, origin = r.stdout.splitlines()
+    assert origin.startswith(str(lib)), origin
+    assert len(lines) == 4 and all(ln.startswith("refused arena needs more than ") for ln in lines), r.stdout
