@@ -17,6 +17,7 @@ VERBS = (
     "distill",
     "prune",
     "quantize",
+    "tune",
     "inspect",
     "explain",
     "eval",
