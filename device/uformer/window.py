@@ -137,3 +137,122 @@ class Window:
     def __repr__(self):
         return "<Window %dx%d hop %d, %d/%d samples>" % (
             self.length, self.channels, self.hop, self.filled, self.length)
+
+
+# Event fits (the model metadata's "event": {"length", "fit"}); the host's
+# microformer.data.fit_event is the same arithmetic.
+FIT_RESAMPLE = "resample"
+FIT_PAD = "pad"
+
+
+class EventWindow:
+    """One event (a gesture, a take between two triggers) brought to the model's length the
+    way training brought every recording file to it.
+
+        ev = EventWindow.for_model(model)       # or EventWindow(length, channels, fit)
+        ev.start()                              # trigger: a button, a motion threshold
+        ev.push(sample)                         # True once max_samples are held (stop now)
+        label, score = model.classify(ev.finish())
+
+    resample: linear interpolation of the n samples at positions i * (n - 1) / (length - 1),
+    the neighbours picked with integers; pad: the first `length` samples, a shorter event
+    continued with its last sample. Samples are kept as float32 (4 * max_samples * channels
+    bytes) and the fitted window as float32 (4 * length * channels bytes), both allocated
+    here once. With double-precision floats (unix, CPython) the fitted window is the same
+    float32 bytes the host trained on; single-precision ports can differ in the last bit.
+    """
+
+    def __init__(self, length, channels, fit=FIT_RESAMPLE, max_samples=None):
+        if fit not in (FIT_RESAMPLE, FIT_PAD):
+            raise ValueError("event fit must be 'resample' or 'pad', got %r" % (fit,))
+        if max_samples is None:
+            # pad never reads past `length`; resample accepts events up to 4x the length.
+            max_samples = length if fit == FIT_PAD else 4 * length
+        for name, v in (("length", length), ("channels", channels),
+                        ("max_samples", max_samples)):
+            if not isinstance(v, int) or v < 1:
+                raise ValueError("EventWindow %s must be a positive integer, got %r" % (name, v))
+        self.length = length
+        self.channels = channels
+        self.fit = fit
+        self.max_samples = max_samples
+        self.raw = zeros("f", max_samples * channels)
+        self.out = zeros("f", length * channels)
+        self._raw_mv = memoryview(self.raw)
+        self._out_mv = memoryview(self.out)
+        self.n = 0  # samples held, 0..max_samples
+        self._ring = Window(1, channels)  # validates one sample at a time (no allocation)
+
+    @classmethod
+    def for_model(cls, model, max_samples=None):
+        """The EventWindow a uformer.Model's metadata asks for (its "event" entry)."""
+        ev = model.meta.get("event") if model.meta else None
+        if not isinstance(ev, dict):
+            raise ValueError("model %s was trained on streams (no 'event' in its metadata); "
+                             "use Window" % (getattr(model, "name", None) or "",))
+        length = ev.get("length")
+        if length != model.window:
+            raise ValueError("event length %r differs from the model window %r" % (
+                length, model.window))
+        return cls(length, model.channels, ev.get("fit"), max_samples)
+
+    def start(self):
+        """Forget the samples held: the next push is the event's first sample."""
+        self.n = 0
+
+    def push(self, sample):
+        """Add one sample (as Window.push takes it); True when the window is full
+        (max_samples held: finish() now, later samples are refused)."""
+        ch = self.channels
+        if self.n >= self.max_samples:
+            raise ValueError("event is full: %d samples held (max_samples)" % self.max_samples)
+        ring = self._ring
+        ring.push(sample)  # checks the channel count and that each value is a finite float32
+        base = self.n * ch
+        self._raw_mv[base:base + ch] = ring._mv
+        self.n += 1
+        return self.n == self.max_samples
+
+    def finish(self):
+        """The fitted window: an array('f') of length * channels values, sample-major
+        (reused by the next finish); Model.set_input/classify take it as is."""
+        n = self.n
+        if n == 0:
+            raise ValueError("event has no samples: push some after start()")
+        ch = self.channels
+        L = self.length
+        raw = self.raw
+        out = self.out
+        if self.fit == FIT_PAD:
+            keep = n if n < L else L
+            self._out_mv[0:keep * ch] = self._raw_mv[0:keep * ch]
+            last = (keep - 1) * ch
+            for i in range(keep, L):
+                base = i * ch
+                for c in range(ch):
+                    out[base + c] = raw[last + c]
+            return out
+        if n == 1 or L == 1:
+            for i in range(L):
+                for c in range(ch):
+                    out[i * ch + c] = raw[c]
+            return out
+        den = L - 1
+        for i in range(L):
+            num = i * (n - 1)
+            j = num // den
+            r = num - j * den
+            a0 = j * ch
+            b0 = a0 + ch if j + 1 < n else a0
+            f = r / den
+            for c in range(ch):
+                a = raw[a0 + c]
+                out[i * ch + c] = a + (raw[b0 + c] - a) * f
+        return out
+
+    def __len__(self):
+        return self.n
+
+    def __repr__(self):
+        return "<EventWindow %dx%d %s, %d/%d samples>" % (
+            self.length, self.channels, self.fit, self.n, self.max_samples)

@@ -529,13 +529,13 @@ def decide_mode(ds, force=None):
         secs = med / ds.sample_rate
         if secs <= EVENT_MAX_SECONDS:
             return "events", (f"median recording {med:g} samples = {secs:.2g} s at "
-                              f"{ds.sample_rate:g} Hz (at most {EVENT_MAX_SECONDS:g} s)")
+                              f"{ds.sample_rate:g} Hz, at most {EVENT_MAX_SECONDS:g} s")
         return "stream", (f"median recording {med:g} samples = {secs:.3g} s at "
-                          f"{ds.sample_rate:g} Hz (longer than {EVENT_MAX_SECONDS:g} s)")
+                          f"{ds.sample_rate:g} Hz, longer than {EVENT_MAX_SECONDS:g} s")
     if lengths.min() == lengths.max():
         return "events", f"every recording has {int(med)} samples: pre-cut examples"
     if med <= EVENT_MAX_SAMPLES:
-        return "events", f"median recording {med:g} samples (at most {EVENT_MAX_SAMPLES})"
+        return "events", f"median recording {med:g} samples, at most {EVENT_MAX_SAMPLES}"
     return "stream", f"median recording {med:g} samples, lengths {lengths.min()}-{lengths.max()}"
 
 

@@ -12,6 +12,7 @@ recordings (the split is by recording). It is made hard enough not to saturate:
 
     microformer.synth.generate("DATA", seed=0)            # DATA/<label>/rec_XX.csv
     microformer.synth.generate("s.csv", stream=True)       # one CSV with a label column
+    microformer.synth.generate_events("TAKES", seed=0)     # gesture takes, one file each
 """
 import os
 
@@ -169,6 +170,51 @@ def generate(out, recordings_per_label=40, seconds=(10.0, 20.0), rate=RATE, seed
     return out
 
 
+GESTURES = ("circle", "flick", "shake")
+
+
+def gesture(label, n, rng):
+    """One take of a hand gesture, n samples (n, 6): the shape of the motion is the label,
+    the speed (n), amplitude, mounting and noise vary per take."""
+    u = np.linspace(0.0, 1.0, n)
+    amp = rng.uniform(0.7, 1.3)
+    acc = np.zeros((n, 3))
+    gyr = np.zeros((n, 3))
+    if label == "circle":  # one loop in the x-y plane
+        acc[:, 0] = 4.0 * amp * np.sin(2 * np.pi * u)
+        acc[:, 1] = 4.0 * amp * np.cos(2 * np.pi * u) - 4.0 * amp
+        gyr[:, 2] = 120.0 * amp * np.sin(np.pi * u)
+    elif label == "flick":  # a sharp wrist rotation and back
+        bump = np.exp(-((u - 0.35) / 0.08) ** 2) - 0.8 * np.exp(-((u - 0.65) / 0.1) ** 2)
+        gyr[:, 0] = 300.0 * amp * bump
+        acc[:, 2] = 3.0 * amp * bump
+    else:  # shake: three fast oscillations along x
+        acc[:, 0] = 6.0 * amp * np.sin(6 * np.pi * u) * np.sin(np.pi * u)
+        gyr[:, 1] = 60.0 * amp * np.sin(6 * np.pi * u + 0.5)
+    r = _rotation(rng, 10.0, 20.0)
+    a = acc @ r.T + (r @ np.array([0, 0, G]))[None, :]
+    g = gyr @ r.T
+    a += rng.normal(0, rng.uniform(0.05, 0.4), a.shape)
+    g += rng.normal(0, rng.uniform(1.0, 8.0), g.shape)
+    return np.concatenate([a, g], axis=1).astype(np.float32)
+
+
+def generate_events(out, takes_per_label=16, seconds=(0.6, 1.6), rate=RATE, seed=0,
+                    labels=GESTURES):
+    """Gesture takes: out/<label>/take_XX.csv, one short recording per take (t, ax..gz),
+    each 0.6-1.6 s long: the event recordings `microformer train` takes one example from."""
+    header = ["t"] + list(CHANNELS)
+    for li, lab in enumerate(labels):
+        d = os.path.join(out, lab)
+        os.makedirs(d, exist_ok=True)
+        for k in range(takes_per_label):
+            rng = np.random.default_rng([seed, 100 + li, k])
+            n = max(4, int(rng.uniform(*seconds) * rate))
+            _write_csv(os.path.join(d, f"take_{k:02d}.csv"), header, np.arange(n) / rate,
+                       gesture(lab, n, rng))
+    return out
+
+
 def main(argv=None):
     import argparse
 
@@ -177,8 +223,13 @@ def main(argv=None):
     ap.add_argument("--recordings", type=int, default=40, help="per label (default 40)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--stream", action="store_true", help="one CSV with a label column")
+    ap.add_argument("--events", action="store_true",
+                    help="gesture takes (one short file per take) instead of activity sessions")
     a = ap.parse_args(argv)
-    print(generate(a.out, a.recordings, seed=a.seed, stream=a.stream))
+    if a.events:
+        print(generate_events(a.out, a.recordings, seed=a.seed))
+    else:
+        print(generate(a.out, a.recordings, seed=a.seed, stream=a.stream))
     return 0
 
 
