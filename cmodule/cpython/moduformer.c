@@ -3,8 +3,13 @@
  * the same engine. This is the host-side simulator and the test harness's engine.
  *
  * Ownership: a Model holds a buffer export of the model bytes (so a bytearray cannot be
- * resized under it) and owns its arena (PyMem). Tensor views returned by input()/output()
- * keep their Model alive.
+ * resized under it) and owns its arena (PyMem), or, with arena=, a writable export of the
+ * caller's buffer. Tensor views returned by input()/output() keep their Model alive.
+ *
+ * arena=: the first ARENA_TAG bytes of the caller's buffer name the Model using it (its
+ * address); a newer Model on the same buffer overwrites the engine's tables, so every
+ * method checks the tag first and a stale Model raises ValueError instead of letting the
+ * engine follow another model's tables (same rule as cmodule/micropython/moduformer.c).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -13,14 +18,31 @@
 
 /* First guess for the dry run's table scratch; grown to the engine's reported bound. */
 #define SCRATCH_START 4096
+/* Bytes at the start of a caller-provided arena that name the Model using it. */
+#define ARENA_TAG ((size_t)sizeof(uint64_t))
 
 typedef struct {
     PyObject_HEAD
     Py_buffer model;      /* export of the model bytes, released in dealloc */
-    uint8_t *arena;       /* PyMem-owned */
+    uint8_t *arena;       /* PyMem-owned, or inside `user_arena` after its tag */
     size_t arena_len;
+    Py_buffer user_arena; /* writable export of arena= (obj NULL when the arena is ours) */
+    uint64_t tag;
     mf_model_t *m;
 } ModelObject;
+
+/* 0, or -1 with ValueError when a newer Model took over this model's caller arena. */
+static int check_owner(ModelObject *self) {
+    if (self->user_arena.obj != NULL) {
+        uint64_t tag;
+        memcpy(&tag, self->arena - ARENA_TAG, ARENA_TAG);
+        if (tag != self->tag) {
+            PyErr_SetString(PyExc_ValueError, "another Model was loaded into this model's arena: load it again");
+            return -1;
+        }
+    }
+    return 0;
+}
 
 typedef struct {
     PyObject_HEAD
@@ -73,14 +95,18 @@ static int get_model_buffer(PyObject *obj, Py_buffer *view) {
 }
 
 static PyObject *Model_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"model", "arena_size", NULL};
+    static char *kwlist[] = {"model", "arena_size", "arena", NULL};
     PyObject *buf_obj;
     PyObject *arena_obj = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O", kwlist, &buf_obj, &arena_obj)) {
+    PyObject *user_obj = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O$O", kwlist, &buf_obj, &arena_obj, &user_obj)) {
         return NULL;
     }
     Py_ssize_t want = -1;
     if (arena_obj != Py_None) {
+        if (user_obj != Py_None) {
+            return PyErr_Format(PyExc_ValueError, "give arena or arena_size, not both (the arena's length is its size)");
+        }
         want = PyLong_AsSsize_t(arena_obj);
         if (want == -1 && PyErr_Occurred()) {
             return NULL;
@@ -102,28 +128,60 @@ static PyObject *Model_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     mf_error_t err;
     size_t need;
     mf_status_t st;
-    if (want < 0) {
-        st = dry_run(buf, len, &need, &err);
-        if (st != MF_OK) {
+    size_t tag = 0;
+    if (user_obj != Py_None) {
+        if (PyObject_GetBuffer(user_obj, &self->user_arena, PyBUF_WRITABLE) != 0) {
+            self->user_arena.obj = NULL;
             Py_DECREF(self);
-            return raise_status(st, &err);
+            PyErr_SetString(PyExc_TypeError, "arena must be a writable buffer (bytearray)");
+            return NULL;
+        }
+        uint8_t *a = self->user_arena.buf;
+        size_t alen = (size_t)self->user_arena.len;
+        if (alen < ARENA_TAG) {
+            Py_DECREF(self);
+            return PyErr_Format(PyExc_ValueError, "arena of %zu bytes is smaller than its %zu-byte tag", alen, ARENA_TAG);
+        }
+        if (a < buf + len && buf < a + alen) {
+            Py_DECREF(self);
+            return PyErr_Format(PyExc_ValueError, "arena overlaps the model bytes");
+        }
+        tag = ARENA_TAG;
+        self->tag = (uint64_t)(uintptr_t)self;
+        /* Any Model that used this buffer before is stale from here on, even if this load fails. */
+        memcpy(a, &self->tag, ARENA_TAG);
+        self->arena = NULL;  /* not ours: dealloc must not free it */
+        need = alen - ARENA_TAG;
+        st = mf_model_init(buf, len, a + ARENA_TAG, need, &self->m, &err);
+        if (st == MF_OK) {
+            self->arena = a + ARENA_TAG;
+            self->arena_len = need;
         }
     } else {
-        need = (size_t)want;
+        if (want < 0) {
+            st = dry_run(buf, len, &need, &err);
+            if (st != MF_OK) {
+                Py_DECREF(self);
+                return raise_status(st, &err);
+            }
+        } else {
+            need = (size_t)want;
+        }
+        self->arena = PyMem_Malloc(need ? need : 1);
+        if (self->arena == NULL) {
+            Py_DECREF(self);
+            return PyErr_NoMemory();
+        }
+        self->arena_len = need;
+        st = mf_model_init(buf, len, self->arena, need, &self->m, &err);
     }
-    self->arena = PyMem_Malloc(need ? need : 1);
-    if (self->arena == NULL) {
-        Py_DECREF(self);
-        return PyErr_NoMemory();
-    }
-    self->arena_len = need;
-    st = mf_model_init(buf, len, self->arena, need, &self->m, &err);
-    if (st == MF_ERR_ARENA && !err.need_exact) {
-        /* The given arena could not even hold the tables: report the exact need. */
+    if (st == MF_ERR_ARENA && (!err.need_exact || tag)) {
+        /* The given arena could not even hold the tables: report the exact need (with the
+         * tag a caller's arena also holds). */
         size_t exact;
         mf_error_t err2;
         if (dry_run(buf, len, &exact, &err2) == MF_OK) {
-            snprintf(err.msg, sizeof(err.msg), "arena too small: need %zu bytes, have %zu", exact, need);
+            snprintf(err.msg, sizeof(err.msg), "arena too small: need %zu bytes, have %zu", exact + tag, need + tag);
         }
     }
     if (st != MF_OK) {
@@ -137,11 +195,18 @@ static void Model_dealloc(ModelObject *self) {
     if (self->model.obj) {
         PyBuffer_Release(&self->model);
     }
-    PyMem_Free(self->arena);
+    if (self->user_arena.obj) {
+        PyBuffer_Release(&self->user_arena);
+    } else {
+        PyMem_Free(self->arena);
+    }
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static mf_tensor_t *get_tensor(ModelObject *self, PyObject *arg, int output) {
+    if (check_owner(self) != 0) {
+        return NULL;
+    }
     long i = PyLong_AsLong(arg);
     if (i == -1 && PyErr_Occurred()) {
         return NULL;
@@ -228,6 +293,9 @@ static PyObject *Model_output(ModelObject *self, PyObject *arg) {
 }
 
 static PyObject *Model_invoke(ModelObject *self, PyObject *unused) {
+    if (check_owner(self) != 0) {
+        return NULL;
+    }
     mf_invoke(self->m);
     Py_RETURN_NONE;
 }
@@ -251,18 +319,30 @@ static PyObject *Model_metadata(ModelObject *self, PyObject *arg) {
 }
 
 static PyObject *Model_get_arena_size(ModelObject *self, void *closure) {
+    if (check_owner(self) != 0) {
+        return NULL;
+    }
     return PyLong_FromSize_t(mf_arena_used(self->m));
 }
 
 static PyObject *Model_get_num_inputs(ModelObject *self, void *closure) {
+    if (check_owner(self) != 0) {
+        return NULL;
+    }
     return PyLong_FromLong(mf_num_inputs(self->m));
 }
 
 static PyObject *Model_get_num_outputs(ModelObject *self, void *closure) {
+    if (check_owner(self) != 0) {
+        return NULL;
+    }
     return PyLong_FromLong(mf_num_outputs(self->m));
 }
 
 static PyObject *Model_get_ops(ModelObject *self, void *closure) {
+    if (check_owner(self) != 0) {
+        return NULL;
+    }
     int n = mf_num_nodes(self->m);
     PyObject *t = PyTuple_New(n);
     if (t == NULL) {
@@ -298,7 +378,7 @@ static PyTypeObject ModelType = {
     .tp_basicsize = sizeof(ModelObject),
     .tp_dealloc = (destructor)Model_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Model(model_bytes, arena_size=None): an int8 .tflite model loaded into the engine",
+    .tp_doc = "Model(model_bytes, arena_size=None, *, arena=None): an int8 .tflite model loaded into the engine",
     .tp_methods = Model_methods,
     .tp_getset = Model_getset,
     .tp_new = Model_new,
@@ -307,6 +387,9 @@ static PyTypeObject ModelType = {
 /* ---- tensor views: a buffer exporter that keeps its Model alive ---- */
 
 static int Tensor_getbuffer(TensorObject *self, Py_buffer *view, int flags) {
+    if (check_owner(self->owner) != 0) {
+        return -1;
+    }
     if ((flags & PyBUF_WRITABLE) && !self->writable) {
         PyErr_SetString(PyExc_BufferError, "output tensors are read-only");
         return -1;
@@ -395,6 +478,7 @@ PyMODINIT_FUNC PyInit__uformer(void) {
     Py_INCREF(&ModelType);
     if (PyModule_AddObject(m, "Model", (PyObject *)&ModelType) < 0 ||
         PyModule_AddObject(m, "OPS", ops) < 0 ||
+        PyModule_AddIntConstant(m, "ARENA_TAG", (long)ARENA_TAG) < 0 ||
         PyModule_AddStringConstant(m, "version", MF_VERSION) < 0) {
         Py_DECREF(m);
         return NULL;

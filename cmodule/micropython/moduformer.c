@@ -3,9 +3,9 @@
  *
  * The Python API is DESIGN.md's "_uformer Python API", the same names and exceptions as
  * the CPython build (cmodule/cpython/moduformer.c):
- *   Model(model, arena_size=None) .arena_size .num_inputs .num_outputs .ops
+ *   Model(model, arena_size=None, arena=None) .arena_size .num_inputs .num_outputs .ops
  *       .input_info(i) .output_info(i) .input(i) .output(i) .invoke() .metadata(name)
- *   arena_size(buf), OPS, version
+ *   arena_size(buf), ARENA_TAG, OPS, version
  * Engine errors become ValueError (bad model or argument), NotImplementedError
  * (unsupported op/type) and MemoryError (arena), each carrying the engine's message.
  *
@@ -14,6 +14,13 @@
  * The Model object keeps that object referenced. The arena is one GC block owned by the
  * Model; tensor memoryviews point at that block's head (with an element offset) so the
  * GC keeps the arena alive as long as any view of it exists.
+ *
+ * arena=: a writable buffer the caller reserved once (uformer.Slot does, so a hot swap
+ * allocates nothing big; docs/architecture.md "Slot memory contract"). Its first
+ * ARENA_TAG bytes hold the owner tag, the engine gets the rest. A newer Model built on
+ * the same buffer overwrites the engine's tables, so every method first checks that the
+ * tag still names this Model and raises ValueError otherwise: a stale Model can never make
+ * the engine follow another model's tables.
  */
 #include <string.h>
 
@@ -41,6 +48,8 @@
 // which advances at least one table per round; each round re-runs the load only until the
 // first table that does not fit, so many rounds are cheap.
 #define UFORMER_MAX_SCRATCH_ROUNDS (256)
+// Bytes at the start of a caller-provided arena that name the Model using it.
+#define UFORMER_ARENA_TAG (sizeof(uint64_t))
 
 typedef struct _uformer_model_obj_t {
     mp_obj_base_t base;
@@ -52,6 +61,11 @@ typedef struct _uformer_model_obj_t {
     // One GC block of arena_len bytes holding the engine's tables and activations.
     uint8_t *arena;
     size_t arena_len;
+    // A caller-provided arena (arena=): the object, kept referenced, and the tag its first
+    // UFORMER_ARENA_TAG bytes must hold while this Model owns it; MP_OBJ_NULL for an arena
+    // the Model allocated itself.
+    mp_obj_t arena_obj;
+    uint64_t tag;
     mf_model_t *model;  // inside arena
     mp_obj_t ops;       // tuple of op names, built on first access (MP_OBJ_NULL until then)
 } uformer_model_obj_t;
@@ -131,18 +145,29 @@ static size_t uformer_measure(const uint8_t *buf, size_t len) {
         (unsigned int)err.need);
 }
 
+// The Model, or ValueError when a newer Model took over its caller-provided arena (the
+// engine's tables there are no longer this model's).
 static uformer_model_obj_t *uformer_get_model(mp_obj_t self_in) {
-    return MP_OBJ_TO_PTR(self_in);
+    uformer_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    if (self->arena_obj != MP_OBJ_NULL) {
+        uint64_t tag;
+        memcpy(&tag, self->arena - UFORMER_ARENA_TAG, UFORMER_ARENA_TAG);
+        if (tag != self->tag) {
+            mp_raise_ValueError(MP_ERROR_TEXT("another Model was loaded into this model's arena: load it again"));
+        }
+    }
+    return self;
 }
 
 /******************************************************************************/
 // Model(model, arena_size=None)
 
 static mp_obj_t uformer_model_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *all_args) {
-    enum { ARG_model, ARG_arena_size };
+    enum { ARG_model, ARG_arena_size, ARG_arena };
     static const mp_arg_t allowed_args[] = {
         { MP_QSTR_model, MP_ARG_REQUIRED | MP_ARG_OBJ, {.u_obj = MP_OBJ_NULL} },
         { MP_QSTR_arena_size, MP_ARG_OBJ, {.u_obj = mp_const_none} },
+        { MP_QSTR_arena, MP_ARG_KW_ONLY | MP_ARG_OBJ, {.u_obj = mp_const_none} },
     };
     mp_arg_val_t args[MP_ARRAY_SIZE(allowed_args)];
     mp_arg_parse_all_kw_array(n_args, n_kw, all_args, MP_ARRAY_SIZE(allowed_args), allowed_args, args);
@@ -154,35 +179,69 @@ static mp_obj_t uformer_model_make_new(const mp_obj_type_t *type, size_t n_args,
     const uint8_t *buf = bufinfo.buf;
     size_t len = bufinfo.len;
 
+    mp_obj_t arena_obj = args[ARG_arena].u_obj;
+    uint8_t *arena;
     size_t arena_len;
-    if (args[ARG_arena_size].u_obj == mp_const_none) {
-        // Auto: exactly what the plan needs, measured by a dry run.
-        arena_len = uformer_measure(buf, len);
-    } else {
-        mp_int_t n = mp_obj_get_int(args[ARG_arena_size].u_obj);
-        if (n < 0) {
-            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("arena_size must be >= 0, got %d"), (int)n);
+    if (arena_obj != mp_const_none) {
+        if (args[ARG_arena_size].u_obj != mp_const_none) {
+            mp_raise_ValueError(MP_ERROR_TEXT("give arena or arena_size, not both (the arena's length is its size)"));
         }
-        arena_len = (size_t)n;
+        mp_buffer_info_t ainfo;
+        if (mp_obj_is_str_or_bytes(arena_obj) || !mp_get_buffer(arena_obj, &ainfo, MP_BUFFER_WRITE)) {
+            mp_raise_TypeError(MP_ERROR_TEXT("arena must be a writable buffer (bytearray)"));
+        }
+        if (ainfo.len < UFORMER_ARENA_TAG) {
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("arena of %u bytes is smaller than its %u-byte tag"),
+                (unsigned int)ainfo.len, (unsigned int)UFORMER_ARENA_TAG);
+        }
+        if ((const uint8_t *)ainfo.buf < buf + len && buf < (const uint8_t *)ainfo.buf + ainfo.len) {
+            mp_raise_ValueError(MP_ERROR_TEXT("arena overlaps the model bytes"));
+        }
+        arena = (uint8_t *)ainfo.buf + UFORMER_ARENA_TAG;
+        arena_len = ainfo.len - UFORMER_ARENA_TAG;
+    } else {
+        arena_obj = MP_OBJ_NULL;
+        if (args[ARG_arena_size].u_obj == mp_const_none) {
+            // Auto: exactly what the plan needs, measured by a dry run.
+            arena_len = uformer_measure(buf, len);
+        } else {
+            mp_int_t n = mp_obj_get_int(args[ARG_arena_size].u_obj);
+            if (n < 0) {
+                mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("arena_size must be >= 0, got %d"), (int)n);
+            }
+            arena_len = (size_t)n;
+        }
+        arena = uformer_alloc(arena_len, "model arena");
     }
 
-    uint8_t *arena = uformer_alloc(arena_len, "model arena");
+    // The object first, so its address can tag a caller's arena before the engine writes.
+    uformer_model_obj_t *self = mp_obj_malloc(uformer_model_obj_t, type);
+    self->arena_obj = arena_obj;
+    self->tag = (uint64_t)(uintptr_t)self;
+    self->model = NULL;
+    if (arena_obj != MP_OBJ_NULL) {
+        // Any Model that used this buffer before is stale from here on, even if this load fails.
+        memcpy(arena - UFORMER_ARENA_TAG, &self->tag, UFORMER_ARENA_TAG);
+    }
     mf_error_t err;
     mf_model_t *model;
     mf_status_t st = mf_model_init(buf, len, arena, arena_len, &model, &err);
     if (st != MF_OK) {
-        // Give the arena back at once: the caller may retry with a smaller model.
-        m_del(uint8_t, arena, arena_len);
-        if (st == MF_ERR_ARENA && !err.need_exact) {
+        if (arena_obj == MP_OBJ_NULL) {
+            // Give the arena back at once: the caller may retry with a smaller model.
+            m_del(uint8_t, arena, arena_len);
+        }
+        if (st == MF_ERR_ARENA && (!err.need_exact || arena_obj != MP_OBJ_NULL)) {
             // The given arena could not even hold the tables, so the engine only knows a
-            // lower bound: measure, to name the exact need as the CPython build does.
+            // lower bound: measure, to name the exact need as the CPython build does. A
+            // caller's arena also holds the tag: the need counts it.
+            size_t tag = arena_obj != MP_OBJ_NULL ? UFORMER_ARENA_TAG : 0;
             mp_raise_msg_varg(&mp_type_MemoryError, MP_ERROR_TEXT("arena too small: need %u bytes, have %u"),
-                (unsigned int)uformer_measure(buf, len), (unsigned int)arena_len);
+                (unsigned int)(uformer_measure(buf, len) + tag), (unsigned int)(arena_len + tag));
         }
         uformer_raise(st, &err);
     }
 
-    uformer_model_obj_t *self = mp_obj_malloc(uformer_model_obj_t, type);
     self->buf_obj = buf_obj;
     self->buf = buf;
     self->len = len;
@@ -257,12 +316,15 @@ static mp_obj_t uformer_tensor_view(uformer_model_obj_t *self, mf_tensor_t *t, b
     size_t nitems = mf_tensor_bytes(t) / itemsize;
     uint8_t *data = mf_tensor_data(t);
     byte flags = writable ? MP_OBJ_ARRAY_TYPECODE_FLAG_RW : 0;
-    uintptr_t start = (uintptr_t)self->arena;
+    // A caller's arena starts at its tag: the head of the caller's buffer.
+    size_t tag = self->arena_obj != MP_OBJ_NULL ? UFORMER_ARENA_TAG : 0;
+    uint8_t *head = self->arena - tag;
+    uintptr_t start = (uintptr_t)head;
     uintptr_t offset = (uintptr_t)data - start;
-    if (self->arena != NULL && (uintptr_t)data >= start && offset < self->arena_len && offset % itemsize == 0) {
+    if (self->arena != NULL && (uintptr_t)data >= start && offset < self->arena_len + tag && offset % itemsize == 0) {
         // Point at the arena's head with an element offset, as memoryview slices do, so
         // the view alone keeps the arena alive for the GC.
-        mp_obj_array_t *view = MP_OBJ_TO_PTR(mp_obj_new_memoryview(typecode | flags, nitems, self->arena));
+        mp_obj_array_t *view = MP_OBJ_TO_PTR(mp_obj_new_memoryview(typecode | flags, nitems, head));
         view->free = offset / itemsize;  // memoryview keeps its element offset in `free`
         return MP_OBJ_FROM_PTR(view);
     }
@@ -349,19 +411,18 @@ static void uformer_model_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
         // Store or delete: the attributes are read-only (AttributeError).
         return;
     }
-    uformer_model_obj_t *self = uformer_get_model(self_in);
     switch (attr) {
         case MP_QSTR_arena_size:
-            dest[0] = mp_obj_new_int_from_uint(mf_arena_used(self->model));
+            dest[0] = mp_obj_new_int_from_uint(mf_arena_used(uformer_get_model(self_in)->model));
             break;
         case MP_QSTR_num_inputs:
-            dest[0] = MP_OBJ_NEW_SMALL_INT(mf_num_inputs(self->model));
+            dest[0] = MP_OBJ_NEW_SMALL_INT(mf_num_inputs(uformer_get_model(self_in)->model));
             break;
         case MP_QSTR_num_outputs:
-            dest[0] = MP_OBJ_NEW_SMALL_INT(mf_num_outputs(self->model));
+            dest[0] = MP_OBJ_NEW_SMALL_INT(mf_num_outputs(uformer_get_model(self_in)->model));
             break;
         case MP_QSTR_ops:
-            dest[0] = uformer_model_ops(self);
+            dest[0] = uformer_model_ops(uformer_get_model(self_in));
             break;
         default:
             // Methods: continue the lookup in locals_dict.
@@ -371,7 +432,15 @@ static void uformer_model_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
 }
 
 static void uformer_model_print(const mp_print_t *print, mp_obj_t self_in, mp_print_kind_t kind) {
-    uformer_model_obj_t *self = uformer_get_model(self_in);
+    uformer_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    uint64_t tag = self->tag;
+    if (self->arena_obj != MP_OBJ_NULL) {
+        memcpy(&tag, self->arena - UFORMER_ARENA_TAG, UFORMER_ARENA_TAG);
+    }
+    if (tag != self->tag) {
+        mp_printf(print, "<Model %u bytes, stale: its arena holds a newer model>", (unsigned int)self->len);
+        return;
+    }
     mp_printf(print, "<Model %u bytes, %d ops, arena %u bytes>", (unsigned int)self->len,
         mf_num_nodes(self->model), (unsigned int)mf_arena_used(self->model));
 }
@@ -431,6 +500,7 @@ static const mp_rom_map_elem_t uformer_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___getattr__), MP_ROM_PTR(&uformer_getattr_obj) },
     { MP_ROM_QSTR(MP_QSTR_Model), MP_ROM_PTR(&uformer_model_type) },
     { MP_ROM_QSTR(MP_QSTR_arena_size), MP_ROM_PTR(&uformer_arena_size_obj) },
+    { MP_ROM_QSTR(MP_QSTR_ARENA_TAG), MP_ROM_INT(UFORMER_ARENA_TAG) },
     { MP_ROM_QSTR(MP_QSTR_version), MP_ROM_PTR(&uformer_version_obj) },
 };
 static MP_DEFINE_CONST_DICT(uformer_module_globals, uformer_module_globals_table);

@@ -48,7 +48,34 @@ _DONE = const(3)
 
 
 def _hex(b):
-    return int(bytes(b), 16)
+    """Value of the ASCII hex digits in b, or -1 if any byte is not one. Not int(x, 16):
+    that accepts a sign, "0x", underscores and spaces, so a peer could send a length of
+    -1 with a valid CRC."""
+    v = 0
+    for c in b:
+        if 0x30 <= c <= 0x39:
+            c -= 0x30
+        elif 0x41 <= c <= 0x46:
+            c -= 0x37
+        elif 0x61 <= c <= 0x66:
+            c -= 0x57
+        else:
+            return -1
+        v = (v << 4) | c
+    return v
+
+
+def _dec(s, most):
+    """Value of a string of 1..10 ASCII decimal digits, at most `most`; -1 otherwise (no
+    sign, no spaces, no underscores: int() accepts all three)."""
+    if not 0 < len(s) <= 10:
+        return -1
+    v = 0
+    for ch in s:
+        if ch < "0" or ch > "9":
+            return -1
+        v = v * 10 + ord(ch) - 0x30
+    return v if v <= most else -1
 
 
 def crc_hex(data):
@@ -80,6 +107,7 @@ class Receiver:
         self._rbuf = bytearray(256 if compat.PARTIAL_READS else 1)
         self._rmv = memoryview(self._rbuf)
         self._hdr = bytearray(HDR_LEN)
+        self._hmv = memoryview(self._hdr)
         self._hn = 0
         self._body = bytearray(max_chunk)
         self._bmv = memoryview(self._body)
@@ -111,6 +139,7 @@ class Receiver:
         self.timeouts = 0
         self.exposed = 0  # 0x03 bytes read while Ctrl-C was on (a board would have stopped)
         self.installs = 0
+        self.errors = 0  # exceptions the receiver caught or passed on to the Runner
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -130,7 +159,14 @@ class Receiver:
                     break
                 got = True
                 self._last_rx = ticks_ms()
-                self._feed(n)
+                try:
+                    self._feed(n)
+                except Exception:
+                    # Whatever a peer's bytes did, the next frame starts from a clean
+                    # parser; the Runner counts and logs the error.
+                    self.errors += 1
+                    self._state = _SCAN
+                    raise
                 taken += n
                 # MIN_BYTES per call even without time left, so a transfer advances on a
                 # loop that has no slack; then as much as the deadline allows.
@@ -158,6 +194,9 @@ class Receiver:
                 take = self._f_len - self._bn
                 if take > n - i:
                     take = n - i
+                if take <= 0:  # cannot happen with a checked length; never loop on it
+                    self._state = _SCAN
+                    continue
                 self._bmv[self._bn:self._bn + take] = self._rmv[i:i + take]
                 self._bn += take
                 i += take
@@ -181,17 +220,17 @@ class Receiver:
                     self._header_done()
 
     def _header_done(self):
-        h = self._hdr
+        h = self._hmv
         if h[1] != 0x4D or h[2] != 0x46 or h[36] != _LF:  # "MF" ... LF
             self.bad_headers += 1
             return
-        try:
-            seq = _hex(h[4:8])
-            off = _hex(h[8:16])
-            ln = _hex(h[16:20])
-            pcrc = _hex(h[20:28])
-            hcrc = _hex(h[28:36])
-        except ValueError:
+        seq = _hex(h[4:8])
+        off = _hex(h[8:16])
+        ln = _hex(h[16:20])
+        pcrc = _hex(h[20:28])
+        hcrc = _hex(h[28:36])
+        # Every field is unsigned hex by construction, so it is in range once it parsed.
+        if seq < 0 or off < 0 or ln < 0 or pcrc < 0 or hcrc < 0:
             self.bad_headers += 1
             return
         if crc32(h[1:28]) & 0xFFFFFFFF != hcrc:
@@ -276,6 +315,11 @@ class Receiver:
             self._reply(seq, "E", "storage error: %s" % e)
         except (ValueError, UnicodeError) as e:
             self._reply(seq, "E", "bad frame: %s" % e)
+        except MemoryError as e:
+            self._reply(seq, "E", "out of memory: %s" % e)
+        except Exception as e:  # a bug must not leave the host waiting: say what it was
+            self.errors += 1
+            self._reply(seq, "E", "device error: %s: %s" % (type(e).__name__, e))
 
     def _ping(self, seq):
         parts = ["proto=%d" % PROTO, "chunk=%d" % self.max_chunk]
@@ -289,7 +333,10 @@ class Receiver:
         if len(parts) != 3:
             self._reply(seq, "E", "BEGIN needs 'name size sha256', got %r" % text[:60])
             return
-        name, size, digest = parts[0], int(parts[1]), parts[2].lower()
+        name, size, digest = parts[0], _dec(parts[1], 0xFFFFFFFF), parts[2].lower()
+        if size < 0:
+            self._reply(seq, "E", "BEGIN size must be decimal digits, got %r" % parts[1][:12])
+            return
         slot = self.slots.get(name)
         if slot is None:
             self._reply(seq, "E", "no slot named %s (this app has: %s)" % (
@@ -423,5 +470,5 @@ class Receiver:
     def counters(self):
         return {"frames": self.frames, "bad_headers": self.bad_headers,
                 "bad_payloads": self.bad_payloads, "timeouts": self.timeouts,
-                "exposed_ctrl_c": self.exposed, "installs": self.installs,
+                "exposed_ctrl_c": self.exposed, "installs": self.installs, "errors": self.errors,
                 "kbd_off": self._kbd_off}

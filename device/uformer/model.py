@@ -12,7 +12,14 @@ input tensor, rounding half away from zero like TFLite's QUANTIZE.
 """
 import json
 
-from .compat import zeros
+from .compat import const, zeros
+
+# Metadata is a peer's input (a pushed model): bounded before json.loads, which recurses on
+# CPython (RecursionError) and builds arbitrarily deep objects on MicroPython.
+MAX_META_BYTES = const(16384)
+MAX_META_DEPTH = const(16)
+# float32 (MicroPython's float on most boards) overflows above this.
+_FMAX = 3.4e38
 
 _native = None
 
@@ -40,14 +47,50 @@ def _prod(shape):
     return n
 
 
+def json_depth(raw, limit):
+    """Nesting depth of the JSON text raw (bytes), counting [ and { outside strings; stops
+    and returns limit + 1 as soon as it passes limit."""
+    depth = 0
+    top = 0
+    in_str = False
+    esc = False
+    for b in raw:
+        if in_str:
+            if esc:
+                esc = False
+            elif b == 0x5C:  # backslash
+                esc = True
+            elif b == 0x22:  # quote
+                in_str = False
+        elif b == 0x22:
+            in_str = True
+        elif b == 0x5B or b == 0x7B:  # [ {
+            depth += 1
+            if depth > top:
+                top = depth
+                if top > limit:
+                    return top
+        elif b == 0x5D or b == 0x7D:  # ] }
+            depth -= 1
+    return top
+
+
 def read_metadata(engine_model):
-    """The `microformer` metadata dict of a loaded engine model ({} when absent)."""
+    """The `microformer` metadata dict of a loaded engine model ({} when absent).
+
+    Raises ValueError for metadata too big or nested too deep to parse safely, or not a
+    JSON object."""
     raw = engine_model.metadata("microformer")
     if raw is None:
         return {}
+    if len(raw) > MAX_META_BYTES:
+        raise ValueError("metadata 'microformer' is %d bytes; at most %d are read" % (
+            len(raw), MAX_META_BYTES))
+    if json_depth(raw, MAX_META_DEPTH) > MAX_META_DEPTH:
+        raise ValueError("metadata 'microformer' nests deeper than %d levels" % MAX_META_DEPTH)
     try:
         meta = json.loads(raw)
-    except ValueError as e:
+    except (ValueError, UnicodeError) as e:  # UnicodeDecodeError is a ValueError on CPython
         raise ValueError("metadata 'microformer' is not valid JSON: %s" % e)
     if not isinstance(meta, dict):
         raise ValueError("metadata 'microformer' must be a JSON object, got %s" % type(meta).__name__)
@@ -55,17 +98,17 @@ def read_metadata(engine_model):
 
 
 class Model:
-    def __init__(self, buffer, arena_size=None, name=None):
-        uf = native()
+    def __init__(self, buffer, arena_size=None, name=None, arena=None):
+        """arena: a bytearray reserved by the caller (Slot reserves one for every model it
+        will ever load) instead of an arena allocated for this model; it must hold
+        _uformer.arena_size(buffer) + _uformer.ARENA_TAG bytes."""
         self.name = name
         self.buffer = buffer  # the engine reads weights from here in place; keep it alive
         self.zero_copy = False  # True when `buffer` is memory-mapped flash (ROMFS)
         self.note = None  # why a /rom model could not be used in place, if it could not
         self._file = None
-        if arena_size is None:
-            eng = uf.Model(buffer)
-        else:
-            eng = uf.Model(buffer, arena_size)
+        self.arena = arena
+        eng = self._engine(arena_size)
         self.engine = eng
         self.meta = read_metadata(eng)
         if eng.num_inputs != 1:
@@ -88,12 +131,31 @@ class Model:
         self.output_zero_point = zp
         self.output_size = _prod(shape)
         self._out = eng.output(0)
+        if self.output_size < 1:
+            raise ValueError("model output %s has no values" % (shape,))
         self.outputs = zeros("f", self.output_size)
         self._check_meta()
         self._prepare_input()
 
+    def _engine(self, arena_size=None):
+        uf = native()
+        if self.arena is not None:
+            return uf.Model(self.buffer, arena=self.arena)
+        if arena_size is None:
+            return uf.Model(self.buffer)
+        return uf.Model(self.buffer, arena_size)
+
+    def reload(self):
+        """Load the same bytes into the same arena again, after another model used the
+        arena (Slot does this when a new model is refused). The engine is deterministic:
+        bytes and an arena that loaded once load again, with the same tensor layout."""
+        eng = self._engine()
+        self.engine = eng
+        self._in = eng.input(0)
+        self._out = eng.output(0)
+
     @classmethod
-    def load(cls, path, arena_size=None, into=None):
+    def load(cls, path, arena_size=None, into=None, arena=None):
         """Load a .tflite file. Files on ROMFS (/rom) are used in place (no RAM copy);
         others are read into `into` (a preallocated bytearray, the model then uses its
         first file-size bytes) or into a new bytearray."""
@@ -111,7 +173,7 @@ class Model:
             f = None
         note = None
         try:
-            m = cls(buf, arena_size, name=path)
+            m = cls(buf, arena_size, name=path, arena=arena)
         except ValueError:
             addr = _address(buf) if zero_copy else None
             if addr is None or addr % 16 == 0:
@@ -125,7 +187,7 @@ class Model:
             zero_copy = False
             with open(path, "rb") as g:
                 buf = read_file(g, path, into)
-            m = cls(buf, arena_size, name=path)
+            m = cls(buf, arena_size, name=path, arena=arena)
         m.zero_copy = zero_copy
         m.note = note
         m._file = f  # keeps a mapped file open for as long as the model reads it
@@ -134,34 +196,66 @@ class Model:
     # --- metadata ---------------------------------------------------------------------
 
     def _check_meta(self):
+        # Every field a peer's model brings is checked for type, range and finiteness here,
+        # so a bad one is refused at load (the old model keeps serving) instead of failing
+        # every window later. Keys this version does not know are ignored (newer hosts
+        # may add some).
         meta = self.meta
-        self.labels = meta.get("labels")
-        self.window = meta.get("window")
-        self.hop = meta.get("hop")
-        self.sample_rate = meta.get("sample_rate")
+        task = meta.get("task")
+        if task is not None and not isinstance(task, str):
+            raise ValueError("metadata task must be a string, got %r" % (task,))
+        self.window = _opt_int(meta, "window")
+        self.hop = _opt_int(meta, "hop")
+        rate = meta.get("sample_rate")
+        if rate is not None and not (_is_num(rate) and 0 < rate <= 1e6):
+            raise ValueError("metadata sample_rate must be a number in (0, 1e6] Hz, got %r" % (rate,))
+        self.sample_rate = rate
+        n = self.input_size
         ch = meta.get("channels")
-        self.channel_names = ch if isinstance(ch, list) else None
+        self.channel_names = None
         if isinstance(ch, list):
+            for c in ch:
+                if not isinstance(c, str):
+                    raise ValueError("metadata channels must be names (strings), got %r" % (c,))
+            self.channel_names = ch
             self.channels = len(ch)
-        elif isinstance(ch, int):
+        elif _is_int(ch):
             self.channels = ch
-        elif isinstance(self.window, int) and self.window > 0 and self.input_size % self.window == 0:
-            self.channels = self.input_size // self.window
+        elif ch is not None:
+            raise ValueError("metadata channels must be a list of names or a count, got %r" % (ch,))
+        elif self.window is not None and n % self.window == 0:
+            self.channels = n // self.window
         else:
             self.channels = 1
-        if isinstance(self.window, int):
-            if self.window * self.channels != self.input_size:
-                raise ValueError(
-                    "metadata says window %d x %d channels = %d values, the model input %s "
-                    "has %d" % (self.window, self.channels, self.window * self.channels,
-                                self.input_shape, self.input_size))
-        if self.labels is not None:
-            if not isinstance(self.labels, list):
-                raise ValueError("metadata labels must be a list, got %r" % (self.labels,))
-            if meta.get("task", "classification") == "classification" and \
-                    len(self.labels) != self.output_size:
+        if not 0 < self.channels <= n:
+            raise ValueError("metadata has %d channels; the model input has %d values" % (
+                self.channels, n))
+        if self.window is not None and self.window * self.channels != n:
+            raise ValueError(
+                "metadata says window %d x %d channels = %d values, the model input %s "
+                "has %d" % (self.window, self.channels, self.window * self.channels,
+                            self.input_shape, n))
+        labels = meta.get("labels")
+        if labels is not None:
+            if not isinstance(labels, list):
+                raise ValueError("metadata labels must be a list, got %r" % (labels,))
+            for lab in labels:
+                if not isinstance(lab, str):
+                    raise ValueError("metadata labels must be strings, got %r" % (lab,))
+            # Labels name the outputs whatever the task (classify() indexes them by the
+            # top output): only a non-classification model may have none.
+            if len(labels) != self.output_size and (labels or task in (None, "classification")):
                 raise ValueError("metadata has %d labels, the model has %d outputs" % (
-                    len(self.labels), self.output_size))
+                    len(labels), self.output_size))
+        self.labels = labels
+        norm = meta.get("normalization")
+        if norm is None:
+            norm = {}
+        if not isinstance(norm, dict):
+            raise ValueError("metadata normalization must be an object with mean and std "
+                             "lists, got %r" % (norm,))
+        self._mean = _floats(norm.get("mean"), self.channels, "mean", 0.0)
+        self._std = _floats(norm.get("std"), self.channels, "std", 1.0)
 
     def _prepare_input(self):
         # Per-channel affine map raw sample -> value to round: y = x * k + off, with
@@ -169,12 +263,8 @@ class Model:
         # rounding), k = 1 / std and off = -mean / std for float inputs. Python floats in
         # lists: reading them allocates nothing (reading an array('f') would).
         C = self.channels
-        norm = self.meta.get("normalization") or {}
-        mean = norm.get("mean") or [0.0] * C
-        std = norm.get("std") or [1.0] * C
-        if len(mean) != C or len(std) != C:
-            raise ValueError("normalization has %d means and %d stds for %d channels" % (
-                len(mean), len(std), C))
+        mean = self._mean  # validated by _check_meta: C finite floats each
+        std = self._std
         scale = self.input_scale if self.input_type == "b" else 1.0
         if self.input_type == "b" and not scale > 0.0:
             raise ValueError("int8 model input has scale %r; it must be > 0" % scale)
@@ -184,7 +274,13 @@ class Model:
             s = float(std[c])
             if not s > 0.0:
                 raise ValueError("normalization std of channel %d is %r; it must be > 0" % (c, s))
-            kc = 1.0 / (s * scale)
+            d = s * scale
+            kc = 1.0 / d if d > 0.0 else 0.0
+            # A std so small (or large) that the factor over- or underflows the float
+            # type would map every sample to one value.
+            if not 0.0 < kc <= _FMAX or not -_FMAX <= mean[c] * kc <= _FMAX:
+                raise ValueError("normalization std %r of channel %d is out of range: the "
+                                 "input factor 1/(std*scale) is %r" % (s, c, kc))
             k.append(kc)
             off.append(-float(mean[c]) * kc)
         self._k = k
@@ -332,6 +428,40 @@ class Model:
     def __repr__(self):
         return "<Model %s: %d B, arena %d B, %d ops, labels %r>" % (
             self.name, len(self.buffer), self.engine.arena_size, len(self.engine.ops), self.labels)
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v):
+    # Comparisons are False for NaN, and an int too big for a float compares as inf.
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and -_FMAX <= v <= _FMAX
+
+
+def _opt_int(meta, key):
+    v = meta.get(key)
+    if v is not None and not (_is_int(v) and 0 < v <= 1 << 24):
+        raise ValueError("metadata %s must be a positive integer, got %r" % (key, v))
+    return v
+
+
+def _floats(v, n, name, default):
+    """n finite floats from the metadata list v (None: n times default)."""
+    if v is None:
+        return [default] * n
+    if not isinstance(v, list) or len(v) != n:
+        raise ValueError("metadata normalization %s must be a list of %d numbers (one per "
+                         "channel), got %r" % (name, n, v if not isinstance(v, list) else
+                                               "%d values" % len(v)))
+    out = []
+    for i in range(n):
+        x = v[i]
+        if not _is_num(x):
+            raise ValueError("metadata normalization %s[%d] must be a finite number, got %r" % (
+                name, i, x))
+        out.append(float(x))
+    return out
 
 
 def _address(buf):

@@ -148,11 +148,14 @@ class Runner:
         if live is not None:
             try:
                 live.poll(deadline_us)
-            except OSError as e:  # a broken console stream; keep running without it
+            except Exception as e:  # a broken console stream or a peer's bytes: never fatal
                 self._error("live", e)
         # Staging always advances by at least one chunk per period, even without slack,
         # so a swap completes on a loaded loop too (at one chunk's cost per period).
-        self.slot.step(deadline_us)
+        try:
+            self.slot.step(deadline_us)
+        except Exception as e:  # the slot refuses what it can name; anything else lands here
+            self._error("slot", e)
         if self.stats_ms and ticks_diff(ticks_ms(), self._last_stats) >= self.stats_ms:
             self.report()
 

@@ -1,34 +1,69 @@
 """Slot: a hot-swappable model.
 
     slot = Slot("model.tflite", max_bytes=64 * 1024, window=w)
-    model = slot.acquire()          # once per window: applies a pending swap, then infer
+    model = slot.acquire()          # once per window; do not keep it across windows
 
 A new version arrives from `push(data, sha256)`, from the live protocol (live.py), or as a
-file copy: copy the model to NAME.new, then its hex digest to NAME.new.sha256; `step()`
-notices the sidecar. The new version is read into a spare buffer while the old one keeps
-serving (a bounded slice of work per `step`, so the runner keeps its deadlines), checked
-against its sha256, loaded by the engine (which validates every offset, shape and op),
-checked against the app (input size, channels, labels vs outputs, `accept`), given a test
-invoke, installed power-safely (storage.py), and only then swapped in by `acquire()` at the
-next window boundary. On any failure the old model keeps serving and the reason goes to
+file copy: copy the model to NAME.new, then NAME.new.sha256 (what `sha256sum NAME.new`
+prints: "<hex>  NAME.new"); `step()` notices the sidecar. The new version is read into a
+spare buffer while the old one keeps serving (a bounded slice of work per `step`, so the
+runner keeps its deadlines), checked against its sha256, loaded by the engine (which
+validates every offset, shape and op), checked against the app (input size, channels,
+labels vs outputs, `accept`), given a test invoke, installed power-safely (storage.py), and
+only then swapped in. On any failure the old model keeps serving and the reason goes to
 `on_event(kind, info)` and to one log line.
 
-Memory: allocating a fresh buffer per swap fragments a small heap (DESIGN.md measured
-MemoryError on about half of 200 swaps on a ~100 KB heap), so the model buffers are
-allocated once, at start, for the largest model the app accepts (`max_bytes`), and every
-arena is requested at the same size (`max_arena`) so a freed arena's block fits the next.
-With two buffers (`double`) a new model is staged while the old serves. When RAM holds only
-one buffer, or the new arena does not fit next to the old, the old model is freed first and
-reloaded if the new one fails.
+Memory contract (docs/architecture.md, "Slot memory contract"): everything a swap needs is
+reserved here, at creation, or creation raises MemoryError with the numbers:
+
+    reserved = buffers * max_bytes + (max_arena + ARENA_TAG) + SWAP_HEADROOM
+
+buffers is 2 (a new model is staged while the old serves) or 1 (`double=False`, or
+automatically when two do not fit: the new model is read over the old one, which is
+reloaded from storage if the new one is refused). One arena serves every model: the new
+model is loaded into it only once its bytes are verified, and a refused one is replaced by
+the old model again, whose bytes are still in their buffer (or on storage, with one
+buffer). Nothing is allocated per swap except small transient objects (SWAP_HEADROOM), so
+a swap can be refused but never leaves the slot without the model it served: allocating
+fresh buffers per swap fragments a small heap (DESIGN.md measured MemoryError on about half
+of 200 swaps on a ~100 KB heap).
+
+max_arena, when not given, is measured from the model found at boot plus half again for
+bigger successors (a model needing more is refused with both numbers); with no model at
+boot it is max_bytes (an arena is usually well under the model's size; pass max_arena to
+reserve less).
 """
 import gc
 
-from .compat import const, ticks_diff, ticks_ms, ticks_us
+from .compat import const, heap_free, ticks_diff, ticks_ms, ticks_us
 from .model import Model, native
 from .storage import (CHUNK, StorageError, exists, file_size, hexdigest, is_hex_digest,
-                      remove, sha256, sha256_file, store_for)
+                      parse_sha256_line, read_small, remove, sha256, sha256_file, store_for)
 
 _STEP_CHUNKS = const(1)  # chunks a staging slice reads even when its time budget is spent
+# Free heap a swap needs besides the reserved buffers and arena: the staging job, its hash
+# and file objects, the new Model's wrapper (metadata dict, normalization lists, output
+# array, tensor views) and the log line. Measured under unix MicroPython with the project's
+# 50 KB transformer: under 3 KB at the peak; 4 KB keeps a margin.
+SWAP_HEADROOM = const(4096)
+_TAG = const(8)  # _uformer.ARENA_TAG: the owner tag at the start of a caller-provided arena
+
+
+def budget(max_bytes, max_arena, buffers=2):
+    """Heap bytes a Slot reserves: the memory contract's formula (docs/architecture.md)."""
+    return buffers * max_bytes + max_arena + _TAG + SWAP_HEADROOM
+
+
+def _why(e):
+    """A refusal's reason: the message, with the type when it is not a plain ValueError."""
+    msg = str(e)
+    if isinstance(e, (ValueError, OSError)) and msg:
+        return msg
+    return "%s: %s" % (type(e).__name__, msg) if msg else type(e).__name__
+
+
+def _kb(n):
+    return (n + 1023) // 1024
 
 
 class _Job:
@@ -43,7 +78,7 @@ class _Job:
         self.got = 0
         self.h = sha256()
         self.f = None
-        self.buf = -1  # index into Slot._bufs
+        self.buf = -1  # index into Slot._bufs; -1: single buffer holding the active model
 
 
 class Slot:
@@ -63,8 +98,7 @@ class Slot:
         self.swaps = 0
         self.refusals = 0
         self.last_event = None
-        self._active = -1  # index of the buffer the active model lives in, -1 if none/ROM
-        self._pending = None  # (model, digest, buffer index, source) for the next window
+        self._active = -1  # buffer index of the active model; -1: none, or in ROM
         self._job = None
         self._queue = None  # one offer waiting while a job runs: (src, digest, source, done)
         self._last_watch = ticks_ms()
@@ -74,7 +108,7 @@ class Slot:
         digest = None
         try:
             src, digest = self.store.recover()
-        except (StorageError, OSError) as e:
+        except Exception as e:  # whatever is on storage, the app starts and says why
             self._event("refused", reason="stored model unusable: %s" % e, source="boot")
         zero_copy = False
         if src is None and rom is not None:
@@ -86,24 +120,85 @@ class Slot:
                 raise ValueError("Slot %s has no model yet: pass max_bytes, the size of the "
                                  "largest model the app accepts" % path)
             max_bytes = size + size // 2
+        if not isinstance(max_bytes, int) or max_bytes <= 0:
+            raise ValueError("max_bytes must be a positive int, got %r" % (max_bytes,))
+        if max_arena is not None and (not isinstance(max_arena, int) or max_arena <= 0):
+            raise ValueError("max_arena must be a positive int, got %r" % (max_arena,))
         self.max_bytes = max_bytes
-        self._bufs = [bytearray(max_bytes)]
-        self.double = False
-        if double is not False:
-            try:
-                self._bufs.append(bytearray(max_bytes))
-                self.double = True
-            except MemoryError:
-                if double:
-                    raise
-                self._log("RAM holds one %d-byte model buffer: a new model replaces the old "
-                          "in place (the old is reloaded if the new one fails)" % max_bytes)
         self.max_arena = max_arena
+        self._reserve(double, src, zero_copy or rom is not None and src == rom)
         if src is not None:
             self._boot(src, digest, zero_copy)
         if self.model is None and rom is not None and not zero_copy:
             # The stored update is unusable: fall back to the model baked into ROM.
             self._boot(rom, None, True)
+
+    # --- the memory contract ----------------------------------------------------------------
+
+    def _reserve(self, double, src, mapped):
+        # Allocation order: the buffer every mode needs, the arena (measured from the boot
+        # model read into that buffer), then the optional second buffer last, so failing
+        # it leaves nothing half-allocated behind (a conservative GC may keep a dropped
+        # block alive for a while, which would eat the memory a retry needs).
+        gc.collect()
+        free = heap_free()  # -1: CPython, no fixed heap to check against
+        need_bufs = 2 if double else 1
+        self._bufs = []
+        self._arena = None
+        self.double = False
+        try:
+            if free >= 0 and budget(self.max_bytes, self.max_arena or 0, need_bufs) > free:
+                raise MemoryError
+            self._bufs.append(bytearray(self.max_bytes))
+            if self.max_arena is None:
+                self.max_arena = self._measure(src, mapped)
+            if free >= 0 and budget(self.max_bytes, self.max_arena, need_bufs) > free:
+                raise MemoryError
+            self._arena = bytearray(self.max_arena + _TAG)
+            if double is not False:
+                if free >= 0 and budget(self.max_bytes, self.max_arena, 2) > free:
+                    raise MemoryError
+                self._bufs.append(bytearray(self.max_bytes))
+                self.double = True
+        except MemoryError:
+            if double is None and self._arena is not None:
+                # Auto: one buffer it is; the old model reloads from storage instead.
+                self._log("RAM holds one %d-byte model buffer: a new model replaces the old "
+                          "in place (the old is reloaded from storage if the new one is "
+                          "refused)" % self.max_bytes)
+                return
+            self._bufs = []
+            self._arena = None
+            gc.collect()
+            n = budget(self.max_bytes, self.max_arena or 0, need_bufs)
+            raise MemoryError(
+                "Slot %s needs %s%d KB for %s %d KB buffer%s and %s (+%d KB for a swap's "
+                "transient objects); %s: lower max_bytes%s" % (
+                    self.name, "over " if self.max_arena is None else "", _kb(n),
+                    "two" if need_bufs == 2 else "one", _kb(self.max_bytes),
+                    "s" if need_bufs == 2 else "",
+                    "an arena" if self.max_arena is None else
+                    "a %d KB arena" % _kb(self.max_arena), _kb(SWAP_HEADROOM),
+                    "%d KB free" % (free // 1024) if free >= 0 else "allocation failed",
+                    ", max_arena or use double=False" if need_bufs == 2 else " or max_arena"))
+
+    def _measure(self, src, mapped):
+        """max_arena from the boot model (half again on top), or max_bytes without one."""
+        need = 0
+        if src is not None:
+            try:
+                if mapped:
+                    with open(src, "rb") as f:
+                        need = native().arena_size(memoryview(f))
+                else:
+                    need = native().arena_size(self._read_into(src, 0))
+            except Exception as e:
+                # The boot model is refused with its reason by _boot; size for max_bytes.
+                self._log("cannot size the arena from %s (%s): reserving max_bytes" % (src, e))
+                need = 0
+        if not need:
+            return self.max_bytes
+        return (need + need // 2 + 255) // 256 * 256
 
     # --- reporting ----------------------------------------------------------------------
 
@@ -122,16 +217,15 @@ class Slot:
                 info.get("reason"),
                 ("still serving " + self._ident()) if self.model is not None else "no model")
         elif kind == "swapped":
-            msg = "swapped %s -> %s (%s)" % (
-                (info.get("old") or "none")[:12], self._ident(), info.get("source"))
+            msg = "swapped %s -> %s (%s, %d B, test invoke %d us)" % (
+                (info.get("old") or "none")[:12], self._ident(), info.get("source"),
+                info.get("bytes", 0), info.get("test_us", 0))
         elif kind == "loaded":
-            msg = "serving %s from %s (%d B%s, arena %d B, test invoke %d us)" % (
+            msg = "serving %s from %s (%d B%s, arena %d B of %d reserved, test invoke %d us)" % (
                 self._ident(), info.get("path"), info.get("bytes", 0),
                 ", zero-copy" if info.get("zero_copy") else "", info.get("arena", 0),
-                info.get("test_us", 0)) + ("; " + info["note"] if info.get("note") else "")
-        elif kind == "staged":
-            msg = "verified %s (%s, %d B, test invoke %d us); swapping at the next window" % (
-                info["digest"][:12], info.get("source"), info.get("bytes", 0), info.get("test_us", 0))
+                self.max_arena, info.get("test_us", 0)) + (
+                "; " + info["note"] if info.get("note") else "")
         else:
             msg = "%s: %s" % (kind, info.get("reason", ""))
         self._log(msg)
@@ -144,12 +238,6 @@ class Slot:
         return (self.digest or "unverified")[:12]
 
     # --- loading --------------------------------------------------------------------------
-
-    def _arena(self, buf):
-        if self.max_arena is None:
-            need = native().arena_size(buf)
-            self.max_arena = need + need // 2
-        return self.max_arena
 
     def _check(self, m):
         """Raise ValueError if the app cannot use model m."""
@@ -168,10 +256,15 @@ class Slot:
             if reason:
                 raise ValueError(reason)
 
-    def _make(self, buf, name, zero_copy=False):
-        """Engine model over buf, checked and test-invoked; (model, test_us)."""
-        m = Model(buf, self._arena(buf), name=name)
-        m.zero_copy = zero_copy
+    def _make(self, buf, name):
+        """Engine model over buf in the reserved arena, checked and test-invoked;
+        (model, test_us). Overwrites the arena: the active model must be reloaded if this
+        fails (_reload_old)."""
+        try:
+            m = Model(buf, name=name, arena=self._arena)
+        except MemoryError as e:
+            raise MemoryError("%s (max_arena is %d: the arena reserved when the slot was "
+                              "created)" % (e, self.max_arena))
         self._check(m)
         t0 = ticks_us()
         m.test_invoke()
@@ -198,12 +291,13 @@ class Slot:
     def _boot(self, src, digest, zero_copy):
         try:
             if zero_copy:
-                m = Model.load(src, self._arena_for_file(src))
+                # An unaligned ROM file is copied into buffer 0 (Model.load says so in m.note).
+                m = Model.load(src, arena=self._arena, into=self._bufs[0])
+                bi = -1 if m.zero_copy else 0
                 self._check(m)
                 t0 = ticks_us()
                 m.test_invoke()
                 test_us = ticks_diff(ticks_us(), t0)
-                bi = -1
             else:
                 h = sha256() if digest is not None else None
                 buf = self._read_into(src, 0, h)
@@ -212,7 +306,7 @@ class Slot:
                         src, hexdigest(h)[:16], digest[:16]))
                 m, test_us = self._make(buf, src)
                 bi = 0
-        except (ValueError, NotImplementedError, MemoryError, OSError) as e:
+        except Exception as e:  # a stored model is a peer's too: refuse whatever it raises
             self._event("refused", reason="%s: %s" % (src, e), source="boot", digest=digest)
             return
         self.model = m
@@ -221,28 +315,16 @@ class Slot:
         self._event("loaded", path=src, bytes=len(m.buffer), zero_copy=m.zero_copy,
                     arena=m.engine.arena_size, test_us=test_us, digest=digest, note=m.note)
 
-    def _arena_for_file(self, path):
-        if self.max_arena is None:
-            with open(path, "rb") as f:
-                try:
-                    mv = memoryview(f)
-                except TypeError:
-                    mv = None
-                if mv is not None:
-                    return self._arena(mv)
-        return self.max_arena
-
     # --- new versions ---------------------------------------------------------------------
 
     def push(self, data, sha256_hex=None, done=None):
         """Offer model bytes held in RAM: written to the store's incoming file, then
         staged like any other new version. Without sha256_hex the digest of `data` is used
         (so only the write and the model itself are checked)."""
-        h = sha256()
-        h.update(data)
-        have = hexdigest(h)
         if sha256_hex is None:
-            sha256_hex = have
+            h = sha256()
+            h.update(data)
+            sha256_hex = hexdigest(h)
         part = self.store.part_path()
         with open(part, "wb") as f:
             f.write(data)
@@ -255,8 +337,9 @@ class Slot:
         queued. done(ok, info) is called when the outcome is known."""
         digest = sha256_hex.lower() if isinstance(sha256_hex, str) else sha256_hex
         if not isinstance(digest, str) or not is_hex_digest(digest):
-            return self._refuse(None, "sha256 must be 64 hex digits, got %r" % (sha256_hex,),
-                                source, done)
+            return self._refuse(None, "sha256 must be 64 hex digits, got %r" % (
+                sha256_hex if not isinstance(sha256_hex, str) else sha256_hex[:80],),
+                source, done)
         if self._job is not None:
             q = self._queue
             self._queue = (src, digest, source, done)
@@ -273,18 +356,15 @@ class Slot:
         if size > self.max_bytes:
             return self._refuse(digest, "model is %d bytes, the slot accepts at most %d "
                                 "(max_bytes)" % (size, self.max_bytes), source, done)
-        if digest == self.digest and self.model is not None and self._pending is None:
+        if digest == self.digest and self.model is not None:
             # Same model as the active one (a retried transfer): nothing to swap.
             self._finish_same(src, digest, source, done)
             return True
         job = _Job(src, digest, size, source, done)
-        if self.double or self._active < 0:
-            job.buf = 1 - self._active if self._active >= 0 else 0
-            if self._pending is not None:
-                # A verified model still waits for its window boundary: stage in its buffer
-                # (it is superseded) rather than the active one's.
-                job.buf = self._pending[2]
-                self._pending = None
+        if self._active < 0:
+            job.buf = 0  # no model, or one in ROM: every buffer is free
+        elif self.double:
+            job.buf = 1 - self._active
         self._job = job
         return True
 
@@ -319,8 +399,9 @@ class Slot:
             if job.buf < 0:
                 self._stage_in_place(job)
             elif self._read_slice(job, deadline_us):
-                self._finish(job)
-        except (ValueError, NotImplementedError, MemoryError, OSError, StorageError) as e:
+                self._verify(job, hexdigest(job.h))
+                self._swap(job, memoryview(self._bufs[job.buf])[:job.size], job.buf)
+        except Exception as e:  # a peer's model may raise anything: refuse it, keep serving
             self._fail(job, e)
         return True
 
@@ -355,101 +436,85 @@ class Slot:
         if have != job.digest:
             raise ValueError("sha256 mismatch: got %s, expected %s" % (have[:16], job.digest[:16]))
 
-    def _finish(self, job):
-        self._verify(job, hexdigest(job.h))
-        buf = memoryview(self._bufs[job.buf])[:job.size]
-        try:
-            m, test_us = self._make(buf, job.src)
-        except MemoryError:
-            if self.model is None or self._active < 0:
-                raise
-            self._replace_freeing_old(job, buf)
-            return
-        self._install(job, m, job.buf, test_us)
-
-    def _replace_freeing_old(self, job, buf):
-        # The new arena does not fit next to the old one: free the old model first, and
-        # rebuild it from its (untouched) buffer if the new one fails to load or install.
+    def _swap(self, job, buf, bi, reload=True):
+        """Load the verified bytes in buf into the arena, check, install, and make them the
+        active model; on any failure the old model is loaded back (reload) before the error
+        goes on. Runs within one step(), between two windows: no window sees the arena
+        mid-swap."""
         old = self.model
-        old_buf = memoryview(self._bufs[self._active])[:len(old.buffer)]
-        old_name = old.name
-        self.model = None
-        old = None
-        gc.collect()
         try:
             m, test_us = self._make(buf, job.src)
-            # The old model is gone: the new one serves from the next window on.
-            self._install(job, m, job.buf, test_us, now=True)
-        except (ValueError, NotImplementedError, MemoryError, OSError) as e:
+            try:
+                self.store.install(job.src, job.digest)
+            except (OSError, StorageError) as e:
+                raise OSError("install failed: %s" % e)
+        except Exception as e:  # any failure: the old model goes back before it is reported
             m = None
-            self._restore(old_buf, old_name)
+            if reload:
+                self._reload_old(old)
             raise e
-
-    def _restore(self, buf, name):
-        m = None
-        try:
-            gc.collect()
-            m = Model(buf, self.max_arena, name=name)
-        except (ValueError, NotImplementedError, MemoryError) as e:
-            self._event("error", reason="could not restore the old model: %s" % e)
-        self.model = m
-        if m is None:
-            self.digest = None
-            self._active = -1
-        else:
-            self._event("restored", reason="old model %s serving again" % self._ident())
-
-    def _stage_in_place(self, job):
-        # One buffer, holding the active model: check the digest by streaming first (no
-        # RAM), then free the old model, load the new one into its buffer, and reload the
-        # old one from its file if anything fails.
-        have = sha256_file(job.src, self._chunk)
-        self._verify(job, have)
-        old_path = self.store.active_path
         old_digest = self.digest
-        old_name = self.model.name if self.model is not None else None
-        self.model = None
-        gc.collect()
-        try:
-            buf = self._read_into(job.src, 0)
-            m, test_us = self._make(buf, job.src)
-        except (ValueError, NotImplementedError, MemoryError, OSError) as e:
-            if old_path is not None:
-                try:
-                    h = sha256() if old_digest else None
-                    old_buf = self._read_into(old_path, 0, h)
-                    if h is not None and hexdigest(h) != old_digest:
-                        raise ValueError("%s no longer matches its sha256" % old_path)
-                    self._restore(old_buf, old_name)
-                    self.digest = old_digest if self.model is not None else None
-                except (ValueError, OSError) as e2:
-                    self._event("error", reason="could not restore the old model: %s" % e2)
-                    self._active = -1
-            raise e
-        self._install(job, m, 0, test_us, now=True)
-
-    def _install(self, job, m, bi, test_us, now=False):
-        try:
-            self.store.install(job.src, job.digest)
-        except (OSError, StorageError) as e:
-            raise OSError("install failed: %s" % e)
+        self.model = m
+        self.digest = job.digest
+        self._active = bi
+        self.swaps += 1
         self._job = None
         info = {"digest": job.digest, "source": job.source, "bytes": job.size,
                 "test_us": test_us, "arena": m.engine.arena_size}
-        self._event("staged", **info)
-        self._pending = (m, job.digest, bi, job.source)
-        if now:
-            self.acquire()
+        self._event("swapped", old=old_digest, **info)
         if job.done is not None:
             job.done(True, info)
         self._next()
+
+    def _reload_old(self, old):
+        """Put the model that served before a refused swap back into the arena. Its bytes
+        are unchanged in its buffer (or ROM) and the arena is the one it loaded into, so
+        this cannot fail for lack of memory."""
+        if old is None:
+            return
+        try:
+            old.reload()
+        except Exception as e:
+            # Only a changed buffer gets here; the model reports it on every invoke.
+            self._event("error", reason="could not reload the serving model: %s" % e)
+
+    def _stage_in_place(self, job):
+        # One buffer, holding the active model: check the digest by streaming first (no
+        # RAM), then read the new model over the old one; if it is refused, read the old
+        # one back from storage (its file is untouched until install) and reload it.
+        have = sha256_file(job.src, self._chunk)
+        self._verify(job, have)
+        old = self.model
+        old_path = self.store.active_path
+        try:
+            buf = self._read_into(job.src, 0)
+            self._swap(job, buf, 0, reload=False)
+        except Exception as e:
+            self._restore_from(old, old_path)
+            raise e
+
+    def _restore_from(self, old, path):
+        if old is None:
+            return
+        try:
+            h = sha256() if self.digest else None
+            self._read_into(path, 0, h)
+            if h is not None and hexdigest(h) != self.digest:
+                raise ValueError("%s no longer matches its sha256" % path)
+        except Exception as e:
+            self._event("error", reason="could not read the serving model back from %s: %s"
+                        % (path, e))
+            return
+        self._reload_old(old)
+        self._event("restored", reason="%s read back from %s, serving again" % (
+            self._ident(), path))
 
     def _fail(self, job, e):
         if job.f is not None:
             job.f.close()
             job.f = None
         self._job = None
-        self._refuse(job.digest, str(e), job.source, job.done)
+        self._refuse(job.digest, _why(e), job.source, job.done)
         self._next()
 
     def _next(self):
@@ -463,27 +528,20 @@ class Slot:
         side = new + ".sha256"
         if not exists(side):
             return
+        digest = ""
         try:
-            with open(side) as f:
-                text = f.read()
-        except OSError as e:
-            text = ""
+            # What `sha256sum NAME.new > NAME.new.sha256` writes; only the digest is used
+            # (the model is always NAME.new), the name may be anything, spaces included.
+            text = read_small(side, 1024)
+            digest = parse_sha256_line(text or "")[0] or (text or "")[:80]
+        except (OSError, StorageError) as e:
             self._log("cannot read %s: %s" % (side, e))
         remove(side)
-        parts = text.split()
-        digest = parts[0].lower() if parts else ""
         self.offer(new, digest, source="file")
 
     def acquire(self):
-        """The model to use for the next window; applies a pending swap first. Call once
-        per window and do not keep the result across windows."""
-        p = self._pending
-        if p is not None:
-            self._pending = None
-            old = self.digest
-            self.model, self.digest, self._active, source = p
-            self.swaps += 1
-            self._event("swapped", old=old, digest=self.digest, source=source)
+        """The model to use for the next window. Call once per window and do not keep the
+        result across windows (a swap reloads the arena between windows)."""
         return self.model
 
     @property
@@ -492,7 +550,7 @@ class Slot:
 
     @property
     def busy(self):
-        return self._job is not None or self._pending is not None
+        return self._job is not None
 
     def info(self):
         d = self.model.info() if self.model is not None else {}
@@ -502,5 +560,6 @@ class Slot:
         d["max_bytes"] = self.max_bytes
         d["max_arena"] = self.max_arena
         d["double_buffered"] = self.double
+        d["reserved"] = budget(self.max_bytes, self.max_arena, len(self._bufs))
         d["store"] = self.store.kind
         return d

@@ -4,7 +4,10 @@ Two layouts, picked from the filesystem the model lives on (`store_for`):
 
 RenameStore (littlefs, and POSIX for the simulator), for NAME:
     NAME          the active model
-    NAME.sha256   "<hex digest> <source path>" of the model being installed or active
+    NAME.sha256   "<hex digest>  <source path>\n" of the model being installed or active:
+                  the line `sha256sum SRC` prints (so `sha256sum -c` can check it while
+                  the source still exists); the path is everything after the two spaces,
+                  so names with spaces survive recovery
     NAME.part     an incoming model (live transfers write here)
   install(src, digest): write NAME.sha256.tmp, rename it over NAME.sha256, rename src over
   NAME. Both renames are atomic on littlefs. A cut between them leaves NAME old and the
@@ -79,6 +82,45 @@ def sha256_file(path, buf=None):
                 break
             h.update(mv[:n])
     return hexdigest(h)
+
+
+# A sidecar is a digest, two spaces and a path: a few hundred bytes at most. Reading a
+# bigger one whole would let a stray file exhaust the heap at boot.
+_SIDECAR_MAX = const(1024)
+
+
+def read_small(path, limit):
+    """Text of a file of at most `limit` bytes; None if it does not exist. StorageError if
+    it is bigger or not text."""
+    try:
+        size = file_size(path)
+    except OSError:
+        return None
+    if size > limit:
+        raise StorageError("%s is %d bytes; a sha256 line is at most %d" % (path, size, limit))
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode()
+    except UnicodeError:
+        raise StorageError("%s is not text" % path)
+
+
+def parse_sha256_line(text):
+    """(digest, name) from `sha256sum` output: "<64 hex>  <name>" (text mode) or
+    "<64 hex> *<name>" (binary mode), or just "<64 hex>"; name None when absent. The name is
+    the rest of the line as written, spaces included. (None, None) if it is not one."""
+    line = text.split("\n", 1)[0].rstrip("\r")
+    digest = line[:64].lower()
+    if not is_hex_digest(digest):
+        return None, None
+    rest = line[64:]
+    if not rest.strip():
+        return digest, None
+    if rest[:1] != " ":
+        return None, None
+    if rest[1:2] in (" ", "*"):
+        return digest, rest[2:] or None
+    return digest, rest[1:]  # one space: what uformer wrote before it used sha256sum's format
 
 
 def is_hex_digest(s):
@@ -161,15 +203,13 @@ class RenameStore:
         return self.path + ".part"
 
     def _sidecar(self):
-        try:
-            with open(self.sidecar) as f:
-                text = f.read()
-        except OSError:
+        text = read_small(self.sidecar, _SIDECAR_MAX)
+        if text is None:
             return None, None
-        parts = text.split()
-        if not parts or not is_hex_digest(parts[0]):
+        digest, src = parse_sha256_line(text)
+        if digest is None:
             raise StorageError("%s does not hold a sha256 digest: %r" % (self.sidecar, text[:80]))
-        return parts[0], (parts[1] if len(parts) > 1 else None)
+        return digest, src
 
     def recover(self):
         """(path, digest) of the model to load, finishing an interrupted install.
@@ -205,7 +245,7 @@ class RenameStore:
         """Make src (a complete, verified model file) the active model, atomically."""
         tmp = self.sidecar + ".tmp"
         with open(tmp, "w") as f:
-            f.write(digest + " " + src + "\n")
+            f.write(digest + "  " + src + "\n")
         os.rename(tmp, self.sidecar)
         if src != self.path:
             os.rename(src, self.path)

@@ -13,7 +13,8 @@ Files with HOST_DRIVEN = True (the live protocol) run their body here on the hos
 the variant to pick the interpreter of the device-side script (fixture device_python).
 
 Test models are built once per session (devmodels.py) into a directory passed to every
-variant as UFORMER_TEST_DATA; each test gets a fresh UFORMER_TEST_TMP.
+variant as UFORMER_TEST_DATA; each test gets a fresh UFORMER_TEST_TMP. Tests marked
+devtest.trained_models also get two models trained by the project (cached across sessions).
 """
 import os
 import subprocess
@@ -71,8 +72,20 @@ def device_data(tmp_path_factory):
     return str(d)
 
 
+@pytest.fixture(scope="session")
+def trained_data(device_data):
+    """Adds the project-trained models (devmodels.trained: trained once per machine, cached)
+    to the session's data directory, for tests marked devtest.trained_models."""
+    import devmodels
+
+    devmodels.trained(device_data)
+    return device_data
+
+
 @pytest.fixture(autouse=True)
-def _device_env(device_data, tmp_path, monkeypatch):
+def _device_env(request, device_data, tmp_path, monkeypatch):
+    if getattr(getattr(request, "function", None), "trained", False):
+        request.getfixturevalue("trained_data")
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.setenv("UFORMER_TEST_DATA", device_data)

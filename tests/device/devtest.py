@@ -49,6 +49,14 @@ def heapsize(size):
     return mark
 
 
+def trained_models(fn):
+    """This test reads trained_a.tflite / trained_b.tflite (real ~36 KB transformers trained
+    by the project; conftest.py trains them once per machine and caches them)."""
+    if not MICROPYTHON:
+        fn.trained = True
+    return fn
+
+
 def slow(fn):
     if not MICROPYTHON:
         fn.slow = True
@@ -94,6 +102,10 @@ def read(path):
 def write(path, data):
     with open(path, "wb") as f:
         f.write(data)
+
+
+def file_size(path):
+    return os.stat(path)[6]
 
 
 def exists(path):

@@ -39,7 +39,7 @@ if mode == "file":
 else:
     from uformer.slot import Slot
 
-    slot = Slot(work + "/model.tflite", max_bytes=64 * 1024, window=window)
+    slot = Slot(work + "/model.tflite", max_bytes=64 * 1024, max_arena=8 * 1024, window=window)
 rx = Receiver(slot, max_chunk=chunk, frame_timeout_ms=2000, quiet_ms=300)
 rx.kbd_intr = kbd
 sensor = ReplaySensor(os.getenv("UFORMER_TEST_DATA") + "/rec.csv")
