@@ -458,8 +458,8 @@ def _floats(v, n, name, default):
     for i in range(n):
         x = v[i]
         if not _is_num(x):
-            raise ValueError("metadata normalization %s[%d] must be a finite number, got %r" % (
-                name, i, x))
+            raise ValueError("metadata normalization %s[%d] must be a number within "
+                             "+-3.4e38 (float32), got %r" % (name, i, x))
         out.append(float(x))
     return out
 

@@ -75,7 +75,9 @@ def fc_model(seed, window=WINDOW, channels=CHANNELS, labels=LABELS, extra_op=Non
              tflbuild.options("FullyConnectedOptions", fusedActivationFunction=0))
         y = g.output((1, n_out), "int8", scale=OUT_SCALE, zp=OUT_ZP, name="scores")
         g.op(extra_op, [h], [y])
-    if meta:
+    if isinstance(meta, bytes):
+        g.add_metadata("microformer", meta)  # as given: the hostile-metadata tests
+    elif meta:
         g.add_metadata("microformer", metadata(seed, window, channels, labels, mean, std))
     if pad:
         # Inflates the file (not the arena) to test the slot's max_bytes limit.
@@ -101,6 +103,96 @@ def deep_model(seed, hidden=96):
          tflbuild.options("FullyConnectedOptions", fusedActivationFunction=0))
     g.add_metadata("microformer", metadata(seed))
     return g.build()
+
+
+def _meta_with(**changes):
+    """The standard metadata (fc_model's) with keys replaced (value None deletes the key)."""
+    doc = json.loads(metadata(1))
+    for k, v in changes.items():
+        if v is None:
+            doc.pop(k, None)
+        else:
+            doc[k] = v
+    return doc
+
+
+def _norm(**kw):
+    n = {"mean": list(MEAN), "std": list(STD)}
+    n.update(kw)
+    return n
+
+
+# Crafted `microformer` metadata a peer could push (issue 12): each must be refused with a
+# ValueError naming the field, at load, never raise anything else later. name -> (metadata
+# bytes, words the reason contains).
+HOSTILE = {
+    "norm_number": (_meta_with(normalization=5), "normalization"),
+    "norm_list": (_meta_with(normalization=[1, 2]), "normalization"),
+    "std_dict": (_meta_with(normalization=_norm(std={"a": 1})), "std"),
+    "std_nulls": (_meta_with(normalization=_norm(std=[None, None, None])), "std[0]"),
+    "std_string": (_meta_with(normalization=_norm(std=["1", 1, 1])), "std[0]"),
+    "std_zero": (_meta_with(normalization=_norm(std=[0.5, 0, 2.0])), "std"),
+    "std_negative": (_meta_with(normalization=_norm(std=[0.5, -1, 2.0])), "std"),
+    "std_underflow": (_meta_with(normalization=_norm(std=[0.5, 1e-320, 2.0])), "std"),
+    "std_huge": (_meta_with(normalization=_norm(std=[0.5, 1e300, 2.0])), "std"),
+    "std_short": (_meta_with(normalization=_norm(std=[0.5])), "std"),
+    "mean_int": (_meta_with(normalization=_norm(mean=5)), "mean"),
+    "mean_bool": (_meta_with(normalization=_norm(mean=[True, 0, 0])), "mean[0]"),
+    "mean_overflow": (_meta_with(normalization=_norm(mean=[1e300, 0, 0])), "mean"),
+    "labels_string": (_meta_with(labels="idle,wave"), "labels"),
+    "labels_ints": (_meta_with(labels=[1, 2, 3, 4]), "labels"),
+    "labels_few": (_meta_with(labels=["idle", "wave"]), "2 labels"),
+    "regression_few_labels": (_meta_with(task="regression", labels=["x"]), "1 labels"),
+    "task_number": (_meta_with(task=3), "task"),
+    "window_string": (_meta_with(window="8"), "window"),
+    "window_negative": (_meta_with(window=-8), "window"),
+    "window_float": (_meta_with(window=8.0), "window"),
+    "window_bool": (_meta_with(window=True), "window"),
+    "window_huge": (_meta_with(window=10 ** 30), "window"),
+    "hop_zero": (_meta_with(hop=0), "hop"),
+    "rate_string": (_meta_with(sample_rate="fast"), "sample_rate"),
+    "rate_negative": (_meta_with(sample_rate=-50), "sample_rate"),
+    "channels_string": (_meta_with(channels="ax"), "channels"),
+    "channels_zero": (_meta_with(channels=0), "channels"),
+    "channels_ints": (_meta_with(channels=[1, 2, 3]), "channels"),
+    "not_object": ([1, 2, 3], "JSON object"),
+}
+
+
+def hostile_models():
+    """name -> (.tflite bytes, reason words) for HOSTILE plus the raw-text cases."""
+    out = {}
+    for name, (doc, why) in HOSTILE.items():
+        out[name] = (fc_model(1, meta=json.dumps(doc).encode()), why)
+    deep = b'{"labels": ["idle", "wave", "tap", "shake"], "x": ' + b"[" * 20000 + b"]" * 20000 + b"}"
+    raw = {
+        "deep_20000": (deep, "metadata 'microformer'"),  # over the size bound first
+        "deep_5000": (b'{"x": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nests deeper"),
+        "deep_in_string_ok": None,  # brackets inside a string do not count (accepted below)
+        "not_json": (b"{labels: idle}", "not valid JSON"),
+        "nan_std": (json.dumps(_meta_with(normalization=_norm(std=[float("nan"), 1, 1]))).encode(),
+                    "std"),
+        "inf_rate": (json.dumps(_meta_with(sample_rate=float("inf"))).encode(), "sample_rate"),
+        "bad_utf8": (b'{"labels": ["\xff\xfe"], "task": "\xff"}'.replace(b"\\xff", b"\xff"), ""),
+        "huge": (b'{"pad": "' + b"x" * 20000 + b'"}', "bytes"),
+    }
+    for name, case in raw.items():
+        if case is not None:
+            out[name] = (fc_model(1, meta=case[0]), case[1])
+    return out
+
+
+def accepted_models():
+    """Metadata a newer host may write: unknown keys, event mode, brackets inside strings.
+    Each must load (forward compatible)."""
+    docs = {
+        "unknown_keys": _meta_with(future={"a": [1, {"b": 2}]}, mode="stream",
+                                   event={"threshold": 0.5, "pre": 4}),
+        "brackets_in_string": _meta_with(note="[" * 100 + "{" * 100),
+        "regression_no_labels": _meta_with(task="regression", labels=[]),
+        "int_norm": _meta_with(normalization={"mean": [0, 0, 10], "std": [1, 1, 2]}),
+    }
+    return dict((k, fc_model(1, meta=json.dumps(v).encode())) for k, v in docs.items())
 
 
 def recording(path, rows=400, seed=7):
@@ -183,6 +275,17 @@ def build(d):
         with open(os.path.join(d, name), "wb") as f:
             f.write(data)
         info["models"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+    os.makedirs(os.path.join(d, "hostile"), exist_ok=True)
+    info["hostile"] = {}
+    for name, (data, why) in hostile_models().items():
+        with open(os.path.join(d, "hostile", name + ".tflite"), "wb") as f:
+            f.write(data)
+        info["hostile"][name] = why
+    info["accepted"] = []
+    for name, data in accepted_models().items():
+        with open(os.path.join(d, "hostile", name + ".tflite"), "wb") as f:
+            f.write(data)
+        info["accepted"].append(name)
     recording(os.path.join(d, "rec.csv"))
     romfs(d, ["v1.tflite"])
     with open(os.path.join(d, "models.json"), "w") as f:

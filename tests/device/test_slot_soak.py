@@ -5,10 +5,9 @@ uformer.live.Receiver), while the Runner infers every window. Under MicroPython 
 heap at the end within 1 KB of the start (the Slot reserved everything at creation)."""
 import gc
 import json
-from binascii import crc32
-
 import devtest
 from devtest import needs_engine
+from livefeed import Feeder
 from uformer.compat import heap_free, ticks_add, ticks_us
 from uformer.runner import Runner
 from uformer.storage import copy_file, store_for
@@ -17,67 +16,6 @@ from uformer.window import Window
 SWAPS = 1000
 WARMUP = 4
 CHUNK = 4096  # live frame payload: the receiver's max_chunk here
-
-
-class Sink:
-    """The receiver's output stream: keeps only the last reply line."""
-
-    def __init__(self):
-        self.last = b""
-
-    def write(self, data):
-        self.last = data
-        return len(data)
-
-
-def header(kind, seq, off, payload):
-    body = b"MF%s%04X%08X%04X%08X" % (kind, seq & 0xFFFF, off, len(payload),
-                                      (crc32(payload) & 0xFFFFFFFF) if payload else 0)
-    return b"\x16" + body + b"%08X\n" % (crc32(body) & 0xFFFFFFFF)
-
-
-class Feeder:
-    """Feeds frames straight into a Receiver's parser (no pipes: 500 pushes of 36 KB through
-    a console would take minutes), through a read buffer big enough for a whole payload."""
-
-    def __init__(self, rx):
-        self.rx = rx
-        rx._rbuf = bytearray(CHUNK + 64)
-        rx._rmv = memoryview(rx._rbuf)
-        self.seq = 0
-
-    def feed(self, data):
-        mv = memoryview(data)
-        i = 0
-        while i < len(data):
-            n = min(len(data) - i, len(self.rx._rbuf))
-            self.rx._rmv[:n] = mv[i:i + n]
-            self.rx._feed(n)
-            i += n
-
-    def request(self, kind, payload=b"", off=0):
-        self.seq += 1
-        self.feed(header(kind, self.seq, off, payload))
-        if payload:
-            self.feed(payload)
-        return self.rx.out.last
-
-    def push(self, name, src, digest, buf):
-        """Send the file src, read CHUNK bytes at a time into buf (the test keeps no model
-        bytes in RAM: the 256 KB heap holds the slot's reservation and little else)."""
-        size = devtest.file_size(src)
-        r = self.request(b"B", ("%s %d %s" % (name, size, digest)).encode())
-        assert b" K off=0" in r, r
-        mv = memoryview(buf)
-        off = 0
-        with open(src, "rb") as f:
-            while off < size:
-                n = f.readinto(buf)
-                r = self.request(b"D", mv[:n], off)
-                off += n
-                assert (b" K off=%d" % off) in r, r
-        r = self.request(b"E")
-        assert b" W installing" in r or b" K installed" in r, r
 
 
 @devtest.heapsize("256K")
@@ -126,10 +64,8 @@ def test_1000_alternating_swaps_by_file_drop_and_live_push():
         x = state["i"] % 7 * 0.1
         return [x] * channels
 
-    devtest.write(devtest.tmp("console.in"), b"")  # an empty console: the receiver sees EOF
-    rx = Receiver(slot, inp=open(devtest.tmp("console.in"), "rb"), out=Sink(), max_chunk=CHUNK,
-                  log=None)
-    feeder = Feeder(rx)
+    feeder = Feeder(Receiver, slot, CHUNK)
+    rx = feeder.rx
     runner = Runner(sensor, w, slot, period_ms=10, stats_ms=0, log=log, live=rx)
     for _ in range(w.length):  # fill the first window
         runner.step()
