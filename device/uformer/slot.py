@@ -54,6 +54,12 @@ def budget(max_bytes, max_arena, buffers=2):
     return buffers * max_bytes + max_arena + _TAG + SWAP_HEADROOM
 
 
+def default_max_arena(need):
+    """max_arena for a boot model whose exact arena is `need`: half again on top for
+    successors, in 256-byte steps."""
+    return (need + need // 2 + 255) // 256 * 256
+
+
 def _why(e):
     """A refusal's reason: the message, with the type when it is not a plain ValueError."""
     msg = str(e)
@@ -146,13 +152,16 @@ class Slot:
         self._bufs = []
         self._arena = None
         self.double = False
+        short = False  # True: the sum does not fit; False: the allocator found no hole
         try:
             if free >= 0 and budget(self.max_bytes, self.max_arena or 0, need_bufs) > free:
+                short = True
                 raise MemoryError
             self._bufs.append(bytearray(self.max_bytes))
             if self.max_arena is None:
                 self.max_arena = self._measure(src, mapped)
             if free >= 0 and budget(self.max_bytes, self.max_arena, need_bufs) > free:
+                short = True
                 raise MemoryError
             self._arena = bytearray(self.max_arena + _TAG)
             if double is not False:
@@ -179,7 +188,9 @@ class Slot:
                     "s" if need_bufs == 2 else "",
                     "an arena" if self.max_arena is None else
                     "a %d KB arena" % _kb(self.max_arena), _kb(SWAP_HEADROOM),
-                    "%d KB free" % (free // 1024) if free >= 0 else "allocation failed",
+                    ("%d KB free" % (free // 1024) if short else
+                     "%d KB free but not in pieces that big" % (free // 1024))
+                    if free >= 0 else "allocation failed",
                     ", max_arena or use double=False" if need_bufs == 2 else " or max_arena"))
 
     def _measure(self, src, mapped):
@@ -198,7 +209,7 @@ class Slot:
                 need = 0
         if not need:
             return self.max_bytes
-        return (need + need // 2 + 255) // 256 * 256
+        return default_max_arena(need)
 
     # --- reporting ----------------------------------------------------------------------
 

@@ -60,7 +60,20 @@ def bench(board, fname, n):
     res["target"] = board.describe()
     res["heap_free"] = None if res["heap_free"] < 0 else res["heap_free"]
     res["heap_free_before"] = None if res["heap_free_before"] < 0 else res["heap_free_before"]
+    res["slot"] = slot_reserve(res["model_bytes"], res["arena_bytes"])
     return res
+
+
+def slot_reserve(model_bytes, arena_bytes):
+    """What a uformer.Slot with default sizes reserves for this model (the memory contract,
+    docs/architecture.md): buffers * max_bytes + (max_arena + tag) + swap headroom."""
+    from uformer.slot import _TAG, SWAP_HEADROOM, budget, default_max_arena
+
+    max_bytes = model_bytes + model_bytes // 2
+    max_arena = default_max_arena(arena_bytes)
+    return {"max_bytes": max_bytes, "max_arena": max_arena, "arena_tag": _TAG,
+            "swap_headroom": SWAP_HEADROOM, "two_buffers": budget(max_bytes, max_arena, 2),
+            "one_buffer": budget(max_bytes, max_arena, 1)}
 
 
 def run(args):
@@ -80,6 +93,12 @@ def run(args):
     heap = (f"heap free {res['heap_free']:,} bytes after loading (was {res['heap_free_before']:,})"
             if res["heap_free"] is not None else "heap free n/a (CPython has no fixed heap)")
     print(f"  arena {res['arena_bytes']:,} bytes; model {res['model_bytes']:,} bytes; {heap}")
+    s = res["slot"]
+    print(f"  hot swap: a uformer.Slot with default sizes reserves at start 2 x {s['max_bytes']:,} "
+          f"(max_bytes = 1.5 x model) + {s['max_arena']:,} (max_arena = 1.5 x arena) + "
+          f"{s['arena_tag']} + {s['swap_headroom']:,} = {s['two_buffers']:,} bytes")
+    print(f"    (one buffer: {s['one_buffer']:,}; buffers x max_bytes + max_arena + tag + swap "
+          f"headroom, the Slot memory contract in docs/architecture.md)")
     if "mps2" in str(res["machine"]):
         print("  (emulated Cortex-M4 under qemu -icount shift=0: 1 us = 1000 instructions)")
     elif board.kind == "sim":
