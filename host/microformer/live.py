@@ -23,11 +23,18 @@ from .errors import MicroformerError
 PROTO = 1
 SYN = 0x16
 HDR_LEN = 37
-DEFAULT_CHUNK = 512
+DEFAULT_CHUNK = 1024
+# Streamed data frames ('d') in flight before the host waits for an acknowledgement: the
+# device parses them back to back in its slack time instead of one per sample period.
+DEFAULT_WINDOW = 8
 
 
 class LiveError(MicroformerError):
     """The device refused the model, or the link failed beyond the retry budget."""
+
+
+def _int(text, default):
+    return int(text) if text is not None and text.isdigit() else default
 
 
 def _crc(data):
@@ -129,16 +136,24 @@ class SerialTransport(Transport):
             raise LiveError(f"cannot open serial port {port}: {e}") from None
 
     def write(self, data):
+        # No flush(): it waits until the other end has read everything (tcdrain), which
+        # would let only one streamed frame be in flight at a time.
         self.s.write(data)
-        self.s.flush()
 
     def read(self, timeout):
         end = time.monotonic() + timeout
+        fd = self.s.fileno() if hasattr(self.s, "fileno") else None
         while True:
             data = self.s.read(4096)
-            if data or time.monotonic() >= end:
+            left = end - time.monotonic()
+            if data or left <= 0:
                 return data
-            time.sleep(0.002)
+            if fd is not None:
+                # Woken by the first byte instead of a polling sleep: a streamed transfer
+                # answers each frame's acknowledgement within a fraction of a millisecond.
+                select.select([fd], [], [], left)
+            else:
+                time.sleep(0.002)
 
     def close(self):
         self.s.close()
@@ -190,11 +205,12 @@ class LiveLink:
     """Request/acknowledge over a Transport. Counters: `timeouts`, `naks`, `resends`."""
 
     def __init__(self, transport, timeout=1.0, retries=40, chunk=DEFAULT_CHUNK, on_line=None,
-                 progress=None):
+                 progress=None, window=DEFAULT_WINDOW):
         self.t = transport
         self.timeout = timeout
         self.retries = retries
         self.chunk = chunk
+        self.window = window  # streamed frames in flight; 0 or 1: every frame handshaken
         self.on_line = on_line
         self.progress = progress
         self._seq = 0
@@ -299,14 +315,19 @@ class LiveLink:
         size = len(data)
         digest = (expect_sha256 or hashlib.sha256(data).hexdigest()).lower()
         info = self.ping()
-        chunk = min(self.chunk, int(info.get("chunk", self.chunk)))
+        chunk = min(self.chunk, _int(info.get("chunk"), self.chunk))
+        # A device that holds Ctrl-C off for a whole transfer takes streamed frames.
+        hold_s = _int(info.get("hold_ms"), 0) / 1000.0 if info.get("stream") == "1" else 0.0
         if not resume:
             self.abort()
         sha_retry = True
         while True:
             off = self._begin(name, size, digest)
             self.last_begin_off = off
-            off = self._send(data, off, chunk)
+            if hold_s > 0 and self.window > 1:
+                off = self._stream(data, off, chunk, hold_s)
+            else:
+                off = self._send(data, off, chunk)
             r = self._end(install_timeout)
             if r.code == "K":
                 out = r.fields()
@@ -358,6 +379,76 @@ class LiveLink:
             if stuck > self.retries:
                 raise LiveError(f"no progress at offset {off} after {stuck} tries: {r.text}")
         return off
+
+    def _stream(self, data, off, chunk, hold_s):
+        """Send data from off in streamed 'd' frames, up to `window` unacknowledged: the
+        header and payload go out together (no R round trip), which is safe for Ctrl-C only
+        while the device holds it off for the transfer, i.e. within hold_ms of a reply the
+        device sent after BEGIN. After a silence longer than half of that, the next frame
+        goes handshaken ('D', which switches Ctrl-C off again before its payload). Every
+        acknowledgement carries the device's write offset; a gap, a bad CRC or a timeout
+        rewinds to it."""
+        size = len(data)
+        acked = off  # the device's write offset as last reported
+        nxt = off  # the next byte to send
+        inflight = {}  # seq -> end offset of a streamed frame
+        fresh = time.monotonic()  # the BEGIN just got its answer
+        stuck = 0
+        while acked < size:
+            while len(inflight) < self.window and nxt < size and \
+                    time.monotonic() - fresh < hold_s / 2:
+                piece = data[nxt:nxt + chunk]
+                seq = self._next_seq()
+                self.t.write(frame("d", seq, nxt, piece) + piece)
+                inflight[seq] = nxt + len(piece)
+                nxt += len(piece)
+            if not inflight:
+                # Quiet too long (or a rewind): one handshaken frame renews the hold.
+                r = self.request("D", data[acked:acked + chunk], acked)
+                fresh = time.monotonic()
+            else:
+                r = self.wait(set(inflight), "KNE", self.timeout)
+                if r is None:
+                    # Frames or replies lost. Zeros complete a frame the device may still be
+                    # inside (it then answers N); everything in flight is sent again.
+                    self.timeouts += 1
+                    self.resends += len(inflight)
+                    self._fill(chunk)
+                    inflight.clear()
+                    nxt = acked
+                    fresh = 0.0
+                    stuck += 1
+                    if stuck > self.retries:
+                        raise LiveError(f"no answer at offset {acked} after {stuck} tries")
+                    continue
+                fresh = time.monotonic()
+                inflight.pop(r.seq, None)
+            new = r.off()
+            if r.code == "K" and new is not None:
+                if new > acked:
+                    acked = new
+                    stuck = 0
+                    if self.progress is not None:
+                        self.progress(acked, size)
+                if nxt < acked:
+                    nxt = acked
+            elif r.code == "N":
+                # A gap or a damaged frame: the device says where it is; what is in flight
+                # after that is resent (its late answers are ignored: seqs no longer wanted).
+                self.naks += 1
+                stuck += 1
+                if new is not None:
+                    acked = max(acked, new) if new <= size else acked
+                self.resends += len(inflight)
+                inflight.clear()
+                nxt = acked
+                if stuck > self.retries:
+                    raise LiveError(f"no progress at offset {acked} after {stuck} tries: {r.text}")
+            elif r.code == "E" and "no transfer" in r.text:
+                raise LiveError("device lost the transfer state (app restarted?); push again to resume")
+            else:
+                raise LiveError(f"device refused data at offset {acked}: {r.text}")
+        return acked
 
     def _end(self, install_timeout):
         deadline = time.monotonic() + install_timeout

@@ -146,3 +146,35 @@ def test_runner_survives_any_exception_from_receiver_and_slot():
     assert st["errors"] == 100 and st["samples"] == 50, st
     assert log.has("live failed", "TypeError", "bad receiver")
     assert log.has("slot failed", "IndexError", "bad slot")
+
+
+def test_streamed_data_frames_need_no_handshake_and_rewind_on_a_gap():
+    slot, f = make(chunk=256)
+    rx = f.rx
+    data = bytes((i * 13 + 7) & 0xFF for i in range(1000))
+    # Before a BEGIN, a streamed frame's payload is swallowed and refused: no transfer.
+    f.feed(header(b"d", 1, 0, data[:100]) + data[:100])
+    assert b" E no transfer" in rx.out.last, rx.out.last
+    r = f.request(b"B", b"cfg.bin 1000 " + devtest.sha256_hex(data).encode())
+    assert b" K off=0" in r
+    replies = []
+    rx.out.write = lambda b: replies.append(b) or len(b)
+    f.feed(header(b"d", 2, 0, data[:256]) + data[:256])
+    # frame 3 lost; frame 4 arrives: a gap, the device says where it is
+    f.feed(header(b"d", 4, 512, data[512:768]) + data[512:768])
+    f.feed(header(b"d", 5, 256, data[256:512]) + data[256:512])
+    f.feed(header(b"d", 6, 256, data[256:512]) + data[256:512])  # a duplicate
+    assert [r.split(b" *")[0][8:] for r in replies] == [
+        b" K off=256", b" N gap off=256", b" K off=512", b" K off=512 dup"], replies
+    assert not any(b" R " in r for r in replies)
+    # too long for the device: refused, and its payload cannot fake a frame
+    f.feed(header(b"d", 7, 512, bytes(300)) + bytes(300))
+    assert b"exceeds the device's 256" in replies[-1]
+    for off in (512, 768):
+        piece = data[off:off + 256]
+        f.feed(header(b"d", 8 + off, off, piece) + piece)
+    assert b" K off=1000" in replies[-1], replies[-1]
+    f.request(b"E")
+    while slot.step():
+        pass
+    assert devtest.read(devtest.tmp("cfg.bin")) == data and rx.errors == 0
