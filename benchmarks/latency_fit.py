@@ -50,7 +50,7 @@ COSTS = ROOT / "host" / "microformer" / "board_costs.py"
 
 # ---------------------------------------------------------------- corpus + measurement
 
-def corpus_configs(n=44, seed=7):
+def corpus_configs(n=44, seed=7, n_conv=14):
     """(name, config, window, channels, classes): a spread of the models tune builds."""
     rng = np.random.default_rng(seed)
     out = []
@@ -63,7 +63,7 @@ def corpus_configs(n=44, seed=7):
         (dict(activation="gelu"), 64, 3, 4),
     ]
     for cfg, w, ch, k in fixed:
-        out.append((cfg, w, ch, k))
+        out.append(({"arch": "transformer", **cfg}, w, ch, k))
     while len(out) < n:
         arch = "hybrid" if rng.random() < 0.3 else "transformer"
         d = int(rng.choice([8, 16, 24, 32, 48, 64]))
@@ -74,6 +74,18 @@ def corpus_configs(n=44, seed=7):
         cfg = dict(arch=arch, layers=int(rng.integers(1, 4)), d_model=d, heads=heads,
                    ffn=int(rng.choice([16, 32, 64, 128])), attention=att, patch=patch,
                    activation="gelu" if rng.random() < 0.25 else "relu")
+        out.append((cfg, w, int(rng.choice([1, 3, 6])), int(rng.choice([2, 4, 8]))))
+    # The convformer (Conv1D + BatchNorm stem; train's default architecture since a9e9595).
+    rng = np.random.default_rng(seed + 1)
+    out.append((dict(arch="convformer"), 64, 3, 4))
+    while len(out) < n + n_conv:
+        d = int(rng.choice([16, 24, 32, 48, 64]))
+        heads = int(rng.choice([h for h in (1, 2, 4) if d % h == 0 and d // h >= 4]))
+        w = int(rng.choice([24, 32, 64, 96, 128]))
+        patch = int(rng.choice([p for p in (1, 2, 4, 8) if 4 <= w // p <= 64]))
+        cfg = dict(arch="convformer", layers=int(rng.integers(1, 3)), d_model=d, heads=heads,
+                   ffn=int(rng.choice([16, 32, 64, 128])), patch=patch,
+                   attention=str(rng.choice(["full", "full", "local:4", "linear"])))
         out.append((cfg, w, int(rng.choice([1, 3, 6])), int(rng.choice([2, 4, 8]))))
     named = []
     for cfg, w, ch, k in out:
@@ -419,30 +431,43 @@ def flash(args):
         print(f"  {switch:<20} {floats[switch]:>6}", flush=True)
     fl = {"base": base, "common": common, "groups": group_code, "group_of": group_of,
           "ops": own, "alone": alone, "float": floats}
-    checks = {}
+    # Exact builds of the op sets microformer's architectures use: engine_flash() starts
+    # from the nearest one and adds the table's difference.
     from microformer import convert, models
     from microformer.latency import engine_flash
 
-    for name, cfg in (("transformer", {}), ("hybrid", {"arch": "hybrid", "activation": "gelu"}),
-                      ("linear", {"attention": "linear"})):
+    sets = {}
+    for name, cfg in (("transformer", {"arch": "transformer"}),
+                      ("transformer-gelu", {"arch": "transformer", "activation": "gelu"}),
+                      ("convformer", {"arch": "convformer"}),
+                      ("convformer-gelu", {"arch": "convformer", "activation": "gelu"}),
+                      ("hybrid", {"arch": "hybrid"}),
+                      ("hybrid-gelu", {"arch": "hybrid", "activation": "gelu"})):
         c = models.resolve_config(cfg, 64, 3, 4)
         info = {"labels": list("abcd"), "window": 64, "hop": 32, "channels": list("xyz")}
         m = models.build_model(c, [0.0] * 3, [1.0] * 3, info)
         b = convert.quantize(m, np.random.default_rng(0).normal(size=(16, 64, 3)).astype(np.float32))
-        used = list(dict.fromkeys(convert.ops_of(b)))
-        direct = _flash_of(tmp, used, tag="set_" + name, cache=cache)
-        est = engine_flash(used, table=fl)
-        checks[name] = {"ops": used, "direct": direct, "table": est}
-        print(f"check {name}: {len(used)} ops, direct build {direct} bytes, table {est} "
-              f"({(est - direct) / direct * 100:+.1f}%)", flush=True)
-    all_direct = _flash_of(tmp, ops, tag="all", cache=cache)
-    est = engine_flash(ops, table=fl)
-    checks["all ops"] = {"ops": ops, "direct": all_direct, "table": est}
-    print(f"check all ops: direct build {all_direct} bytes, table {est} "
-          f"({(est - all_direct) / all_direct * 100:+.1f}%)", flush=True)
+        used = sorted(dict.fromkeys(convert.ops_of(b)))
+        if any(sorted(v["ops"]) == used for v in sets.values()):
+            continue
+        sets[name] = {"ops": used, "bytes": _flash_of(tmp, used, tag="set_" + name, cache=cache)}
+    sets["all"] = {"ops": sorted(ops), "bytes": _flash_of(tmp, ops, tag="all", cache=cache)}
+    fl["sets"] = {}
+    checks = {}
+    for name, ref in sets.items():
+        group_only = engine_flash(ref["ops"], table=fl)
+        others = dict(fl, sets={k: v for k, v in sets.items() if k != name})
+        loo = engine_flash(ref["ops"], table=others)
+        checks[name] = {"ops": ref["ops"], "direct": ref["bytes"], "groups_only": group_only,
+                        "from_other_sets": loo}
+        print(f"check {name}: {len(ref['ops'])} ops, direct build {ref['bytes']} bytes; "
+              f"table alone {group_only} ({(group_only - ref['bytes']) / ref['bytes'] * 100:+.1f}%), "
+              f"from the other sets {loo} ({(loo - ref['bytes']) / ref['bytes'] * 100:+.1f}%)",
+              flush=True)
+    fl["sets"] = sets
     print(f"({time.time() - t0:.0f} s)")
     fl.update({
-        "checks": checks,
+        "checks": checks,  # each set predicted without itself (leave-one-out)
         "how": "arm-none-eabi-gcc -Os Cortex-M4F, terse errors, engine unity build linked "
                "with --gc-sections against a harness calling the binding's entry points "
                "(library code included)",

@@ -77,11 +77,17 @@ def vector(feats):
     return np.array([float(feats[k]) for k in FEATURES])
 
 
-def m4_instructions(model_bytes, coeffs=None):
-    """Predicted Cortex-M4 instructions per inference (QEMU_M4's count)."""
-    c = coeffs or board_costs.LATENCY["coefficients"]
-    f = features(model_bytes)
-    return float(board_costs.LATENCY.get("intercept", 0.0) + sum(c[k] * f[k] for k in FEATURES))
+def instructions(feats, coeffs=None):
+    """Predicted Cortex-M4 instructions per inference (QEMU_M4's count) from features()."""
+    lat = coeffs or board_costs.LATENCY
+    if not lat:
+        raise MicroformerError("no latency model: run benchmarks/latency_fit.py")
+    c = lat["coefficients"]
+    return float(lat.get("intercept", 0.0) + sum(c[k] * feats[k] for k in FEATURES))
+
+
+def m4_instructions(model_bytes):
+    return instructions(features(model_bytes))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,6 +145,15 @@ def engine_flash(ops, float_ops=(), table=None):
     unknown = sorted(o for o in ops if o not in t["ops"])
     if unknown:
         raise MicroformerError(f"no flash size known for op(s) {', '.join(unknown)}")
+    sets = t.get("sets") or {}
+    if sets:
+        # Start from the exact build of the nearest measured op set; the table adds or
+        # removes the difference (exact when the model's ops are one of those sets).
+        ref = min(sets.values(), key=lambda r: (len(ops.symmetric_difference(r["ops"])),
+                                                len(r["ops"])))
+        plain = dict(t, sets=None)
+        return int(ref["bytes"] + engine_flash(ops, float_ops, plain)
+                   - engine_flash(ref["ops"], (), plain))
     from .firmware.opsconfig import FLOAT_SWITCHES
 
     total = t["base"] + (t["common"] if ops else 0)
@@ -157,11 +172,13 @@ class Cost:
     engine_flash: int     # bytes, engine for this model's ops (table)
     instructions: float   # predicted Cortex-M4 instructions per inference
     ops: tuple
+    float_ops: tuple
+    features: dict
 
     def ram(self, model_in_ram=False):
         return self.arena + (self.model_bytes if model_in_ram else 0)
 
-    def flash(self, model_in_ram=False):
+    def flash(self):
         # The model file lives in flash either way (ROMFS or the filesystem).
         return self.engine_flash + self.model_bytes
 
@@ -174,19 +191,13 @@ def cost(model_bytes):
     """Arena (exact, from the engine), engine flash for the model's ops and predicted
     instructions of a .tflite model."""
     from .engine import arena_size
+    from .firmware.opsconfig import FLOAT_SWITCHED
     from .tflite import Graph
 
     g = Graph(model_bytes)
-    ops = []
-    for op in g.ops:
-        if op["op"] not in ops:
-            ops.append(op["op"])
-    from .firmware.opsconfig import FLOAT_SWITCHED
-
-    float_ops = sorted({op["op"] for op in g.ops if op["op"] in FLOAT_SWITCHED
-                        and any(g.dtype(t) == "float32" for t in op["outputs"])})
+    ops = tuple(dict.fromkeys(op["op"] for op in g.ops))
+    float_ops = tuple(sorted({op["op"] for op in g.ops if op["op"] in FLOAT_SWITCHED
+                              and any(g.dtype(t) == "float32" for t in op["outputs"])}))
     f = features(g)
-    c = board_costs.LATENCY["coefficients"]
-    instr = float(board_costs.LATENCY.get("intercept", 0.0) + sum(c[k] * f[k] for k in FEATURES))
-    return Cost(arena_size(model_bytes), len(model_bytes), engine_flash(ops, float_ops), instr,
-                tuple(ops))
+    return Cost(arena_size(model_bytes), len(model_bytes), engine_flash(ops, float_ops),
+                instructions(f), ops, float_ops, f)

@@ -31,39 +31,47 @@ from .errors import MicroformerError
 
 JOURNAL = "journal.jsonl"
 # Optimizer steps of a screening run (the full default schedule aims for ~1500).
-SCREEN_STEPS = 300
+SCREEN_STEPS = 200
 SCREEN_EPOCHS = (4, 60)
 
 # The default search: (arch, layers, d_model, heads, ffn). Each also with a coarser patch
-# (half the tokens: about half the attention and token cost); the mid size also with linear
-# and local attention; hybrids with their conv front end.
+# (half the tokens: about half the attention and token cost); the default convformer size
+# also with linear and local attention. convformer (Conv1D + BatchNorm stem, train's
+# default), transformer (linear patch embedding) and hybrid (conv + depthwise front end).
 SIZES = (
+    ("convformer", 1, 16, 2, 32),
+    ("convformer", 1, 32, 2, 64),
+    ("convformer", 2, 32, 2, 64),
+    ("convformer", 1, 64, 4, 128),
     ("transformer", 1, 16, 2, 32),
-    ("transformer", 2, 16, 2, 32),
-    ("transformer", 1, 32, 2, 64),
     ("transformer", 2, 32, 2, 64),
-    ("transformer", 3, 32, 4, 64),
     ("transformer", 2, 48, 4, 96),
-    ("transformer", 2, 64, 4, 128),
     ("hybrid", 1, 16, 2, 32),
     ("hybrid", 1, 32, 2, 64),
-    ("hybrid", 2, 32, 2, 64),
 )
 KINDS = ("full", "linear", "local:4")
-QUICK_SIZES = SIZES[:4] + SIZES[7:8]
+QUICK_SIZES = (SIZES[0], SIZES[1], SIZES[4], SIZES[5], SIZES[7])
+# QAT simulates the engine's int8 on transformer and hybrid models (training refuses it for
+# the convformer, whose BatchNorm is folded at conversion).
+QAT_ARCHS = ("transformer", "hybrid")
 
 
 def candidates(window, quick=False):
     """The default search space for inputs of `window` samples: a list of config dicts."""
+    from . import models
+
     out = []
     base_patch = max(1, window // 16)
+    archs = set(getattr(models, "ARCHS", ("transformer", "hybrid")))
     for arch, layers, d, heads, ffn in (QUICK_SIZES if quick else SIZES):
+        if arch not in archs:
+            continue
         patches = [base_patch]
         if window // (base_patch * 2) >= 4:
             patches.append(base_patch * 2)
         for p in patches:
             kinds = ["full"]
-            if not quick and (d, layers) == (32, 2) and p == base_patch:
+            if not quick and (arch, layers, d) == ("convformer", 1, 32) and p == base_patch:
                 kinds = list(KINDS)
             for kind in kinds:
                 out.append({"arch": arch, "layers": layers, "d_model": d, "heads": heads,
@@ -72,12 +80,17 @@ def candidates(window, quick=False):
 
 
 def label(c):
-    s = f"{'T' if c['arch'] == 'transformer' else 'H'} L{c['layers']} d{c['d_model']} " \
+    s = f"{c['arch'][0].upper()} L{c['layers']} d{c['d_model']} " \
         f"h{c['heads']} f{c['ffn']} p{c['patch']} {c['attention']}"
     return s + (" qat" if c.get("qat") else "")
 
 
+# Part of every journal key: records of another format are not read back.
+JOURNAL_FORMAT = 2
+
+
 def _key(obj):
+    obj = {"format": JOURNAL_FORMAT, **obj}
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -156,18 +169,22 @@ def make_budget(board, ram_kb=None, flash_kb=None, latency_ms=None, model_in_ram
 
 
 def model_cost(model_bytes, budget):
-    """Cost of a quantized model on the budget's board (a JSON-able dict)."""
+    """Cost of a quantized model on the budget's board (a JSON-able dict). The journal keeps
+    what the model is (arena, bytes, ops, latency features); with_board() derives flash and
+    latency from the current tables, so a re-fit or a new flash table applies on re-runs."""
     c = latency.cost(model_bytes)
-    return {"arena": c.arena, "model_bytes": c.model_bytes, "engine_flash": c.engine_flash,
-            "ram": c.ram(budget.model_in_ram), "flash": c.flash(budget.model_in_ram),
-            "instructions": round(c.instructions),
-            "latency_ms": round(c.latency_ms(budget.board), 3), "ops": list(c.ops)}
+    raw = {"arena": c.arena, "model_bytes": c.model_bytes, "ops": list(c.ops),
+           "float_ops": list(c.float_ops), "features": c.features}
+    return with_board(raw, budget)
 
 
 def with_board(cost, budget):
-    """A journalled cost re-expressed for this budget's board and RAM rule."""
-    c = dict(cost)
+    """A journalled cost expressed for this budget's board, RAM rule and the current tables."""
+    c = {k: cost[k] for k in ("arena", "model_bytes", "ops", "float_ops", "features")}
+    c["engine_flash"] = latency.engine_flash(c["ops"], c["float_ops"])
     c["ram"] = c["arena"] + (c["model_bytes"] if budget.model_in_ram else 0)
+    c["flash"] = c["engine_flash"] + c["model_bytes"]
+    c["instructions"] = round(latency.instructions(c["features"]))
     b = latency.board(budget.board)
     c["latency_ms"] = round(c["instructions"] * b.cpi / (b.mhz * 1000.0), 3)
     return c
@@ -370,13 +387,14 @@ def run(data_dir, budget, out_path, work_dir=None, quick=False, seed=0, screen=N
         return row
 
     n_qat = 2 if qat else 0
-    bar = tqdm(total=len(feasible) + min(n_qat, len(feasible)), desc="train", unit="model",
+    n_qat = min(n_qat, sum(1 for c, _ in feasible if c["arch"] in QAT_ARCHS))
+    bar = tqdm(total=len(feasible) + n_qat, desc="train", unit="model",
                file=sys.stderr, disable=not progress, dynamic_ncols=True)
     for cfg, _ in feasible:
         train_one(cfg, bar)
         bar.update(1)
     if n_qat:
-        ok = [r for r in rows if not r["over"]]
+        ok = [r for r in rows if not r["over"] and r["config"]["arch"] in QAT_ARCHS]
         ok.sort(key=lambda r: (-r["accuracy"], r["latency_ms"]))
         for r in ok[:n_qat]:
             train_one(dict(r["config"], qat=True), bar)
@@ -508,6 +526,9 @@ def _model_error():
             "mean)")
 
 
+ARCH_COLORS = {"convformer": "tab:green", "transformer": "tab:blue", "hybrid": "tab:orange"}
+
+
 def plot_front(result, path):
     """Accuracy vs latency, RAM and flash; the Pareto front joined, the chosen one ringed."""
     import matplotlib
@@ -522,7 +543,7 @@ def plot_front(result, path):
     for ax, (k, name, limit, div) in zip(axes, specs):
         xs = [r[k] / div for r in rows]
         ys = [r["accuracy"] * 100 for r in rows]
-        colors = ["tab:orange" if r["config"]["arch"] == "hybrid" else "tab:blue" for r in rows]
+        colors = [ARCH_COLORS.get(r["config"]["arch"], "tab:gray") for r in rows]
         ax.scatter(xs, ys, c=colors, s=[30 if r["config"].get("qat") else 18 for r in rows],
                    marker="o", alpha=0.8)
         fr = sorted(result.front, key=lambda i: rows[i][k])
@@ -538,8 +559,8 @@ def plot_front(result, path):
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("int8 accuracy (%)")
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"microformer tune: {len(rows)} trained candidates (blue transformer, "
-                 f"orange hybrid)", fontsize=10)
+    fig.suptitle(f"microformer tune: {len(rows)} trained candidates (green convformer, blue "
+                 f"transformer, orange hybrid; larger: QAT)", fontsize=10)
     fig.tight_layout()
     pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -34,11 +34,11 @@ def add_parser(sub):
     p.add_argument("--no-qat", dest="qat", action="store_false",
                    help="do not try quantization-aware training on the best candidates")
     p.add_argument("--screen-epochs", type=positive_int, metavar="N",
-                   help="epochs of each screening run (default: about 300 optimizer steps)")
+                   help="epochs of each screening run (default: about 200 optimizer steps)")
     p.add_argument("--final-epochs", type=positive_int, metavar="N",
                    help="epochs of the winner's final training (default: train's default)")
-    p.add_argument("--max-train", type=positive_int, default=12, metavar="N",
-                   help="train at most N candidates inside the budget, spread over size (default 12)")
+    p.add_argument("--max-train", type=positive_int, default=10, metavar="N",
+                   help="train at most N candidates inside the budget, spread over size (default 10)")
     p.add_argument("--window", type=positive_int, help="streams: samples per window (as train)")
     p.add_argument("--hop", type=positive_int, help="streams: samples between windows (as train)")
     p.add_argument("--seed", type=int, default=0)
