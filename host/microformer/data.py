@@ -695,7 +695,8 @@ def augment(x, aug, mean, std, rng):
         x = mean + (x - mean) * (1.0 + rng.normal(0, aug["scaling"], size=(n, 1, c))).astype(np.float32)
     if "jitter" in aug and aug["jitter"] > 0:
         x = x + rng.normal(0, aug["jitter"], size=x.shape).astype(np.float32) * std
-    if "channel-dropout" in aug and aug["channel-dropout"] > 0:
+    if "channel-dropout" in aug and aug["channel-dropout"] > 0 and c > 1:
+        # With one channel, dropping it blanks the example while its label stays.
         drop = rng.random((n, 1, c)) < aug["channel-dropout"]
         x = np.where(drop, mean, x)
     return x.astype(np.float32)

@@ -36,7 +36,8 @@ def format_report(rep, title=None):
     lines = []
     if title:
         lines.append(title)
-    lines.append(f"accuracy {rep['accuracy'] * 100:.2f}% on {rep['n']} windows")
+    unit = rep.get("unit", "windows")
+    lines.append(f"accuracy {rep['accuracy'] * 100:.2f}% on {rep['n']} {unit}")
     lines.append(f"{'':{w}}  precision  recall     f1  support")
     for lab in labels:
         p = rep["per_class"][lab]

@@ -21,7 +21,7 @@ from . import data as D
 from .errors import MicroformerError
 
 DEFAULTS = {
-    "arch": "convformer",
+    "arch": None,  # convformer; transformer with qat (QAT does not simulate BatchNorm folding)
     "layers": None,  # 2 for transformer, 1 for convformer and hybrid
     "d_model": 32,
     "heads": 2,
@@ -127,6 +127,8 @@ def resolve(opts):
     unknown = set(opts) - set(DEFAULTS)
     if unknown:
         raise MicroformerError(f"unknown training option(s): {sorted(unknown)}")
+    if o["arch"] is None:
+        o["arch"] = "transformer" if o["qat"] else "convformer"
     if o["layers"] is None:
         o["layers"] = 2 if o["arch"] == "transformer" else 1
     for k in ("epochs", "batch", "patience"):
@@ -135,6 +137,11 @@ def resolve(opts):
     tf_ = o["test_fraction"]
     if tf_ is not None and not 0.0 <= tf_ <= 0.5:
         raise MicroformerError(f"test fraction must be in [0, 0.5], got {tf_}")
+    if o["qat"] and o["arch"] == "convformer":
+        raise MicroformerError(
+            "--qat needs --arch transformer or hybrid: the convformer's BatchNorm is folded "
+            "into its convolutions only at conversion, which quantization-aware training "
+            "does not simulate")
     if o["events"] and (o["window"] or o["hop"]):
         raise MicroformerError("--events takes one example per file; --window/--hop cut "
                                "streams: give one or the other")

@@ -44,8 +44,10 @@ def _train(tmp_path_factory, name, data, *extra):
 
 @pytest.fixture(scope="session")
 def keras_model(tmp_path_factory, synth_dir):
-    """The default architecture (transformer, full attention), tiny."""
-    return _train(tmp_path_factory, "transformer", synth_dir, "--augment", "all")
+    """The linear-patch transformer (2 layers, full attention), tiny: the architecture the
+    compression tools (prune, distill, QAT) work on."""
+    return _train(tmp_path_factory, "transformer", synth_dir, "--arch", "transformer",
+                  "--augment", "all")
 
 
 @pytest.fixture(scope="session")

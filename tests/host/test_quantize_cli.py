@@ -29,7 +29,7 @@ def test_quantize_prints_float_and_engine_accuracy(tmp_path, keras_model, synth_
     code, stdout, err = run_cli(capsys, "quantize", keras_model, "--calib", synth_dir, "--out", out,
                                 "--per-tensor", "--calib-windows", "20")
     assert code == 0, err
-    assert "per-tensor" in stdout and "calibrated on 20 training windows" in stdout
+    assert "per-tensor" in stdout and "calibrated on 20 training examples" in stdout
     assert "float" in stdout and "int8 on the engine" in stdout
     meta = json.loads(tflite.get_metadata(out.read_bytes()))
     assert meta["quantization"]["weights"] == "per-tensor"

@@ -15,7 +15,7 @@ def test_default_model_trains_and_stores_metadata(keras_model, synth_dir):
     assert info["channels"] == ["ax", "ay", "az", "gx", "gy", "gz"]
     assert info["sample_rate"] == 50.0
     assert len(info["normalization"]["mean"]) == 6 and min(info["normalization"]["std"]) > 0
-    assert info["config"]["arch"] == "convformer" and info["config"]["attention"] == "full"
+    assert info["config"]["arch"] == "transformer" and info["config"]["attention"] == "full"
     assert info["config"]["d_model"] == 16 and info["config"]["ffn"] == 32
     assert info["training"]["augment"] == "all"
     assert 0.0 <= info["metrics"]["val_accuracy"] <= 1.0

@@ -55,6 +55,7 @@ def run(args):
               f"were used to train this model ({', '.join(seen[:3])}"
               f"{' ...' if len(seen) > 3 else ''}): accuracy on them overstates what new "
               "recordings will get", file=sys.stderr)
+    rep["unit"] = "recordings" if info.get("event") else "windows"
     rep["model"] = args.model
     rep["runtime"] = "engine-int8" if kind == "tflite" else "tensorflow-float"
     rep["noise"] = args.noise

@@ -18,7 +18,7 @@ def add_parser(sub):
     p.add_argument("--out", default="model.keras", help="output .keras file (default model.keras)")
     g = p.add_argument_group("model")
     g.add_argument("--arch", choices=("convformer", "transformer", "hybrid"),
-                   help="convformer (default): three Conv1D+BatchNorm blocks shorten the window "
+                   help="convformer (default; transformer with --qat): three Conv1D+BatchNorm blocks shorten the window "
                         "into tokens for the encoder; transformer: one Dense per patch; hybrid: "
                         "a Conv1D and a separable Conv1D")
     g.add_argument("--layers", type=positive_int,
