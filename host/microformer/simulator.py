@@ -11,6 +11,7 @@ board app uses, "models/N.tflite", resolve the same way as on a board whose cwd 
 sys.path = [DIR, the uformer package, DIR/lib], like a board's ['', '.frozen', '/lib'].
 `uformer` is the same package the firmware freezes; `_uformer` is its CPython build.
 """
+import errno
 import importlib.util
 import json
 import os
@@ -26,6 +27,79 @@ STATE = ".sim"
 
 class SimError(MicroformerError):
     """The simulator directory or its app is missing or unusable."""
+
+
+# Never follow a symlink when creating or writing a file in a simulator directory: a
+# planted DIR/models/NAME.tflite.part -> /elsewhere would make a push write outside the
+# directory and then install the link as the active model. 0 where the OS has no such flag.
+O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def link_error(path):
+    return SimError(f"{path} is a symbolic link: microformer never writes through one in a "
+                    f"simulator directory (remove it, or point --sim at the real directory)")
+
+
+def refuse_links(path, root=None):
+    """SimError naming the first symlink among path and its parents up to root (path
+    itself only when root is None or path is not under it). Missing parts are fine."""
+    path = os.path.abspath(path)
+    parts = [path]
+    if root is not None:
+        root = os.path.abspath(root)
+        rel = os.path.relpath(path, root)
+        if rel != "." and not rel.startswith(".."):
+            cur = root
+            parts = []
+            for name in rel.split(os.sep):
+                cur = os.path.join(cur, name)
+                parts.append(cur)
+    for p in parts:
+        if os.path.islink(p):
+            raise link_error(p)
+
+
+def open_new(path, mode="wb"):
+    """A fresh file at path (a stale regular file there is removed first), created with
+    O_EXCL | O_NOFOLLOW: never an existing inode (symlink or hard link) written through."""
+    refuse_links(path)
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | O_NOFOLLOW, 0o644)
+    except OSError as e:
+        if e.errno in (errno.EEXIST, errno.ELOOP):  # a link planted since the check
+            raise link_error(path) from None
+        raise
+    return os.fdopen(fd, mode)
+
+
+def open_append(path, mode="ab"):
+    """path opened for appending (created when missing), refusing a symlink and a file
+    with other hard links."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | O_NOFOLLOW, 0o644)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise link_error(path) from None
+        raise
+    if os.fstat(fd).st_nlink > 1:
+        os.close(fd)
+        raise SimError(f"{path} has other hard links: microformer never writes through one in "
+                       f"a simulator directory (remove it)")
+    return os.fdopen(fd, mode)
+
+
+def replace_file(path, data):
+    """path atomically replaced by data (bytes or str) through a fresh path.tmp; refuses
+    when path or path.tmp is a symlink."""
+    refuse_links(path)
+    tmp = path + ".tmp"
+    with open_new(tmp, "wb" if isinstance(data, bytes) else "w") as f:
+        f.write(data)
+    os.replace(tmp, path)
 
 
 def state_dir(root):
@@ -115,10 +189,11 @@ class App:
         if other is not None:
             raise SimError(f"an app already runs in {self.root} (pid {other['pid']}); a board "
                            f"runs one main.py at a time")
+        refuse_links(state_dir(self.root))
         os.makedirs(state_dir(self.root), exist_ok=True)
+        self.log = open_append(console_log(self.root))
         self.proc = start(self.root, self.app, self.args, stdin=self.stdin)
         record(self.root, self.proc.pid, self.app, self.args)
-        self.log = open(console_log(self.root), "ab")
         self.log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {self.app} started "
                        f"(pid {self.proc.pid})\n".encode())
         self.log.flush()
@@ -182,9 +257,10 @@ class App:
 
 def record(root, pid, app, args):
     d = state_dir(root)
+    refuse_links(d)
     os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "app.json"), "w") as f:
-        json.dump({"pid": pid, "app": app, "args": list(map(str, args)), "started": time.time()}, f)
+    replace_file(os.path.join(d, "app.json"),
+                 json.dumps({"pid": pid, "app": app, "args": list(map(str, args)), "started": time.time()}))
 
 
 def forget(root, pid):

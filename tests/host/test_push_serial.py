@@ -111,8 +111,9 @@ def test_cut_link_keeps_old_model_and_next_push_resumes(board, models):
     a, b = pa.read_bytes(), pb.read_bytes()
     with SerialBoard(board.pty) as sb:
         push(sb, a, "m.tflite", quiet=True)
-    # The cable is pulled after about 60 % of the base64-encoded model went toward the board.
-    with PtyRelay(board.pty, cut_after=int(len(b) * 4 / 3 * 0.6) + 9000) as r:
+    # The cable is pulled after about 60 % of the base64-encoded model went toward the board
+    # (the helper is still on the board from the push above, so it is not sent again).
+    with PtyRelay(board.pty, cut_after=int(len(b) * 4 / 3 * 0.6) + 600) as r:
         with pytest.raises(MicroformerError):
             with SerialBoard(r.port, connect_timeout=2, cmd_timeout=2, retries=3) as sb:
                 push(sb, b, "m.tflite", chunk=1024, quiet=True, log=lambda m: None)

@@ -127,7 +127,9 @@ class DamagingBoard(SimBoard):
 
     def call(self, fn, *args, timeout=None):
         r = super().call(fn, *args, timeout=timeout)
-        if fn == "write" and self.left > 0 and r > 1500:
+        # Right after the write that put byte 1000 there (flipping it on every later write
+        # too would undo the damage after an even number of chunks).
+        if fn == "write" and self.left > 0 and args[1] <= 1000 < r:
             with open(args[0], "r+b") as f:
                 f.seek(1000)
                 byte = f.read(1)
@@ -313,3 +315,114 @@ def test_a_silent_serial_device_is_named(models, capsys):
     finally:
         os.close(master)
         os.close(slave)
+
+
+# --- symlinks and hard links planted in a simulator directory --------------------------------
+
+
+def _tiny_model(variant=0):
+    """A valid few-hundred-byte model (one RELU), without training."""
+    from tflbuild import Graph
+
+    g = Graph()
+    x = g.input((1, 8), "int8", scale=0.05 + variant * 0.01, zp=0)
+    y = g.output((1, 8), "int8", scale=0.05 + variant * 0.01, zp=0)
+    g.op("RELU", [x], [y])
+    return g.build()
+
+
+def _sim_with_model(tmp_path):
+    sim = tmp_path / "sim"
+    with SimBoard(str(sim), create=True) as board:
+        push_cmd.push(board, b"old model" * 100, "m.tflite", quiet=True)
+    outside = tmp_path / "outside.bin"
+    outside.write_bytes(b"precious")
+    return sim, outside
+
+
+@pytest.mark.parametrize("planted", ["m.tflite.part", "m.tflite.sha256.tmp", "m.tflite.sha256",
+                                     "m.tflite", "m.tflite.a"])
+def test_push_refuses_a_planted_symlink(tmp_path, planted):
+    """A symlink at any file of model m makes push refuse, naming it; nothing outside the
+    directory is written and the active model stays the regular file it was."""
+    sim, outside = _sim_with_model(tmp_path)
+    link = sim / "models" / planted
+    if link.exists():
+        link.unlink()
+    link.symlink_to(outside)
+    with pytest.raises(DeviceError) as e:
+        with SimBoard(str(sim)) as board:
+            push_cmd.push(board, b"new model" * 100, "m.tflite", quiet=True)
+    assert f"{link} is a symbolic link" in str(e.value)
+    assert outside.read_bytes() == b"precious"
+    if planted != "m.tflite":
+        assert not (sim / "models" / "m.tflite").is_symlink()
+        assert active(sim) == b"old model" * 100
+
+
+def test_push_refuses_a_symlinked_models_folder(tmp_path):
+    sim, _ = _sim_with_model(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.rmtree(sim / "models")
+    (sim / "models").symlink_to(elsewhere)
+    with pytest.raises(DeviceError, match=r"models is a symbolic link"):
+        with SimBoard(str(sim)) as board:
+            push_cmd.push(board, b"new model" * 100, "m.tflite", quiet=True)
+    assert os.listdir(elsewhere) == []
+
+
+def test_push_never_writes_through_a_hard_link(tmp_path):
+    """A part file hard-linked to a file outside: the push writes a fresh file instead."""
+    sim, outside = _sim_with_model(tmp_path)
+    os.link(outside, sim / "models" / "m.tflite.part")
+    with SimBoard(str(sim)) as board:
+        res = push_cmd.push(board, b"new model" * 100, "m.tflite", quiet=True)
+    assert res["resumed_from"] == 0 and active(sim) == b"new model" * 100
+    assert outside.read_bytes() == b"precious"
+
+
+def test_push_cli_names_the_symlink(tmp_path, capsys):
+    sim, outside = _sim_with_model(tmp_path)
+    model = tmp_path / "m.tflite"
+    model.write_bytes(_tiny_model())
+    link = sim / "models" / "m.tflite.part"
+    link.symlink_to(outside)
+    code, out, err = run_cli(capsys, "push", model, "--sim", sim)
+    assert code == 1
+    assert err.startswith(f"microformer: simulator {sim}: {link} is a symbolic link") and "Traceback" not in err
+    assert outside.read_bytes() == b"precious" and not (sim / "models" / "m.tflite").is_symlink()
+
+
+@pytest.mark.parametrize("planted", ["m.tflite.new.tmp", "m.tflite.new", "m.tflite.new.sha256.tmp"])
+def test_live_sim_push_refuses_a_planted_symlink(tmp_path, capsys, monkeypatch, planted):
+    from microformer import simulator
+
+    sim, outside = _sim_with_model(tmp_path)
+    monkeypatch.setattr(simulator, "running", lambda root: {"pid": 1})
+    model = tmp_path / "m.tflite"
+    model.write_bytes(_tiny_model())
+    link = sim / "models" / planted
+    link.symlink_to(outside)
+    code, out, err = run_cli(capsys, "push", model, "--sim", sim, "--live", "--timeout", "1")
+    assert code == 1 and f"{link} is a symbolic link" in err, err
+    assert outside.read_bytes() == b"precious"
+
+
+def test_sim_app_state_files_refuse_symlinks(tmp_path):
+    from microformer import simulator
+
+    sim = tmp_path / "sim"
+    (sim / ".sim").mkdir(parents=True)
+    outside = tmp_path / "outside.bin"
+    outside.write_bytes(b"precious")
+    (sim / ".sim" / "app.json").symlink_to(outside)
+    with pytest.raises(simulator.SimError, match="app.json is a symbolic link"):
+        simulator.record(str(sim), 1, "main.py", [])
+    (sim / "main.py").write_text("print('hi')\n")
+    (sim / ".sim" / "app.json").unlink()
+    (sim / ".sim" / "console.log").symlink_to(outside)
+    with pytest.raises(simulator.SimError, match="console.log is a symbolic link"):
+        with simulator.App(str(sim)):
+            pass
+    assert outside.read_bytes() == b"precious"

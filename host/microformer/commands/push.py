@@ -25,6 +25,7 @@ from ..errors import MicroformerError, ModelError
 from ..transport import DeviceError, connect
 
 CHUNK = 2048  # model bytes per write command (2732 base64 characters on the wire)
+LINK_TIMEOUT = 10.0  # seconds without a valid answer before the link counts as lost
 SIDE_CHARS = 64 + 1  # bytes of N.tflite.sha256 besides the path it names
 
 
@@ -50,12 +51,26 @@ def add_parser(sub):
                    help=f"bytes per write (default {CHUNK})")
     p.add_argument("--timeout", type=float, default=60.0,
                    help="--live: seconds to wait for the app to install the model (default 60)")
-    p.add_argument("--link-timeout", type=float, default=5.0,
-                   help="--live: seconds to wait for the app's answer to one frame before "
-                        "sending it again (default 5; the app reads the link only between "
-                        "windows, an emulated UART moves a few hundred bytes per second)")
+    p.add_argument("--link-timeout", type=positive_float, default=LINK_TIMEOUT,
+                   help=f"seconds without a valid answer from the board after which the link "
+                        f"counts as lost and push stops with an error (default {LINK_TIMEOUT:g}; "
+                        f"a lost command is retried after a third of it). With --live, half of "
+                        f"it is the wait for the app's answer to one frame before sending it "
+                        f"again (the app reads the link only between windows)")
     p.add_argument("--json", action="store_true", help="print one JSON object with the outcome")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def positive_float(text):
+    import argparse
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number of seconds")
+    return v
 
 
 def add_target(p):
@@ -104,7 +119,10 @@ def push(board, data, fname, force=False, chunk=CHUNK, quiet=False, log=print):
     d = board.models_dir
     digest = hashlib.sha256(data).hexdigest()
     size = len(data)
-    st = board.call("state", d, fname, size)
+    # state and install hash the model on the board: they may compute for a while without
+    # a word (2 KB/s on the slowest boards), so their timeout grows with the size.
+    slow = size / 2000
+    st = board.call("state", d, fname, size, timeout=2 * slow)
     if st["sha"] == digest and not force:
         return {"skipped": True, "sha256": digest, "bytes": size, "path": st["active"],
                 "retries": board.errors}
@@ -122,7 +140,7 @@ def push(board, data, fname, force=False, chunk=CHUNK, quiet=False, log=print):
         with _bar(size, f"push {fname}", quiet) as bar:
             bar.update(off)
             off = _write_part(board, part, data, off, chunk, bar)
-        res = board.call("install", d, fname, digest, timeout=max(10.0, size / 2000))
+        res = board.call("install", d, fname, digest, timeout=slow)
         if res["ok"] and res["sha"] == digest:
             return {"skipped": False, "sha256": digest, "bytes": size, "path": res["path"],
                     "retries": board.errors, "resumed_from": resumed if attempt == 0 else 0}
@@ -131,7 +149,7 @@ def push(board, data, fname, force=False, chunk=CHUNK, quiet=False, log=print):
         if res["have"] is None:
             # No part file: an earlier try of this install may have done it and its reply
             # was lost on the link.
-            now = board.call("state", d, fname)
+            now = board.call("state", d, fname, timeout=slow)
             if now["sha"] == digest:
                 return {"skipped": False, "sha256": digest, "bytes": size, "path": now["active"],
                         "retries": board.errors, "resumed_from": 0}
@@ -217,13 +235,15 @@ def live_push(args, data, fname, log=print):
     app_lines = []  # what the app printed meanwhile (its Slot's verdict among them)
     try:
         with t:
-            link = LiveLink(t, timeout=args.link_timeout, progress=progress,
+            link = LiveLink(t, timeout=args.link_timeout / 2, progress=progress,
                             on_line=app_lines.append)
             res = link.push(fname, data, install_timeout=args.timeout)
             # The Slot swaps at the next window boundary: give the app a moment to say so.
             end = time.monotonic() + 3.0
             while time.monotonic() < end and not any("swapped" in ln for ln in app_lines):
                 link.wait(set(), "", 0.2)
+    except OSError as e:  # the port went away (pyserial's SerialException is an OSError)
+        raise DeviceError(f"the link to {args.port} failed: {e}") from None
     finally:
         bar.close()
     return {"skipped": False, "live": True, "sha256": digest, "bytes": len(data),
@@ -246,13 +266,16 @@ def _live_sim(root, data, fname, digest, timeout):
     log_path = simulator.console_log(root)
     log_start = os.path.getsize(log_path) if os.path.exists(log_path) else 0
     new = p + ".new"
-    tmp = new + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, new)
-    with open(new + ".sha256.tmp", "w") as f:
-        f.write(digest + "\n")
-    os.replace(new + ".sha256.tmp", new + ".sha256")
+    try:
+        # Fresh temp files (O_EXCL | O_NOFOLLOW), renamed over NAME.new and its sidecar;
+        # a symlink at any of them, or at models/, is refused by name.
+        simulator.refuse_links(new, root)
+        simulator.replace_file(new, data)
+        simulator.replace_file(new + ".sha256", digest + "\n")
+    except simulator.SimError as e:
+        raise DeviceError(f"simulator {os.path.abspath(root)}: {e}") from None
+    except OSError as e:
+        raise DeviceError(f"simulator {os.path.abspath(root)}: writing {new}: {e}") from None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -282,8 +305,9 @@ def run(args):
     if args.live:
         res = live_push(args, data, fname)
     else:
+        kw = {"link_timeout": args.link_timeout} if args.port else {}
         with connect(port=args.port, sim=args.sim, create=True,
-                     log=lambda m: print(f"microformer: {m}", file=sys.stderr)) as board:
+                     log=lambda m: print(f"microformer: {m}", file=sys.stderr), **kw) as board:
             res = push(board, data, fname, force=args.force, chunk=args.chunk,
                        quiet=args.quiet or args.json, log=say)
             if board.kind == "serial" and not args.no_restart:
