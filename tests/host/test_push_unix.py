@@ -329,3 +329,20 @@ def test_a_vanished_port_is_one_clear_line(on_board, two_models, capsys):
     assert "went away" in err.strip().splitlines()[-1], err
     assert end - r.cut_time <= 10.5, (end - r.cut_time, err)
     assert on_board.truth()[:2] == (sha(pa.read_bytes()),) * 2
+
+
+def test_live_push_to_a_silent_port_ends_within_the_link_timeout(two_models, capsys):
+    """push --live where nothing answers (no app, a pty nobody serves): one clear line once
+    the board has been silent for --link-timeout."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    try:
+        t0 = time.monotonic()
+        code, out, err = run_cli(capsys, "push", two_models[0], "--port", os.ttyname(slave), "--live",
+                                 "--link-timeout", "2", "--quiet")
+        took = time.monotonic() - t0
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert code == 1 and _one_clear_line(err), err
+    assert "nothing from the board for 2 s" in err and took < 4, (took, err)

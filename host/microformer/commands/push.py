@@ -235,7 +235,8 @@ def live_push(args, data, fname, log=print):
     app_lines = []  # what the app printed meanwhile (its Slot's verdict among them)
     try:
         with t:
-            link = LiveLink(t, timeout=args.link_timeout / 2, progress=progress,
+            link = LiveLink(_Watched(t, args.port, args.link_timeout), timeout=args.link_timeout / 2,
+                            progress=progress,
                             on_line=app_lines.append)
             res = link.push(fname, data, install_timeout=args.timeout)
             # The Slot swaps at the next window boundary: give the app a moment to say so.
@@ -250,6 +251,37 @@ def live_push(args, data, fname, log=print):
             "path": f"/models/{fname}", "retries": res.get("resends", 0),
             "device": {k: v for k, v in res.items() if k not in ("sha256", "bytes")},
             "device_log": [ln for ln in app_lines if ln.startswith("uformer slot")][-10:]}
+
+
+class _Watched:
+    """The live link's transport with the link deadline: read() raises DeviceError when
+    the board has sent nothing at all for link_timeout seconds since the host last sent
+    it something (a cut cable, a board that stopped). Silence while the host only waits
+    (the app installing after its W answer, an app that prints nothing) is not a loss."""
+
+    def __init__(self, inner, port, link_timeout):
+        self.inner = inner
+        self.port = port
+        self.link_timeout = link_timeout
+        self.last_read = self.last_write = time.monotonic()
+
+    def read(self, timeout):
+        data = self.inner.read(timeout)
+        now = time.monotonic()
+        if data:
+            self.last_read = now
+        elif self.last_write >= self.last_read and now - self.last_write >= self.link_timeout:
+            raise DeviceError(f"the link to {self.port} is lost: nothing from the board for "
+                              f"{self.link_timeout:g} s (--link-timeout)")
+        return data
+
+    def write(self, data):
+        if self.last_write < self.last_read:
+            self.last_write = time.monotonic()  # the wait for an answer starts here
+        self.inner.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
 
 
 def _live_sim(root, data, fname, digest, timeout):
