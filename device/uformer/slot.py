@@ -38,7 +38,7 @@ import gc
 from .compat import const, heap_free, ticks_diff, ticks_ms, ticks_us
 from .model import Model, native
 from .storage import (CHUNK, StorageError, exists, file_size, hexdigest, is_hex_digest,
-                      parse_sha256_line, read_small, remove, sha256, sha256_file, store_for)
+                      parse_sha256_line, read_small, remove, sha256, store_for)
 
 _STEP_CHUNKS = const(1)  # chunks a staging slice reads even when its time budget is spent
 # Free heap a swap needs besides the reserved buffers and arena: the staging job, its hash
@@ -274,6 +274,8 @@ class Slot:
         try:
             m = Model(buf, name=name, arena=self._arena)
         except MemoryError as e:
+            if "arena" not in str(e):
+                raise
             raise MemoryError("%s (max_arena is %d: the arena reserved when the slot was "
                               "created)" % (e, self.max_arena))
         self._check(m)
@@ -367,6 +369,16 @@ class Slot:
         if size > self.max_bytes:
             return self._refuse(digest, "model is %d bytes, the slot accepts at most %d "
                                 "(max_bytes)" % (size, self.max_bytes), source, done)
+        free = heap_free()
+        if 0 <= free < SWAP_HEADROOM:
+            gc.collect()
+            free = heap_free()
+            if free < SWAP_HEADROOM:
+                # The app has used the room the contract leaves for a swap's small objects:
+                # say so instead of failing halfway with a bare MemoryError.
+                return self._refuse(digest, "only %d bytes of heap free; a swap needs %d "
+                                    "(SWAP_HEADROOM) besides the slot's reservation" % (
+                                        free, SWAP_HEADROOM), source, done)
         if digest == self.digest and self.model is not None:
             # Same model as the active one (a retried transfer): nothing to swap.
             self._finish_same(src, digest, source, done)
@@ -408,7 +420,10 @@ class Slot:
             return self._job is not None
         try:
             if job.buf < 0:
-                self._stage_in_place(job)
+                # One buffer: hash the file in slices first (the old model serves
+                # meanwhile), then read it over the old one in one step.
+                if self._read_slice(job, deadline_us):
+                    self._stage_in_place(job)
             elif self._read_slice(job, deadline_us):
                 self._verify(job, hexdigest(job.h))
                 self._swap(job, memoryview(self._bufs[job.buf])[:job.size], job.buf)
@@ -419,17 +434,20 @@ class Slot:
     def _read_slice(self, job, deadline_us):
         if job.f is None:
             job.f = open(job.src, "rb")
-        mv = memoryview(self._bufs[job.buf])
+        # Into the spare buffer; with one buffer through the chunk buffer, only hashing.
+        spare = job.buf >= 0
+        mv = memoryview(self._bufs[job.buf] if spare else self._chunk)
         k = 0
         while job.got < job.size:
-            end = job.got + CHUNK
-            if end > job.size:
-                end = job.size
-            n = job.f.readinto(mv[job.got:end])
+            at = job.got if spare else 0
+            end = at + CHUNK
+            if end - at > job.size - job.got:
+                end = at + job.size - job.got
+            n = job.f.readinto(mv[at:end])
             if not n:
                 raise OSError("%s: read %d of %d bytes (truncated while staging)" % (
                     job.src, job.got, job.size))
-            job.h.update(mv[job.got:job.got + n])
+            job.h.update(mv[at:at + n])
             job.got += n
             k += 1
             # At least _STEP_CHUNKS per call so staging always advances, then until the
@@ -490,15 +508,17 @@ class Slot:
             self._event("error", reason="could not reload the serving model: %s" % e)
 
     def _stage_in_place(self, job):
-        # One buffer, holding the active model: check the digest by streaming first (no
-        # RAM), then read the new model over the old one; if it is refused, read the old
-        # one back from storage (its file is untouched until install) and reload it.
-        have = sha256_file(job.src, self._chunk)
-        self._verify(job, have)
+        # One buffer, holding the active model: the digest was checked by streaming the
+        # file (_read_slice); now read the new model over the old one, and if it is
+        # refused read the old one back from storage (its file is untouched until install)
+        # and reload it. The file is read again, so its digest too (it may have changed).
+        self._verify(job, hexdigest(job.h))
         old = self.model
         old_path = self.store.active_path
         try:
-            buf = self._read_into(job.src, 0)
+            h = sha256()
+            buf = self._read_into(job.src, 0, h)
+            self._verify(job, hexdigest(h))
             self._swap(job, buf, 0, reload=False)
         except Exception as e:
             self._restore_from(old, old_path)
