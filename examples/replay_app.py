@@ -30,8 +30,9 @@ if len(sys.argv) < 3:
 recording, model_path = sys.argv[1], sys.argv[2]
 seconds = float(sys.argv[3]) if len(sys.argv) > 3 else None
 
-# Two model buffers of this size (double buffering for hot swaps) plus the arena and the
-# recording fit a 256 KB heap (QEMU_M4, Pico).
+# Everything a hot swap needs is reserved here (docs/architecture.md, "Slot memory
+# contract"): two model buffers of this size when they fit, else one, plus the arena (1.5 x
+# this model's). If even that does not fit, Slot raises MemoryError with the numbers.
 slot = Slot(model_path, max_bytes=64 * 1024)
 m = slot.model
 if m is None:
