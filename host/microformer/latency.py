@@ -104,10 +104,12 @@ class Board:
 
 # Default budgets are what a small application can give the model on each board after
 # MicroPython, the uformer framework and the app itself (see docs/tune.md); override with
-# --ram / --flash. cpi: QEMU_M4 counts instructions, the other factors are estimates from
-# the cores' pipelines (M4: most ALU/MAC instructions 1 cycle, loads 2, taken branches 2-4;
-# M0+ lacks the M4's multiply-accumulate, bitfield and saturation instructions the kernels
-# use, so it runs more, simpler instructions). They are NOT measured on hardware.
+# --ram / --flash. cpi: QEMU_M4 counts instructions; the other factors are estimates, NOT
+# measured on hardware. The engine is portable C: for the M0+ (Thumb-1: no multiply-
+# accumulate, fewer addressing modes, most instructions on r0-r7 only) gcc emits more
+# instructions than for the M4, and its loads take 2 cycles; the M33 (Thumb-2 + DSP, as
+# the M4) runs about the M4's instructions at a similar CPI. One constant per board to
+# replace once `microformer bench --port` has measured a model on the real board.
 BOARDS = {
     "QEMU_M4": Board("QEMU_M4", "Cortex-M4F (emulated, -icount shift=0)", 1000.0, 1.0, True,
                      128, 256,

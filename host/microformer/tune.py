@@ -496,8 +496,8 @@ def report(result):
                      f"{r['model_bytes'] / 1024:>8.1f}{over}")
     lines.append(f"(acc: int8 on the engine, {split} split after a short run; test: held-back "
                  f"split; * Pareto front of accuracy vs latency vs RAM vs flash; >> chosen)")
-    lines.append(f"latency: {'measured-model' if b.measured else 'scaled'} — {b.note}; "
-                 f"instruction model error {_model_error()}")
+    lines.append(f"latency: Cortex-M4 instructions predicted by the model fitted on QEMU_M4 counts "
+                 f"(error {_model_error()}); {b.name}: {b.note}")
     if result.skipped:
         lines.append(f"over the budget before training ({len(result.skipped)}):")
         for cfg, cost, why in sorted(result.skipped, key=lambda s: s[1]["latency_ms"] if s[1] else 0):
