@@ -365,19 +365,26 @@ def run(data_dir, budget, out_path, work_dir=None, quick=False, seed=0, screen=N
         if rec is None:
             bar.set_postfix_str(label(cfg), refresh=True)
             t0 = time.perf_counter()
-            res = training.train(data_dir, progress=False, log=_quiet,
-                                 **_train_opts(training, cfg, screen_opts))
-            from . import convert
+            try:
+                res = training.train(data_dir, progress=False, log=_quiet,
+                                     **_train_opts(training, cfg, screen_opts))
+                from . import convert
 
-            b = convert.quantize(res.model, res.splits.x["train"])
-            x, y, split = _score_split(res.splits)
-            rec = {"key": ckey, "kind": "train", "config": cfg, "cost": model_cost(b, budget),
-                   "accuracy": round(int8_accuracy(b, x, y), 4), "split": split,
-                   "examples": int(len(y)),
-                   "test_accuracy": round(int8_accuracy(b, res.splits.x["test"],
-                                                        res.splits.y["test"]), 4),
-                   "seconds": round(time.perf_counter() - t0, 1)}
+                b = convert.quantize(res.model, res.splits.x["train"])
+                x, y, split = _score_split(res.splits)
+                rec = {"key": ckey, "kind": "train", "config": cfg,
+                       "cost": model_cost(b, budget),
+                       "accuracy": round(int8_accuracy(b, x, y), 4), "split": split,
+                       "examples": int(len(y)),
+                       "test_accuracy": round(int8_accuracy(b, res.splits.x["test"],
+                                                            res.splits.y["test"]), 4),
+                       "seconds": round(time.perf_counter() - t0, 1)}
+            except MicroformerError as e:  # this candidate only; the search goes on
+                rec = {"key": ckey, "kind": "train", "config": cfg, "error": str(e)}
             journal.put(rec)
+        if "error" in rec:
+            skipped.append((cfg, None, [f"training failed: {rec['error']}"]))
+            return None
         cost = with_board(rec["cost"], budget)
         row = {"config": cfg, "accuracy": rec["accuracy"], "test_accuracy": rec["test_accuracy"],
                "split": rec["split"], "examples": rec["examples"], "seconds": rec["seconds"],
@@ -499,8 +506,9 @@ def report(result):
     lines.append(f"latency: Cortex-M4 instructions predicted by the model fitted on QEMU_M4 counts "
                  f"(error {_model_error()}); {b.name}: {b.note}")
     if result.skipped:
-        lines.append(f"over the budget before training ({len(result.skipped)}):")
-        for cfg, cost, why in sorted(result.skipped, key=lambda s: s[1]["latency_ms"] if s[1] else 0):
+        lines.append(f"not trained: over the budget, or failed ({len(result.skipped)}):")
+        for cfg, cost, why in sorted(result.skipped,
+                                     key=lambda s: s[1]["latency_ms"] if s[1] else math.inf):
             lines.append(f"  {label(cfg):<34} {'; '.join(why)}")
     f = result.final
     if f:

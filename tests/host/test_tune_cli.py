@@ -258,6 +258,32 @@ def test_rerun_comes_from_the_journal_and_a_tight_budget_refuses(tuned, tmp_path
     assert not out.exists()
 
 
+@needs_engine
+def test_a_candidate_whose_training_fails_is_reported_and_the_search_goes_on(
+        tuned, tmp_path, monkeypatch, synth_dir):
+    import shutil
+
+    from microformer import training
+    from microformer.errors import MicroformerError
+
+    res, budget, d, _ = tuned
+    work = tmp_path / "w"
+    shutil.copytree(d / "w", work)
+    tiny = dict(SMALL, d_model=8, heads=2, ffn=16)
+
+    def fails(*a, **k):
+        raise MicroformerError("the validation split is empty")
+
+    monkeypatch.setattr(training, "train", fails)
+    again = tune.run(synth_dir, budget, tmp_path / "m.tflite", work_dir=work, window=32,
+                     screen=1, final_epochs=1, qat=False, progress=False,
+                     log=lambda *a: None, space=[SMALL, tiny])
+    assert [r["config"]["d_model"] for r in again.rows] == [16]
+    assert [(s[0]["d_model"], s[2]) for s in again.skipped] == \
+        [(8, ["training failed: the validation split is empty"])]
+    assert "training failed: the validation split is empty" in "\n".join(tune.report(again))
+
+
 def test_cli_refuses_bad_board_and_out(capsys, tmp_path):
     code, out, err = run_cli(capsys, "tune", str(tmp_path), "--board", "NOPE")
     assert code == 1 and "unknown board 'NOPE'" in err
