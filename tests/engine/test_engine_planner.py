@@ -125,3 +125,16 @@ def test_32bit_build(tmp_path):
     except (OSError, subprocess.CalledProcessError) as e:
         pytest.skip(f"this host does not run i686 binaries: {e}")
     _check_32bit_bound(exe, tmp_path, 32)
+
+
+def test_cli_refuses_the_model_with_the_number(tmp_path, capsys):
+    from microformer import cli
+
+    p = tmp_path / "big.tflite"
+    p.write_bytes(bigmodels.past_4gib(True))
+    code = cli.main(["push", str(p), "--sim", str(tmp_path / "sim")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert re.fullmatch(r"microformer: engine refuses the model: arena needs more than \d+ bytes "
+                        r"\(tensor 63 does not fit\), the most this build can address\n", err), err
+    assert not (tmp_path / "sim" / "models" / "big.tflite").exists()

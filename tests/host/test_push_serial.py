@@ -102,6 +102,41 @@ def test_faulty_link_never_leaves_a_bad_model(board, models):
     assert any(o[1] for o in outcomes), outcomes
 
 
+@pytest.mark.slow
+def test_100_pushes_at_1e4_per_byte(board, models):
+    """1e-4 per byte each of drop, flip and duplicate, both directions (the rate at which
+    12 of 12 pushes used to fail at connect): 100 pushes with the default timeouts, each
+    verified or ended with a DeviceError, the active model always complete. Tens of
+    minutes on the emulated UART (tests/host/test_push_unix.py runs the same against the
+    unix MicroPython in the default run)."""
+    from microformer.commands.push import push
+    from microformer.errors import MicroformerError
+    from microformer.transport import SerialBoard
+
+    pa, pb = models
+    datas = [pa.read_bytes(), pb.read_bytes()]
+    per_segment = 1e-4 * 16.5  # PtyRelay faults 1-32 byte segments
+    verified, faults, errors = 0, 0, []
+    for i in range(100):
+        data = datas[i % 2]
+        with PtyRelay(board.pty, seed=100 + i, drop=per_segment, flip=per_segment, dup=per_segment) as r:
+            try:
+                with SerialBoard(r.port) as sb:
+                    push(sb, data, "m.tflite", quiet=True, log=lambda m: None)
+                verified += 1
+                ok = True
+            except MicroformerError as e:
+                errors.append(str(e))
+                ok = False
+            faults += sum(r.injected.values())
+        side, real, st = board_truth(board.pty)
+        assert side == real and real in (sha(datas[0]), sha(datas[1])), (i, side, real)
+        if ok:
+            assert real == sha(data)
+    assert faults > 0
+    assert verified >= 95, (verified, errors[:5])
+
+
 def test_cut_link_keeps_old_model_and_next_push_resumes(board, models):
     from microformer.commands.push import push
     from microformer.errors import MicroformerError

@@ -346,3 +346,27 @@ def test_live_push_to_a_silent_port_ends_within_the_link_timeout(two_models, cap
         os.close(slave)
     assert code == 1 and _one_clear_line(err), err
     assert "nothing from the board for 2 s" in err and took < 4, (took, err)
+
+
+def test_put_file_over_a_faulty_link(on_board):
+    """Any file (an app, a recording) goes through the same checked path: over the faulty
+    link each copy ends with the file intact on the board, or a clear error and no file."""
+    from microformer.commands.push import put_file
+    from microformer.errors import MicroformerError
+    from microformer.transport import SerialBoard
+
+    data = os.urandom(12000)
+    dest = os.path.join(on_board.root, "rec.bin")
+    done = 0
+    for seed in range(3):
+        if os.path.exists(dest):
+            os.remove(dest)
+        with Relay(on_board.master, seed=seed, drop=PER_SEGMENT, flip=PER_SEGMENT, dup=PER_SEGMENT) as r:
+            try:
+                with SerialBoard(r.port, link_timeout=3) as sb:
+                    put_file(sb, dest, data)
+                done += 1
+                assert open(dest, "rb").read() == data
+            except MicroformerError:
+                assert not os.path.exists(dest)
+    assert done >= 2
