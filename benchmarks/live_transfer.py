@@ -2,6 +2,7 @@
 
     MICROPYTHON_UFORMER=out/firmware/UNIX/micropython-uformer python benchmarks/live_transfer.py
     python benchmarks/live_transfer.py --micropython PATH [--model A.tflite --model2 B.tflite]
+    python benchmarks/live_transfer.py --qemu out/firmware/QEMU_M4/firmware.elf
 
 Both run against unix MicroPython with _uformer (`microformer firmware build --board UNIX`,
 built from this tree: the app runs the firmware's frozen uformer, as on a board, which
@@ -13,6 +14,9 @@ serial looks to the host:
             heap at its 50 Hz sample rate (uformer.live.Receiver in the Runner's slack time),
             followed by the app's own stats: windows inferred, deadlines missed, swaps.
 Prints bytes/s of each, their ratio, and the app's stats. Not a test: nothing is asserted.
+--qemu: the same two pushes to the emulated QEMU_M4 board (its UART on a pty; -icount, so
+the board's clock counts instructions while the link runs in wall time): the raw-REPL push
+to a file beside the app's, then the app started from the raw REPL and the live push.
 Default models: the two the device soak tests use (tests/device/devmodels.trained, cached).
 """
 import argparse
@@ -98,6 +102,48 @@ def live_push(exe, root, model, model2, recording, name, chunk):
     return dt, res, start, before, after, lines
 
 
+def qemu_run(firmware, model, model2, recording, chunk):
+    """(raw seconds, live seconds, live result, stats start, before, after, app lines)."""
+    from microformer.commands.push import push, put_file
+    from microformer.firmware import qemu
+    from microformer.live import LiveLink, SerialTransport
+    from microformer.transport import SerialBoard
+    from uformer.runner import parse_stats
+
+    a = open(model, "rb").read()
+    b = open(model2, "rb").read()
+    with qemu.booted("QEMU_M4", firmware) as board:
+        with SerialBoard(board.pty) as sb:
+            push(sb, a, "m.tflite", quiet=True)  # the app's model (and the helper uploaded)
+            t0 = time.monotonic()
+            push(sb, b, "raw.tflite", quiet=True)
+            raw_s = time.monotonic() - t0
+            put_file(sb, "/rec.csv", open(recording, "rb").read())
+            app = open(ROOT / "examples" / "replay_app.py", "rb").read()
+            if os.environ.get("MF_APP_MAX_BYTES"):
+                app = app.replace(b"max_bytes=64 * 1024", b"max_bytes=" + os.environ["MF_APP_MAX_BYTES"].encode())
+            put_file(sb, "/replay_app.py", app)
+            sb.soft_reset()
+            sb.t.exec_raw_no_follow(
+                "import sys\nsys.argv[:]=['replay_app.py','rec.csv','models/m.tflite','100000']\n"
+                "exec(open('replay_app.py').read(),{'__name__':'__main__'})\n")
+            sb.t.serial.close()
+            sb.t = None
+        lines = []
+        with SerialTransport(board.pty) as t:
+            link = LiveLink(t, timeout=2.0, on_line=lines.append, chunk=chunk)
+            link.wait(set(), "", 5.0)
+            start = parse_stats(link.stats())
+            link.wait(set(), "", IDLE_S)
+            before = parse_stats(link.stats())
+            t0 = time.monotonic()
+            res = link.push("m.tflite", b)
+            live_s = time.monotonic() - t0
+            link.wait(set(), "", 0.5)
+            after = parse_stats(link.stats())
+    return raw_s, live_s, res, start, before, after, lines
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--micropython", default=os.environ.get("MICROPYTHON_UFORMER"),
@@ -105,8 +151,9 @@ def main():
     p.add_argument("--model", help="the model the app starts with")
     p.add_argument("--model2", help="the model pushed")
     p.add_argument("--chunk", type=int, default=None, help="live chunk bytes (default: LiveLink's)")
+    p.add_argument("--qemu", metavar="ELF", help="QEMU_M4 firmware.elf: measure on the emulated board")
     args = p.parse_args()
-    if not args.micropython or not os.path.exists(args.micropython):
+    if not args.qemu and (not args.micropython or not os.path.exists(args.micropython)):
         raise SystemExit("needs unix MicroPython with _uformer: --micropython or MICROPYTHON_UFORMER "
                          "(microformer firmware build --board UNIX)")
     work = tempfile.mkdtemp(prefix="mf-live-bench-")
@@ -130,13 +177,17 @@ def main():
     size = os.path.getsize(args.model2)
     chunk = args.chunk or DEFAULT_CHUNK
 
-    raw_root = os.path.join(work, "raw")
-    os.makedirs(raw_root)
-    raw_s = raw_repl_push(args.micropython, raw_root, args.model2, "m")
-    live_root = os.path.join(work, "live")
-    os.makedirs(live_root)
-    live_s, res, start, before, after, lines = live_push(args.micropython, live_root, args.model,
-                                                  args.model2, recording, "m.tflite", chunk)
+    if args.qemu:
+        raw_s, live_s, res, start, before, after, lines = qemu_run(
+            args.qemu, args.model, args.model2, recording, chunk)
+    else:
+        raw_root = os.path.join(work, "raw")
+        os.makedirs(raw_root)
+        raw_s = raw_repl_push(args.micropython, raw_root, args.model2, "m")
+        live_root = os.path.join(work, "live")
+        os.makedirs(live_root)
+        live_s, res, start, before, after, lines = live_push(
+            args.micropython, live_root, args.model, args.model2, recording, "m.tflite", chunk)
     raw_bps = size / raw_s
     live_bps = size / live_s
     print("model %s: %d bytes" % (os.path.basename(args.model2), size))
