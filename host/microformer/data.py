@@ -506,9 +506,11 @@ EVENT_MAX_SECONDS = 5.0
 # Without a rate: recordings whose median is at most this many samples are events, and so are
 # recordings that all have the same length (pre-cut examples, as in the UCR archive).
 EVENT_MAX_SAMPLES = 256
-# Event inputs longer than this are resampled down: the model's cost grows with the length
-# while these sets' classes survive 2-6x downsampling (measured in benchmarks/accuracy.py).
-EVENT_MAX_LENGTH = 512
+# Event inputs longer than this are resampled down: the model's cost (and its first conv's
+# activations, 16 * length bytes) grows with the length. 1024 keeps the default convformer's
+# arena under 32 KB; ACSF1 (1460 samples of a high-frequency power signal) scored 0.69 at 512
+# and 0.82 at 1024 (float, UCR split): linear resampling aliases such signals.
+EVENT_MAX_LENGTH = 1024
 
 
 def decide_mode(ds, force=None):
