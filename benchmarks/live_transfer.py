@@ -102,7 +102,7 @@ def live_push(exe, root, model, model2, recording, name, chunk):
     return dt, res, start, before, after, lines
 
 
-def qemu_run(firmware, model, model2, recording, chunk):
+def qemu_run(firmware, model, model2, recording, chunk, app_max_bytes=None):
     """(raw seconds, live seconds, live result, stats start, before, after, app lines)."""
     from microformer.commands.push import push, put_file
     from microformer.firmware import qemu
@@ -120,8 +120,8 @@ def qemu_run(firmware, model, model2, recording, chunk):
             raw_s = time.monotonic() - t0
             put_file(sb, "/rec.csv", open(recording, "rb").read())
             app = open(ROOT / "examples" / "replay_app.py", "rb").read()
-            if os.environ.get("MF_APP_MAX_BYTES"):
-                app = app.replace(b"max_bytes=64 * 1024", b"max_bytes=" + os.environ["MF_APP_MAX_BYTES"].encode())
+            if app_max_bytes:
+                app = app.replace(b"max_bytes=64 * 1024", b"max_bytes=%d" % app_max_bytes)
             put_file(sb, "/replay_app.py", app)
             sb.soft_reset()
             sb.t.exec_raw_no_follow(
@@ -152,6 +152,8 @@ def main():
     p.add_argument("--model2", help="the model pushed")
     p.add_argument("--chunk", type=int, default=None, help="live chunk bytes (default: LiveLink's)")
     p.add_argument("--qemu", metavar="ELF", help="QEMU_M4 firmware.elf: measure on the emulated board")
+    p.add_argument("--app-max-bytes", type=int, help="--qemu: the replay app's Slot max_bytes "
+                   "instead of its 64 KB")
     args = p.parse_args()
     if not args.qemu and (not args.micropython or not os.path.exists(args.micropython)):
         raise SystemExit("needs unix MicroPython with _uformer: --micropython or MICROPYTHON_UFORMER "
@@ -179,7 +181,7 @@ def main():
 
     if args.qemu:
         raw_s, live_s, res, start, before, after, lines = qemu_run(
-            args.qemu, args.model, args.model2, recording, chunk)
+            args.qemu, args.model, args.model2, recording, chunk, args.app_max_bytes)
     else:
         raw_root = os.path.join(work, "raw")
         os.makedirs(raw_root)

@@ -1,0 +1,54 @@
+"""Issue 12 on the emulated board: examples/replay_app.py (Slot(max_bytes=64 KB) on QEMU_M4's
+256 KB heap) takes alternating live pushes of two 36 KB transformers trained by the project
+(tests/device/devmodels.trained, cached) and never serves without a model: the swap that
+used to end in "cannot allocate 16234 bytes of model arena" and model=none."""
+import sys
+
+import pytest
+
+from fwenv import ROOT
+
+pytestmark = pytest.mark.firmware
+
+SWAPS = 10  # ~10 s of wall time each on a loaded 2-core host
+
+
+def test_replay_app_takes_alternating_live_swaps_without_losing_its_model(qemu_board, tmp_path):
+    from microformer.commands.push import push, put_file
+    from microformer.live import LiveLink, SerialTransport
+    from microformer.transport import SerialBoard
+    from uformer.runner import parse_stats
+
+    sys.path.insert(0, str(ROOT / "tests" / "device"))
+    import devmodels
+
+    info = devmodels.trained(str(tmp_path))
+    blobs = [(tmp_path / n).read_bytes() for n in ("trained_a.tflite", "trained_b.tflite")]
+    digests = [info[n]["sha256"] for n in ("trained_a.tflite", "trained_b.tflite")]
+    from microformer import synth
+
+    rec = tmp_path / "stream.csv"
+    synth.generate(str(rec), seed=5, stream=True, recordings_per_label=1, seconds=(8.0, 9.0))
+    rows = rec.read_text().splitlines(True)[:401]  # 8 s at 50 Hz: what the heap holds
+    with SerialBoard(qemu_board.pty) as sb:
+        push(sb, blobs[0], "m.tflite", quiet=True)
+        put_file(sb, "/rec.csv", "".join(rows).encode())
+        put_file(sb, "/replay_app.py", (ROOT / "examples" / "replay_app.py").read_bytes())
+        sb.soft_reset()
+        sb.t.exec_raw_no_follow(
+            "import sys\nsys.argv[:]=['replay_app.py','rec.csv','models/m.tflite','100000']\n"
+            "exec(open('replay_app.py').read(),{'__name__':'__main__'})\n")
+        sb.t.serial.close()
+        sb.t = None
+    lines = []
+    with SerialTransport(qemu_board.pty) as t:
+        link = LiveLink(t, timeout=2.0, on_line=lines.append)
+        link.wait(set(), "", 3.0)
+        for i in range(SWAPS):
+            k = 1 - i % 2
+            res = link.push("m.tflite", blobs[k])
+            assert res["sha"] == digests[k][:12], res
+            st = parse_stats(link.stats())
+            assert st["model"] == digests[k][:12] and st["refused"] == 0, (i, st)
+            assert st["swaps"] == i + 1, (i, st)
+    assert not [ln for ln in lines if "model=none" in ln or ": refused " in ln], lines[-5:]
