@@ -5,16 +5,19 @@ chunks while the app keeps sensing and inferring; no Ctrl-C, no soft reset. The 
 in docs/protocol.md. In short:
 
   host -> device  SYN "MF" type seq4 off8 len4 pcrc8 hcrc8 LF   (37 ASCII bytes), then,
-                  only after the device answered R, `len` payload bytes
+                  only after the device answered R, `len` payload bytes; or, for a
+                  streamed data frame ('d', inside a transfer), the payload right away
   device -> host  "#MF " seq4 " " code " " text " *" crc8 LF    (one line)
 
-`Receiver.poll(deadline_us)` reads whatever the console has (select.poll, never blocking)
-and is called from the Runner's slack time. Ctrl-C: payload bytes may contain 0x03, which
-the runtime would turn into KeyboardInterrupt. Header bytes never do (ASCII, and SYN/LF
-differ from 0x03 in two or more bits, so one flipped bit cannot make one), so a valid
-header switches Ctrl-C off (micropython.kbd_intr(-1)) before the device answers R, and it
-stays off while the frame is in flight and until the link has been quiet for `quiet_ms`
-after it (so duplicated or delayed tails of a damaged frame are still read with Ctrl-C off).
+`Receiver.poll(deadline_us)` reads whatever the console has (select.poll, never blocking
+past the deadline) and is called from the Runner's slack time. Header fields are parsed
+strictly (hex digits only) and bounded before anything is stored. Ctrl-C: payload bytes may
+contain 0x03, which the runtime would turn into KeyboardInterrupt. Header bytes never do
+(ASCII, and SYN/LF differ from 0x03 in two or more bits, so one flipped bit cannot make
+one), so a valid header switches Ctrl-C off (micropython.kbd_intr(-1)) before the device
+answers R, and it stays off while the frame is in flight and until the link has been quiet
+for `quiet_ms` after it (so duplicated or delayed tails of a damaged frame are still read
+with Ctrl-C off), or `hold_ms` while a transfer is open (streamed frames need that).
 
 Data goes to the slot store's incoming file (NAME.part on littlefs, the inactive A/B file
 on FAT) and survives resets: NAME.rx records the transfer ("name size sha256"), and a new
