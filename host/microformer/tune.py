@@ -503,6 +503,10 @@ def report(result):
                      f"{r['model_bytes'] / 1024:>8.1f}{over}")
     lines.append(f"(acc: int8 on the engine, {split} split after a short run; test: held-back "
                  f"split; * Pareto front of accuracy vs latency vs RAM vs flash; >> chosen)")
+    n = min((r["examples"] for r in result.rows), default=0)
+    if result.rows and n < 20:
+        lines.append(f"warning: candidates were compared on {n} {split} examples: accuracy moves "
+                     f"in steps of {100.0 / max(n, 1):.0f} points, so smaller differences are noise")
     lines.append(f"latency: Cortex-M4 instructions predicted by the model fitted on QEMU_M4 counts "
                  f"(error {_model_error()}); {b.name}: {b.note}")
     if result.skipped:
@@ -554,9 +558,15 @@ def plot_front(result, path):
         colors = [ARCH_COLORS.get(r["config"]["arch"], "tab:gray") for r in rows]
         ax.scatter(xs, ys, c=colors, s=[30 if r["config"].get("qat") else 18 for r in rows],
                    marker="o", alpha=0.8)
-        fr = sorted(result.front, key=lambda i: rows[i][k])
-        ax.plot([rows[i][k] / div for i in fr], [rows[i]["accuracy"] * 100 for i in fr],
-                "k--", lw=0.8, label="Pareto front")
+        # The front of this projection (accuracy vs this cost) as a staircase; points on
+        # the front of all four criteria get a black edge.
+        fr = sorted(pareto(rows, (("accuracy", -1), (k, 1))), key=lambda i: rows[i][k])
+        ax.step([rows[i][k] / div for i in fr], [rows[i]["accuracy"] * 100 for i in fr],
+                "k--", lw=0.8, where="post", label="front (accuracy vs this cost)")
+        ax.scatter([rows[i][k] / div for i in result.front],
+                   [rows[i]["accuracy"] * 100 for i in result.front], s=40,
+                   facecolors="none", edgecolors="black", lw=0.8,
+                   label="front of all four")
         if result.chosen is not None:
             c = rows[result.chosen]
             ax.scatter([c[k] / div], [c["accuracy"] * 100], s=160, facecolors="none",
