@@ -642,7 +642,38 @@ AUGMENTS = {
     "scaling": (0.1, "per-channel gain 1 + N(0, s)"),
     "time-warp": (0.2, "smooth random speed change up to +-s (fraction of the nominal rate)"),
     "channel-dropout": (0.1, "probability that a channel is replaced by its mean"),
+    "rotate": (30.0, "random 3-D rotation up to s degrees of each x/y/z channel triplet "
+                     "(accelerometer, gyroscope: another mounting of the same sensor)"),
 }
+# AUGMENTS' maximum strength (channel-dropout is a probability, rotate is in degrees).
+_AUG_MAX = {"channel-dropout": 1.0, "rotate": 180.0}
+
+
+def rotation_groups(channels):
+    """Index triplets of channels named <p>x, <p>y, <p>z (ax ay az, gyro_x ...): the axes
+    of one 3-D sensor, which "rotate" turns together."""
+    low = [c.lower() for c in channels]
+    out = []
+    for i, c in enumerate(low):
+        if c.endswith("x"):
+            p = c[:-1]
+            try:
+                out.append((i, low.index(p + "y"), low.index(p + "z")))
+            except ValueError:
+                continue
+    return out
+
+
+def _rotations(rng, n, max_deg):
+    """n random rotation matrices: axis uniform on the sphere, angle uniform in +-max_deg."""
+    axis = rng.normal(size=(n, 3))
+    axis /= np.linalg.norm(axis, axis=1, keepdims=True)
+    ang = np.radians(rng.uniform(-max_deg, max_deg, size=n))
+    k = np.zeros((n, 3, 3))
+    k[:, 0, 1], k[:, 0, 2], k[:, 1, 2] = -axis[:, 2], axis[:, 1], -axis[:, 0]
+    k = k - k.transpose(0, 2, 1)
+    s, c = np.sin(ang)[:, None, None], np.cos(ang)[:, None, None]
+    return np.eye(3)[None] + s * k + (1 - c) * (k @ k)
 
 
 def parse_augment(spec):
@@ -667,18 +698,25 @@ def parse_augment(spec):
                 raise DataError(f"augmentation {name}={val!r}: not a number") from None
         else:
             v = AUGMENTS[name][0]
-        if not (0.0 <= v <= (1.0 if name == "channel-dropout" else 10.0)):
+        if not (0.0 <= v <= _AUG_MAX.get(name, 10.0)):
             raise DataError(f"augmentation {name}={v} is out of range")
         out[name] = v
     return out
 
 
-def augment(x, aug, mean, std, rng):
-    """Augmented copy of raw windows x (n, window, channels); mean/std are per channel."""
+def augment(x, aug, mean, std, rng, groups=()):
+    """Augmented copy of raw windows x (n, window, channels); mean/std are per channel;
+    groups: channel triplets that "rotate" turns (rotation_groups)."""
     if not aug:
         return x
     x = np.array(x, dtype=np.float32, copy=True)
     n, w, c = x.shape
+    if aug.get("rotate", 0) > 0 and groups:
+        # One rotation per example for every sensor: they share the mounting.
+        r = _rotations(rng, n, aug["rotate"]).astype(np.float32)
+        for g in groups:
+            g = list(g)
+            x[:, :, g] = np.einsum("nij,ntj->nti", r, x[:, :, g])
     mean = np.asarray(mean, np.float32)
     std = np.asarray(std, np.float32)
     if "time-warp" in aug and aug["time-warp"] > 0:

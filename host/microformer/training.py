@@ -97,7 +97,7 @@ def _progress_callback(keras, epochs, enabled, desc="train"):
     return Progress()
 
 
-def _batches(keras, x, y, w, batch, aug, mean, std, seed, n_classes):
+def _batches(keras, x, y, w, batch, aug, mean, std, seed, n_classes, groups=()):
     class Batches(keras.utils.PyDataset):
         """Shuffled, freshly augmented batches each epoch; sample weights balance classes."""
 
@@ -111,7 +111,7 @@ def _batches(keras, x, y, w, batch, aug, mean, std, seed, n_classes):
 
         def __getitem__(self, i):
             idx = self.order[i * batch:(i + 1) * batch]
-            xb = D.augment(x[idx], aug, mean, std, self.rng)
+            xb = D.augment(x[idx], aug, mean, std, self.rng, groups)
             yb = np.eye(n_classes, dtype=np.float32)[y[idx]]
             return xb, yb, w[idx]
 
@@ -218,7 +218,7 @@ def fit_warnings(labels, train_acc, val_acc):
 
 
 def _fit(keras, models, cfg, mean, std, info, x, y, o, n_classes, progress, val=None,
-         desc="train"):
+         desc="train", groups=()):
     """Build and train one model on (x, y); -> (model, history, seconds)."""
     keras.utils.set_random_seed(o["seed"])
     model = models.build_model(cfg, mean, std, info)
@@ -249,7 +249,7 @@ def _fit(keras, models, cfg, mean, std, info, x, y, o, n_classes, progress, val=
     t0 = time.perf_counter()
     hist = model.fit(
         _batches(keras, x, y, class_w[y], batch, D.parse_augment(o["augment"]), mean, std,
-                 o["seed"], n_classes),
+                 o["seed"], n_classes, groups),
         validation_data=validation, epochs=epochs, verbose=0, callbacks=callbacks)
     seconds = time.perf_counter() - t0
     if o["qat"]:
@@ -307,9 +307,10 @@ def train(data_dir, progress=True, log=print, warn=None, **opts):
     if event:
         info["event"] = event
     n_classes = len(ds.labels)
+    groups = D.rotation_groups(ds.channels)
     model, history, seconds = _fit(keras, models, cfg, mean, std, info, sp.x["train"],
                                    sp.y["train"], o, n_classes, progress,
-                                   val=(sp.x["val"], sp.y["val"]))
+                                   val=(sp.x["val"], sp.y["val"]), groups=groups)
     val_acc = accuracy(model, sp.x["val"], sp.y["val"])
     train_acc = accuracy(model, sp.x["train"], sp.y["train"])
     epochs_run = len(history.get("loss", []))
@@ -323,7 +324,7 @@ def train(data_dir, progress=True, log=print, warn=None, **opts):
         xa = np.concatenate([sp.x["train"], sp.x["val"]])
         ya = np.concatenate([sp.y["train"], sp.y["val"]])
         model, _, more = _fit(keras, models, cfg, mean, std, info, xa, ya, o_refit, n_classes,
-                              progress, desc="refit")
+                              progress, desc="refit", groups=groups)
         seconds += more
     test_acc = accuracy(model, sp.x["test"], sp.y["test"])
     # JSON has no NaN (MicroPython's json refuses it): an empty split's accuracy is null.

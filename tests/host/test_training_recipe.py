@@ -85,3 +85,20 @@ def test_fingerprints_find_training_recordings():
     assert len(fps) == 24
     assert D.overlap(ds, fps) == [u.name for u in units[:3]]
     assert D.overlap(ds, "") == []
+
+
+def test_rotate_turns_each_sensor_triplet_rigidly():
+    assert D.rotation_groups(["t", "ax", "ay", "az", "gyro_x", "gyro_y", "gyro_z", "temp"]) == \
+        [(1, 2, 3), (4, 5, 6)]
+    assert D.rotation_groups(["ch0", "x", "y"]) == []
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 20, 7)).astype(np.float32)
+    y = D.augment(x, {"rotate": 30.0}, [0.0] * 7, [1.0] * 7, rng, [(0, 1, 2), (3, 4, 5)])
+    for g in ([0, 1, 2], [3, 4, 5]):
+        np.testing.assert_allclose(np.linalg.norm(y[:, :, g], axis=2),
+                                   np.linalg.norm(x[:, :, g], axis=2), rtol=1e-5)
+    assert not np.allclose(y[:, :, :6], x[:, :, :6])
+    assert (y[:, :, 6] == x[:, :, 6]).all()
+    # The angle between a vector and its rotated self stays within the strength.
+    cos = (y[:, :, :3] * x[:, :, :3]).sum(2) / np.linalg.norm(x[:, :, :3], axis=2) ** 2
+    assert np.degrees(np.arccos(np.clip(cos, -1, 1))).max() <= 30.0 + 1e-3
