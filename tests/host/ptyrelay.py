@@ -8,6 +8,10 @@ bytes and, per segment, with the given probabilities, it is dropped, has one bit
 is sent twice. `cut_after` (bytes toward the board) makes the link go dead from then on
 in both directions, like a pulled cable. Faults come from a seeded RNG, so a failure is
 reproducible from its seed; `injected` counts them.
+
+per_byte=True: the probabilities are per byte instead (each byte dropped, flipped or
+sent twice on its own), so the rate does not depend on how the bytes arrive: a slow
+emulated UART delivers them one or two at a time, which makes every byte a segment.
 """
 import os
 import random
@@ -18,14 +22,47 @@ import tty
 from faults import mangle
 
 
+def mangle_bytes(data, rng, p, injected):
+    """Each byte of data dropped, bit-flipped or duplicated with the probabilities in p."""
+    total = p["drop"] + p["flip"] + p["dup"]
+    if total <= 0:
+        return data
+    out = bytearray()
+    i = 0
+    while i < len(data):
+        # Bytes up to the next faulted one (geometric gap), copied as they are.
+        gap = 0
+        while rng.random() >= total:
+            gap += 1
+            if i + gap >= len(data):
+                break
+        out += data[i:i + gap]
+        i += gap
+        if i >= len(data):
+            break
+        r = rng.random() * total
+        b = data[i]
+        if r < p["drop"]:
+            injected["drop"] += 1
+        elif r < p["drop"] + p["flip"]:
+            injected["flip"] += 1
+            out.append(b ^ (1 << rng.randrange(8)))
+        else:
+            injected["dup"] += 1
+            out += bytes((b, b))
+        i += 1
+    return bytes(out)
+
+
 class PtyRelay:
     def __init__(self, upstream, seed=0, drop=0.0, flip=0.0, dup=0.0, cut_after=None,
-                 directions="both"):
+                 directions="both", per_byte=False):
         self.upstream = upstream
         self.rng = random.Random(seed)
         self.p = {"drop": drop, "flip": flip, "dup": dup}
         self.cut_after = cut_after
         self.directions = directions
+        self.per_byte = per_byte
         self.injected = {"drop": 0, "flip": 0, "dup": 0}
         self.down_bytes = 0  # toward the board
         self.enabled = True
@@ -57,6 +94,8 @@ class PtyRelay:
         return self.cut_after is not None and self.down_bytes >= self.cut_after
 
     def _mangle(self, data):
+        if self.per_byte:
+            return mangle_bytes(data, self.rng, self.p, self.injected)
         return mangle(data, self.rng, self.p, self.injected)
 
     def _pass(self, src, dst, direction):

@@ -115,11 +115,10 @@ def test_100_pushes_at_1e4_per_byte(board, models):
 
     pa, pb = models
     datas = [pa.read_bytes(), pb.read_bytes()]
-    per_segment = 1e-4 * 16.5  # PtyRelay faults 1-32 byte segments
     verified, faults, errors = 0, 0, []
     for i in range(100):
         data = datas[i % 2]
-        with PtyRelay(board.pty, seed=100 + i, drop=per_segment, flip=per_segment, dup=per_segment) as r:
+        with PtyRelay(board.pty, seed=100 + i, drop=1e-4, flip=1e-4, dup=1e-4, per_byte=True) as r:
             try:
                 with SerialBoard(r.port) as sb:
                     push(sb, data, "m.tflite", quiet=True, log=lambda m: None)

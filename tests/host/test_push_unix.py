@@ -23,10 +23,9 @@ from ptyrelay import PtyRelay
 
 pytestmark = [needs_engine]
 
-# The relay faults 1-32 byte segments (16.5 on average): this probability per segment is
-# 1e-4 per byte for each of drop, flip and duplicate.
+# Per byte, each of drop, flip and duplicate (the relay's per_byte mode).
 PER_BYTE = 1e-4
-PER_SEGMENT = PER_BYTE * 16.5
+FAULTS = dict(drop=PER_BYTE, flip=PER_BYTE, dup=PER_BYTE, per_byte=True)
 
 
 def sha(b):
@@ -190,7 +189,7 @@ def test_100_pushes_over_a_faulty_link(on_board, two_models, capsys):
     t0 = time.monotonic()
     for i in range(100):
         path, data = two_models[i % 2], datas[i % 2]
-        with Relay(on_board.master, seed=1000 + i, drop=PER_SEGMENT, flip=PER_SEGMENT, dup=PER_SEGMENT) as r:
+        with Relay(on_board.master, seed=1000 + i, **FAULTS) as r:
             code, out, err = run_cli(capsys, "push", path, "--name", "m", "--port", r.port, "--no-restart",
                                      "--link-timeout", "3", "--quiet")
             faults += sum(r.injected.values())
@@ -361,7 +360,7 @@ def test_put_file_over_a_faulty_link(on_board):
     for seed in range(3):
         if os.path.exists(dest):
             os.remove(dest)
-        with Relay(on_board.master, seed=seed, drop=PER_SEGMENT, flip=PER_SEGMENT, dup=PER_SEGMENT) as r:
+        with Relay(on_board.master, seed=seed, **FAULTS) as r:
             try:
                 with SerialBoard(r.port, link_timeout=3) as sb:
                     put_file(sb, dest, data)
