@@ -52,7 +52,8 @@ def add_parser(sub):
     g.add_argument("--sample-rate", type=nonneg_float, dest="sample_rate",
                    help="Hz; default: from a t/time/timestamp column in seconds")
     g.add_argument("--augment", help="comma list of jitter[=s], scaling[=s], time-warp[=s], "
-                                     "channel-dropout[=p], or all / none (default all)")
+                                     "channel-dropout[=p], rotate[=degrees] (x/y/z channel "
+                                     "triplets), or all / none (default all)")
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=positive_int,
                    help="epochs (default: about 1500 optimizer steps, 30-1000 epochs)")
