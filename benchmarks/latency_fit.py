@@ -4,6 +4,7 @@ and measures the per-op flash table; writes both to host/microformer/board_costs
     python benchmarks/latency_fit.py                       # re-fit from the stored counts
     MICROPY_DIR=~/micropython python benchmarks/latency_fit.py --measure [--firmware ELF]
     python benchmarks/latency_fit.py --flash               # per-op flash (arm-none-eabi-gcc)
+    python benchmarks/latency_fit.py --check a.tflite b.tflite --firmware ELF  # your models
 
 --measure builds a corpus of microformer models (models.build_model over a spread of
 architectures, sizes, attention kinds and window shapes; untrained weights, random
@@ -141,39 +142,28 @@ for name in {names!r}:
 """
 
 
-def measure(args):
+def run_on_qemu(fw, models, invokes, out):
+    """{name: (arena, instructions)} of .tflite bytes run on QEMU_M4 (min over `invokes`
+    random inputs); a model whose outputs differ from the CPython engine is left out."""
     import _uformer
 
     import fwutil
-    from microformer import latency
-    from microformer.firmware import builder, device, qemu, romfs
+    from microformer.firmware import device, qemu, romfs
 
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    fw = args.firmware
-    if fw is None:
-        if not args.micropython:
-            sys.exit("latency_fit: set MICROPY_DIR (or --micropython) to build, or pass --firmware")
-        fw = builder.build("QEMU_M4", args.micropython, out / "firmware").firmware
-    configs = corpus_configs()
-    t0 = time.time()
-    models = build_corpus(configs)
-    print(f"built {len(models)} models in {time.time() - t0:.0f} s", file=sys.stderr)
     files, expected = {}, {}
     for n, b in models.items():
-        samples = fwutil.inputs(_uformer, b, samples=args.invokes)
+        samples = fwutil.inputs(_uformer, b, samples=invokes)
         files[n + ".tflite"] = b
         files[n + ".in"] = fwutil.pack(samples)
         expected[n] = fwutil.reference(_uformer, b, samples)
-    img = out / "latency.romfs"
+    img = pathlib.Path(out) / "latency.romfs"
     img.write_bytes(romfs.build(files))
-    code = SCRIPT.format(names=list(models), invokes=args.invokes)
+    code = SCRIPT.format(names=list(models), invokes=invokes)
     t0 = time.time()
     with qemu.booted("QEMU_M4", fw, romfs=img) as brd:
         text = device.run(brd.pty, code, timeout=3600)
     print(f"ran on QEMU_M4 in {time.time() - t0:.0f} s", file=sys.stderr)
-    got, rows = {}, []
-    cfg_of = {c[0]: c for c in configs}
+    got, res = {}, {}
     for line in text.splitlines():
         f = line.split()
         if f and f[0] == "OUT":
@@ -181,20 +171,66 @@ def measure(args):
                 bytes.fromhex(f[4]) if len(f) > 4 else b"")
         elif f and f[0] == "RES":
             n, arena, us = f[1], int(f[2]), int(f[3])
-            same = [got[n][s] for s in sorted(got.get(n, {}))] == expected[n]
-            if not same:
+            if [got[n][s] for s in sorted(got.get(n, {}))] != expected[n]:
                 print(f"warning: {n}: outputs differ from CPython; not used", file=sys.stderr)
                 continue
-            c = cfg_of.get(n)
-            rows.append({
-                "name": n, "config": c[1] if c else None,
-                "shape": {"window": c[2], "channels": c[3], "classes": c[4]} if c else None,
-                "arena": arena, "model_bytes": len(models[n]),
-                "instructions": us * 1000,
-                "features": latency.features(models[n]),
-            })
+            res[n] = (arena, us * 1000)
         elif f and f[0] == "FAIL":
             print(f"warning: {' '.join(f[1:])}", file=sys.stderr)
+    return res
+
+
+def _firmware(args, out):
+    from microformer.firmware import builder
+
+    if args.firmware:
+        return args.firmware
+    if not args.micropython:
+        sys.exit("latency_fit: set MICROPY_DIR (or --micropython) to build, or pass --firmware")
+    return builder.build("QEMU_M4", args.micropython, pathlib.Path(out) / "firmware").firmware
+
+
+def check(args):
+    """Measured vs predicted instructions of the given .tflite files on QEMU_M4."""
+    from microformer import latency
+
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    fw = _firmware(args, out)
+    models = {f"c{i}": pathlib.Path(p).read_bytes() for i, p in enumerate(args.check)}
+    counts = run_on_qemu(fw, models, args.invokes, out)
+    print(f"{'model':<40} {'arena':>7} {'measured':>12} {'predicted':>12} {'error':>7}")
+    for i, p in enumerate(args.check):
+        if f"c{i}" not in counts:
+            print(f"{p:<40} not measured")
+            continue
+        arena, meas = counts[f"c{i}"]
+        pred = latency.m4_instructions(models[f"c{i}"])
+        print(f"{p:<40} {arena:>7} {meas:>12,} {pred:>12,.0f} {(pred - meas) / meas * 100:>+6.1f}%")
+
+
+def measure(args):
+    from microformer import latency
+
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    fw = _firmware(args, out)
+    configs = corpus_configs()
+    t0 = time.time()
+    models = build_corpus(configs)
+    print(f"built {len(models)} models in {time.time() - t0:.0f} s", file=sys.stderr)
+    counts = run_on_qemu(fw, models, args.invokes, out)
+    rows = []
+    cfg_of = {c[0]: c for c in configs}
+    for n, (arena, instructions) in counts.items():
+        c = cfg_of.get(n)
+        rows.append({
+            "name": n, "config": c[1] if c else None,
+            "shape": {"window": c[2], "channels": c[3], "classes": c[4]} if c else None,
+            "arena": arena, "model_bytes": len(models[n]),
+            "instructions": instructions,
+            "features": latency.features(models[n]),
+        })
     doc = {
         "board": "QEMU_M4", "how": "qemu-system-arm -icount shift=0, min over "
         f"{args.invokes} invokes on random int8 inputs, resolution 1000 instructions",
@@ -508,6 +544,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--measure", action="store_true", help="measure the corpus on QEMU_M4 first")
     p.add_argument("--flash", action="store_true", help="measure the per-op flash table")
+    p.add_argument("--check", nargs="+", metavar="MODEL.tflite",
+                   help="measure these models on QEMU_M4 and print measured vs predicted")
     p.add_argument("--micropython", default=os.environ.get("MICROPY_DIR"))
     p.add_argument("--firmware", help="QEMU_M4 firmware.elf (default: build it)")
     p.add_argument("--invokes", type=int, default=2)
@@ -516,6 +554,9 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.flash:
         flash(args)
+        return 0
+    if args.check:
+        check(args)
         return 0
     if args.measure:
         measure(args)
