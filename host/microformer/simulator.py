@@ -192,8 +192,18 @@ class App:
         refuse_links(state_dir(self.root))
         os.makedirs(state_dir(self.root), exist_ok=True)
         self.log = open_append(console_log(self.root))
-        self.proc = start(self.root, self.app, self.args, stdin=self.stdin)
-        record(self.root, self.proc.pid, self.app, self.args)
+        try:
+            self.proc = start(self.root, self.app, self.args, stdin=self.stdin)
+            try:
+                record(self.root, self.proc.pid, self.app, self.args)
+            except BaseException:  # a symlinked app.json: no app runs unrecorded
+                self.proc.kill()
+                self.proc.wait()
+                self.proc.stdout.close()
+                raise
+        except BaseException:
+            self.log.close()
+            raise
         self.log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {self.app} started "
                        f"(pid {self.proc.pid})\n".encode())
         self.log.flush()

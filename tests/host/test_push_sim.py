@@ -420,7 +420,13 @@ def test_sim_app_state_files_refuse_symlinks(tmp_path):
     with pytest.raises(simulator.SimError, match="app.json is a symbolic link"):
         simulator.record(str(sim), 1, "main.py", [])
     (sim / "main.py").write_text("print('hi')\n")
+    (sim / "main.py").write_text("import time\ntime.sleep(30)\n")
+    with pytest.raises(simulator.SimError, match="app.json is a symbolic link"):
+        with simulator.App(str(sim)):
+            pass
+    assert simulator.running(str(sim)) is None
     (sim / ".sim" / "app.json").unlink()
+    (sim / ".sim" / "console.log").unlink()
     (sim / ".sim" / "console.log").symlink_to(outside)
     with pytest.raises(simulator.SimError, match="console.log is a symbolic link"):
         with simulator.App(str(sim)):
