@@ -429,8 +429,8 @@ def run(data_dir, budget, out_path, work_dir=None, quick=False, seed=0, screen=N
         rec["key"] = fkey
         rec["kind"] = "final"
         journal.put(rec)
-    tflite = model_file.read_bytes()
-    final = dict(rec, cost=with_board(rec["cost"], budget))
+    tflite = with_tune_metadata(model_file.read_bytes(), budget)
+    final = dict(rec, cost=model_cost(tflite, budget))
     final["over"] = budget.check(final["cost"])
     out_path = pathlib.Path(out_path)
     if out_path.parent != pathlib.Path(""):
@@ -465,14 +465,8 @@ def final_model(data_dir, cfg, opts, budget, training, progress):
     doc["metrics"]["heldback_windows"] = int(len(yt))
     if q_acc == q_acc:
         doc["metrics"]["int8_accuracy"] = round(q_acc, 4)
-    cost = model_cost(tflite, budget)
-    doc["tune"] = {"board": budget.board, "arena": cost["arena"], "flash": cost["flash"],
-                   "engine_flash": cost["engine_flash"], "instructions_m4": cost["instructions"],
-                   "latency_ms": cost["latency_ms"],
-                   "budget": {"ram": budget.ram, "flash": budget.flash,
-                              "latency_ms": None if math.isinf(budget.latency_ms)
-                              else budget.latency_ms}}
     tflite = set_metadata(tflite, json.dumps(doc, sort_keys=True).encode())
+    tflite = with_tune_metadata(tflite, budget)
     cost = model_cost(tflite, budget)
     val = (res.info.get("metrics") or {}).get("val_accuracy")
     rec = {"config": cfg, "cost": cost, "int8_accuracy": round(q_acc, 4) if q_acc == q_acc else None,
@@ -480,6 +474,22 @@ def final_model(data_dir, cfg, opts, budget, training, progress):
            "val_accuracy": val, "heldback": int(len(yt)),
            "seconds": round(time.perf_counter() - t0, 1)}
     return tflite, rec
+
+
+def with_tune_metadata(tflite, budget):
+    """The model with a `tune` entry in its metadata: board, budget, arena, flash and
+    predicted latency from the current tables (rewritten on every save)."""
+    from .tflite import get_metadata, set_metadata
+
+    doc = json.loads(get_metadata(tflite).decode())
+    cost = model_cost(tflite, budget)
+    doc["tune"] = {"board": budget.board, "arena": cost["arena"], "flash": cost["flash"],
+                   "engine_flash": cost["engine_flash"], "instructions_m4": cost["instructions"],
+                   "latency_ms": cost["latency_ms"],
+                   "budget": {"ram": budget.ram, "flash": budget.flash,
+                              "latency_ms": None if math.isinf(budget.latency_ms)
+                              else budget.latency_ms}}
+    return set_metadata(tflite, json.dumps(doc, sort_keys=True).encode())
 
 
 def _pct(v):

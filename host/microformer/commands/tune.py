@@ -9,8 +9,8 @@ def add_parser(sub):
     boards = ", ".join(f"{b.name} ({b.ram_kb} KB RAM, {b.flash_kb} KB flash)" for b in BOARDS.values())
     p = sub.add_parser(
         "tune", help="search model sizes and kinds under a board's RAM/flash/latency budget",
-        description="Search transformer and hybrid models (layers, width, heads, FFN, patch, "
-                    "attention kind, QAT) for DATA under a board's budget: architectures are "
+        description="Search convformer, transformer and hybrid models (layers, width, heads, "
+                    "FFN, patch, attention kind, QAT) for DATA under a board's budget: architectures are "
                     "screened untrained by the engine's exact arena, the --ops-from flash of "
                     "their ops plus the model, and a latency model calibrated on QEMU_M4 "
                     "instruction counts; the ones inside the budget train briefly, the most "
