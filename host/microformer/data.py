@@ -642,7 +642,7 @@ AUGMENTS = {
     "scaling": (0.1, "per-channel gain 1 + N(0, s)"),
     "time-warp": (0.2, "smooth random speed change up to +-s (fraction of the nominal rate)"),
     "channel-dropout": (0.1, "probability that a channel is replaced by its mean"),
-    "rotate": (30.0, "random 3-D rotation up to s degrees of each x/y/z channel triplet "
+    "rotate": (90.0, "random 3-D rotation up to s degrees of each x/y/z channel triplet "
                      "(accelerometer, gyroscope: another mounting of the same sensor)"),
 }
 # AUGMENTS' maximum strength (channel-dropout is a probability, rotate is in degrees).
