@@ -4,7 +4,7 @@
 
 1. data      a labelled synthetic IMU dataset (microformer.synth: idle, walk, stairs, run at
              50 Hz, 6 channels), or your recordings with --data
-2. train     the default tiny transformer (`microformer train`, capped at --epochs)
+2. train     the default tiny convformer (`microformer train`, capped at --epochs)
 3. quantize  full-integer int8 with the metadata inside (`microformer quantize`)
 4. inspect   ops, MACs, arena, per-layer SQNR (`microformer inspect`)
 5. push      to the simulator directory (`microformer push --sim`), or over mpremote to the
@@ -342,7 +342,7 @@ def run(args):
 
     # 2-4. the host pipeline, through the same verbs a user runs
     keras_path, tflite_path = work / "model.keras", work / "model.tflite"
-    st.start("train", "the default tiny transformer" + (" (quick settings)" if args.quick else ""))
+    st.start("train", "the default tiny convformer" + (" (quick settings)" if args.quick else ""))
     _verb(["train", data, "--out", keras_path, "--epochs", cfg["epochs"], *cfg.get("train", [])])
     st.start("quantize", "full-integer int8, calibrated on training windows")
     _verb(["quantize", keras_path, "--calib", data, "--out", tflite_path])
