@@ -2,6 +2,7 @@
 256 KB heap) takes alternating live pushes of two 36 KB transformers trained by the project
 (tests/device/devmodels.trained, cached) and never serves without a model: the swap that
 used to end in "cannot allocate 16234 bytes of model arena" and model=none."""
+import os
 import sys
 
 import pytest
@@ -10,7 +11,9 @@ from fwenv import ROOT
 
 pytestmark = pytest.mark.firmware
 
-SWAPS = 10  # ~10 s of wall time each on a loaded 2-core host
+# ~10-20 s of wall time each on a loaded 2-core host; MF_QEMU_SWAPS=100 for the issue's
+# acceptance run.
+SWAPS = int(os.environ.get("MF_QEMU_SWAPS", "10"))
 
 
 def test_replay_app_takes_alternating_live_swaps_without_losing_its_model(qemu_board, tmp_path):
@@ -42,7 +45,8 @@ def test_replay_app_takes_alternating_live_swaps_without_losing_its_model(qemu_b
         sb.t = None
     lines = []
     with SerialTransport(qemu_board.pty) as t:
-        link = LiveLink(t, timeout=2.0, on_line=lines.append)
+        link = LiveLink(t, timeout=2.0, on_line=lambda ln: lines.append(ln) if (
+            "model=none" in ln or ": refused " in ln or "uformer stats" in ln) else None)
         link.wait(set(), "", 3.0)
         for i in range(SWAPS):
             k = 1 - i % 2
@@ -52,3 +56,4 @@ def test_replay_app_takes_alternating_live_swaps_without_losing_its_model(qemu_b
             assert st["model"] == digests[k][:12] and st["refused"] == 0, (i, st)
             assert st["swaps"] == i + 1, (i, st)
     assert not [ln for ln in lines if "model=none" in ln or ": refused " in ln], lines[-5:]
+    print("%d live swaps; last stats: %s" % (SWAPS, st))
