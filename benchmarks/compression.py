@@ -167,19 +167,21 @@ def main(argv=None):
                  sp, info, batch=32, lr=1e-3, progress=False, **ft_epochs)
         rows.append(evaluate(label + ", fine-tuned", p, sp, xi, yi))
 
-    print("default model (PTQ) and QAT fine-tune", flush=True)
-    res = training.train(data_dir, progress=False, log=lambda *x: None, **epochs)
-    rows.append(evaluate("default d32/2h/ffn64, PTQ", res.model, res.splits, xi, yi))
+    print("transformer (PTQ) and QAT fine-tune", flush=True)
+    res = training.train(data_dir, progress=False, log=lambda *x: None, arch="transformer",
+                         **epochs)
+    rows.append(evaluate("transformer d32/2h/ffn64, PTQ", res.model, res.splits, xi, yi))
     q = models.build_model(res.info["config"], res.info["normalization"]["mean"],
                            res.info["normalization"]["std"],
                            {k: v for k, v in res.info.items() if k not in ("config", "normalization")})
     q.set_weights(res.model.get_weights())
     finetune.finetune(q, res.splits, qat_mode=True, progress=False,
                       **({"epochs": 2} if a.quick else {"epochs": 10}))
-    rows.append(evaluate("default, QAT fine-tune (10 epochs)", q, res.splits, xi, yi))
-    print("default model trained with --qat from scratch", flush=True)
+    rows.append(evaluate("transformer, QAT fine-tune (10 epochs)", q, res.splits, xi, yi))
+    print("transformer trained with --qat from scratch", flush=True)
     res_q = training.train(data_dir, progress=False, log=lambda *x: None, qat=True, **epochs)
-    rows.append(evaluate("default, train --qat from scratch", res_q.model, res_q.splits, xi, yi))
+    rows.append(evaluate("transformer, train --qat from scratch", res_q.model, res_q.splits,
+                         xi, yi))
 
     print()
     print(f"test: held-back split of the training recordings ({rows[0]['windows']} windows); "
