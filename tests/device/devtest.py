@@ -116,6 +116,18 @@ def exists(path):
         return False
 
 
+def installed(data, name="model.tflite"):
+    """A model path whose store already holds `data` (as after an earlier update)."""
+    from uformer.storage import store_for
+
+    path = tmp(name)
+    s = store_for(path)
+    part = s.part_path()
+    write(part, data)
+    s.install(part, sha256_hex(data))
+    return path
+
+
 def sha256_hex(data):
     import hashlib
     from binascii import hexlify

@@ -6,10 +6,10 @@ ignored."""
 import json
 
 import devtest
+from devtest import installed
 from devtest import needs_engine
 from uformer.compat import ticks_add, ticks_us
 from uformer.runner import Runner
-from uformer.storage import store_for
 from uformer.window import Window
 
 
@@ -53,14 +53,6 @@ def test_crafted_metadata_is_refused_at_load_with_the_field_named():
     for name in good:
         m = Model(devtest.read(hostile(name)))
         assert m.input_size == 24
-
-
-def installed(data, name="model.tflite"):
-    path = devtest.tmp(name)
-    s = store_for(path)
-    devtest.write(s.part_path(), data)
-    s.install(s.part_path(), devtest.sha256_hex(data))
-    return path
 
 
 @needs_engine

@@ -4,7 +4,7 @@ serving, the free-old-first fallback, and boot recovery."""
 import json
 
 import devtest
-from devtest import needs_engine
+from devtest import installed, needs_engine
 from uformer.compat import ticks_add, ticks_us
 from uformer.runner import Runner
 from uformer.sensors import ReplaySensor
@@ -19,16 +19,6 @@ def blob(name):
 def meta():
     with open(devtest.data("models.json")) as f:
         return json.load(f)
-
-
-def installed(data, name="model.tflite"):
-    """A model path whose store already holds `data` (as after an earlier update)."""
-    path = devtest.tmp(name)
-    s = store_for(path)
-    part = s.part_path()
-    devtest.write(part, data)
-    s.install(part, devtest.sha256_hex(data))
-    return path
 
 
 def drive(runner, n, hook=None, budget_us=400):

@@ -3,17 +3,8 @@ creation, or creation is refused with the numbers; a model needing more arena th
 reserved is refused without touching the serving one; a stale engine model (its arena
 taken over) raises instead of running on another model's tables."""
 import devtest
-from devtest import needs_engine
-from uformer.storage import store_for
+from devtest import installed, needs_engine
 from uformer.window import Window
-
-
-def installed(data, name="model.tflite"):
-    path = devtest.tmp(name)
-    s = store_for(path)
-    devtest.write(s.part_path(), data)
-    s.install(s.part_path(), devtest.sha256_hex(data))
-    return path
 
 
 @needs_engine
