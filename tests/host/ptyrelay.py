@@ -69,9 +69,14 @@ class PtyRelay:
         self._stop = threading.Event()
         self._thread = None
 
+    def _open_upstream(self):
+        """-> the fd toward the board, and whether __exit__ closes it."""
+        fd = os.open(self.upstream, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        tty.setraw(fd)
+        return fd, True
+
     def __enter__(self):
-        self.up = os.open(self.upstream, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-        tty.setraw(self.up)
+        self.up, self._close_up = self._open_upstream()
         self.master, slave = os.openpty()
         tty.setraw(slave)
         self.port = os.ttyname(slave)
@@ -86,7 +91,7 @@ class PtyRelay:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join(5)
-        for fd in (self.master, self._slave, self.up):
+        for fd in (self.master, self._slave) + ((self.up,) if self._close_up else ()):
             os.close(fd)
 
     @property

@@ -92,22 +92,8 @@ class Relay(PtyRelay):
         self.fd = fd
         self.cut_time = None
 
-    def __enter__(self):
-        self.up = self.fd
-        self.master, slave = os.openpty()
-        tty.setraw(slave)
-        self.port = os.ttyname(slave)
-        self._slave = slave
-        os.set_blocking(self.master, False)
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(5)
-        for fd in (self.master, self._slave):
-            os.close(fd)
+    def _open_upstream(self):
+        return self.fd, False
 
     def _pass(self, src, dst, direction):
         super()._pass(src, dst, direction)
