@@ -123,12 +123,7 @@ def qemu_run(firmware, model, model2, recording, chunk, app_max_bytes=None):
             if app_max_bytes:
                 app = app.replace(b"max_bytes=64 * 1024", b"max_bytes=%d" % app_max_bytes)
             put_file(sb, "/replay_app.py", app)
-            sb.soft_reset()
-            sb.t.exec_raw_no_follow(
-                "import sys\nsys.argv[:]=['replay_app.py','rec.csv','models/m.tflite','100000']\n"
-                "exec(open('replay_app.py').read(),{'__name__':'__main__'})\n")
-            sb.t.serial.close()
-            sb.t = None
+            sb.run_detached("replay_app.py", ["rec.csv", "models/m.tflite", 100000])
         lines = []
         with SerialTransport(board.pty) as t:
             link = LiveLink(t, timeout=2.0, on_line=lines.append, chunk=chunk)

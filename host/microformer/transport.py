@@ -536,6 +536,24 @@ class SerialBoard:
         self._helper_crc = None
         self._answered()
 
+    def run_detached(self, script, argv):
+        """Soft-reset, start `script` (a file on the board) with sys.argv = [script, *argv]
+        in the raw REPL, and let go of the port without waiting: the app keeps running and
+        the caller reconnects (LiveLink, monitor) to talk to it."""
+        import serial
+        from mpremote.transport import TransportError
+
+        self.soft_reset()
+        args = [script] + [str(a) for a in argv]
+        try:
+            self.t.exec_raw_no_follow(
+                "import sys\nsys.argv[:]=%r\nexec(open(%r).read(),{'__name__':'__main__'})\n"
+                % (args, script))
+            self.t.serial.close()
+        except (TransportError, serial.SerialException, OSError) as e:
+            raise DeviceError(f"could not start {script} on {self.port}: {e}") from None
+        self.t = None
+
     def restart(self):
         """Leave the raw REPL and soft-reset, so the board runs boot.py and main.py again."""
         try:

@@ -37,12 +37,7 @@ def test_replay_app_takes_alternating_live_swaps_without_losing_its_model(qemu_b
         push(sb, blobs[0], "m.tflite", quiet=True)
         put_file(sb, "/rec.csv", "".join(rows).encode())
         put_file(sb, "/replay_app.py", (ROOT / "examples" / "replay_app.py").read_bytes())
-        sb.soft_reset()
-        sb.t.exec_raw_no_follow(
-            "import sys\nsys.argv[:]=['replay_app.py','rec.csv','models/m.tflite','100000']\n"
-            "exec(open('replay_app.py').read(),{'__name__':'__main__'})\n")
-        sb.t.serial.close()
-        sb.t = None
+        sb.run_detached("replay_app.py", ["rec.csv", "models/m.tflite", 100000])
     lines = []
     with SerialTransport(qemu_board.pty) as t:
         link = LiveLink(t, timeout=2.0, on_line=lambda ln: lines.append(ln) if (

@@ -188,12 +188,7 @@ def test_monitor_and_live_push_while_the_app_runs(board, tmp_path, capsys):
         push(sb, a, "m.tflite", quiet=True)
         put_file(sb, "/rec.csv", rec.read_bytes())
         put_file(sb, "/replay_app.py", open(os.path.join(ROOT, "examples", "replay_app.py"), "rb").read())
-        sb.soft_reset()
-        sb.t.exec_raw_no_follow(
-            "import sys\nsys.argv[:]=['replay_app.py','rec.csv','models/m.tflite','30']\n"
-            "exec(open('replay_app.py').read(),{'__name__':'__main__'})\n")
-        sb.t.serial.close()
-        sb.t = None
+        sb.run_detached("replay_app.py", ["rec.csv", "models/m.tflite", 30])
     # monitor reads the running app's output without stopping it.
     mon = tmp_path / "mon.csv"
     code, out, err = run_cli(capsys, "monitor", "--port", board.pty, "--seconds", "12", "--csv", mon)
