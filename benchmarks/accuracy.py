@@ -86,16 +86,13 @@ def minirocket(xtr, ytr, xte, yte, seed=0):
     return float(np.mean(clf.predict(np.transpose(xte, (0, 2, 1)).astype(np.float64)) == yte))
 
 
-def examples(model_path, data_dir):
+def examples(info, data_dir):
     """The model's examples of DATA (events: one per file; streams: its windows)."""
     from microformer import data as D
-    from microformer.engine import Engine
 
-    with open(model_path, "rb") as f:
-        info = Engine(f.read()).info
     ds = D.align_labels(D.align_channels(D.load(data_dir), info["channels"]), info["labels"])
     x, y, _ = D.recording_windows(ds, info["window"], info["hop"], info.get("event"))
-    return x, y, info
+    return x, y
 
 
 def run_set(name, work, log):
@@ -123,17 +120,19 @@ def run_set(name, work, log):
     for key, model in (("float", keras_path), ("int8", tfl_path)):
         code, out = cli("eval", model, test_dir, "--json")
         res[key] = json.loads(out)["accuracy"]
-    xtr, ytr, info = examples(tfl_path, train_dir)
-    xte, yte, _ = examples(tfl_path, test_dir)
+    from microformer.engine import Engine
+
+    with open(tfl_path, "rb") as f:
+        engine = Engine(f.read())
+    info = engine.info
+    xtr, ytr = examples(info, train_dir)
+    xte, yte = examples(info, test_dir)
     res["mode"] = info.get("mode", "stream")
     res["train_examples"], res["test_examples"] = int(len(ytr)), int(len(yte))
     res["minirocket"] = minirocket(xtr, ytr, xte, yte)
     res["1nn"] = one_nn(xtr, ytr, xte, yte)
-    res["model_bytes"] = os.path.getsize(tfl_path)
-    from microformer.engine import arena_size
-
-    with open(tfl_path, "rb") as f:
-        res["arena_bytes"] = arena_size(f.read())
+    res["model_bytes"] = len(engine.model_bytes)
+    res["arena_bytes"] = engine.arena_size
     return res
 
 

@@ -625,11 +625,11 @@ def _event_examples(ds, rec_ids, event):
     if not rec_ids:
         return (np.zeros((0, L, len(ds.channels)), np.float32), np.zeros(0, np.int32),
                 np.zeros(0, np.int32))
-    x = np.stack([fit_event(ds.recordings[i].data, L, fit) for i in rec_ids])
     for i in rec_ids:
         if ds.recordings[i].label is None:
             raise DataError(
                 f"{ds.recordings[i].path}: events need label folders (DATA/<label>/*.csv)")
+    x = np.stack([fit_event(ds.recordings[i].data, L, fit) for i in rec_ids])
     y = np.array([ds.labels.index(ds.recordings[i].label) for i in rec_ids], dtype=np.int32)
     return x, y, np.array(rec_ids, dtype=np.int32)
 
