@@ -21,16 +21,20 @@ WARMUP = 4
 CHUNK = 1024  # live frame payload: the receiver's max_chunk (its default) here
 
 
+def trained_pair():
+    """(trained.json, the two model names, their paths, their sha256 digests)."""
+    with open(devtest.data("trained.json")) as f:
+        info = json.load(f)
+    names = ["trained_a.tflite", "trained_b.tflite"]
+    return info, names, [devtest.data(n) for n in names], [info[n]["sha256"] for n in names]
+
+
 @devtest.heapsize("256K")
 @devtest.trained_models
 @needs_engine
 def test_1000_alternating_swaps_by_file_drop_and_live_push():
     devtest.engine()
-    with open(devtest.data("trained.json")) as f:
-        info = json.load(f)
-    names = ["trained_a.tflite", "trained_b.tflite"]
-    srcs = [devtest.data(n) for n in names]
-    digests = [info[n]["sha256"] for n in names]
+    info, names, srcs, digests = trained_pair()
     assert 30 * 1024 <= info[names[0]]["size"] <= 50 * 1024, info
     chunk = bytearray(512)
     path = devtest.tmp("model.tflite")
@@ -122,11 +126,7 @@ def test_soak_refusals_between_swaps_keep_the_model_and_the_heap():
     # (bad digest, truncated, garbage, a model needing more arena than reserved); each
     # refusal is logged with its reason and the model that served keeps serving.
     devtest.engine()
-    with open(devtest.data("trained.json")) as f:
-        info = json.load(f)
-    names = ["trained_a.tflite", "trained_b.tflite"]
-    srcs = [devtest.data(n) for n in names]
-    digests = [info[n]["sha256"] for n in names]
+    info, names, srcs, digests = trained_pair()
     chunk = bytearray(512)
     path = devtest.tmp("model.tflite")
     store = store_for(path)
