@@ -113,35 +113,6 @@ def build_corpus(configs):
     return files
 
 
-SCRIPT = """
-import _uformer, gc, time
-for name in {names!r}:
-    gc.collect()
-    f = open("/rom/" + name + ".tflite", "rb")
-    try:
-        m = _uformer.Model(memoryview(f))
-    except MemoryError as e:
-        print("FAIL", name, e)
-        f.close()
-        continue
-    views = [m.input(i) for i in range(m.num_inputs)]
-    best = None
-    with open("/rom/" + name + ".in", "rb") as src:
-        for s in range({invokes}):
-            for v in views:
-                v[:] = src.read(len(v))
-            t = time.ticks_us()
-            m.invoke()
-            dt = time.ticks_diff(time.ticks_us(), t)
-            best = dt if best is None or dt < best else best
-            for j in range(m.num_outputs):
-                print("OUT", name, s, j, bytes(m.output(j)).hex())
-    print("RES", name, m.arena_size, best)
-    del m, views
-    f.close()
-"""
-
-
 def run_on_qemu(fw, models, invokes, out):
     """{name: (arena, instructions)} of .tflite bytes run on QEMU_M4 (min over `invokes`
     random inputs); a model whose outputs differ from the CPython engine is left out."""
@@ -158,7 +129,10 @@ def run_on_qemu(fw, models, invokes, out):
         expected[n] = fwutil.reference(_uformer, b, samples)
     img = pathlib.Path(out) / "latency.romfs"
     img.write_bytes(romfs.build(files))
-    code = SCRIPT.format(names=list(models), invokes=invokes)
+    # The on-board loop of qemu_instructions.py: RES name ops arena instructions/1000.
+    from qemu_instructions import SCRIPT
+
+    code = "import time\n" + SCRIPT.format(names=list(models), invokes=invokes)
     t0 = time.time()
     with qemu.booted("QEMU_M4", fw, romfs=img) as brd:
         text = device.run(brd.pty, code, timeout=3600)
@@ -170,7 +144,7 @@ def run_on_qemu(fw, models, invokes, out):
             got.setdefault(f[1], {}).setdefault(int(f[2]), []).append(
                 bytes.fromhex(f[4]) if len(f) > 4 else b"")
         elif f and f[0] == "RES":
-            n, arena, us = f[1], int(f[2]), int(f[3])
+            n, arena, us = f[1], int(f[3]), int(f[4])
             if [got[n][s] for s in sorted(got.get(n, {}))] != expected[n]:
                 print(f"warning: {n}: outputs differ from CPython; not used", file=sys.stderr)
                 continue
