@@ -73,7 +73,8 @@ def raw_repl_push(exe, root, model, name):
 
 
 def live_push(exe, root, model, model2, recording, name, chunk):
-    from microformer.live import LiveLink, SerialTransport
+    from microformer.live import LiveLink
+    from microformer.transport import SerialTransport
     from uformer.runner import parse_stats
 
     models = os.path.join(root, "models")
@@ -104,25 +105,25 @@ def live_push(exe, root, model, model2, recording, name, chunk):
 
 def qemu_run(firmware, model, model2, recording, chunk, app_max_bytes=None):
     """(raw seconds, live seconds, live result, stats start, before, after, app lines)."""
-    from microformer.commands.push import push, put_file
+    from microformer.commands.push import push
     from microformer.firmware import qemu
-    from microformer.live import LiveLink, SerialTransport
-    from microformer.transport import SerialBoard
+    from microformer.live import LiveLink
+    from microformer.transport import SerialTransport
     from uformer.runner import parse_stats
 
     a = open(model, "rb").read()
     b = open(model2, "rb").read()
     with qemu.booted("QEMU_M4", firmware) as board:
-        with SerialBoard(board.pty) as sb:
+        with SerialTransport(board.pty) as sb:
             push(sb, a, "m.tflite", quiet=True)  # the app's model (and the helper uploaded)
             t0 = time.monotonic()
             push(sb, b, "raw.tflite", quiet=True)
             raw_s = time.monotonic() - t0
-            put_file(sb, "/rec.csv", open(recording, "rb").read())
+            sb.put_file("/rec.csv", open(recording, "rb").read())
             app = open(ROOT / "examples" / "replay_app.py", "rb").read()
             if app_max_bytes:
                 app = app.replace(b"max_bytes=64 * 1024", b"max_bytes=%d" % app_max_bytes)
-            put_file(sb, "/replay_app.py", app)
+            sb.put_file("/replay_app.py", app)
             sb.run_detached("replay_app.py", ["rec.csv", "models/m.tflite", 100000])
         lines = []
         with SerialTransport(board.pty) as t:

@@ -1,21 +1,23 @@
 """Live model updates: the host side of the framed protocol in docs/protocol.md.
 
-    with SerialTransport("/dev/ttyACM0") as t:
+    from microformer.transport import SerialTransport
+    with SerialTransport("/dev/ttyACM0") as t:      # opening sends nothing: the app runs on
         link = LiveLink(t)
         print(link.ping())
         result = link.push("model.tflite", open("model.tflite", "rb").read())
 
+LiveLink speaks over the live-frame methods (write(bytes), read(timeout)) of the one board
+link, microformer.transport.Transport (a serial port, or an app run as a local process).
 The device app keeps running (uformer.Runner with a uformer.live.Receiver); models travel
 in CRC32-checked chunks, each acknowledged with the device's write offset, so a damaged,
 lost, duplicated or delayed frame is retried, a broken transfer resumes where the device's
 file ends, and the whole file's sha256 is checked on the device before it is installed.
+Streamed 'd' frames (up to `window` in flight) are used while the device holds Ctrl-C off
+for the transfer; replies are parsed strictly (a line that fails its CRC is not a reply).
 Lines the app prints that are not protocol replies go to `on_line` (the monitor shows them).
 """
 import binascii
 import hashlib
-import os
-import select
-import subprocess
 import time
 
 from .errors import MicroformerError
@@ -100,102 +102,6 @@ def parse_reply(line):
     except ValueError:
         return None
     return Reply(seq, parts[2], parts[3] if len(parts) > 3 else "")
-
-
-# --- transports -----------------------------------------------------------------------------
-
-
-class Transport:
-    """write(bytes); read(timeout) -> bytes available within timeout seconds (b"" if none)."""
-
-    def write(self, data):
-        raise NotImplementedError
-
-    def read(self, timeout):
-        raise NotImplementedError
-
-    def close(self):
-        """Release the link (nothing to release by default)."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-class SerialTransport(Transport):
-    """A board's USB/UART serial port (or the emulated board's pty) via pyserial."""
-
-    def __init__(self, port, baudrate=115200):
-        import serial
-
-        try:
-            self.s = serial.Serial(port, baudrate=baudrate, timeout=0)
-        except serial.SerialException as e:
-            raise LiveError(f"cannot open serial port {port}: {e}") from None
-
-    def write(self, data):
-        # No flush(): it waits until the other end has read everything (tcdrain), which
-        # would let only one streamed frame be in flight at a time.
-        self.s.write(data)
-
-    def read(self, timeout):
-        end = time.monotonic() + timeout
-        fd = self.s.fileno() if hasattr(self.s, "fileno") else None
-        while True:
-            data = self.s.read(4096)
-            left = end - time.monotonic()
-            if data or left <= 0:
-                return data
-            if fd is not None:
-                # Woken by the first byte instead of a polling sleep: a streamed transfer
-                # answers each frame's acknowledgement within a fraction of a millisecond.
-                select.select([fd], [], [], left)
-            else:
-                time.sleep(0.002)
-
-    def close(self):
-        self.s.close()
-
-
-class ProcessTransport(Transport):
-    """A device app running as a local process (the simulator, or unix MicroPython),
-    talking over its stdin/stdout. stderr is collected in `self.stderr` when captured."""
-
-    def __init__(self, argv, cwd=None, env=None, stderr=subprocess.PIPE):
-        self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=stderr, bufsize=0)
-        self._out = self.proc.stdout.fileno()
-
-    def write(self, data):
-        try:
-            self.proc.stdin.write(data)
-            self.proc.stdin.flush()
-        except BrokenPipeError:
-            raise LiveError(f"device process exited with status {self.proc.poll()}") from None
-
-    def read(self, timeout):
-        r, _, _ = select.select([self._out], [], [], max(0.0, timeout))
-        if not r:
-            return b""
-        data = os.read(self._out, 65536)
-        if not data:
-            # EOF: report it once the caller has used its timeout, like a silent link.
-            time.sleep(max(0.0, timeout))
-        return data
-
-    def close(self, timeout=5):
-        if self.proc.poll() is None:
-            try:
-                self.proc.stdin.close()  # EOF: the app's cue to finish
-            except BrokenPipeError:
-                self.proc.poll()  # it already exited; wait() below collects it
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 # --- the link ---------------------------------------------------------------------------------

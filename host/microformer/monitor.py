@@ -9,11 +9,15 @@ The formats are the ones the device framework and the example apps print:
     gesture wave 0.91 / event walk 0.88  (examples/imu_gestures.py, rules firing)
     pred walk 0.93 [us=812]              (one line per window, for apps that want it)
 
-Every line becomes an Event; lines in none of these formats are kind "log". The live
+Every line becomes an Event (stats lines through uformer.runner.parse_stats, the device's
+own parser); lines in none of these formats are kind "log". The live
 protocol's own reply lines (#MF ...) are dropped.
 """
 import re
 from dataclasses import dataclass, field
+
+# The device framework's own parser of its stats lines: one definition for both sides.
+from uformer.runner import parse_stats
 
 _PRED = re.compile(r"^(label|gesture|event|pred|prediction)\s+(\S+)\s+(-?\d+(?:\.\d*)?)(.*)$")
 _SERVING = re.compile(r"^uformer slot (\S+): serving (\S+) from (\S+) \((\d+) B.*?arena (\d+) B"
@@ -30,19 +34,6 @@ class Event:
     score: float = None
     latency_us: int = None  # this window's, when the line says; else the last stats p50
     fields: dict = field(default_factory=dict)
-
-
-def parse_stats(line):
-    """dict of a `uformer stats` line (ints where they parse), None for other lines."""
-    if not line.startswith("uformer stats "):
-        return None
-    out = {}
-    for k, v in _KV.findall(line[len("uformer stats "):]):
-        try:
-            out[k] = int(v)
-        except ValueError:
-            out[k] = v
-    return out
 
 
 class Decoder:

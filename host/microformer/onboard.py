@@ -95,12 +95,14 @@ def free_bytes(d):
     return s[1] * s[4]
 
 
-def _store(path):
+def _store(path, kind=None):
+    """uformer.storage's store for path (kind: 'fat' for a CircuitPython drive written from
+    the host; None: detected where this runs), or None when uformer is not installed."""
     try:
         from uformer.storage import store_for
     except ImportError:
         return None
-    return store_for(path)
+    return store_for(path, kind)
 
 
 def _sidecar(path):
@@ -112,7 +114,7 @@ def _sidecar(path):
     return parts[0] if parts else ""
 
 
-def state(d, name, prefix_len=-1):
+def state(d, name, prefix_len=-1, kind=None):
     """What the board holds for model `name` in folder d: the active model's path, its
     verified sha256 (None when missing, unverified or damaged), the size of an incoming
     NAME.part and the sha256 of its first prefix_len bytes, and the free bytes."""
@@ -121,7 +123,7 @@ def state(d, name, prefix_len=-1):
     part = p + ".part"
     out = {"active": None, "sha": None, "size": -1, "part": size(part), "part_sha": None,
            "free": free_bytes(d), "problem": None, "store": None}
-    st = _store(p)
+    st = _store(p, kind)
     if st is not None:
         out["store"] = st.kind
         try:
@@ -182,7 +184,7 @@ def write(path, off, b64, crc):
     return size(path)
 
 
-def install(d, name, digest):
+def install(d, name, digest, kind=None):
     """Make NAME.part the active model if its sha256 is `digest`; a mismatching part is
     deleted. Returns {"ok", "have", "path", "sha"}."""
     p = d + "/" + name
@@ -192,7 +194,7 @@ def install(d, name, digest):
         if have is not None:
             remove(part)
         return {"ok": False, "have": have, "path": None, "sha": None}
-    st = _store(p)
+    st = _store(p, kind)
     if st is not None:
         try:
             st.recover()  # learns which A/B file is active, so install writes the other one
@@ -298,3 +300,41 @@ def bench(path, n, warmup=3):
         "machine": getattr(sys.implementation, "_machine", sys.platform),
         "engine": getattr(_uformer, "version", "?"),
     }
+
+
+def probe(lib=None):
+    """What `microformer install` needs to know: the runtime (name, version, platform, the
+    .mpy version/arch word sys.implementation._mpy, None when it cannot import .mpy), whether
+    _uformer and uformer import already and from where, the lib folder (`lib`, or the first
+    absolute sys.path entry ending in /lib) and its free bytes."""
+    import sys
+
+    impl = sys.implementation
+    if lib is None:
+        lib = "/lib"
+        for p in sys.path:
+            if p.startswith("/") and p.endswith("/lib"):
+                lib = p
+                break
+    out = {"impl": impl.name, "version": list(impl.version[:3]), "platform": sys.platform,
+           "mpy": getattr(impl, "_mpy", None), "lib": lib, "free": -1,
+           "path": list(sys.path), "_uformer": None, "uformer": None}
+    makedirs(lib)
+    out["free"] = free_bytes(lib)
+    try:
+        import _uformer
+
+        out["_uformer"] = [getattr(_uformer, "version", "?"), getattr(_uformer, "__file__", "built-in")]
+    except ImportError:
+        out["_uformer"] = None
+    except ValueError as e:  # an .mpy the firmware cannot load: say why
+        out["_uformer"] = ["error", str(e)]
+    try:
+        import uformer
+
+        out["uformer"] = [getattr(uformer, "__version__", "?"), getattr(uformer, "__file__", "frozen")]
+    except ImportError:
+        out["uformer"] = None
+    except Exception as e:  # a uformer that imports _uformer which fails, or is broken
+        out["uformer"] = ["error", "%s: %s" % (type(e).__name__, e)]
+    return out

@@ -7,7 +7,8 @@ import subprocess
 import pytest
 
 from devtest import needs_engine
-from microformer.live import LiveLink, ProcessTransport
+from microformer.live import LiveLink
+from microformer.transport import ProcessTransport
 
 HOST_DRIVEN = True
 HERE = os.path.dirname(os.path.abspath(__file__))

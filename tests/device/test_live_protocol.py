@@ -12,7 +12,8 @@ import pytest
 import devtest
 from devtest import needs_engine
 from linkfaults import FaultyLink
-from microformer.live import LiveError, LiveLink, ProcessTransport, frame, parse_reply
+from microformer.live import LiveError, LiveLink, frame, parse_reply
+from microformer.transport import ProcessTransport
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))

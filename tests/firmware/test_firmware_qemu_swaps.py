@@ -17,9 +17,9 @@ SWAPS = int(os.environ.get("MF_QEMU_SWAPS", "10"))
 
 
 def test_replay_app_takes_alternating_live_swaps_without_losing_its_model(qemu_board, tmp_path):
-    from microformer.commands.push import push, put_file
-    from microformer.live import LiveLink, SerialTransport
-    from microformer.transport import SerialBoard
+    from microformer.commands.push import push
+    from microformer.live import LiveLink
+    from microformer.transport import SerialTransport
     from uformer.runner import parse_stats
 
     sys.path.insert(0, str(ROOT / "tests" / "device"))
@@ -33,10 +33,10 @@ def test_replay_app_takes_alternating_live_swaps_without_losing_its_model(qemu_b
     rec = tmp_path / "stream.csv"
     synth.generate(str(rec), seed=5, stream=True, recordings_per_label=1, seconds=(8.0, 9.0))
     rows = rec.read_text().splitlines(True)[:401]  # 8 s at 50 Hz: what the heap holds
-    with SerialBoard(qemu_board.pty) as sb:
+    with SerialTransport(qemu_board.pty) as sb:
         push(sb, blobs[0], "m.tflite", quiet=True)
-        put_file(sb, "/rec.csv", "".join(rows).encode())
-        put_file(sb, "/replay_app.py", (ROOT / "examples" / "replay_app.py").read_bytes())
+        sb.put_file("/rec.csv", "".join(rows).encode())
+        sb.put_file("/replay_app.py", (ROOT / "examples" / "replay_app.py").read_bytes())
         sb.run_detached("replay_app.py", ["rec.csv", "models/m.tflite", 100000])
     lines = []
     with SerialTransport(qemu_board.pty) as t:

@@ -36,9 +36,9 @@ def board(fw):
 
 def board_truth(port, name="m.tflite"):
     """(sha256 recorded in the sidecar, sha256 of the active file) read over a clean link."""
-    from microformer.transport import SerialBoard
+    from microformer.transport import SerialTransport
 
-    with SerialBoard(port) as sb:
+    with SerialTransport(port) as sb:
         st = sb.call("state", "/models", name)
         real = sb.call("sha256_file", st["active"]) if st["active"] else None
         side = sb.call("_sidecar", "/models/" + name)
@@ -73,18 +73,18 @@ def test_push_skip_replace_and_bench(board, models, capsys):
 def test_faulty_link_never_leaves_a_bad_model(board, models):
     from microformer.commands.push import push
     from microformer.errors import MicroformerError
-    from microformer.transport import SerialBoard
+    from microformer.transport import SerialTransport
 
     pa, pb = models
     a, b = pa.read_bytes(), pb.read_bytes()
-    with SerialBoard(board.pty) as sb:
+    with SerialTransport(board.pty) as sb:
         push(sb, a, "m.tflite", quiet=True)
     outcomes = []
     for seed, data in ((1, b), (2, a), (3, b)):
         with PtyRelay(board.pty, seed=seed, drop=0.0003, flip=0.0003, dup=0.0003) as r:
             ok = False
             try:
-                with SerialBoard(r.port, connect_timeout=3, cmd_timeout=3, retries=30) as sb:
+                with SerialTransport(r.port, connect_timeout=3, cmd_timeout=3, retries=30) as sb:
                     res = push(sb, data, "m.tflite", chunk=1024, quiet=True, log=lambda m: None)
                     ok = not res["skipped"]
                     retries = res["retries"]
@@ -111,7 +111,7 @@ def test_100_pushes_at_1e4_per_byte(board, models):
     unix MicroPython in the default run)."""
     from microformer.commands.push import push
     from microformer.errors import MicroformerError
-    from microformer.transport import SerialBoard
+    from microformer.transport import SerialTransport
 
     pa, pb = models
     datas = [pa.read_bytes(), pb.read_bytes()]
@@ -120,7 +120,7 @@ def test_100_pushes_at_1e4_per_byte(board, models):
         data = datas[i % 2]
         with PtyRelay(board.pty, seed=100 + i, drop=1e-4, flip=1e-4, dup=1e-4, per_byte=True) as r:
             try:
-                with SerialBoard(r.port) as sb:
+                with SerialTransport(r.port) as sb:
                     push(sb, data, "m.tflite", quiet=True, log=lambda m: None)
                 verified += 1
                 ok = True
@@ -139,22 +139,22 @@ def test_100_pushes_at_1e4_per_byte(board, models):
 def test_cut_link_keeps_old_model_and_next_push_resumes(board, models):
     from microformer.commands.push import push
     from microformer.errors import MicroformerError
-    from microformer.transport import SerialBoard
+    from microformer.transport import SerialTransport
 
     pa, pb = models
     a, b = pa.read_bytes(), pb.read_bytes()
-    with SerialBoard(board.pty) as sb:
+    with SerialTransport(board.pty) as sb:
         push(sb, a, "m.tflite", quiet=True)
     # The cable is pulled after about 60 % of the base64-encoded model went toward the board
     # (the helper is still on the board from the push above, so it is not sent again).
     with PtyRelay(board.pty, cut_after=int(len(b) * 4 / 3 * 0.6) + 600) as r:
         with pytest.raises(MicroformerError):
-            with SerialBoard(r.port, connect_timeout=2, cmd_timeout=2, retries=3) as sb:
+            with SerialTransport(r.port, connect_timeout=2, cmd_timeout=2, retries=3) as sb:
                 push(sb, b, "m.tflite", chunk=1024, quiet=True, log=lambda m: None)
     side, real, st = board_truth(board.pty)
     assert side == real == sha(a)
     assert 0 < st["part"] < len(b)
-    with SerialBoard(board.pty) as sb:
+    with SerialTransport(board.pty) as sb:
         res = push(sb, b, "m.tflite", chunk=1024, quiet=True)
     assert res["resumed_from"] == st["part"]
     side, real, st = board_truth(board.pty)
@@ -169,8 +169,8 @@ def test_monitor_and_live_push_while_the_app_runs(board, tmp_path, capsys):
 
     import serial
 
-    from microformer.commands.push import push, put_file
-    from microformer.transport import SerialBoard
+    from microformer.commands.push import push
+    from microformer.transport import SerialTransport
 
     sys.path.insert(0, os.path.join(ROOT, "tests", "device"))
     import devmodels
@@ -184,10 +184,10 @@ def test_monitor_and_live_push_while_the_app_runs(board, tmp_path, capsys):
     # duration and the test waits for it to end. The duration is in virtual seconds, which
     # pass faster or slower than wall time with the host's load (-icount): 30 leaves room
     # for the monitor (12 s wall) and the live push on an idle, fast host, where 12 did not.
-    with SerialBoard(board.pty) as sb:
+    with SerialTransport(board.pty) as sb:
         push(sb, a, "m.tflite", quiet=True)
-        put_file(sb, "/rec.csv", rec.read_bytes())
-        put_file(sb, "/replay_app.py", open(os.path.join(ROOT, "examples", "replay_app.py"), "rb").read())
+        sb.put_file("/rec.csv", rec.read_bytes())
+        sb.put_file("/replay_app.py", open(os.path.join(ROOT, "examples", "replay_app.py"), "rb").read())
         sb.run_detached("replay_app.py", ["rec.csv", "models/m.tflite", 30])
     # monitor reads the running app's output without stopping it.
     mon = tmp_path / "mon.csv"

@@ -1,5 +1,6 @@
 """microformer push to the simulator: install, hash skip, atomic replace, interrupted and
 damaged transfers, free-space and link errors, and --live through a running app's Slot."""
+import binascii
 import hashlib
 import json
 import os
@@ -13,7 +14,7 @@ import pytest
 from hostutil import ROOT, needs_engine, run_cli
 from microformer import onboard
 from microformer.commands import push as push_cmd
-from microformer.transport import DeviceError, SimBoard
+from microformer.transport import DeviceError, SimTransport
 
 
 def sha(b):
@@ -68,7 +69,7 @@ class Crash(Exception):
     pass
 
 
-class CrashingBoard(SimBoard):
+class CrashingBoard(SimTransport):
     """The simulator with a link that breaks after `after` write commands."""
 
     def __init__(self, root, after):
@@ -89,7 +90,7 @@ def test_interrupted_push_keeps_old_model_and_resumes(tmp_path, models):
     pa, pb = models
     a, b = pa.read_bytes(), pb.read_bytes()
     sim = str(tmp_path / "sim")
-    with SimBoard(sim, create=True) as board:
+    with SimTransport(sim, create=True) as board:
         push_cmd.push(board, a, "m.tflite", quiet=True)
     board = CrashingBoard(sim, after=3)
     with pytest.raises(Crash):
@@ -98,7 +99,7 @@ def test_interrupted_push_keeps_old_model_and_resumes(tmp_path, models):
     assert active(sim) == a and sidecar(sim) == sha(a)
     part = os.path.join(sim, "models", "m.tflite.part")
     assert os.path.getsize(part) == 3 * 1024
-    with SimBoard(sim) as board:
+    with SimTransport(sim) as board:
         res = push_cmd.push(board, b, "m.tflite", chunk=1024, quiet=True)
     assert res["resumed_from"] == 3 * 1024
     assert active(sim) == b and sidecar(sim) == sha(b)
@@ -112,12 +113,12 @@ def test_foreign_part_is_not_resumed(tmp_path, models):
     sim = tmp_path / "sim"
     (sim / "models").mkdir(parents=True)
     (sim / "models" / "m.tflite.part").write_bytes(b"\x00" * 2048)  # not a prefix of a
-    with SimBoard(str(sim)) as board:
+    with SimTransport(str(sim)) as board:
         res = push_cmd.push(board, a, "m.tflite", chunk=1024, quiet=True)
     assert res["resumed_from"] == 0 and active(sim) == a
 
 
-class DamagingBoard(SimBoard):
+class DamagingBoard(SimTransport):
     """Bytes damaged past the per-chunk crc32 (flipped in the part file after the write):
     only the whole-file sha256 on the device can catch this."""
 
@@ -144,7 +145,7 @@ def test_damaged_part_is_never_installed(tmp_path, models):
     pa, pb = models
     a, b = pa.read_bytes(), pb.read_bytes()
     sim = str(tmp_path / "sim")
-    with SimBoard(sim, create=True) as board:
+    with SimTransport(sim, create=True) as board:
         push_cmd.push(board, a, "m.tflite", quiet=True)
     msgs = []
     # Damaged once: the device's sha256 check refuses it, push writes it again.
@@ -165,8 +166,9 @@ def test_write_refuses_damaged_commands(tmp_path):
     import base64
 
     b64 = base64.b64encode(data).decode()
-    good = push_cmd.chunk_crc(part, 0, data)
-    assert onboard.chunk_crc(part, 0, data) == good  # host and device agree
+    good = onboard.chunk_crc(part, 0, data)
+    # The one definition (the host's write_part uses it too) is crc32 seeded with path:offset.
+    assert good == binascii.crc32(data, binascii.crc32(f"{part}:0".encode())) & 0xFFFFFFFF
     assert onboard.write(part, 0, b64, good ^ 1) == -2
     assert onboard.write(part, 300, b64, good) == -2  # the offset is in the crc
     assert onboard.write(str(tmp_path / "x.tflite"), 0, b64, onboard.chunk_crc(
@@ -175,8 +177,8 @@ def test_write_refuses_damaged_commands(tmp_path):
     assert onboard.write(part, 0, b64, good) == 300
     # A repeated command (its reply was lost) does not append twice.
     assert onboard.write(part, 0 + 0, b64, good) == 300
-    assert onboard.write(part, 300, b64, push_cmd.chunk_crc(part, 300, data)) == 600
-    assert onboard.write(part, 300, b64, push_cmd.chunk_crc(part, 300, data)) == 600
+    assert onboard.write(part, 300, b64, onboard.chunk_crc(part, 300, data)) == 600
+    assert onboard.write(part, 300, b64, onboard.chunk_crc(part, 300, data)) == 600
     assert open(part, "rb").read() == data * 2
 
 
@@ -308,10 +310,10 @@ def test_a_silent_serial_device_is_named(models, capsys):
         code, out, err = run_cli(capsys, "push", pa, "--port", os.ttyname(slave))
         assert code == 1
         assert "board did not answer the raw REPL in 5 s (it sent nothing)" in err
-        from microformer.transport import SerialBoard
+        from microformer.transport import SerialTransport
 
         with pytest.raises(DeviceError, match=r"raw REPL in 1 s"):
-            SerialBoard(os.ttyname(slave), connect_timeout=1).open()
+            SerialTransport(os.ttyname(slave), connect_timeout=1).open().call("size", "/x")
     finally:
         os.close(master)
         os.close(slave)
@@ -333,7 +335,7 @@ def _tiny_model(variant=0):
 
 def _sim_with_model(tmp_path):
     sim = tmp_path / "sim"
-    with SimBoard(str(sim), create=True) as board:
+    with SimTransport(str(sim), create=True) as board:
         push_cmd.push(board, b"old model" * 100, "m.tflite", quiet=True)
     outside = tmp_path / "outside.bin"
     outside.write_bytes(b"precious")
@@ -351,7 +353,7 @@ def test_push_refuses_a_planted_symlink(tmp_path, planted):
         link.unlink()
     link.symlink_to(outside)
     with pytest.raises(DeviceError) as e:
-        with SimBoard(str(sim)) as board:
+        with SimTransport(str(sim)) as board:
             push_cmd.push(board, b"new model" * 100, "m.tflite", quiet=True)
     assert f"{link} is a symbolic link" in str(e.value)
     assert outside.read_bytes() == b"precious"
@@ -367,7 +369,7 @@ def test_push_refuses_a_symlinked_models_folder(tmp_path):
     shutil.rmtree(sim / "models")
     (sim / "models").symlink_to(elsewhere)
     with pytest.raises(DeviceError, match=r"models is a symbolic link"):
-        with SimBoard(str(sim)) as board:
+        with SimTransport(str(sim)) as board:
             push_cmd.push(board, b"new model" * 100, "m.tflite", quiet=True)
     assert os.listdir(elsewhere) == []
 
@@ -376,7 +378,7 @@ def test_push_never_writes_through_a_hard_link(tmp_path):
     """A part file hard-linked to a file outside: the push writes a fresh file instead."""
     sim, outside = _sim_with_model(tmp_path)
     os.link(outside, sim / "models" / "m.tflite.part")
-    with SimBoard(str(sim)) as board:
+    with SimTransport(str(sim)) as board:
         res = push_cmd.push(board, b"new model" * 100, "m.tflite", quiet=True)
     assert res["resumed_from"] == 0 and active(sim) == b"new model" * 100
     assert outside.read_bytes() == b"precious"

@@ -257,13 +257,13 @@ def test_the_helper_upload_is_retried_piece_by_piece(on_board, two_models):
     """Three damaged helper pieces at connect: each is sent again alone, the connect
     succeeds and the push is verified (it used to fail the whole connect)."""
     from microformer.commands.push import push
-    from microformer.transport import SerialBoard, onboard_source
+    from microformer.transport import SerialTransport, onboard_source
 
     on_board.restart()  # no helper left on the board
     data = two_models[0].read_bytes()
     pieces = -(-len(onboard_source()) // 1024)
     with Flipper(on_board.master, at=[1500, 3600, 5700]) as r:
-        with SerialBoard(r.port, link_timeout=3) as sb:
+        with SerialTransport(r.port, link_timeout=3) as sb:
             sb.models_dir = os.path.join(on_board.root, "models")
             res = push(sb, data, "m.tflite", quiet=True, log=lambda m: None)
             assert sb.helper_pieces > pieces, (sb.helper_pieces, pieces)
@@ -336,9 +336,8 @@ def test_live_push_to_a_silent_port_ends_within_the_link_timeout(two_models, cap
 def test_put_file_over_a_faulty_link(on_board):
     """Any file (an app, a recording) goes through the same checked path: over the faulty
     link each copy ends with the file intact on the board, or a clear error and no file."""
-    from microformer.commands.push import put_file
     from microformer.errors import MicroformerError
-    from microformer.transport import SerialBoard
+    from microformer.transport import SerialTransport
 
     data = os.urandom(12000)
     dest = os.path.join(on_board.root, "rec.bin")
@@ -348,8 +347,8 @@ def test_put_file_over_a_faulty_link(on_board):
             os.remove(dest)
         with Relay(on_board.master, seed=seed, **FAULTS) as r:
             try:
-                with SerialBoard(r.port, link_timeout=3) as sb:
-                    put_file(sb, dest, data)
+                with SerialTransport(r.port, link_timeout=3) as sb:
+                    sb.put_file(dest, data)
                 done += 1
                 assert open(dest, "rb").read() == data
             except MicroformerError:

@@ -7,12 +7,11 @@ after it. On the emulated QEMU_M4 (-icount shift=0) 1 us is 1000 instructions, s
 are instruction counts, identical on every run. In the simulator the engine runs on this
 computer's CPU (CPython build), which says nothing about a board's speed.
 """
-import sys
 
 from ..cliutil import positive_int, print_json
 from ..errors import MicroformerError
-from ..transport import DeviceError, connect
-from .push import add_target, model_name
+from ..transport import DeviceError
+from .push import add_target, model_name, target
 
 
 def add_parser(sub):
@@ -77,8 +76,7 @@ def slot_reserve(model_bytes, arena_bytes):
 
 
 def run(args):
-    with connect(port=args.port, sim=args.sim,
-                 log=lambda m: print(f"microformer: {m}", file=sys.stderr)) as board:
+    with target(args) as board:
         fname = pick_model(board, args.model)
         res = bench(board, fname, args.invokes)
         if board.kind == "serial" and not args.no_restart:

@@ -200,11 +200,11 @@ class Result:
 
 def run_sim(work, tflite, csv_path, app_src, seconds):
     from .. import simulator
-    from ..transport import SimBoard
+    from ..transport import SimTransport
     from .push import push
 
     sim = work / "sim"
-    board = SimBoard(str(sim), create=True).open()
+    board = SimTransport(str(sim), create=True).open()
     out = push(board, tflite, MODEL + ".tflite", quiet=True)
     print(f"pushed to the simulator: {out['path']} ({out['bytes']:,} bytes, sha256 "
           f"{out['sha256'][:16]}…{', unchanged' if out['skipped'] else ''})")
@@ -243,41 +243,12 @@ def _firmware(args):
 
 
 def _board_lines(board, seconds, silence=180.0):
-    """Run the app on the board in the raw REPL; yield its output lines as they arrive.
-
-    After the code, the raw REPL sends the program's output, 0x04, its exception text (if
-    any) and 0x04 again."""
+    """Run the app on the board in the raw REPL; yield its output lines as they arrive."""
     code = ("import sys\nsys.argv[:]=['replay_app.py','heldback.csv','models/%s.tflite','%.2f']\n"
             "exec(open('replay_app.py').read(),{'__name__':'__main__','__file__':'replay_app.py'})\n"
             % (MODEL, seconds))
-    board.t.exec_raw_no_follow(code)
-    ser = board.t.serial
-    buf = b""
-    last = time.monotonic()
-    while True:
-        chunk = ser.read(max(1, ser.in_waiting))
-        if chunk:
-            last = time.monotonic()
-            buf += chunk
-        elif time.monotonic() - last > silence:
-            raise MicroformerError(f"the board went silent for {silence:g} s while the app ran")
-        if b"\x04" in buf:
-            out, err = buf.split(b"\x04", 1)
-            for ln in out.split(b"\n"):
-                if ln.strip():
-                    yield ln.decode("utf-8", "replace").rstrip("\r")
-            break
-        *lines, buf = buf.split(b"\n")
-        for ln in lines:
-            yield ln.decode("utf-8", "replace").rstrip("\r")
-    while err.count(b"\x04") < 1 and time.monotonic() - last < 10:
-        err += ser.read(max(1, ser.in_waiting))
-    err = err.split(b"\x04", 1)[0].decode("utf-8", "replace").strip()
-    # The raw REPL's prompt may have been read with the output: get a fresh one for whatever
-    # the caller sends next.
-    board._enter_raw()
-    if err:
-        raise MicroformerError(f"the app failed on the board: {err.splitlines()[-1]}")
+    # A failure (the app raised, the board went silent) is a DeviceError naming it.
+    yield from board.exec_lines(code, silence=silence)
 
 
 def _sqnr(tflite_path, data, plot, probes):
@@ -371,19 +342,19 @@ def run(args):
     res = Result(truth)
     if args.board:
         from ..firmware import qemu
-        from ..transport import SerialBoard
-        from .push import push, put_file
+        from ..transport import SerialTransport
+        from .push import push
 
         fw = _firmware(args)
         cm = qemu.booted(args.board, fw)
         b = cm.__enter__()
         try:
             print(f"{args.board} running on {b.pty}")
-            board = SerialBoard(b.pty, log=lambda m: print(f"  ({m})")).open()
+            board = SerialTransport(b.pty, log=lambda m: print(f"  ({m})")).open()
             out = push(board, tflite, MODEL + ".tflite", quiet=False)
             print(f"pushed {out['path']} ({out['bytes']:,} bytes) over mpremote")
-            put_file(board, "/heldback.csv", csv_path.read_bytes(), quiet=False)
-            put_file(board, "/" + APP, app_src.read_bytes())
+            board.put_file("/heldback.csv", csv_path.read_bytes())
+            board.put_file("/" + APP, app_src.read_bytes())
             st.start("run", f"{APP} on {args.board} (MicroPython), the stream replayed in real time")
             board.soft_reset()  # the app starts on a fresh heap, as main.py does at boot
             for line in _board_lines(board, seconds):

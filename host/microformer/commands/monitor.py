@@ -12,7 +12,7 @@ import sys
 import time
 
 from ..errors import MicroformerError
-from ..transport import DeviceError
+from ..transport import DeviceError, SerialTransport, SimTransport
 from .push import add_target
 
 
@@ -20,7 +20,7 @@ def add_parser(sub):
     p = sub.add_parser(
         "monitor", help="stream the app's predictions and stats, decoded",
         description=" ".join(__doc__.split("\n\n")[1].split()))
-    add_target(p)
+    add_target(p, transport=False)
     p.add_argument("args", nargs="*", metavar="ARG",
                    help="--sim without a running app: arguments for DIR/main.py")
     p.add_argument("--csv", metavar="OUT.csv", help="also write the decoded lines as CSV")
@@ -31,26 +31,9 @@ def add_parser(sub):
 
 
 def serial_lines(port, seconds):
-    import serial
-
-    if port.startswith("/dev/") and not os.path.exists(port):
-        raise DeviceError(f"no board on {port}")
-    try:
-        s = serial.Serial(port, 115200, timeout=0.2)
-    except (serial.SerialException, OSError) as e:
-        raise DeviceError(f"no board on {port} ({e})") from None
-    deadline = None if seconds is None else time.monotonic() + seconds
-    buf = b""
-    with s:
-        while deadline is None or time.monotonic() < deadline:
-            try:
-                chunk = s.read(4096)
-            except (serial.SerialException, OSError) as e:
-                raise DeviceError(f"lost the board on {port}: {e}") from None
-            buf += chunk
-            *lines, buf = buf.split(b"\n")
-            for ln in lines:
-                yield ln.decode("utf-8", "replace").rstrip("\r")
+    """The app's lines from the board's port; opening it sends nothing (no Ctrl-C)."""
+    with SerialTransport(port) as t:
+        yield from t.lines(seconds)
 
 
 def sim_lines(root, args, seconds):
@@ -58,17 +41,8 @@ def sim_lines(root, args, seconds):
 
     if not os.path.isdir(root):
         raise DeviceError(f"simulator directory {root} does not exist")
-    rec = simulator.running(root)
-    if rec is not None:
-        log = simulator.console_log(root)
-        start = os.path.getsize(log) if os.path.exists(log) else 0
-        deadline = None if seconds is None else time.monotonic() + seconds
-
-        def stop():
-            return (deadline is not None and time.monotonic() >= deadline) or \
-                simulator.running(root) is None
-
-        yield from simulator.follow(log, start, stop=stop)
+    if simulator.running(root) is not None:
+        yield from SimTransport(root).lines(seconds)
         return
     with simulator.App(root, "main.py", args) as app:
         yield from app.lines(seconds)

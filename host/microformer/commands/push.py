@@ -1,4 +1,4 @@
-"""microformer push MODEL.tflite [--name N] (--port P | --sim DIR) [--live]: install a model.
+"""microformer push MODEL.tflite [--name N] (--port P | --sim DIR | --drive D) [--live]: install a model.
 
 Over the raw REPL (default): the app is interrupted, the model is written to
 /models/N.tflite.part in chunks (each crc32-checked; a lost chunk is resent from the size
@@ -8,13 +8,18 @@ restarted with a soft reset. When the board already holds a model with the same 
 nothing is copied. A failed push leaves the old N.tflite active and at most a N.tflite.part,
 which the next push resumes.
 
+--drive D (a CircuitPython board's CIRCUITPY drive): the same steps on the mounted drive, each
+file flushed and fsync'ed and read back before its rename; CircuitPython's auto-reload then
+restarts code.py, which loads the new model.
+
+All of it goes through the one board link, microformer.transport (--transport ampy puts the
+serial steps on adafruit-ampy instead of mpremote's serial layer).
+
 --live: the app keeps running. Over a serial port the model travels in the live protocol
 (docs/protocol.md) to the app's uformer.live.Receiver; on the simulator it is dropped as
 N.tflite.new + N.tflite.new.sha256, which the running app's Slot picks up. Either way the
 app's Slot verifies, test-invokes and swaps it at a window boundary.
 """
-import base64
-import binascii
 import hashlib
 import os
 import sys
@@ -22,7 +27,7 @@ import time
 
 from ..cliutil import positive_int, print_json, read_bytes
 from ..errors import MicroformerError, ModelError
-from ..transport import DeviceError, connect
+from ..transport import TRANSPORTS, DeviceError, connect
 
 CHUNK = 2048  # model bytes per write command (2732 base64 characters on the wire)
 LINK_TIMEOUT = 10.0  # seconds without a valid answer before the link counts as lost
@@ -40,7 +45,7 @@ def add_parser(sub):
     p.add_argument("model", metavar="MODEL.tflite")
     p.add_argument("--name", help="model name on the board (default: the file name without "
                                   ".tflite); the file is /models/NAME.tflite")
-    add_target(p)
+    add_target(p, drive=True)
     p.add_argument("--live", action="store_true",
                    help="hand the model to the running app (live protocol on --port, the "
                         "Slot's file watch on --sim) instead of interrupting it")
@@ -61,6 +66,11 @@ def add_parser(sub):
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+AUTORELOAD = ("CircuitPython's auto-reload restarts code.py about a second after the drive is "
+              "written: the running app stops and starts again with the new model (an app that "
+              "set supervisor.runtime.autoreload = False keeps running the old one until reset)")
+
+
 def positive_float(text):
     import argparse
 
@@ -73,11 +83,27 @@ def positive_float(text):
     return v
 
 
-def add_target(p):
+def add_target(p, drive=False, transport=True):
+    """--port | --sim (| --drive) and, for a port, --transport: the one board link's choices."""
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--port", "-p", metavar="PORT",
                    help="serial port of the board (/dev/ttyACM0, COM3, the emulated board's pty)")
     g.add_argument("--sim", metavar="DIR", help="simulator directory standing for the board's filesystem")
+    if drive:
+        g.add_argument("--drive", metavar="DIR",
+                       help="a CircuitPython board's mounted CIRCUITPY drive (e.g. /media/$USER/CIRCUITPY)")
+    if transport:
+        p.add_argument("--transport", choices=TRANSPORTS, default="mpremote",
+                       help="with --port: the raw REPL through mpremote's serial layer (default) "
+                            "or adafruit-ampy (for boards where raw-paste does not fit, e.g. "
+                            "CircuitPython over serial)")
+
+
+def target(args, create=False, **kw):
+    """The Transport the target arguments name (not opened yet)."""
+    log = kw.pop("log", lambda m: print(f"microformer: {m}", file=sys.stderr))
+    return connect(port=args.port, sim=args.sim, drive=getattr(args, "drive", None),
+                   transport=getattr(args, "transport", "mpremote"), create=create, log=log, **kw)
 
 
 def model_name(path, name=None):
@@ -139,7 +165,7 @@ def push(board, data, fname, force=False, chunk=CHUNK, quiet=False, log=print):
     for attempt in range(3):
         with _bar(size, f"push {fname}", quiet) as bar:
             bar.update(off)
-            off = _write_part(board, part, data, off, chunk, bar)
+            off = board.write_part(part, data, off, chunk, bar.update)
         res = board.call("install", d, fname, digest, timeout=slow)
         if res["ok"] and res["sha"] == digest:
             return {"skipped": False, "sha256": digest, "bytes": size, "path": res["path"],
@@ -162,73 +188,19 @@ def push(board, data, fname, force=False, chunk=CHUNK, quiet=False, log=print):
                       "the link is damaging data")
 
 
-def _write_part(board, part, data, off, chunk, bar):
-    """Chunks of data from off on into part on the board; each chunk's crc32 is checked
-    there and a lost one is resent from the size the board reports."""
-    size = len(data)
-    stuck = 0
-    while off < size:
-        piece = data[off:off + chunk]
-        b64 = base64.b64encode(piece).decode()
-        new = board.call("write", part, off, b64, chunk_crc(part, off, piece))
-        if new <= -1000:
-            err = -1000 - new
-            if err == 28:  # ENOSPC
-                raise DeviceError(f"device filesystem is full after {off} of {size} bytes of {part}")
-            raise DeviceError(f"writing {part} failed on the board: OSError {err}")
-        if new < 0 or new > size:
-            # A damaged chunk (-2), or a part file that is not ours: resume where it is
-            # sound, or start over.
-            new = off if new == -2 else 0
-            stuck += 1
-        elif new <= off:
-            stuck += 1
-        else:
-            stuck = 0
-        if stuck > 20:
-            raise DeviceError(f"no progress writing {part} at byte {off} of {size}")
-        if bar is not None:
-            bar.update(new - off)
-        off = new
-    return off
-
-
-def chunk_crc(path, off, data):
-    """onboard.chunk_crc on the host: the crc32 of a chunk seeded with path and offset."""
-    return binascii.crc32(data, binascii.crc32(f"{path}:{off}".encode())) & 0xFFFFFFFF
-
-
-def put_file(board, path, data, chunk=4096, quiet=True):
-    """Copy any file to the board (path on the board) through path.part, sha256-checked,
-    renamed into place."""
-    digest = hashlib.sha256(data).hexdigest()
-    d = path.rsplit("/", 1)[0] if "/" in path else ""
-    if d:
-        board.call("makedirs", d)
-    for attempt in range(3):
-        with _bar(len(data), f"copy {path.rsplit('/', 1)[-1]}", quiet) as bar:
-            _write_part(board, path + ".part", data, 0, chunk, bar)
-        slow = len(data) / 2000  # seconds the board may hash without a word (2 KB/s)
-        if board.call("commit", path + ".part", path, digest, timeout=slow):
-            return
-        # The reply to a commit that did its rename may have been lost on the link.
-        if board.call("sha256_file", path, timeout=slow) == digest:
-            return
-    raise DeviceError(f"{path}: the board never received an intact copy (sha256 mismatch 3 times)")
-
-
 def live_push(args, data, fname, log=print):
     digest = hashlib.sha256(data).hexdigest()
     if args.sim:
         return _live_sim(args.sim, data, fname, digest, args.timeout)
-    from ..live import LiveError, LiveLink, SerialTransport
+    from ..live import LiveLink
 
-    if args.port.startswith("/dev/") and not os.path.exists(args.port):
-        raise DeviceError(f"no board on {args.port}")
-    try:
-        t = SerialTransport(args.port)
-    except LiveError as e:
-        raise DeviceError(f"no board on {args.port} ({e})") from None
+    if args.drive:
+        raise MicroformerError("--live needs a serial port or the simulator: on a CircuitPython "
+                               "drive the auto-reload restarts the app anyway (push without --live)")
+    if getattr(args, "transport", "mpremote") != "mpremote":
+        raise MicroformerError("--live streams over the port directly; --transport applies to "
+                               "the raw REPL push only")
+    t = target(args, link_timeout=args.link_timeout)
     bar = _bar(len(data), f"live {fname}", args.quiet)
     done = [0]
 
@@ -239,8 +211,7 @@ def live_push(args, data, fname, log=print):
     app_lines = []  # what the app printed meanwhile (its Slot's verdict among them)
     try:
         with t:
-            link = LiveLink(_Watched(t, args.port, args.link_timeout), timeout=args.link_timeout / 2,
-                            progress=progress,
+            link = LiveLink(t, timeout=args.link_timeout / 2, progress=progress,
                             on_line=app_lines.append)
             res = link.push(fname, data, install_timeout=args.timeout)
             # The Slot swaps at the next window boundary: give the app a moment to say so.
@@ -255,37 +226,6 @@ def live_push(args, data, fname, log=print):
             "path": f"/models/{fname}", "retries": res.get("resends", 0),
             "device": {k: v for k, v in res.items() if k not in ("sha256", "bytes")},
             "device_log": [ln for ln in app_lines if ln.startswith("uformer slot")][-10:]}
-
-
-class _Watched:
-    """The live link's transport with the link deadline: read() raises DeviceError when
-    the board has sent nothing at all for link_timeout seconds since the host last sent
-    it something (a cut cable, a board that stopped). Silence while the host only waits
-    (the app installing after its W answer, an app that prints nothing) is not a loss."""
-
-    def __init__(self, inner, port, link_timeout):
-        self.inner = inner
-        self.port = port
-        self.link_timeout = link_timeout
-        self.last_read = self.last_write = time.monotonic()
-
-    def read(self, timeout):
-        data = self.inner.read(timeout)
-        now = time.monotonic()
-        if data:
-            self.last_read = now
-        elif self.last_write >= self.last_read and now - self.last_write >= self.link_timeout:
-            raise DeviceError(f"the link to {self.port} is lost: nothing from the board for "
-                              f"{self.link_timeout:g} s (--link-timeout)")
-        return data
-
-    def write(self, data):
-        if self.last_write < self.last_read:
-            self.last_write = time.monotonic()  # the wait for an answer starts here
-        self.inner.write(data)
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
 
 
 def _live_sim(root, data, fname, digest, timeout):
@@ -342,8 +282,7 @@ def run(args):
         res = live_push(args, data, fname)
     else:
         kw = {"link_timeout": args.link_timeout} if args.port else {}
-        with connect(port=args.port, sim=args.sim, create=True,
-                     log=lambda m: print(f"microformer: {m}", file=sys.stderr), **kw) as board:
+        with target(args, create=True, **kw) as board:
             res = push(board, data, fname, force=args.force, chunk=args.chunk,
                        quiet=args.quiet or args.json, log=say)
             if board.kind == "serial" and not args.no_restart:
@@ -355,7 +294,7 @@ def run(args):
     if args.json:
         print_json(res)
         return 0
-    where = args.port or args.sim
+    where = args.port or args.sim or args.drive
     if res["skipped"]:
         print(f"{where}: {res['path']} already has sha256 {res['sha256'][:16]}… — nothing copied")
     else:
@@ -366,4 +305,6 @@ def run(args):
             print(f"  app: {ln}")
         print(f"{where}: installed {res['path']} ({res['bytes']:,} bytes, sha256 "
               f"{res['sha256'][:16]}…) in {res['seconds']:.1f} s{extra}" + (f"; {how}" if how else ""))
+        if args.drive:
+            print(AUTORELOAD)
     return 0

@@ -1,12 +1,12 @@
-"""Driving a board over its serial port with mpremote (tests, benchmarks).
+"""Driving a board over its serial port for the firmware tests and benchmarks.
 
-Every call runs the mpremote command-line tool, exactly as a person would; mpremote
-connects, enters the raw REPL, does its work and leaves the board running.
+run() and copy() go through the one board link (microformer.transport.SerialTransport):
+run() soft-resets (a fresh heap, as `mpremote run` gives) and runs a script in the raw REPL,
+copy() is the verified, atomic copy that push uses. mpremote() runs the mpremote command-line
+tool itself, exactly as a person would, for tests that check the firmware works with it.
 """
-import os
 import subprocess
 import sys
-import tempfile
 
 from . import FirmwareError
 
@@ -26,16 +26,24 @@ def mpremote(port, *args, timeout=120):
 
 
 def run(port, code, timeout=120):
-    """Runs a Python script on the board; returns what it printed."""
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
-        f.write(code)
-        path = f.name
+    """Runs a Python script on the board after a soft reset; returns what it printed."""
+    from ..transport import DeviceError, SerialTransport
+
     try:
-        return mpremote(port, "run", path, timeout=timeout)
-    finally:
-        os.unlink(path)
+        with SerialTransport(port) as t:
+            return t.exec(code, timeout=timeout, soft_reset=True)
+    except DeviceError as e:
+        raise FirmwareError(f"running a script on {port} failed: {e}") from None
 
 
 def copy(port, local, remote, timeout=120):
     """Copies a host file to the board's filesystem (remote: a path such as /m.tflite)."""
-    return mpremote(port, "cp", local, ":" + remote, timeout=timeout)
+    from ..transport import DeviceError, SerialTransport
+
+    with open(local, "rb") as f:
+        data = f.read()
+    try:
+        with SerialTransport(port, link_timeout=max(10.0, timeout / 4)) as t:
+            t.put_file(str(remote), data)
+    except DeviceError as e:
+        raise FirmwareError(f"copying {local} to {port}:{remote} failed: {e}") from None
