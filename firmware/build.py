@@ -5,6 +5,9 @@
 
     python3 firmware/build.py --board QEMU_M4 --micropython ~/micropython [--out DIR]
         [--ops-config DIR]   # a directory with mf_ops_config.h (see --ops-from in the CLI)
+        [--errors full|terse]
+
+The boards are host/microformer/firmware/boards.py (the registry the CLI reads too).
 
 The MicroPython tree is only read: the board comes from boards/<BOARD> (BOARD_DIR or
 VARIANT_DIR), the engine from cmodule/ (USER_C_MODULES), the frozen Python from the
@@ -14,6 +17,7 @@ the output directory.
 import argparse
 import dataclasses
 import hashlib
+import importlib.util
 import os
 import pathlib
 import re
@@ -28,42 +32,32 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 MIN_MICROPYTHON = (1, 25, 0)
 
 
+# In the build dir: the configuration the tree was last built for, written only after a
+# build that succeeded and passed verify().
+STAMP = ".microformer-config"
+
+
 class BuildError(Exception):
     """A build that cannot start or that failed; the message says what to do."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Board:
-    name: str
-    port: str             # directory under MICROPY/ports
-    dir_var: str          # make variable naming the out-of-tree board: BOARD_DIR / VARIANT_DIR
-    cc: str               # the C compiler the port invokes
-    artifacts: tuple      # files copied from the build dir to the output dir (first = firmware)
-    map_file: str         # linker map in the build dir
-    cmake: bool = False   # cmake-based port (rp2): needs the pico-sdk and tinyusb submodules
-    qemu: str = ""        # qemu-system-* binary for emulated boards
-    description: str = ""
+def _load_registry():
+    """host/microformer/firmware/boards.py, the one board registry, loaded by path so that
+    this driver keeps running on its own (standard library only)."""
+    path = ROOT / "host" / "microformer" / "firmware" / "boards.py"
+    host = sys.modules.get("microformer.firmware.boards")  # run by the host package
+    if host is not None and pathlib.Path(host.__file__).resolve() == path:
+        return host
+    spec = importlib.util.spec_from_file_location("microformer_board_registry", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up by name
+    spec.loader.exec_module(mod)
+    return mod
 
 
-BOARDS = {
-    "UNIX": Board(
-        "UNIX", "unix", "VARIANT_DIR", "gcc",
-        ("micropython-uformer",), "micropython-uformer.map",
-        description="unix port with _uformer: the native simulator"),
-    "QEMU_M4": Board(
-        "QEMU_M4", "qemu", "BOARD_DIR", "arm-none-eabi-gcc",
-        ("firmware.elf", "firmware.bin", "firmware.map"), "firmware.map",
-        qemu="qemu-system-arm",
-        description="MPS2-AN386 (Cortex-M4F) under qemu-system-arm"),
-    "RPI_PICO": Board(
-        "RPI_PICO", "rp2", "BOARD_DIR", "arm-none-eabi-gcc",
-        ("firmware.uf2", "firmware.elf", "firmware.elf.map"), "firmware.elf.map", cmake=True,
-        description="Raspberry Pi Pico (RP2040, Cortex-M0+)"),
-    "RPI_PICO2": Board(
-        "RPI_PICO2", "rp2", "BOARD_DIR", "arm-none-eabi-gcc",
-        ("firmware.uf2", "firmware.elf", "firmware.elf.map"), "firmware.elf.map", cmake=True,
-        description="Raspberry Pi Pico 2 (RP2350, Cortex-M33)"),
-}
+registry = _load_registry()
+BOARDS = registry.BOARDS
+
 
 # apt packages that provide the tools (Debian/Ubuntu); `make firmware-deps` installs them.
 APT_PACKAGES = {
@@ -77,10 +71,7 @@ APT_PACKAGES = {
 
 
 def board(name):
-    try:
-        return BOARDS[name]
-    except KeyError:
-        raise BuildError(f"unknown board {name!r}; boards: {', '.join(BOARDS)}") from None
+    return registry.lookup(name, BuildError)
 
 
 def micropython_version(mpy_dir):
@@ -113,24 +104,19 @@ def check_micropython(mpy_dir, b):
             f"{version_string(MIN_MICROPYTHON + (0,))} or newer (out-of-tree qemu boards, ROMFS)")
     if not (mpy_dir / "ports" / b.port / "Makefile").is_file():
         raise BuildError(f"{mpy_dir} has no ports/{b.port}: cannot build {b.name}")
-    for sub in missing_submodules(mpy_dir, b):
+    subs = missing_submodules(mpy_dir, b)
+    if subs:
         raise BuildError(
-            f"{b.name} needs the MicroPython submodule {sub}, which is empty in {mpy_dir}: "
+            f"{b.name} needs the MicroPython submodule{'s' if len(subs) > 1 else ''} "
+            f"{', '.join(subs)}, empty in {mpy_dir}: "
             f"run `make -C {mpy_dir / 'ports' / b.port} BOARD={b.name} submodules`")
     return v
 
 
 def missing_submodules(mpy_dir, b):
     """Submodules the board's build needs that the checkout lacks (only rp2 needs any)."""
-    if not b.cmake:
-        return []
     mpy_dir = pathlib.Path(mpy_dir)
-    need = {
-        "lib/pico-sdk": "pico_sdk_init.cmake",
-        "lib/tinyusb": "src/tusb.h",
-        "lib/micropython-lib": "README.md",
-    }
-    return [sub for sub, probe in need.items() if not (mpy_dir / sub / probe).exists()]
+    return [sub for sub, probe in b.submodules if not (mpy_dir / sub / probe).exists()]
 
 
 def missing_tools(b):
@@ -140,8 +126,8 @@ def missing_tools(b):
         tools.append("gcc")  # mpy-cross is built for the host
     if b.cmake:
         tools += ["cmake", "arm-none-eabi-g++"]
-    if b.qemu:
-        tools.append(b.qemu)
+    if b.emulator is not None:
+        tools.append(b.emulator.system)
     return [(t, APT_PACKAGES.get(t, t)) for t in tools if shutil.which(t) is None]
 
 
@@ -161,7 +147,7 @@ def compiler_version(cc):
 
 @dataclasses.dataclass
 class BuildResult:
-    board: Board
+    board: "registry.Board"
     out: pathlib.Path
     build_dir: pathlib.Path
     firmware: pathlib.Path      # the first artifact, copied into out
@@ -204,7 +190,8 @@ def build(board_name, mpy_dir, out, ops_config_dir=None, jobs=None, on_line=None
     """Builds the board into `out` (build tree in out/build) and returns a BuildResult.
 
     ops_config_dir: a directory holding mf_ops_config.h, or None for every op.
-    terse_errors: model errors as codes and numbers (MF_TERSE_ERRORS, ~3 KB less flash).
+    terse_errors: model errors as codes and numbers (MF_TERSE_ERRORS; less flash, the
+    measured saving is in docs/firmware.md).
     on_line: called with each line of compiler output (progress display).
     """
     b = board(board_name)
@@ -226,12 +213,17 @@ def build(board_name, mpy_dir, out, ops_config_dir=None, jobs=None, on_line=None
 
     # Compiler flags are not make dependencies: a build tree made for another op set
     # (or another checkout) is rebuilt from scratch rather than linked from stale objects.
-    stamp = build_dir / ".microformer-config"
+    # The stamp is written only once a build succeeded and passed verify(): a tree left by
+    # a failed build (a cmake configure that stopped half-way leaves a Makefile that the
+    # rp2 wrapper never reconfigures) has none and is started afresh.
+    stamp = build_dir / STAMP
     fp = _fingerprint(b, mpy_dir, ops_config, terse_errors)
     if build_dir.exists() and (not stamp.exists() or stamp.read_text() != fp):
         shutil.rmtree(build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(fp)
+    stamp.unlink(missing_ok=True)
+    for name in b.artifacts:  # no firmware from an earlier build survives a failed one
+        (out / name).unlink(missing_ok=True)
 
     # mpy-cross, for the host, outside the MicroPython tree.
     mpy_cross_dir = out / "mpy-cross"
@@ -263,32 +255,69 @@ def build(board_name, mpy_dir, out, ops_config_dir=None, jobs=None, on_line=None
         cmd.append(f"MF_TERSE_ERRORS={1 if terse_errors else 0}")
     _run(cmd, log, on_line, env=env)
 
+    for name in b.artifacts:
+        if not (build_dir / name).is_file():
+            raise BuildError(f"the build finished but {build_dir / name} is missing; log: {log}")
+    verify(b, build_dir, log)
     artifacts = []
     for name in b.artifacts:
-        src = build_dir / name
-        if not src.is_file():
-            raise BuildError(f"the build finished but {src} is missing; log: {log}")
-        dst = out / name
+        src, dst = build_dir / name, out / name
         shutil.copyfile(src, dst)
         shutil.copymode(src, dst)
         artifacts.append(dst)
+    stamp.write_text(fp)
     return BuildResult(b, out, build_dir, artifacts[0], artifacts, build_dir / b.map_file, log,
                        version, ops_config)
 
 
+def discard(result):
+    """Undoes what build() left for a BuildResult that turned out unusable: the copied
+    artifacts and the stamp that lets the next build reuse the tree."""
+    for a in result.artifacts:
+        pathlib.Path(a).unlink(missing_ok=True)
+    (result.build_dir / STAMP).unlink(missing_ok=True)
+
+
+def verify(b, build_dir, log="the build log"):
+    """BuildError unless the linked firmware in build_dir is a microformer firmware: its
+    linker map defines the _uformer module object and its frozen Python holds the uformer
+    package. A make that "succeeds" without them (a tree configured without
+    USER_C_MODULES, a manifest that froze nothing) is a failed build, not a firmware."""
+    build_dir = pathlib.Path(build_dir)
+    map_file = build_dir / b.map_file
+    try:
+        text = map_file.read_text(errors="replace")
+    except OSError as e:
+        raise BuildError(f"cannot read the linker map {map_file} ({e.strerror}); log: {log}") from None
+    # GNU ld lists each global symbol on its own line: "  0xADDRESS   name".
+    if not re.search(rf"^\s+0x[0-9a-fA-F]+\s+{registry.MODULE_SYMBOL}$", text, flags=re.M):
+        raise BuildError(
+            f"the build finished but the firmware has no _uformer: {registry.MODULE_SYMBOL} is "
+            f"not in {map_file}, so USER_C_MODULES did not reach the port's build (log: {log})")
+    frozen = build_dir / "frozen_content.c"
+    if not frozen.is_file() or registry.FROZEN_PACKAGE not in frozen.read_text(errors="replace"):
+        raise BuildError(
+            f"the build finished but the firmware has no frozen uformer package "
+            f"({registry.FROZEN_PACKAGE} is not in {frozen}), so FROZEN_MANIFEST did not reach "
+            f"the port's build (log: {log})")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--board", required=True, choices=sorted(BOARDS))
+    p.add_argument("--board", required=True, choices=list(BOARDS))
     p.add_argument("--micropython", required=True, help="MicroPython checkout (read only)")
-    p.add_argument("--out", help="output directory (default: out/firmware/BOARD)")
+    p.add_argument("--out", help=f"output directory (default: {registry.default_out('BOARD')})")
     p.add_argument("--ops-config", help="directory with mf_ops_config.h (default: all ops)")
-    p.add_argument("--terse-errors", action="store_true",
-                   help="model errors as codes and numbers (`microformer explain` decodes them)")
+    p.add_argument("--errors", choices=("full", "terse"),
+                   help="model errors as sentences or as codes and numbers (`microformer explain` "
+                        "decodes them); default: terse with --ops-config, else full")
     p.add_argument("-j", "--jobs", type=int, help="parallel compile jobs (default: CPU count)")
     args = p.parse_args(argv)
-    out = args.out or pathlib.Path("out") / "firmware" / args.board
+    out = args.out or registry.default_out(args.board)
+    terse = (args.errors == "terse" if args.errors
+             else registry.terse_errors_default(args.ops_config))
     try:
-        r = build(args.board, args.micropython, out, args.ops_config, args.jobs, terse_errors=args.terse_errors)
+        r = build(args.board, args.micropython, out, args.ops_config, args.jobs, terse_errors=terse)
     except BuildError as e:
         print(f"build.py: {e}", file=sys.stderr)
         return 1

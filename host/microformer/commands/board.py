@@ -7,7 +7,6 @@ The board runs under `qemu-system-arm -icount shift=0`: its clock advances 1 ns 
 instruction, so time.ticks_us() on it counts instructions (1 us = 1000 instructions).
 `start` prints the serial port to give mpremote, push, bench and monitor.
 """
-import pathlib
 
 
 def add_parser(subparsers):
@@ -31,7 +30,9 @@ def run(args):
     from ..firmware import qemu
 
     if args.action == "start":
-        fw = args.firmware or pathlib.Path("out") / "firmware" / args.board / "firmware.elf"
+        from ..firmware import boards
+
+        fw = args.firmware or boards.default_out(args.board) / "firmware.elf"
         b = qemu.start(args.board, fw, args.romfs)
         print(b.pty)
         print(f"{args.board} running (pid {b.pid}, firmware {b.firmware}); "

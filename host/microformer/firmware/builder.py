@@ -2,7 +2,7 @@
 import dataclasses
 import pathlib
 
-from . import FirmwareError, driver, opsconfig, sizes, source_root
+from . import FirmwareError, boards, driver, opsconfig, sizes, source_root
 
 
 @dataclasses.dataclass
@@ -21,9 +21,9 @@ class Firmware:
 
 def check(board, micropython):
     """(MicroPython version string, compiler version) or FirmwareError naming the fix."""
+    b = boards.lookup(board, FirmwareError)
     d = driver()
     try:
-        b = d.board(board)
         v = d.check_micropython(micropython, b)
         d.check_tools(b)
     except d.BuildError as e:
@@ -33,12 +33,12 @@ def check(board, micropython):
 
 def build(board, micropython, out=None, ops_from=(), jobs=None, on_line=None, terse_errors=None):
     """Builds `board` against the MicroPython checkout; returns a Firmware.
-    terse_errors: None = terse exactly when ops_from is given (a firmware cut to its models)."""
+    terse_errors: None = boards.terse_errors_default(ops_from)."""
     if terse_errors is None:
-        terse_errors = bool(ops_from)
+        terse_errors = boards.terse_errors_default(ops_from)
     root = source_root()
     d = driver()
-    out = pathlib.Path(out or pathlib.Path("out") / "firmware" / board).resolve()
+    out = pathlib.Path(out or boards.default_out(board)).resolve()
     ops_dir = None
     if ops_from:
         ops_dir = out / "ops"
@@ -49,6 +49,12 @@ def build(board, micropython, out=None, ops_from=(), jobs=None, on_line=None, te
         r = d.build(board, micropython, out, ops_dir, jobs, on_line, terse_errors=terse_errors)
     except d.BuildError as e:
         raise FirmwareError(str(e)) from None
-    return Firmware(board, out, r.firmware, r.artifacts, sizes.measure(r, root),
+    try:
+        s = sizes.measure(r, root)
+        sizes.check_complete(s, board)
+    except FirmwareError:
+        d.discard(r)  # not a firmware: no artifacts in out, and the next build starts afresh
+        raise
+    return Firmware(board, out, r.firmware, r.artifacts, s,
                     d.version_string(r.micropython_version), pathlib.Path(micropython).resolve(), ops, r.log,
                     terse_errors)

@@ -14,6 +14,23 @@ import re
 _NO_FLASH = re.compile(r"^\.(bss|sbss|noinit|heap|stack|uninitialized_data|tbss)\b|^COMMON$")
 _NOT_LOADED = re.compile(r"^\.(debug|comment|ARM\.attributes|stab|note|gnu_debug|symtab|strtab|shstrtab)")
 _MEMBER = re.compile(r"^(?P<archive>.+\.a)\((?P<member>[^)]+)\)$")
+# The object makemanifest's frozen_content.c compiles to, as each build system names it:
+# make ports "build/frozen_content.o", cmake ports "CMakeFiles/firmware.dir/frozen_content.c.o"
+# (".c.obj" when the platform file asks for it, as pico-sdk's and esp-idf's do), or a
+# member of a static library "libmain.a(frozen_content.c.obj)".
+_FROZEN = re.compile(r"(^|[/(])frozen_content(\.c)?\.o(bj)?\)?$")
+
+
+def is_frozen(f):
+    """True for the input file that holds the frozen Python (bytecode and its names)."""
+    return _FROZEN.search(f) is not None
+
+
+def is_object_of(f, source_dir):
+    """True when input file f was compiled from a source under source_dir (absolute).
+    make names objects after the source's path inside BUILD; cmake names them
+    CMakeFiles/<target>.dir/<absolute source path without its leading />.c.o(bj)."""
+    return str(source_dir).rstrip("/") + "/" in "/" + f.lstrip("/")
 
 
 @dataclasses.dataclass

@@ -17,20 +17,10 @@ import signal
 import subprocess
 import time
 
-from . import FirmwareError
+from . import FirmwareError, boards
 
-
-@dataclasses.dataclass(frozen=True)
-class Machine:
-    system: str          # qemu-system-* binary
-    machine: str         # -machine
-    romfs_addr: int      # where the firmware looks for a ROMFS image (mounted at /rom)
-    romfs_size: int
-
-
-MACHINES = {
-    "QEMU_M4": Machine("qemu-system-arm", "mps2-an386", 0x21000000, 0x400000),
-}
+# Board name -> boards.Emulator (qemu binary, machine, ROMFS window), from the registry.
+MACHINES = {name: b.emulator for name, b in boards.EMULATED.items()}
 
 _PTY = re.compile(r"char device redirected to (/dev/\S+) \(label serial0\)")
 
@@ -76,7 +66,7 @@ def machine(name):
         return MACHINES[name]
     except KeyError:
         raise FirmwareError(
-            f"{name} is not an emulated board; emulated boards: {', '.join(MACHINES)}") from None
+            f"{name} is not an emulated board; emulated boards: {boards.names(MACHINES)}") from None
 
 
 def romfs_image(romfs, workdir):
@@ -144,7 +134,7 @@ def start(name, firmware, romfs=None, timeout=20.0):
                                  start_new_session=True)
         except FileNotFoundError:
             raise FirmwareError(f"{cmd[0]} is not installed (Debian/Ubuntu: apt-get install "
-                                f"qemu-system-arm, or `make firmware-deps`)") from None
+                                f"{cmd[0]}, or `make firmware-deps`)") from None
     deadline = time.monotonic() + timeout
     pty = None
     while time.monotonic() < deadline:

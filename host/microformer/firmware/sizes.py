@@ -1,6 +1,7 @@
 """Flash and RAM of a built firmware, and the share of it that _uformer adds."""
 import dataclasses
 import pathlib
+import re
 import shutil
 import subprocess
 
@@ -48,24 +49,64 @@ def elf_sizes(elf, cc):
 def measure(result, root):
     """Sizes of a BuildResult from firmware/build.py (root: the microformer checkout)."""
     b = result.board
-    elf = result.build_dir / (b.artifacts[0] if b.name == "UNIX" else "firmware.elf")
-    text, data, bss = elf_sizes(elf, b.cc)
+    text, data, bss = elf_sizes(result.build_dir / b.elf, b.cc)
     if not result.map_file.is_file():
         raise FirmwareError(f"the linker map {result.map_file} is missing; cannot attribute flash")
-    use = mapfile.parse(result.map_file.read_text(errors="replace"))
-    engine_dir = str(pathlib.Path(root) / "cmodule" / "engine") + "/"
+    return attribute(result.map_file.read_text(errors="replace"), root, text, data, bss)
+
+
+# The make ports name the binding's object after its path below USER_C_MODULES
+# (BUILD/micropython/moduformer.o); cmake after its absolute path (.../cmodule/micropython/...).
+_BINDING = re.compile(r"(^|/)micropython/moduformer(\.c)?\.o(bj)?$")
+
+
+def attribute(map_text, root, text=0, data=0, bss=0):
+    """Sizes from a linker map's text (root: the microformer checkout the module was
+    compiled from) and the ELF's text/data/bss."""
+    use = mapfile.parse(map_text)
+    engine_dir = pathlib.Path(root) / "cmodule" / "engine"
+    binding_dir = pathlib.Path(root) / "cmodule" / "micropython"
 
     def is_engine(f):
-        return engine_dir in f
+        return mapfile.is_object_of(f, engine_dir)
 
     def is_binding(f):
-        return f.endswith("micropython/moduformer.o") or "/cmodule/micropython/" in f
+        return mapfile.is_object_of(f, binding_dir) or _BINDING.search(f) is not None
 
-    eng, _, eng_files = mapfile.module_flash(use, is_engine)
+    eng, _, _ = mapfile.module_flash(use, is_engine)
     bnd, _, _ = mapfile.module_flash(use, is_binding)
     _, lib, all_files = mapfile.module_flash(use, lambda f: is_engine(f) or is_binding(f))
-    frozen = sum(v for f, v in use.by_file.items() if f.endswith("frozen_content.o"))
+    frozen = sum(v for f, v in use.by_file.items() if mapfile.is_frozen(f))
     return Sizes(text, data, bss, eng, bnd, lib, frozen, all_files)
+
+
+# Floors below which a build is not a microformer firmware whatever make said. The engine
+# with no op at all is board_costs.FLASH["base"] bytes on Cortex-M4 (-Os); other compilers
+# differ, but not by half. MicroPython alone is over 150 KB on every port the boards use.
+MIN_BINDING = 1024
+MIN_MICROPYTHON = 64 * 1024
+
+
+def check_complete(s, board):
+    """FirmwareError unless the sizes are those of MicroPython with _uformer and the
+    frozen uformer package, so that a broken build is never reported as built."""
+    from ..board_costs import FLASH
+
+    min_engine = FLASH["base"] // 2
+    problems = []
+    if s.engine < min_engine:
+        problems.append(f"engine {s.engine} bytes (the engine without any op is {FLASH['base']})")
+    if s.binding < MIN_BINDING:
+        problems.append(f"binding {s.binding} bytes (expected over {MIN_BINDING})")
+    if s.frozen <= 0:
+        problems.append("no frozen Python")
+    rest = s.flash - s.module - s.frozen
+    if rest < MIN_MICROPYTHON:
+        problems.append(f"{rest} bytes besides _uformer and frozen Python (MicroPython alone "
+                        f"is over {MIN_MICROPYTHON})")
+    if problems:
+        raise FirmwareError(f"the {board} build finished but is not a microformer firmware "
+                            f"({s.flash} bytes): {'; '.join(problems)}")
 
 
 def describe(s, native=False):
