@@ -21,6 +21,7 @@ VERBS = (
     "inspect",
     "explain",
     "eval",
+    "install",
     "push",
     "bench",
     "monitor",

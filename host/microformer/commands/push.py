@@ -83,9 +83,9 @@ def positive_float(text):
     return v
 
 
-def add_target(p, drive=False, transport=True):
+def add_target(p, drive=False, transport=True, required=True):
     """--port | --sim (| --drive) and, for a port, --transport: the one board link's choices."""
-    g = p.add_mutually_exclusive_group(required=True)
+    g = p.add_mutually_exclusive_group(required=required)
     g.add_argument("--port", "-p", metavar="PORT",
                    help="serial port of the board (/dev/ttyACM0, COM3, the emulated board's pty)")
     g.add_argument("--sim", metavar="DIR", help="simulator directory standing for the board's filesystem")
@@ -253,23 +253,46 @@ def _live_sim(root, data, fname, digest, timeout):
     except OSError as e:
         raise DeviceError(f"simulator {os.path.abspath(root)}: writing {new}: {e}") from None
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    try:
+        while time.monotonic() < deadline:
+            try:
+                with open(side) as f:
+                    cur = f.read().split()
+            except OSError:
+                cur = []
+            if cur and cur[0] == digest and not os.path.exists(new):
+                return {"skipped": False, "live": True, "sha256": digest, "bytes": len(data),
+                        "path": p, "retries": 0}
+            refused = simulator.find_line(log_path, log_start, f"uformer slot {fname}: refused")
+            if refused:
+                raise DeviceError(f"the app refused the model: {refused.split(': ', 1)[1]}")
+            if simulator.running(root) is None:
+                raise DeviceError(f"the simulator app on {root} stopped before installing the model")
+            time.sleep(0.05)
+        raise DeviceError(f"the app on {root} did not install {fname} within {timeout:g} s "
+                          f"(does it serve a Slot on models/{fname}?)")
+    except BaseException:
+        _withdraw(new, digest)
+        raise
+
+
+def _withdraw(new, digest):
+    """Removes the NAME.new (and its sidecar) this push dropped when the app refused it or
+    never took it: the Slot deletes only the sidecar it read, and a NAME.new left behind
+    would be offered again at the app's next start. Files another writer replaced since
+    (another digest) are left alone."""
+    for path in (new + ".sha256", new):
         try:
-            with open(side) as f:
-                cur = f.read().split()
+            if path.endswith(".sha256"):
+                with open(path) as f:
+                    ours = f.read().split()[:1] == [digest]
+            else:
+                with open(path, "rb") as f:
+                    ours = hashlib.sha256(f.read()).hexdigest() == digest
+            if ours:
+                os.remove(path)
         except OSError:
-            cur = []
-        if cur and cur[0] == digest and not os.path.exists(new):
-            return {"skipped": False, "live": True, "sha256": digest, "bytes": len(data),
-                    "path": p, "retries": 0}
-        refused = simulator.find_line(log_path, log_start, f"uformer slot {fname}: refused")
-        if refused:
-            raise DeviceError(f"the app refused the model: {refused.split(': ', 1)[1]}")
-        if simulator.running(root) is None:
-            raise DeviceError(f"the simulator app on {root} stopped before installing the model")
-        time.sleep(0.05)
-    raise DeviceError(f"the app on {root} did not install {fname} within {timeout:g} s "
-                      f"(does it serve a Slot on models/{fname}?)")
+            pass  # already gone (the Slot consumed it) or unreadable: nothing of ours to remove
 
 
 def run(args):
