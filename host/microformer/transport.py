@@ -152,7 +152,10 @@ class Transport:
                 err = -1000 - new
                 if err == 28:  # ENOSPC
                     raise DeviceError(f"device filesystem is full after {off} of {size} bytes of {part}")
-                raise DeviceError(f"writing {part} failed on the board: OSError {err}")
+                # ENOENT here: the folder is missing, because makedirs could not create it.
+                why = "its folder does not exist and could not be created" if err == 2 else os.strerror(err)
+                raise DeviceError(f"{self.describe()}: writing {part} failed: {why} (OSError {err}); "
+                                  f"is the filesystem read-only or full?")
             if new < 0 or new > size:
                 # A damaged chunk (-2), or a part file that is not ours: resume where it is
                 # sound, or start over.
