@@ -7,6 +7,7 @@ import heavy dependencies inside run().
 """
 import argparse
 import importlib
+import os
 import sys
 
 from . import __version__
@@ -73,10 +74,50 @@ def main(argv=None):
         ap.print_help(sys.stderr)
         return 2
     try:
-        return int(run(args) or 0)
+        code = int(run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
     except MicroformerError as e:
         print(f"microformer: {e}", file=sys.stderr)
         return 1
+    except ModuleNotFoundError as e:
+        hint = missing_extra(e)
+        if hint is None:
+            raise
+        print(f"microformer: {args.verb} {hint}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        # Files are written to NAME.part and renamed, so an interrupt leaves the old file
+        # or none, never half of one.
+        print(f"\nmicroformer: {args.verb} interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `microformer ... | head` closed stdout: stop quietly, as cat and grep do. Python
+        # flushes stdout again at exit; point it at /dev/null so that flush cannot fail.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a program killed by it
+
+
+# Modules that only an optional extra brings (pyproject.toml), and what to install.
+EXTRAS = {
+    "tensorflow": ("TensorFlow", "train"),
+    "keras": ("Keras (with TensorFlow)", "train"),
+    "tf_keras": ("Keras (with TensorFlow)", "train"),
+    "matplotlib": ("matplotlib (for --plot)", "train"),
+    "aeon": ("aeon", "bench"),
+}
+
+
+def missing_extra(e):
+    """'needs X, which is not installed: pip install ...' for a ModuleNotFoundError of an
+    optional dependency; None for any other missing module (a real bug: let it raise)."""
+    top = (e.name or "").split(".")[0]
+    if top not in EXTRAS:
+        return None
+    what, extra = EXTRAS[top]
+    return (f"needs {what}, which is not installed in this environment ({sys.executable}): "
+            f"pip install 'microformer[{extra}]' (from a checkout: pip install -e '.[{extra}]')")
 
 
 if __name__ == "__main__":

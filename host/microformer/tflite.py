@@ -6,6 +6,7 @@ re-packs the whole model with every buffer aligned to 16 bytes, as the TFLite co
 so int32 biases and int8 weights stay aligned for engines that read them in place.
 """
 import json
+import re
 
 import numpy as np
 
@@ -44,6 +45,16 @@ def _type_names():
     return {v: k.lower() for k, v in vars(S.TensorType).items() if not k.startswith("_")}
 
 
+def _corrupt(buf, e):
+    """The user's sentence for a flatbuffers failure (a struct.error or IndexError about
+    offsets, which says nothing to someone holding a damaged file)."""
+    m = re.search(r"at least (\d+) bytes", str(e))
+    if m and int(m.group(1)) > len(buf):
+        return (f"truncated .tflite model: its tables reach byte {int(m.group(1)):,} but the file "
+                f"has {len(buf):,} bytes (an interrupted copy or download?)")
+    return f"corrupt .tflite model ({len(buf):,} bytes): an offset in its tables points outside the file"
+
+
 def unpack(buf):
     """bytes -> ModelT, with a clear error for files that are not .tflite models."""
     S = schema()
@@ -55,7 +66,7 @@ def unpack(buf):
     try:
         m = S.ModelT.InitFromPackedBuf(buf, 0)
     except Exception as e:  # flatbuffers raises bare struct/Index errors on corrupt offsets
-        raise ModelError(f"corrupt .tflite model ({len(buf)} bytes): {type(e).__name__}: {e}") from None
+        raise ModelError(_corrupt(buf, e)) from None
     if not m.subgraphs:
         raise ModelError("corrupt .tflite model: no subgraphs")
     return m
@@ -124,7 +135,7 @@ def get_metadata(buf, name=METADATA_NAME):
                 b = m.Buffers(md.Buffer())
                 return b.DataAsNumpy().tobytes() if b.DataLength() else b""
     except Exception as e:  # corrupt offsets surface as struct/Index errors
-        raise ModelError(f"corrupt .tflite model: {type(e).__name__}: {e}") from None
+        raise ModelError(_corrupt(buf, e)) from None
     return None
 
 

@@ -1,7 +1,7 @@
 """microformer distill --teacher BIG.keras DATA --out student.keras: knowledge distillation."""
-import os
 
-from ..cliutil import nonneg_float, positive_int, write_bytes
+from ..cliutil import (check_data, check_keras, check_out, nonneg_float, positive_int, save_keras,
+                       write_bytes)
 from ..errors import MicroformerError
 
 
@@ -54,14 +54,6 @@ def add_parser(sub):
 SIZES = ("layers", "d_model", "heads", "ffn", "attention", "patch", "activation", "dropout")
 
 
-def check_out(path, ext):
-    if not path.endswith(ext):
-        raise MicroformerError(f"--out {path}: expected a {ext} file name")
-    d = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(d):
-        raise MicroformerError(f"--out {path}: folder {d} does not exist")
-
-
 def save(model, row, args):
     """Write the .keras (metrics in its metadata) and, with --tflite, the measured int8 model."""
     import json
@@ -72,7 +64,7 @@ def save(model, row, args):
 
     st = model.get_layer("standardize")
     st.info = dict(st.info, metrics=dict(st.info.get("metrics") or {}, **report.summary(row)))
-    model.save(args.out)
+    save_keras(model, args.out)
     print(f"saved {args.out}")
     if args.tflite:
         b = row["tflite"]
@@ -86,7 +78,7 @@ def check_args(args):
     """The outputs and the distillation arguments that distill and prune share."""
     check_out(args.out, ".keras")
     if args.tflite:
-        check_out(args.tflite, ".tflite")
+        check_out(args.tflite, ".tflite", "--tflite")
     if args.alpha > 1:
         raise MicroformerError(f"--alpha must be in [0, 1], got {args.alpha}")
     if args.temperature <= 0:
@@ -95,6 +87,8 @@ def check_args(args):
 
 def run(args):
     check_args(args)
+    check_keras(args.teacher, "--teacher")
+    check_data(args.data)
     from .. import models, training
     from ..compress import distill, report
 

@@ -1,5 +1,5 @@
 """microformer eval MODEL DATA: accuracy, per-class precision/recall, confusion matrix."""
-from ..cliutil import model_kind, nonneg_float, print_json, read_bytes
+from ..cliutil import check_data, check_keras, model_kind, nonneg_float, print_json, read_bytes
 
 
 def add_parser(sub):
@@ -23,14 +23,19 @@ def add_parser(sub):
 def run(args):
     import sys
 
+    kind = model_kind(args.model)
+    if kind == "keras":
+        check_keras(args.model)
+    else:
+        buf = read_bytes(args.model)
+    check_data(args.data)
     import numpy as np
 
     from .. import data as D
     from .. import engine, metrics
 
-    kind = model_kind(args.model)
     if kind == "tflite":
-        e = engine.Engine(read_bytes(args.model))
+        e = engine.Engine(buf)
         info = e.info
         predict = e.predict
         where = "int8 on the engine"

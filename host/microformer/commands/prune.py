@@ -1,7 +1,7 @@
 """microformer prune MODEL.keras DATA --out pruned.keras: remove attention heads / FFN units."""
 import argparse
 
-from ..cliutil import nonneg_float, positive_int
+from ..cliutil import check_data, check_keras, nonneg_float, positive_int
 from ..errors import MicroformerError
 from .distill import check_args, save
 
@@ -69,6 +69,8 @@ def run(args):
                                "with --heads or --ffn-units")
     if args.target_macs is None and args.heads is None and args.ffn_units is None:
         raise MicroformerError("say what to prune: --heads K, --ffn-units K or --target-macs N")
+    check_keras(args.model)
+    check_data(args.data)
     from .. import models, training
     from ..compress import distill, loop, prune, qat, report
 

@@ -1,8 +1,8 @@
 """microformer quantize model.keras --calib DATA --out model.tflite: full-integer int8."""
 import json
 
-from ..cliutil import positive_int, write_bytes
-from ..errors import EngineUnavailable, MicroformerError
+from ..cliutil import check_data, check_keras, check_out, positive_int, write_bytes
+from ..errors import EngineUnavailable
 
 
 def add_parser(sub):
@@ -24,8 +24,9 @@ def add_parser(sub):
 
 
 def run(args):
-    if not args.out.endswith(".tflite"):
-        raise MicroformerError(f"--out {args.out}: expected a .tflite file name")
+    check_out(args.out, ".tflite")
+    check_keras(args.model)
+    check_data(args.calib, "--calib")
     from .. import convert, engine, models, training
     from ..tflite import set_metadata
 

@@ -1,9 +1,8 @@
 """microformer train DATA --out model.keras: train a classifier on sensor recordings."""
 import argparse
-import os
 import sys
 
-from ..cliutil import nonneg_float, positive_int
+from ..cliutil import check_data, check_keras, check_out, nonneg_float, positive_int, save_keras
 from ..errors import MicroformerError
 
 
@@ -84,10 +83,10 @@ OPTS = ("arch", "layers", "d_model", "heads", "ffn", "attention", "patch", "acti
 def run(args):
     if not args.out.endswith(".keras"):
         raise MicroformerError(f"--out {args.out}: Keras models are saved as .keras files")
-    out_dir = os.path.dirname(os.path.abspath(args.out))
-    if not os.path.isdir(out_dir):
-        raise MicroformerError(f"--out {args.out}: folder {out_dir} does not exist")
+    check_out(args.out, ".keras")
+    check_data(args.data)
     if args.init:
+        check_keras(args.init, "--init")
         from ..compress.finetune import run_init
 
         return run_init(args)
@@ -101,7 +100,7 @@ def run(args):
         from ..compress.finetune import int8_report
 
         qat_table = int8_report(res.model, res.splits, "quantization-aware")
-    res.model.save(args.out)
+    save_keras(res.model, args.out)
     m = res.info["metrics"]
     c = res.info["config"]
     print(f"{c['arch']}: {c['layers']} layer(s), d_model {c['d_model']}, {c['heads']} head(s), "

@@ -1,6 +1,5 @@
 """microformer tune DATA --board B: search model sizes and kinds under a board's budget."""
 from ..cliutil import nonneg_float, positive_int
-from ..errors import MicroformerError
 
 
 def add_parser(sub):
@@ -48,8 +47,10 @@ def add_parser(sub):
 def run(args):
     import pathlib
 
-    if not args.out.endswith(".tflite"):
-        raise MicroformerError(f"--out {args.out}: expected a .tflite file name")
+    from ..cliutil import check_data, check_out
+
+    check_out(args.out, ".tflite")
+    check_data(args.data)
     from .. import tune
 
     budget = tune.make_budget(args.board, args.ram, args.flash, args.latency_ms, args.model_in_ram)
