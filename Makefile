@@ -35,11 +35,14 @@ clean:
 	rm -rf build *.egg-info _uformer*.so
 
 # Toolchain for `microformer firmware build` and the emulated board (Debian/Ubuntu):
-# arm-none-eabi-gcc with newlib, qemu-system-arm, cmake (rp2 boards). The firmware tests
+# arm-none-eabi-gcc with newlib, qemu-system-arm, cmake (rp2 boards); for the rv32imc and x64
+# native modules (`microformer firmware natmod`) riscv64-unknown-elf-gcc with picolibc,
+# qemu-system-riscv32 (VIRT_RV32 board) and musl's static libm. The firmware tests
 # (pytest -m firmware) also need a MicroPython checkout in MICROPY_DIR.
 SUDO ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: firmware-deps
 firmware-deps:
 	$(SUDO) apt-get update
 	$(SUDO) apt-get install -y build-essential cmake gcc-arm-none-eabi libnewlib-arm-none-eabi \
-		libstdc++-arm-none-eabi-newlib qemu-system-arm
+		libstdc++-arm-none-eabi-newlib qemu-system-arm \
+		gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc musl-dev

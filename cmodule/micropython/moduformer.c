@@ -35,9 +35,18 @@
 #if !MICROPY_PY_BUILTINS_MEMORYVIEW
 #error "_uformer needs MICROPY_PY_BUILTINS_MEMORYVIEW (tensors are exposed as memoryviews)"
 #endif
-#if !MICROPY_MODULE_GETATTR
+#if !MICROPY_MODULE_GETATTR && !MICROPY_ENABLE_DYNRUNTIME
 #error "_uformer needs MICROPY_MODULE_GETATTR (OPS is read from the engine at run time)"
-#endif
+#endif /* !MICROPY_MODULE_GETATTR && !MICROPY_ENABLE_DYNRUNTIME */
+
+// The same source builds the dynamic native module (cmodule/natmod/uformer_natmod.c), where
+// qstrs are numbered at load time: tables holding qstrs are then built at run time (the
+// argument table on the stack; the type and module globals in mpy_init).
+#if MICROPY_ENABLE_DYNRUNTIME
+#define UFORMER_QSTR_TABLE const
+#else
+#define UFORMER_QSTR_TABLE static const
+#endif /* MICROPY_ENABLE_DYNRUNTIME */
 
 // The dry run that sizes the arena needs a scratch holding the model's tables. While it
 // does not, the engine reports a lower bound that covers only the tables placed so far,
@@ -164,7 +173,7 @@ static uformer_model_obj_t *uformer_get_model(mp_obj_t self_in) {
 
 static mp_obj_t uformer_model_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *all_args) {
     enum { ARG_model, ARG_arena_size, ARG_arena };
-    static const mp_arg_t allowed_args[] = {
+    UFORMER_QSTR_TABLE mp_arg_t allowed_args[] = {
         { MP_QSTR_model, MP_ARG_REQUIRED | MP_ARG_OBJ, {.u_obj = MP_OBJ_NULL} },
         { MP_QSTR_arena_size, MP_ARG_OBJ, {.u_obj = mp_const_none} },
         { MP_QSTR_arena, MP_ARG_KW_ONLY | MP_ARG_OBJ, {.u_obj = mp_const_none} },
@@ -411,23 +420,18 @@ static void uformer_model_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
         // Store or delete: the attributes are read-only (AttributeError).
         return;
     }
-    switch (attr) {
-        case MP_QSTR_arena_size:
-            dest[0] = mp_obj_new_int_from_uint(mf_arena_used(uformer_get_model(self_in)->model));
-            break;
-        case MP_QSTR_num_inputs:
-            dest[0] = MP_OBJ_NEW_SMALL_INT(mf_num_inputs(uformer_get_model(self_in)->model));
-            break;
-        case MP_QSTR_num_outputs:
-            dest[0] = MP_OBJ_NEW_SMALL_INT(mf_num_outputs(uformer_get_model(self_in)->model));
-            break;
-        case MP_QSTR_ops:
-            dest[0] = uformer_model_ops(uformer_get_model(self_in));
-            break;
-        default:
-            // Methods: continue the lookup in locals_dict.
-            dest[1] = MP_OBJ_SENTINEL;
-            break;
+    // An if chain, not a switch: a native module's qstrs are not constants.
+    if (attr == MP_QSTR_arena_size) {
+        dest[0] = mp_obj_new_int_from_uint(mf_arena_used(uformer_get_model(self_in)->model));
+    } else if (attr == MP_QSTR_num_inputs) {
+        dest[0] = MP_OBJ_NEW_SMALL_INT(mf_num_inputs(uformer_get_model(self_in)->model));
+    } else if (attr == MP_QSTR_num_outputs) {
+        dest[0] = MP_OBJ_NEW_SMALL_INT(mf_num_outputs(uformer_get_model(self_in)->model));
+    } else if (attr == MP_QSTR_ops) {
+        dest[0] = uformer_model_ops(uformer_get_model(self_in));
+    } else {
+        // Methods: continue the lookup in locals_dict.
+        dest[1] = MP_OBJ_SENTINEL;
     }
 }
 
@@ -445,6 +449,7 @@ static void uformer_model_print(const mp_print_t *print, mp_obj_t self_in, mp_pr
         mf_num_nodes(self->model), (unsigned int)mf_arena_used(self->model));
 }
 
+#if !MICROPY_ENABLE_DYNRUNTIME
 static const mp_rom_map_elem_t uformer_model_locals_dict_table[] = {
     { MP_ROM_QSTR(MP_QSTR_input_info), MP_ROM_PTR(&uformer_model_input_info_obj) },
     { MP_ROM_QSTR(MP_QSTR_output_info), MP_ROM_PTR(&uformer_model_output_info_obj) },
@@ -464,6 +469,7 @@ static MP_DEFINE_CONST_OBJ_TYPE(
     attr, uformer_model_attr,
     locals_dict, &uformer_model_locals_dict
     );
+#endif /* !MICROPY_ENABLE_DYNRUNTIME */
 
 /******************************************************************************/
 // Module: arena_size(buf), OPS, version
@@ -475,14 +481,9 @@ static mp_obj_t uformer_arena_size(mp_obj_t buf_in) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(uformer_arena_size_obj, uformer_arena_size);
 
-// OPS comes from the engine's table (which --ops-from trims), so it is built on access
+// OPS comes from the engine's table (which --ops-from trims), so it is built from it
 // rather than duplicated here as a constant.
-static mp_obj_t uformer_getattr(mp_obj_t attr_in) {
-    if (mp_obj_str_get_qstr(attr_in) != MP_QSTR_OPS) {
-        // Not found: the runtime raises AttributeError (or, for the import machinery's
-        // probe of __init__, carries on).
-        return MP_OBJ_NULL;
-    }
+static mp_obj_t uformer_supported_ops(void) {
     int n = mf_num_supported_ops();
     mp_obj_tuple_t *ops = MP_OBJ_TO_PTR(mp_obj_new_tuple(n, NULL));
     for (int i = 0; i < n; i++) {
@@ -490,6 +491,17 @@ static mp_obj_t uformer_getattr(mp_obj_t attr_in) {
         ops->items[i] = mp_obj_new_str(name, strlen(name));
     }
     return MP_OBJ_FROM_PTR(ops);
+}
+
+#if !MICROPY_ENABLE_DYNRUNTIME
+// Built on access; the native module stores it in its globals at import instead.
+static mp_obj_t uformer_getattr(mp_obj_t attr_in) {
+    if (mp_obj_str_get_qstr(attr_in) != MP_QSTR_OPS) {
+        // Not found: the runtime raises AttributeError (or, for the import machinery's
+        // probe of __init__, carries on).
+        return MP_OBJ_NULL;
+    }
+    return uformer_supported_ops();
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(uformer_getattr_obj, uformer_getattr);
 
@@ -511,3 +523,4 @@ const mp_obj_module_t uformer_user_cmodule = {
 };
 
 MP_REGISTER_MODULE(MP_QSTR__uformer, uformer_user_cmodule);
+#endif /* !MICROPY_ENABLE_DYNRUNTIME */

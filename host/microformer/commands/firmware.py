@@ -3,6 +3,8 @@
     microformer firmware build --board QEMU_M4 --micropython ~/micropython
         [--ops-from model.tflite ...] [--errors full|terse] [--out DIR] [-j N]
     microformer firmware romfs DIR [-o IMG]     # /rom image with aligned files
+    microformer firmware natmod --arch ARCH --micropython DIR [--ops-from M ...] [--out DIR]
+                                                # _uformer.mpy for stock firmware
 
 Checks the MicroPython version and the toolchain, builds out of tree (BOARD_DIR or
 VARIANT_DIR, USER_C_MODULES, FROZEN_MANIFEST; the MicroPython tree is only read), then
@@ -39,12 +41,37 @@ def add_parser(subparsers):
     r.add_argument("src", metavar="DIR", help="directory to pack (its tree becomes /rom)")
     r.add_argument("-o", "--output", metavar="IMG", help="image file (default: DIR.romfs)")
     r.add_argument("--align", type=int, default=16, help="file data alignment in bytes (default 16)")
+    _add_natmod_parser(sub)
     return p
+
+
+def _add_natmod_parser(sub):
+    from ..firmware.natmod import ARCHS
+
+    n = sub.add_parser("natmod", help="build _uformer.mpy for a board's stock firmware",
+                       description="Build _uformer as a dynamic native module (.mpy) that stock "
+                                   "MicroPython firmware imports, plus the uformer package compiled "
+                                   "with mpy-cross: OUT/ARCH/_uformer.mpy, OUT/ARCH/lib/uformer/*.mpy "
+                                   "and OUT/ARCH/natmod.json.")
+    n.add_argument("--arch", required=True, choices=sorted(ARCHS),
+                   help="; ".join(f"{a.name}: {a.cores}" for a in ARCHS.values()))
+    n.add_argument("--micropython", required=True, metavar="DIR",
+                   help="MicroPython checkout of the board's release (read only): a native .mpy "
+                        "loads only on the MicroPython version it was built against")
+    n.add_argument("--ops-from", nargs="+", metavar="MODEL", default=[],
+                   help="compile only the kernels these .tflite models use")
+    n.add_argument("--errors", choices=("full", "terse"),
+                   help="model errors as sentences or codes (default: terse with --ops-from)")
+    n.add_argument("--out", metavar="DIR", default="out/natmod",
+                   help="output directory (default: out/natmod); the files go to DIR/ARCH")
+
 
 
 def run(args):
     if args.action == "romfs":
         return _romfs(args)
+    if args.action == "natmod":
+        return _natmod(args)
     from ..firmware import builder, driver, opsconfig
     from ..firmware.sizes import describe
 
@@ -81,6 +108,29 @@ def run(args):
         print(f"run it: microformer board start QEMU_M4 --firmware {fw.firmware}")
     else:
         print(f"flash it: copy {fw.out / 'firmware.uf2'} to the board's BOOTSEL drive")
+    return 0
+
+
+def _natmod(args):
+    from ..firmware import natmod
+
+    version = natmod.check(args.arch, args.micropython)
+    print(f"MicroPython {version} at {args.micropython}; arch {args.arch} "
+          f"({natmod.ARCHS[args.arch].cores})")
+    errors = args.errors or ("terse" if args.ops_from else "full")
+    bar = _progress(f"_uformer.mpy ({args.arch})")
+    try:
+        d = natmod.build(args.arch, args.micropython, args.out, args.ops_from or None,
+                         terse_errors=errors == "terse", on_line=bar.line)
+    finally:
+        bar.close()
+    info = natmod.manifest(d)
+    h, s = info["mpy_version"], info["sizes"]
+    print(f"{d / natmod.NATMOD_FILE}: {s['mpy']} bytes (machine code {s['text']}, static RAM "
+          f"{s['bss']}), .mpy v{h['version']}.{h['sub_version']} {h['arch']}")
+    print(f"{d / 'lib' / 'uformer'}: the uformer package, {s['package']} bytes of .mpy")
+    print(f"ops: {len(info['ops'])}" + (f" ({', '.join(info['ops'])})" if args.ops_from else " (all the engine has)"))
+    print(f"on the board: copy {natmod.NATMOD_FILE} and lib/uformer to /lib, then `import _uformer`")
     return 0
 
 
