@@ -26,7 +26,7 @@
 #include "kernels/k_elementwise.h"
 
 /* ops/op_elementwise.c: the int8 parameters of a prepared MUL, NULL for float. */
-const mfk_binary_s8_t *mf_op_mul_params(const mf_node_t *node);
+const mf_k_binary_s8_t *mf_op_mul_params(const mf_node_t *node);
 #endif /* MF_OP_MUL */
 
 /* ops/op_softmax.c: the kernel parameters of a prepared SOFTMAX. */
@@ -323,18 +323,18 @@ void mf_fused_eval(mf_model_t *m, const mf_node_t *node) {
     const int32_t M = qk->m, N = qk->n, D = pv->n;
 #if MF_OP_MUL
     /* The MUL's scalar against one row of scores, in the MUL's operand order. */
-    const mfk_binary_s8_t *mul = NULL;
+    const mf_k_binary_s8_t *mul = NULL;
     const int8_t *c = NULL;
     union {
-        mfk_bcast_t plan;
-        uint8_t bytes[MFK_BCAST_BYTES(1)];
+        mf_k_bcast_t plan;
+        uint8_t bytes[MF_K_BCAST_BYTES(1)];
     } row_plan;
     if (fa->mul_node >= 0) {
         const mf_node_t *mn = &m->nodes[fa->mul_node];
         const int32_t one = 1;
-        mfk_loop_t loops[MFK_BCAST_MAX];
-        const int nl = mfk_bcast_loops(1, fa->scalar_first ? &one : &N, fa->scalar_first ? &N : &one, &N, loops);
-        mfk_bcast_fill(&row_plan.plan, nl, loops);
+        mf_k_loop_t loops[MF_K_BCAST_MAX];
+        const int nl = mf_k_bcast_loops(1, fa->scalar_first ? &one : &N, fa->scalar_first ? &N : &one, &N, loops);
+        mf_k_bcast_fill(&row_plan.plan, nl, loops);
         mul = mf_op_mul_params(mn);
         c = (const int8_t *)mf_in_data(m, mn, fa->scalar_first ? 0 : 1);
     }
@@ -353,7 +353,7 @@ void mf_fused_eval(mf_model_t *m, const mf_node_t *node) {
                     mf_k_batch_matmul_row(qk, qm + (size_t)i * (size_t)qk->k, km, row, acc);
 #if MF_OP_MUL
                     if (mul) {
-                        mfk_binary_s8(mul, &row_plan.plan, fa->scalar_first ? c : row, fa->scalar_first ? row : c, row);
+                        mf_k_binary_s8(mul, &row_plan.plan, fa->scalar_first ? c : row, fa->scalar_first ? row : c, row);
                     }
 #endif /* MF_OP_MUL */
                     if (fa->use_table) {

@@ -2,7 +2,7 @@
 #include "mf_config.h"
 #include "kernels/k_activations.h"
 
-#if MF_OP_LOGISTIC || MF_OP_TANH || MF_OP_HARD_SWISH || MF_OP_RELU || MF_OP_RELU6 || MF_OP_GELU
+#if MF_OP_LOGISTIC || MF_OP_TANH || MF_OP_HARD_SWISH || MF_OP_RELU || MF_OP_RELU6 || MF_OP_GELU || MF_OP_RSQRT
 void mf_k_lut_s8(const int8_t *in, int8_t *out, int32_t n, const int8_t *lut) {
     const uint8_t *src = (const uint8_t *)in;
     /* Four at a time: the loads are independent, which helps in-order cores. */
@@ -18,7 +18,7 @@ void mf_k_lut_s8(const int8_t *in, int8_t *out, int32_t n, const int8_t *lut) {
         out[i] = lut[src[i]];
     }
 }
-#endif /* MF_OP_LOGISTIC || MF_OP_TANH || MF_OP_HARD_SWISH || MF_OP_RELU || MF_OP_RELU6 || MF_OP_GELU */
+#endif /* MF_OP_LOGISTIC || MF_OP_TANH || MF_OP_HARD_SWISH || MF_OP_RELU || MF_OP_RELU6 || MF_OP_GELU || MF_OP_RSQRT */
 
 #if MF_OP_RELU6
 void mf_k_clamp_s8_lut(int8_t lo, int8_t hi, int8_t *lut) {

@@ -5,12 +5,12 @@
 
 #include "mf_config.h"
 
-#define MFK_ANY_BINARY (MF_OP_ADD || MF_OP_SUB || MF_OP_MUL || MF_OP_SQUARED_DIFFERENCE)
+#define MF_K_ANY_BINARY (MF_OP_ADD || MF_OP_SUB || MF_OP_MUL || MF_OP_SQUARED_DIFFERENCE)
 
-#if MFK_ANY_BINARY
+#if MF_K_ANY_BINARY
 
-int mfk_bcast_loops(int ndim, const int32_t *d1, const int32_t *d2, const int32_t *out,
-    mfk_loop_t *loops) {
+int mf_k_bcast_loops(int ndim, const int32_t *d1, const int32_t *d2, const int32_t *out,
+    mf_k_loop_t *loops) {
     /* A dim of output extent 1 adds nothing to any index, so it is skipped; a dim whose
      * broadcast pattern (which input repeats) equals the previous loop's continues that
      * loop, because row-major inputs are contiguous across it (or both strides are 0). */
@@ -48,7 +48,7 @@ int mfk_bcast_loops(int ndim, const int32_t *d1, const int32_t *d2, const int32_
     return n;
 }
 
-void mfk_bcast_fill(mfk_bcast_t *plan, int nloops, const mfk_loop_t *loops) {
+void mf_k_bcast_fill(mf_k_bcast_t *plan, int nloops, const mf_k_loop_t *loops) {
     plan->nloops = nloops;
     plan->rows = nloops ? 1 : 0;
     for (int i = 0; i < nloops; ++i) {
@@ -61,17 +61,17 @@ void mfk_bcast_fill(mfk_bcast_t *plan, int nloops, const mfk_loop_t *loops) {
 
 /* One inner row: c is the kernel's hoisted parameters, row the plan's loop[0] (extent
  * and element strides), a and b the row's first input elements. */
-typedef void (*bcast_row_fn)(const void *c, const mfk_loop_t *row, const void *a, const void *b,
+typedef void (*bcast_row_fn)(const void *c, const mf_k_loop_t *row, const void *a, const void *b,
     void *y);
 
 /* Walks the plan: row() per inner row, whose input offsets follow from the row number's
  * digits in the outer loops' extents. lg: log2 of the element size. */
-static void bcast_run(const mfk_bcast_t *b, int lg, bcast_row_fn row, const void *c,
+static void bcast_run(const mf_k_bcast_t *b, int lg, bcast_row_fn row, const void *c,
     const uint8_t *x1, const uint8_t *x2, uint8_t *y) {
     for (int32_t r = 0; r < b->rows; ++r) {
         int32_t o1 = 0, o2 = 0, q = r;
         for (int d = 1; d < b->nloops; ++d) {
-            const mfk_loop_t *l = &b->loop[d];
+            const mf_k_loop_t *l = &b->loop[d];
             const int32_t i = q % l->extent;
             q /= l->extent;
             o1 += i * l->stride1;
@@ -96,7 +96,7 @@ static MF_ALWAYS_INLINE int8_t s8_out(int32_t raw, const s8_ctx_t *c) {
     return (int8_t)mf_clamp(o, c->lo, c->hi);
 }
 
-#endif /* MFK_ANY_BINARY */
+#endif /* MF_K_ANY_BINARY */
 
 /* Each int8 row below hoists a row-wide scalar operand (stride 0) out of its loop. The
  * element functions are symmetric enough that one loop serves either side: v is the
@@ -105,7 +105,7 @@ static MF_ALWAYS_INLINE int8_t s8_out(int32_t raw, const s8_ctx_t *c) {
 #if MF_OP_ADD || MF_OP_SUB
 
 /* SUB negates the second scaled value, which is exact (the rounding happened before). */
-static void addsub_row(const void *cv, const mfk_loop_t *row, const void *av, const void *bv,
+static void addsub_row(const void *cv, const mf_k_loop_t *row, const void *av, const void *bv,
     void *yv) {
     const s8_ctx_t *c = cv;
     const int8_t *a = av, *b = bv;
@@ -146,7 +146,7 @@ static inline int8_t sqdiff_out(int32_t diff, const s8_ctx_t *c) {
     return (int8_t)mf_clamp(o, -128, 127);
 }
 
-static void sqdiff_row(const void *cv, const mfk_loop_t *row, const void *av, const void *bv,
+static void sqdiff_row(const void *cv, const mf_k_loop_t *row, const void *av, const void *bv,
     void *yv) {
     const s8_ctx_t *c = cv;
     const int8_t *a = av, *b = bv;
@@ -174,7 +174,7 @@ static void sqdiff_row(const void *cv, const mfk_loop_t *row, const void *av, co
 
 #if MF_OP_MUL
 
-static void mul_row(const void *cv, const mfk_loop_t *row, const void *av, const void *bv,
+static void mul_row(const void *cv, const mf_k_loop_t *row, const void *av, const void *bv,
     void *yv) {
     const s8_ctx_t *c = cv;
     const int8_t *a = av, *b = bv;
@@ -197,9 +197,9 @@ static void mul_row(const void *cv, const mfk_loop_t *row, const void *av, const
 
 #endif /* MF_OP_MUL */
 
-#if MFK_ANY_BINARY
+#if MF_K_ANY_BINARY
 
-void mfk_binary_s8(const mfk_binary_s8_t *p, const mfk_bcast_t *b, const int8_t *x1,
+void mf_k_binary_s8(const mf_k_binary_s8_t *p, const mf_k_bcast_t *b, const int8_t *x1,
     const int8_t *x2, int8_t *y) {
     bcast_row_fn row = NULL;
 #if MF_OP_ADD || MF_OP_SUB
@@ -242,25 +242,25 @@ static inline float clamp_f32(float x, float lo, float hi) {
     return (hi < x) ? hi : x;
 }
 
-static void binary_f32_row(const void *pv, const mfk_loop_t *row, const void *av,
+static void binary_f32_row(const void *pv, const mf_k_loop_t *row, const void *av,
     const void *bv, void *yv) {
-    const mfk_binary_f32_t *p = pv;
+    const mf_k_binary_f32_t *p = pv;
     const float *a = av, *b = bv;
     float *y = yv;
     const int32_t n = row->extent, sa = row->stride1, sb = row->stride2;
     const float lo = p->act_min, hi = p->act_max;
     switch (p->op) {
-        case MFK_F32_ADD:
+        case MF_K_F32_ADD:
             for (int32_t i = 0; i < n; ++i, a += sa, b += sb) {
                 y[i] = clamp_f32(*a + *b, lo, hi);
             }
             break;
-        case MFK_F32_SUB:
+        case MF_K_F32_SUB:
             for (int32_t i = 0; i < n; ++i, a += sa, b += sb) {
                 y[i] = clamp_f32(*a - *b, lo, hi);
             }
             break;
-        case MFK_F32_MUL:
+        case MF_K_F32_MUL:
             for (int32_t i = 0; i < n; ++i, a += sa, b += sb) {
                 y[i] = clamp_f32(*a * *b, lo, hi);
             }
@@ -274,12 +274,12 @@ static void binary_f32_row(const void *pv, const mfk_loop_t *row, const void *av
     }
 }
 
-void mfk_binary_f32(const mfk_binary_f32_t *p, const mfk_bcast_t *b, const float *x1,
+void mf_k_binary_f32(const mf_k_binary_f32_t *p, const mf_k_bcast_t *b, const float *x1,
     const float *x2, float *y) {
     bcast_run(b, 2, binary_f32_row, p, (const uint8_t *)x1, (const uint8_t *)x2, (uint8_t *)y);
 }
 
-#endif /* MFK_ANY_BINARY */
+#endif /* MF_K_ANY_BINARY */
 
 #if MF_OP_RSQRT
 
@@ -332,7 +332,7 @@ static void inv_sqrt_qm(int32_t input, int32_t *mult, int32_t *shift) {
 
 /* RsqrtEvalQuantized for one int8 value: 2^20 / sqrt(value) as an integer, then the
  * output scale with the 2^20 taken back out of the shift. */
-static int8_t rsqrt_one(const mfk_rsqrt_t *p, int32_t q) {
+static int8_t rsqrt_one(const mf_k_rsqrt_t *p, int32_t q) {
     const int32_t value = q - p->in_zp;
     if (value <= 0) {
         return 127;
@@ -344,25 +344,19 @@ static int8_t rsqrt_one(const mfk_rsqrt_t *p, int32_t q) {
     return (int8_t)mf_clamp(o, -128, 127);
 }
 
-void mfk_rsqrt_s8(const mfk_rsqrt_t *p, const int8_t *x, int8_t *y, int32_t n) {
+void mf_k_rsqrt_s8(const mf_k_rsqrt_t *p, const int8_t *x, int8_t *y, int32_t n) {
     for (int32_t i = 0; i < n; ++i) {
         y[i] = rsqrt_one(p, x[i]);
     }
 }
 
-void mfk_rsqrt_s8_lut(const mfk_rsqrt_t *p, int8_t *lut) {
+void mf_k_rsqrt_s8_lut(const mf_k_rsqrt_t *p, int8_t *lut) {
     for (int32_t q = -128; q <= 127; ++q) {
-        lut[q + 128] = rsqrt_one(p, q);
+        lut[(uint8_t)(int8_t)q] = rsqrt_one(p, q);
     }
 }
 
-void mfk_lut_s8(const int8_t *lut, const int8_t *x, int8_t *y, int32_t n) {
-    for (int32_t i = 0; i < n; ++i) {
-        y[i] = lut[x[i] + 128];
-    }
-}
-
-void mfk_rsqrt_f32(const float *x, float *y, int32_t n) {
+void mf_k_rsqrt_f32(const float *x, float *y, int32_t n) {
     for (int32_t i = 0; i < n; ++i) {
         y[i] = 1.0f / sqrtf(x[i]);
     }
@@ -372,13 +366,13 @@ void mfk_rsqrt_f32(const float *x, float *y, int32_t n) {
 
 #if MF_OP_NEG
 
-void mfk_neg_s8(int32_t zp_sum, const int8_t *x, int8_t *y, int32_t n) {
+void mf_k_neg_s8(int32_t zp_sum, const int8_t *x, int8_t *y, int32_t n) {
     for (int32_t i = 0; i < n; ++i) {
         y[i] = (int8_t)mf_clamp(zp_sum - x[i], -128, 127);
     }
 }
 
-void mfk_neg_f32(const float *x, float *y, int32_t n) {
+void mf_k_neg_f32(const float *x, float *y, int32_t n) {
     for (int32_t i = 0; i < n; ++i) {
         y[i] = -x[i];
     }

@@ -5,7 +5,7 @@
 
 #if MF_OP_QUANTIZE
 
-void mfk_quantize_f32_s8(float scale, int32_t zero_point, const float *x, int8_t *y, int32_t n) {
+void mf_k_quantize_f32_s8(float scale, int32_t zero_point, const float *x, int8_t *y, int32_t n) {
     for (int32_t i = 0; i < n; ++i) {
         float v = x[i] / scale;
         /* static_cast<int32_t>(std::round(v)) + zero_point, clamped to int8. Beyond
@@ -28,7 +28,7 @@ void mfk_quantize_f32_s8(float scale, int32_t zero_point, const float *x, int8_t
     }
 }
 
-void mfk_requantize_s8(const mfk_requantize_t *p, const int8_t *x, int8_t *y, int32_t n) {
+void mf_k_requantize_s8(const mf_k_requantize_t *p, const int8_t *x, int8_t *y, int32_t n) {
     const mf_qmx_t q = mf_qmx(p->m);
     const int32_t in_zp = p->in_zp, out_zp = p->out_zp;
     for (int32_t i = 0; i < n; ++i) {
@@ -41,7 +41,7 @@ void mfk_requantize_s8(const mfk_requantize_t *p, const int8_t *x, int8_t *y, in
 
 #if MF_OP_DEQUANTIZE
 
-void mfk_dequantize_s8_f32(float scale, int32_t zero_point, const int8_t *x, float *y, int32_t n) {
+void mf_k_dequantize_s8_f32(float scale, int32_t zero_point, const int8_t *x, float *y, int32_t n) {
     for (int32_t i = 0; i < n; ++i) {
         y[i] = scale * (float)(x[i] - zero_point);
     }

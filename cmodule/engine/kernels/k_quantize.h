@@ -17,19 +17,19 @@
 /* float32 -> int8: y = clamp(round_half_away(x / scale) + zero_point). Results that do
  * not fit int32 (where TFLM's float -> int cast is undefined) saturate, and NaN maps to
  * the zero point, as the cast does on Arm. */
-void mfk_quantize_f32_s8(float scale, int32_t zero_point, const float *x, int8_t *y, int32_t n);
+void mf_k_quantize_f32_s8(float scale, int32_t zero_point, const float *x, int8_t *y, int32_t n);
 
 /* int8 -> float32: y = (float)(scale * (x - zero_point)). TFLM multiplies in double, but
  * the exact product of a float and a 9-bit integer rounds to the same float either way. */
-void mfk_dequantize_s8_f32(float scale, int32_t zero_point, const int8_t *x, float *y, int32_t n);
+void mf_k_dequantize_s8_f32(float scale, int32_t zero_point, const int8_t *x, float *y, int32_t n);
 
 /* Requantize int8 -> int8: clamp(MultiplyByQuantizedMultiplier(x - in_zp, m) + out_zp). */
 typedef struct {
     int32_t in_zp;
     mf_qm_t m;
     int32_t out_zp;
-} mfk_requantize_t;
+} mf_k_requantize_t;
 
-void mfk_requantize_s8(const mfk_requantize_t *p, const int8_t *x, int8_t *y, int32_t n);
+void mf_k_requantize_s8(const mf_k_requantize_t *p, const int8_t *x, int8_t *y, int32_t n);
 
 #endif /* MF_K_QUANTIZE_H */

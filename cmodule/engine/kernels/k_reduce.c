@@ -5,8 +5,8 @@
 
 #if MF_OP_MEAN
 
-size_t mfk_reduce_plan(int ndim, const int32_t *dims, const uint8_t *reduced, mfk_reduce_t *plan) {
-    mfk_rloop_t *l = plan->loop;
+size_t mf_k_reduce_plan(int ndim, const int32_t *dims, const uint8_t *reduced, mf_k_reduce_t *plan) {
+    mf_k_rloop_t *l = plan->loop;
     int n = 0;
     int32_t num_out = 1, per_out = 1;
     /* Until the strides are known, out_stride is 1 for kept loops and 0 for reduced ones. */
@@ -53,12 +53,12 @@ size_t mfk_reduce_plan(int ndim, const int32_t *dims, const uint8_t *reduced, mf
             acc *= l[i].extent;
         }
     }
-    return MFK_REDUCE_BYTES(n);
+    return MF_K_REDUCE_BYTES(n);
 }
 
 /* Advances the row odometer idx over the outer loops of the plan (all but the innermost)
  * and returns the output offset of the next row. */
-static inline int32_t next_row(const mfk_reduce_t *b, int32_t *idx, int32_t oo) {
+static inline int32_t next_row(const mf_k_reduce_t *b, int32_t *idx, int32_t oo) {
     for (int d = b->nloops - 2; d >= 0; --d) {
         oo += b->loop[d].out_stride;
         if (++idx[d] < b->loop[d].extent) {
@@ -70,19 +70,19 @@ static inline int32_t next_row(const mfk_reduce_t *b, int32_t *idx, int32_t oo) 
     return oo;
 }
 
-static inline int8_t mean_out(uint32_t sum, const mfk_mean_s8_t *p, const mf_qmx_t *q) {
+static inline int8_t mean_out(uint32_t sum, const mf_k_mean_s8_t *p, const mf_qmx_t *q) {
     /* TFLM: static_cast<int32_t>(temp_sum - input_zero_point * num_elements_in_axis). */
     const int32_t shifted = (int32_t)(sum - p->zp_total);
     const int32_t o = mf_mul_by_qmx(shifted, q) + p->out_zp;
     return (int8_t)mf_clamp(o, -128, 127);
 }
 
-void mfk_mean_s8(const mfk_mean_s8_t *p, const mfk_reduce_t *b, const int8_t *x, int8_t *y,
+void mf_k_mean_s8(const mf_k_mean_s8_t *p, const mf_k_reduce_t *b, const int8_t *x, int8_t *y,
     int32_t *scratch) {
     const mf_qmx_t q = mf_qmx(p->out);
     uint32_t *acc = (uint32_t *)scratch;
     const int32_t n = b->inner;
-    int32_t idx[MFK_RED_MAX] = {0};
+    int32_t idx[MF_K_RED_MAX] = {0};
     int32_t oo = 0;
     if (!b->direct) {
         for (int32_t o = 0; o < b->num_out; ++o) {
@@ -117,9 +117,9 @@ void mfk_mean_s8(const mfk_mean_s8_t *p, const mfk_reduce_t *b, const int8_t *x,
     }
 }
 
-void mfk_mean_f32(const mfk_reduce_t *b, const float *x, float *y) {
+void mf_k_mean_f32(const mf_k_reduce_t *b, const float *x, float *y) {
     const int32_t n = b->inner;
-    int32_t idx[MFK_RED_MAX] = {0};
+    int32_t idx[MF_K_RED_MAX] = {0};
     int32_t oo = 0;
     for (int32_t o = 0; o < b->num_out; ++o) {
         y[o] = 0.0f;

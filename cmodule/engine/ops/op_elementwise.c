@@ -15,6 +15,7 @@
 
 #include "mf_internal.h"
 #include "mf_quant.h"
+#include "kernels/k_activations.h"
 #include "kernels/k_elementwise.h"
 
 /* BuiltinOptions union tags and the first field of the option tables. */
@@ -33,12 +34,12 @@
 typedef struct {
     int32_t is_float;
     union {
-        mfk_binary_s8_t s8;
-        mfk_binary_f32_t f;
+        mf_k_binary_s8_t s8;
+        mf_k_binary_f32_t f;
     } k;
 } ew_binary_t;
 
-#define EW_PLAN(p) ((mfk_bcast_t *)((p) + 1))
+#define EW_PLAN(p) ((mf_k_bcast_t *)((p) + 1))
 
 /* QuantizeMultiplierSmallerThanOneExp (lt1): TFLM aborts unless 0 < real < 1 and the
  * rounded multiplier keeps shift <= 0; such models are refused here instead.
@@ -59,7 +60,7 @@ static mf_status_t ew_qm(mf_ctx_t *ctx, mf_real_t real, const char *what, int lt
     return MF_OK;
 }
 
-/* One prepare for the four ops (op: the MFK_F32_* code). Checks io counts, the fused
+/* One prepare for the four ops (op: the MF_K_F32_* code). Checks io counts, the fused
  * activation (when the op has one), matching types (int8 or float32), per-tensor
  * quantization for int8, and the broadcast of the two input shapes against the
  * declared output shape; then the multipliers follow TFLM:
@@ -78,7 +79,7 @@ static mf_status_t ew_binary_prepare(mf_ctx_t *ctx, mf_node_t *node, int op) {
     if ((st = mf_node_options(ctx, node, tags[op], &opt)) != MF_OK) {
         return st;
     }
-    const int act = op != MFK_F32_SQDIFF ? mf_fbt_i8(&opt, EW_OPT_ACTIVATION, 0) : MF_ACT_NONE;
+    const int act = op != MF_K_F32_SQDIFF ? mf_fbt_i8(&opt, EW_OPT_ACTIVATION, 0) : MF_ACT_NONE;
     if (act < MF_ACT_NONE || act > MF_ACT_SIGN_BIT) {
         return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(99, ": %d", "unknown fused activation %d"), act);
     }
@@ -124,13 +125,13 @@ static mf_status_t ew_binary_prepare(mf_ctx_t *ctx, mf_node_t *node, int op) {
     if ((st = mf_check_shape(ctx, out, "output", nd, want)) != MF_OK) {
         return st;
     }
-    mfk_loop_t loops[MFK_BCAST_MAX];
-    const int nloops = mfk_bcast_loops(nd, d1, d2, want, loops);
-    ew_binary_t *p = mf_alloc(ctx, sizeof(*p) + MFK_BCAST_BYTES(nloops));
+    mf_k_loop_t loops[MF_K_BCAST_MAX];
+    const int nloops = mf_k_bcast_loops(nd, d1, d2, want, loops);
+    ew_binary_t *p = mf_alloc(ctx, sizeof(*p) + MF_K_BCAST_BYTES(nloops));
     if (!p) {
         return MF_ERR_ARENA;
     }
-    mfk_bcast_fill(EW_PLAN(p), nloops, loops);
+    mf_k_bcast_fill(EW_PLAN(p), nloops, loops);
     /* The kernels read element k of a full-size (non-broadcast) input just before
      * writing output element k, so such an input may share the output's bytes. */
     for (int j = 0; j < 2; j++) {
@@ -146,12 +147,12 @@ static mf_status_t ew_binary_prepare(mf_ctx_t *ctx, mf_node_t *node, int op) {
         return MF_OK;
     }
 
-    mfk_binary_s8_t *k = &p->k.s8;
+    mf_k_binary_s8_t *k = &p->k.s8;
     const mf_real_t f1 = mf_real_from_float(t[0]->scale), f2 = mf_real_from_float(t[1]->scale);
     const float so = out->scale;
     mf_real_t r[3];   /* the multipliers of qm[] */
 #if MF_OP_SUB
-    if (op == MFK_F32_SUB) {
+    if (op == MF_K_F32_SUB) {
         /* Float quotients (an overflowing twice gives 0 or NaN, refused as out of
          * range). */
         const float s1 = t[0]->scale, s2 = t[1]->scale;
@@ -171,23 +172,23 @@ static mf_status_t ew_binary_prepare(mf_ctx_t *ctx, mf_node_t *node, int op) {
         const mf_real_t twice = mf_real_mul(mf_real_pow2(1), f1 < f2 ? f2 : f1);
         r[0] = mf_real_div(f1, twice);
         r[1] = mf_real_div(f2, twice);
-        r[2] = mf_real_div(mf_real_mul(op == MFK_F32_MUL ? f1 : twice,
-                op == MFK_F32_MUL ? f2 : op == MFK_F32_SQDIFF ? twice : mf_real_pow2(0)),
-            mf_real_mul(mf_real_pow2(op == MFK_F32_ADD ? 20 : 0),
-                mf_real_from_float(op == MFK_F32_SQDIFF ? (float)(1 << 14) * so : so)));
+        r[2] = mf_real_div(mf_real_mul(op == MF_K_F32_MUL ? f1 : twice,
+                op == MF_K_F32_MUL ? f2 : op == MF_K_F32_SQDIFF ? twice : mf_real_pow2(0)),
+            mf_real_mul(mf_real_pow2(op == MF_K_F32_ADD ? 20 : 0),
+                mf_real_from_float(op == MF_K_F32_SQDIFF ? (float)(1 << 14) * so : so)));
     }
     /* Inputs: SmallerThanOneExp; the output: SmallerThanOneExp for ADD / SUB. */
-    for (int j = op == MFK_F32_MUL ? 2 : 0; j < 3; j++) {
-        if ((st = ew_qm(ctx, r[j], names[j], j < 2 || op <= MFK_F32_SUB, &k->qm[j])) != MF_OK) {
+    for (int j = op == MF_K_F32_MUL ? 2 : 0; j < 3; j++) {
+        if ((st = ew_qm(ctx, r[j], names[j], j < 2 || op <= MF_K_F32_SUB, &k->qm[j])) != MF_OK) {
             return st;
         }
     }
-    k->left_shift = (int8_t)(op == MFK_F32_SQDIFF ? 7 : op == MFK_F32_MUL ? 0 : 20);
-    k->in2_sign = (int8_t)(op == MFK_F32_ADD ? 1 : -1);
+    k->left_shift = (int8_t)(op == MF_K_F32_SQDIFF ? 7 : op == MF_K_F32_MUL ? 0 : 20);
+    k->in2_sign = (int8_t)(op == MF_K_F32_ADD ? 1 : -1);
     /* SQUARED_DIFFERENCE has no activation (MF_ACT_NONE): the whole int8 range. */
     int32_t lo, hi;
     if (!mf_activation_range_int8(act, so, out->zero_point, &lo, &hi)) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, op == MFK_F32_MUL ?
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, op == MF_K_F32_MUL ?
             MF_MSG(107, "", "activation range does not fit output quantization") :
             MF_MSG(106, "", "activation range does not fit output quantization"));
     }
@@ -206,11 +207,11 @@ static void ew_binary_eval(mf_model_t *m, const mf_node_t *node) {
     uint8_t *y = mf_out_data(m, node, 0);
 #if MF_FLOAT_BINARY
     if (p->is_float) {
-        mfk_binary_f32(&p->k.f, EW_PLAN(p), (const float *)x1, (const float *)x2, (float *)y);
+        mf_k_binary_f32(&p->k.f, EW_PLAN(p), (const float *)x1, (const float *)x2, (float *)y);
         return;
     }
 #endif /* MF_FLOAT_BINARY */
-    mfk_binary_s8(&p->k.s8, EW_PLAN(p), (const int8_t *)x1, (const int8_t *)x2, (int8_t *)y);
+    mf_k_binary_s8(&p->k.s8, EW_PLAN(p), (const int8_t *)x1, (const int8_t *)x2, (int8_t *)y);
 }
 
 #endif /* MF_OP_ADD || MF_OP_SUB || MF_OP_MUL || MF_OP_SQUARED_DIFFERENCE */
@@ -218,7 +219,7 @@ static void ew_binary_eval(mf_model_t *m, const mf_node_t *node) {
 #if MF_OP_ADD
 
 static mf_status_t ew_add_prepare(mf_ctx_t *ctx, mf_node_t *node) {
-    return ew_binary_prepare(ctx, node, MFK_F32_ADD);
+    return ew_binary_prepare(ctx, node, MF_K_F32_ADD);
 }
 
 const mf_op_t mf_op_add = { 0, 5, 2, 2, 1, "ADD", ew_add_prepare, ew_binary_eval };
@@ -228,7 +229,7 @@ const mf_op_t mf_op_add = { 0, 5, 2, 2, 1, "ADD", ew_add_prepare, ew_binary_eval
 #if MF_OP_SUB
 
 static mf_status_t ew_sub_prepare(mf_ctx_t *ctx, mf_node_t *node) {
-    return ew_binary_prepare(ctx, node, MFK_F32_SUB);
+    return ew_binary_prepare(ctx, node, MF_K_F32_SUB);
 }
 
 const mf_op_t mf_op_sub = { 41, 5, 2, 2, 1, "SUB", ew_sub_prepare, ew_binary_eval };
@@ -238,14 +239,14 @@ const mf_op_t mf_op_sub = { 41, 5, 2, 2, 1, "SUB", ew_sub_prepare, ew_binary_eva
 #if MF_OP_MUL
 
 static mf_status_t ew_mul_prepare(mf_ctx_t *ctx, mf_node_t *node) {
-    return ew_binary_prepare(ctx, node, MFK_F32_MUL);
+    return ew_binary_prepare(ctx, node, MF_K_F32_MUL);
 }
 
 const mf_op_t mf_op_mul = { 18, 7, 2, 2, 1, "MUL", ew_mul_prepare, ew_binary_eval };
 
 /* For the attention fusion (mf_fuse.c), which applies a prepared MUL to one row at a
  * time with its own one-row plan: the int8 parameters, or NULL for a float MUL. */
-const mfk_binary_s8_t *mf_op_mul_params(const mf_node_t *node) {
+const mf_k_binary_s8_t *mf_op_mul_params(const mf_node_t *node) {
     const ew_binary_t *p = node->params;
     return (p != NULL && !p->is_float) ? &p->k.s8 : NULL;
 }
@@ -255,7 +256,7 @@ const mfk_binary_s8_t *mf_op_mul_params(const mf_node_t *node) {
 #if MF_OP_SQUARED_DIFFERENCE
 
 static mf_status_t ew_sqdiff_prepare(mf_ctx_t *ctx, mf_node_t *node) {
-    return ew_binary_prepare(ctx, node, MFK_F32_SQDIFF);
+    return ew_binary_prepare(ctx, node, MF_K_F32_SQDIFF);
 }
 
 const mf_op_t mf_op_squared_difference = { 99, 2, 2, 2, 1, "SQUARED_DIFFERENCE", ew_sqdiff_prepare, ew_binary_eval };
@@ -286,7 +287,7 @@ typedef struct {
 
 typedef struct {
     ew_unary_t u;
-    mfk_rsqrt_t k;
+    mf_k_rsqrt_t k;
     int8_t lut[];         /* 256 entries for EW_RSQRT_LUT */
 } ew_rsqrt_t;
 
@@ -330,7 +331,7 @@ static mf_status_t ew_unary_prepare(mf_ctx_t *ctx, mf_node_t *node, int is_neg) 
     }
 #endif /* MF_OP_NEG */
 #if MF_OP_RSQRT
-    mfk_rsqrt_t k = { in->zero_point, { 0, 0 }, out->zero_point };
+    mf_k_rsqrt_t k = { in->zero_point, { 0, 0 }, out->zero_point };
     if (!is_neg) {
         kind = EW_RSQRT_F32;
         if (!is_float) {
@@ -365,7 +366,7 @@ static mf_status_t ew_unary_prepare(mf_ctx_t *ctx, mf_node_t *node, int is_neg) 
         ew_rsqrt_t *r = (ew_rsqrt_t *)p;
         r->k = k;
         if (kind == EW_RSQRT_LUT) {
-            mfk_rsqrt_s8_lut(&k, r->lut);
+            mf_k_rsqrt_s8_lut(&k, r->lut);
         }
     }
 #endif /* MF_OP_RSQRT */
@@ -381,24 +382,24 @@ static void ew_unary_eval(mf_model_t *m, const mf_node_t *node) {
     switch (p->kind) {
 #if MF_OP_NEG
         case EW_NEG_S8:
-            mfk_neg_s8(((const ew_neg_t *)p)->zp_sum, (const int8_t *)x, (int8_t *)y, p->count);
+            mf_k_neg_s8(((const ew_neg_t *)p)->zp_sum, (const int8_t *)x, (int8_t *)y, p->count);
             break;
 #if MF_FLOAT_UNARY
         case EW_NEG_F32:
-            mfk_neg_f32((const float *)x, (float *)y, p->count);
+            mf_k_neg_f32((const float *)x, (float *)y, p->count);
             break;
 #endif /* MF_FLOAT_UNARY */
 #endif /* MF_OP_NEG */
 #if MF_OP_RSQRT
         case EW_RSQRT_S8:
-            mfk_rsqrt_s8(&((const ew_rsqrt_t *)p)->k, (const int8_t *)x, (int8_t *)y, p->count);
+            mf_k_rsqrt_s8(&((const ew_rsqrt_t *)p)->k, (const int8_t *)x, (int8_t *)y, p->count);
             break;
         case EW_RSQRT_LUT:
-            mfk_lut_s8(((const ew_rsqrt_t *)p)->lut, (const int8_t *)x, (int8_t *)y, p->count);
+            mf_k_lut_s8((const int8_t *)x, (int8_t *)y, p->count, ((const ew_rsqrt_t *)p)->lut);
             break;
 #if MF_FLOAT_UNARY
         case EW_RSQRT_F32:
-            mfk_rsqrt_f32((const float *)x, (float *)y, p->count);
+            mf_k_rsqrt_f32((const float *)x, (float *)y, p->count);
             break;
 #endif /* MF_FLOAT_UNARY */
 #endif /* MF_OP_RSQRT */

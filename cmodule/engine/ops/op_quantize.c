@@ -23,7 +23,7 @@ typedef struct {
             float scale;  /* of the int8 side; AffineQuantize divides by this float */
             int32_t zero_point;
         } f;
-        mfk_requantize_t rq;
+        mf_k_requantize_t rq;
     } k;
 } qz_params_t;
 
@@ -95,16 +95,16 @@ static void qz_eval(mf_model_t *m, const mf_node_t *node) {
     uint8_t *y = mf_out_data(m, node, 0);
 #if MF_OP_QUANTIZE
     if (p->kind == QZ_FROM_FLOAT) {
-        mfk_quantize_f32_s8(p->k.f.scale, p->k.f.zero_point, (const float *)x, (int8_t *)y, p->count);
+        mf_k_quantize_f32_s8(p->k.f.scale, p->k.f.zero_point, (const float *)x, (int8_t *)y, p->count);
         return;
     }
     if (p->kind == QZ_REQUANTIZE) {
-        mfk_requantize_s8(&p->k.rq, (const int8_t *)x, (int8_t *)y, p->count);
+        mf_k_requantize_s8(&p->k.rq, (const int8_t *)x, (int8_t *)y, p->count);
         return;
     }
 #endif /* MF_OP_QUANTIZE */
 #if MF_OP_DEQUANTIZE
-    mfk_dequantize_s8_f32(p->k.f.scale, p->k.f.zero_point, (const int8_t *)x, (float *)y, p->count);
+    mf_k_dequantize_s8_f32(p->k.f.scale, p->k.f.zero_point, (const int8_t *)x, (float *)y, p->count);
 #endif /* MF_OP_DEQUANTIZE */
 }
 

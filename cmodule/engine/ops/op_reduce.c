@@ -22,10 +22,10 @@
 /* Allocated with the reduction plan right after it (RD_PLAN), sized for its loops. */
 typedef struct {
     int32_t is_float;
-    mfk_mean_s8_t k;
+    mf_k_mean_s8_t k;
 } rd_mean_t;
 
-#define RD_PLAN(p) ((mfk_reduce_t *)((p) + 1))
+#define RD_PLAN(p) ((mf_k_reduce_t *)((p) + 1))
 
 static mf_status_t rd_mean_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     mf_model_t *m = ctx->m;
@@ -56,13 +56,13 @@ static mf_status_t rd_mean_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         return st;
     }
     const int ndim = in->ndim;
-#if MFK_RED_MAX < MF_MAX_DIMS
+#if MF_K_RED_MAX < MF_MAX_DIMS
     /* The loader allows more dims than the plan has loops. */
-    if (ndim > MFK_RED_MAX) {
+    if (ndim > MF_K_RED_MAX) {
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(134, ": %d; %d",
-            "input has %d dims, max %d"), ndim, MFK_RED_MAX);
+            "input has %d dims, max %d"), ndim, MF_K_RED_MAX);
     }
-#endif /* MFK_RED_MAX < MF_MAX_DIMS */
+#endif /* MF_K_RED_MAX < MF_MAX_DIMS */
 
     /* ResolveAxis: negative axes count from the end; an axis outside [-ndim, ndim)
      * fails TFLM's invoke, so the model is refused. A scalar input reduces nothing. */
@@ -90,10 +90,10 @@ static mf_status_t rd_mean_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     }
 
     union {
-        mfk_reduce_t plan;
-        uint8_t bytes[MFK_REDUCE_BYTES(MFK_RED_MAX)];
+        mf_k_reduce_t plan;
+        uint8_t bytes[MF_K_REDUCE_BYTES(MF_K_RED_MAX)];
     } u;
-    const size_t plan_bytes = mfk_reduce_plan(ndim, in->dims, reduced, &u.plan);
+    const size_t plan_bytes = mf_k_reduce_plan(ndim, in->dims, reduced, &u.plan);
     rd_mean_t *p = mf_alloc(ctx, sizeof(*p) + plan_bytes);
     if (!p) {
         return MF_ERR_ARENA;
@@ -134,9 +134,9 @@ static void rd_mean_eval(mf_model_t *m, const mf_node_t *node) {
     const uint8_t *x = mf_in_data(m, node, 0);
     uint8_t *y = mf_out_data(m, node, 0);
     if (MF_FLOAT_MEAN && p->is_float) {
-        mfk_mean_f32(RD_PLAN(p), (const float *)x, (float *)y);
+        mf_k_mean_f32(RD_PLAN(p), (const float *)x, (float *)y);
     } else {
-        mfk_mean_s8(&p->k, RD_PLAN(p), (const int8_t *)x, (int8_t *)y, (int32_t *)node->scratch);
+        mf_k_mean_s8(&p->k, RD_PLAN(p), (const int8_t *)x, (int8_t *)y, (int32_t *)node->scratch);
     }
 }
 
