@@ -14,6 +14,8 @@ and numbers (`microformer explain` turns them back into sentences).
 """
 import sys
 
+from ..firmware import boards
+
 
 def add_parser(subparsers):
     p = subparsers.add_parser("firmware", help="build MicroPython firmware with _uformer",
@@ -22,16 +24,18 @@ def add_parser(subparsers):
     sub.required = True
     b = sub.add_parser("build", help="build the firmware for a board",
                        description="Build MicroPython with _uformer and the frozen uformer package.")
-    b.add_argument("--board", required=True, help="UNIX, QEMU_M4, RPI_PICO or RPI_PICO2")
+    b.add_argument("--board", required=True, help=boards.names())
     b.add_argument("--micropython", required=True, metavar="DIR",
                    help="MicroPython checkout (read only; v1.25 or newer)")
     b.add_argument("--ops-from", nargs="+", metavar="MODEL", default=[],
                    help="compile only the kernels these .tflite models use")
     b.add_argument("--errors", choices=("full", "terse"),
                    help="model-validation errors as sentences (full) or as a code and the numbers "
-                        "(terse: about 3 KB less flash; `microformer explain` decodes them). "
-                        "Default: terse with --ops-from (a firmware cut to its models), else full")
-    b.add_argument("--out", metavar="DIR", help="output directory (default: out/firmware/BOARD)")
+                        "(terse: less flash, measured in docs/firmware.md; `microformer explain` "
+                        "decodes them). Default: terse with --ops-from (a firmware cut to its "
+                        "models), else full")
+    b.add_argument("--out", metavar="DIR",
+                   help=f"output directory (default: {boards.default_out('BOARD')})")
     b.add_argument("-j", "--jobs", type=int, help="parallel compile jobs (default: CPU count)")
     r = sub.add_parser("romfs", help="pack a directory into a ROMFS image for /rom",
                        description="Pack a directory into a ROMFS image whose files start on "
@@ -66,20 +70,15 @@ def _add_natmod_parser(sub):
                    help="output directory (default: out/natmod); the files go to DIR/ARCH")
 
 
-
 def run(args):
     if args.action == "romfs":
         return _romfs(args)
     if args.action == "natmod":
         return _natmod(args)
-    from ..firmware import builder, driver, opsconfig
+    from ..firmware import FirmwareError, builder, opsconfig
     from ..firmware.sizes import describe
 
-    d = driver()
-    if args.board not in d.BOARDS:
-        from ..firmware import FirmwareError
-
-        raise FirmwareError(f"unknown board {args.board!r}; boards: {', '.join(d.BOARDS)}")
+    board = boards.lookup(args.board, FirmwareError)
     version, cc = builder.check(args.board, args.micropython)
     print(f"MicroPython {version} at {args.micropython}")
     print(f"toolchain: {cc}")
@@ -88,7 +87,7 @@ def run(args):
         print(f"ops: {len(wanted)} of {len(available)} from {', '.join(args.ops_from)}: {', '.join(wanted)}")
     else:
         print("ops: all the engine has")
-    errors = args.errors or ("terse" if args.ops_from else "full")
+    errors = args.errors or ("terse" if boards.terse_errors_default(args.ops_from) else "full")
     print("model errors: " + ("sentences" if errors == "full" else
                               "codes and numbers (`microformer explain` decodes them)"))
 
@@ -99,15 +98,10 @@ def run(args):
     finally:
         bar.close()
     print(f"firmware: {fw.firmware}")
-    for line in describe(fw.sizes, native=args.board == "UNIX"):
+    for line in describe(fw.sizes, native=board.native):
         print("  " + line)
     print(f"  build log: {fw.log}")
-    if args.board == "UNIX":
-        print(f"run it: {fw.firmware} (tests/device use it through MICROPYTHON_UFORMER={fw.firmware})")
-    elif args.board == "QEMU_M4":
-        print(f"run it: microformer board start QEMU_M4 --firmware {fw.firmware}")
-    else:
-        print(f"flash it: copy {fw.out / 'firmware.uf2'} to the board's BOOTSEL drive")
+    print(board.next_step(fw.out))
     return 0
 
 
