@@ -111,7 +111,7 @@ def _natmod(args):
     version = natmod.check(args.arch, args.micropython)
     print(f"MicroPython {version} at {args.micropython}; arch {args.arch} "
           f"({natmod.ARCHS[args.arch].cores})")
-    errors = args.errors or ("terse" if args.ops_from else "full")
+    errors = args.errors or ("terse" if boards.terse_errors_default(args.ops_from) else "full")
     bar = _progress(f"_uformer.mpy ({args.arch})")
     try:
         d = natmod.build(args.arch, args.micropython, args.out, args.ops_from or None,
