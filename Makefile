@@ -27,6 +27,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+# The demo's numbers in README.md: run the demo (about five minutes), record the run in
+# benchmarks/demo_numbers.json and rewrite the marked numbers (benchmarks/readme_numbers.py).
+.PHONY: readme-numbers
+readme-numbers: $(STAMP)
+	$(PY) benchmarks/readme_numbers.py --run
+
 # In-place build of _uformer for quick C iteration (python -c 'import _uformer' from the repo root).
 ext: $(PY)
 	$(PY) setup.py -q build_ext --inplace

@@ -308,7 +308,7 @@ def run(args):
             shutil.rmtree(data)
         synth.generate(data, recordings_per_label=cfg["recordings"], seed=args.seed)
         n = sum(len(fs) for _, _, fs in os.walk(data))
-        print(f"wrote {n} recordings of 15-30 s ({', '.join(synth.LABELS)}; "
+        print(f"wrote {n} recordings ({', '.join(synth.LABELS)}; "
               f"{', '.join(synth.CHANNELS)} at {synth.RATE:g} Hz) to {data}")
 
     # 2-4. the host pipeline, through the same verbs a user runs
@@ -407,7 +407,11 @@ def run(args):
     print(f"model {summary['model_bytes']:,} bytes, arena {summary['arena_bytes']:,} bytes; "
           f"took {summary['total_seconds']:.0f} s (" + ", ".join(f"{k} {v:g} s" for k, v in st.t.items()) + ")")
     if not args.board:
-        print(f"run it again: microformer sim {work / 'sim'} {' '.join(app_args)}")
+        from ..cliutil import invocation
+
+        print(f"run it again: {invocation()} sim {work / 'sim'} {' '.join(app_args)}")
+    # The record benchmarks/readme_numbers.py turns into the README's numbers.
+    (work / "results.json").write_text(json.dumps(summary, sort_keys=True, indent=1) + "\n")
     if args.json:
         print(json.dumps(summary, sort_keys=True))
     sys.stdout.flush()
