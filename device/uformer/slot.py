@@ -25,8 +25,8 @@ model is loaded into it only once its bytes are verified, and a refused one is r
 the old model again, whose bytes are still in their buffer (or on storage, with one
 buffer). Nothing is allocated per swap except small transient objects (SWAP_HEADROOM), so
 a swap can be refused but never leaves the slot without the model it served: allocating
-fresh buffers per swap fragments a small heap (DESIGN.md measured MemoryError on about half
-of 200 swaps on a ~100 KB heap).
+fresh buffers per swap fragments a small heap (docs/architecture.md, "Slot memory contract":
+MemoryError on about half of 200 swaps on a ~100 KB heap).
 
 max_arena, when not given, is measured from the model found at boot plus half again for
 bigger successors (a model needing more is refused with both numbers); with no model at

@@ -1,6 +1,6 @@
 """Datasets of sensor recordings: loading, windowing, normalization, split, augmentation.
 
-Two on-disk formats (DESIGN.md "Host"):
+Two on-disk formats (docs/architecture.md, "Contracts"):
 - folder: DATA/<label>/*.csv, one recording per file, a header row of channel names;
 - stream: CSV file(s) with a `label` column giving each sample's label. DATA may be one
   such file or a folder holding several (each file is one recording).

@@ -244,7 +244,7 @@ def test_boot_reports_a_bad_stored_model_clearly():
 @devtest.heapsize("256K")
 @needs_engine
 def test_many_swaps_with_preallocated_buffers():
-    # DESIGN.md: a fresh buffer per swap fragments a small heap; buffers allocated once do
+    # docs/architecture.md, "Slot memory contract": a fresh buffer per swap fragments a small heap; buffers allocated once do
     # not. Under MicroPython this runs on a 256 KB heap: about 200 KB free once uformer and
     # this test are compiled from source, in pieces of at most ~60 KB (a board runs uformer
     # frozen and keeps more in one piece). Two 16 KB model buffers; 100 swaps between a

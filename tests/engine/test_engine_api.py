@@ -1,4 +1,4 @@
-"""The `_uformer` API contract (DESIGN.md) and the engine's error reporting."""
+"""The `_uformer` API contract (docs/architecture.md, "Contracts") and the engine's error reporting."""
 import numpy as np
 import pytest
 

@@ -7,7 +7,7 @@ import pytest
 from hostutil import have_engine, needs_engine
 from microformer import convert, models, tflite
 
-# The engine's op list (DESIGN.md / the issue); the model zoo must stay inside it.
+# The engine's ops (cmodule/engine/mf_ops.def, docs/architecture.md); the model zoo must stay inside them.
 ENGINE_OPS = {
     "FULLY_CONNECTED", "BATCH_MATMUL", "CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "SUB", "MUL",
     "SQUARED_DIFFERENCE", "MEAN", "RSQRT", "SOFTMAX", "GELU", "LOGISTIC", "TANH", "HARD_SWISH",
