@@ -1,5 +1,5 @@
 /*
- * _uformer for CPython: the same Python API as the MicroPython module (DESIGN.md), over
+ * _uformer for CPython: the same Python API as the MicroPython module (docs/architecture.md), over
  * the same engine. This is the host-side simulator and the test harness's engine.
  *
  * Ownership: a Model holds a buffer export of the model bytes (so a bytearray cannot be
@@ -300,6 +300,69 @@ static PyObject *Model_invoke(ModelObject *self, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
+/* A C-contiguous float32 export of obj ("samples", "mean", "std") into view, or -1 with
+ * TypeError. Its element count is view->len / 4. */
+static int get_f32_buffer(PyObject *obj, Py_buffer *view, const char *what) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) != 0) {
+        return -1;
+    }
+    const char *f = view->format ? view->format : "B";
+    if ((f[0] == '<' || f[0] == '=' || f[0] == '@') && f[1] == 'f' && f[2] == 0) {
+        f++;
+    }
+    if (strcmp(f, "f") != 0 || view->itemsize != 4) {
+        PyErr_Format(PyExc_TypeError, "%s must be float32 (array('f') or numpy float32), got format '%s'",
+            what, view->format ? view->format : "B");
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *Model_set_input(ModelObject *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"i", "samples", "mean", "std", "start", NULL};
+    PyObject *index, *samples_obj, *mean_obj, *std_obj;
+    Py_ssize_t start = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO|n", kwlist, &index, &samples_obj, &mean_obj, &std_obj, &start)) {
+        return NULL;
+    }
+    mf_tensor_t *t = get_tensor(self, index, 0);
+    if (t == NULL) {
+        return NULL;
+    }
+    if (start < 0) {
+        return PyErr_Format(PyExc_ValueError, "window start %zd is negative", start);
+    }
+    Py_buffer x, mean, std;
+    if (get_f32_buffer(samples_obj, &x, "samples") != 0) {
+        return NULL;
+    }
+    if (get_f32_buffer(mean_obj, &mean, "mean") != 0) {
+        PyBuffer_Release(&x);
+        return NULL;
+    }
+    if (get_f32_buffer(std_obj, &std, "std") != 0) {
+        PyBuffer_Release(&x);
+        PyBuffer_Release(&mean);
+        return NULL;
+    }
+    mf_error_t err;
+    mf_status_t st = MF_ERR_ARG;
+    if (mean.len != std.len) {
+        snprintf(err.msg, sizeof(err.msg), "mean has %zd values, std %zd: need one of each per channel",
+            mean.len / 4, std.len / 4);
+    } else {
+        st = mf_write_window(t, x.buf, (size_t)x.len / 4, (size_t)start, mean.buf, std.buf, (size_t)mean.len / 4, &err);
+    }
+    PyBuffer_Release(&x);
+    PyBuffer_Release(&mean);
+    PyBuffer_Release(&std);
+    if (st != MF_OK) {
+        return raise_status(st, &err);
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *Model_metadata(ModelObject *self, PyObject *arg) {
     const char *name = PyUnicode_AsUTF8(arg);
     if (name == NULL) {
@@ -359,6 +422,9 @@ static PyMethodDef Model_methods[] = {
     {"output_info", (PyCFunction)Model_output_info, METH_O, "(shape, typecode, scale, zero_point) of output i"},
     {"input", (PyCFunction)Model_input, METH_O, "writable memoryview of input tensor i (in the arena)"},
     {"output", (PyCFunction)Model_output, METH_O, "read-only memoryview of output tensor i"},
+    {"set_input", (PyCFunction)(void (*)(void))Model_set_input, METH_VARARGS | METH_KEYWORDS,
+        "set_input(i, samples, mean, std, start=0): normalize and quantize a float32 window into input i "
+        "(the engine's mf_write_window)"},
     {"invoke", (PyCFunction)Model_invoke, METH_NOARGS, "run the model once"},
     {"metadata", (PyCFunction)Model_metadata, METH_O, "bytes of metadata entry `name`, or None"},
     {NULL, NULL, 0, NULL},

@@ -86,6 +86,20 @@ void *mf_tensor_data(mf_tensor_t *t);
 float mf_tensor_scale(const mf_tensor_t *t);
 int32_t mf_tensor_zero_point(const mf_tensor_t *t);
 
+/* Writes one window of raw float32 samples into tensor t (a graph input, int8 or
+ * float32): value i of the tensor is samples[(start + i) % count] normalized with its
+ * channel c = i % channels,
+ *   y = (x - mean[c]) / std[c]                                   in float32, then for int8
+ *   q = clamp(round_half_away_from_zero(y / scale) + zero_point, -128, 127)
+ * (NaN gives the zero point, +-inf the int8 limits). The one formula by which a window
+ * enters a model: uformer.Model (device) and microformer.engine (host) both call this,
+ * so the same samples give the same input bytes everywhere. `samples` holds count floats
+ * (count = the tensor's element count; a ring buffer passes its oldest sample as start),
+ * 4-byte aligned; mean and std hold `channels` floats each, channels dividing count.
+ * MF_ERR_ARG with a message when the sizes, alignment or tensor type do not fit. */
+mf_status_t mf_write_window(mf_tensor_t *t, const float *samples, size_t count, size_t start,
+    const float *mean, const float *std, size_t channels, mf_error_t *err);
+
 /* Metadata entry `name` of the model (Model.metadata -> buffer). Returns MF_OK and sets
  * data and size (pointing into the model bytes), or MF_ERR_ARG when there is no such entry.
  * Works on an unloaded buffer too; every offset is bounds-checked. */

@@ -17,6 +17,7 @@
  */
 #include "mf_internal.h"
 #include "mf_quant.h"
+#include "kernels/k_quantize.h"
 
 #define MF_ALIGN 8u
 
@@ -1299,6 +1300,39 @@ float mf_tensor_scale(const mf_tensor_t *t) {
 
 int32_t mf_tensor_zero_point(const mf_tensor_t *t) {
     return t->zero_point;
+}
+
+mf_status_t mf_write_window(mf_tensor_t *t, const float *samples, size_t count, size_t start,
+    const float *mean, const float *std, size_t channels, mf_error_t *err) {
+    err->msg[0] = 0;
+    if (t->type != MF_INT8 && t->type != MF_FLOAT32) {
+        return set_err(err, MF_ERR_ARG, MF_TEXT("window into a %s tensor: need int8 or float32"), mf_type_name(t->type));
+    }
+    if (t->type == MF_INT8 && !(t->scale > 0.0f)) {
+        return set_err(err, MF_ERR_ARG, MF_TEXT("window into an int8 tensor without a quantization scale"));
+    }
+    if (count != (size_t)t->count) {
+        return set_err(err, MF_ERR_ARG, MF_TEXT("window has %lu values, the tensor %lu"),
+            (unsigned long)count, (unsigned long)t->count);
+    }
+    if (channels == 0 || count % channels != 0) {
+        return set_err(err, MF_ERR_ARG, MF_TEXT("%lu channels do not divide the window's %lu values"),
+            (unsigned long)channels, (unsigned long)count);
+    }
+    if (count != 0 && start >= count) {
+        return set_err(err, MF_ERR_ARG, MF_TEXT("window start %lu outside its %lu values"),
+            (unsigned long)start, (unsigned long)count);
+    }
+    if ((((uintptr_t)samples | (uintptr_t)mean | (uintptr_t)std) & 3u) != 0) {
+        return set_err(err, MF_ERR_ARG, MF_TEXT("window samples, mean and std must be 4-byte aligned float32"));
+    }
+    if (t->type == MF_INT8) {
+        mf_k_window_s8(samples, t->count, (int32_t)start, mean, std, (int32_t)channels, t->scale, t->zero_point,
+            (int8_t *)t->data);
+    } else {
+        mf_k_window_f32(samples, t->count, (int32_t)start, mean, std, (int32_t)channels, (float *)t->data);
+    }
+    return MF_OK;
 }
 
 int mf_num_supported_ops(void) {

@@ -5,6 +5,7 @@
  * the CPython build (cmodule/cpython/moduformer.c):
  *   Model(model, arena_size=None, arena=None) .arena_size .num_inputs .num_outputs .ops
  *       .input_info(i) .output_info(i) .input(i) .output(i) .invoke() .metadata(name)
+ *       .set_input(i, samples, mean, std, start=0)
  *   arena_size(buf), ARENA_TAG, OPS, version
  * Engine errors become ValueError (bad model or argument), NotImplementedError
  * (unsupported op/type) and MemoryError (arena), each carrying the engine's message.
@@ -363,6 +364,45 @@ static mp_obj_t uformer_model_output(mp_obj_t self_in, mp_obj_t index_in) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(uformer_model_output_obj, uformer_model_output);
 
+// The float32 items of a samples/mean/std argument (array('f') or a memoryview of one),
+// or TypeError naming the argument. *n is the item count.
+static const float *uformer_get_f32(mp_obj_t obj, size_t *n, const char *what) {
+    mp_buffer_info_t bufinfo;
+    mp_get_buffer_raise(obj, &bufinfo, MP_BUFFER_READ);
+    if (bufinfo.typecode != 'f') {
+        mp_raise_msg_varg(&mp_type_TypeError, MP_ERROR_TEXT("%s must be array('f') (float32)"), what);
+    }
+    *n = bufinfo.len / sizeof(float);
+    return bufinfo.buf;
+}
+
+// set_input(i, samples, mean, std, start=0): one window of raw samples, normalized per
+// channel and quantized into input i by the engine (mf_write_window: the same bytes the
+// host's microformer.engine writes for the same samples).
+static mp_obj_t uformer_model_set_input(size_t n_args, const mp_obj_t *args) {
+    uformer_model_obj_t *self = uformer_get_model(args[0]);
+    mf_tensor_t *t = uformer_io_tensor(self, args[1], true);
+    size_t count, n_mean, n_std;
+    const float *samples = uformer_get_f32(args[2], &count, "samples");
+    const float *mean = uformer_get_f32(args[3], &n_mean, "mean");
+    const float *std = uformer_get_f32(args[4], &n_std, "std");
+    mp_int_t start = n_args > 5 ? mp_obj_get_int(args[5]) : 0;
+    if (start < 0) {
+        mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("window start %d is negative"), (int)start);
+    }
+    if (n_mean != n_std) {
+        mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("mean has %u values, std %u: need one of each per channel"),
+            (unsigned int)n_mean, (unsigned int)n_std);
+    }
+    mf_error_t err;
+    mf_status_t st = mf_write_window(t, samples, count, (size_t)start, mean, std, n_mean, &err);
+    if (st != MF_OK) {
+        uformer_raise(st, &err);
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(uformer_model_set_input_obj, 5, 6, uformer_model_set_input);
+
 /******************************************************************************/
 // invoke, metadata
 
@@ -455,6 +495,7 @@ static const mp_rom_map_elem_t uformer_model_locals_dict_table[] = {
     { MP_ROM_QSTR(MP_QSTR_output_info), MP_ROM_PTR(&uformer_model_output_info_obj) },
     { MP_ROM_QSTR(MP_QSTR_input), MP_ROM_PTR(&uformer_model_input_obj) },
     { MP_ROM_QSTR(MP_QSTR_output), MP_ROM_PTR(&uformer_model_output_obj) },
+    { MP_ROM_QSTR(MP_QSTR_set_input), MP_ROM_PTR(&uformer_model_set_input_obj) },
     { MP_ROM_QSTR(MP_QSTR_invoke), MP_ROM_PTR(&uformer_model_invoke_obj) },
     { MP_ROM_QSTR(MP_QSTR_metadata), MP_ROM_PTR(&uformer_model_metadata_obj) },
 };

@@ -7,8 +7,11 @@
 The `microformer` metadata entry (JSON, written by the host's `microformer quantize`) gives
 labels, window length/hop, channel names and the per-channel normalization mean/std. The
 model's int8 input holds the normalized signal (x - mean) / std, quantized with the input
-tensor's scale and zero point; `set_input` does both in one pass straight into the engine's
-input tensor, rounding half away from zero like TFLite's QUANTIZE.
+tensor's scale and zero point. `set_input` has the engine do both (`_uformer`'s
+Model.set_input, the C function mf_write_window) straight into the input tensor: float32
+y = (x - mean) / std, then round_half_away_from_zero(y / scale) + zero point, clamped to
+int8. The host's `microformer eval` calls the same function, so a window gives the same
+input bytes on the board and on the host.
 """
 import json
 
@@ -258,33 +261,22 @@ class Model:
         self._std = _floats(norm.get("std"), self.channels, "std", 1.0)
 
     def _prepare_input(self):
-        # Per-channel affine map raw sample -> value to round: y = x * k + off, with
-        # k = 1 / (std * scale) and off = -mean * k for int8 inputs (zero point added after
-        # rounding), k = 1 / std and off = -mean / std for float inputs. Python floats in
-        # lists: reading them allocates nothing (reading an array('f') would).
+        # mean and std as float32 arrays, the engine's operands: checked here after the
+        # float32 rounding (a std that rounds to 0 would divide by zero in every window).
         C = self.channels
-        mean = self._mean  # validated by _check_meta: C finite floats each
-        std = self._std
-        scale = self.input_scale if self.input_type == "b" else 1.0
-        if self.input_type == "b" and not scale > 0.0:
-            raise ValueError("int8 model input has scale %r; it must be > 0" % scale)
-        k = []
-        off = []
+        if self.input_type == "b" and not self.input_scale > 0.0:
+            raise ValueError("int8 model input has scale %r; it must be > 0" % self.input_scale)
+        mean = zeros("f", C)
+        std = zeros("f", C)
         for c in range(C):
-            s = float(std[c])
-            if not s > 0.0:
-                raise ValueError("normalization std of channel %d is %r; it must be > 0" % (c, s))
-            d = s * scale
-            kc = 1.0 / d if d > 0.0 else 0.0
-            # A std so small (or large) that the factor over- or underflows the float
-            # type would map every sample to one value.
-            if not 0.0 < kc <= _FMAX or not -_FMAX <= mean[c] * kc <= _FMAX:
-                raise ValueError("normalization std %r of channel %d is out of range: the "
-                                 "input factor 1/(std*scale) is %r" % (s, c, kc))
-            k.append(kc)
-            off.append(-float(mean[c]) * kc)
-        self._k = k
-        self._off = off
+            mean[c] = self._mean[c]  # validated by _check_meta: finite float32 values
+            std[c] = self._std[c]
+            if not std[c] > 0.0:
+                raise ValueError("normalization std of channel %d is %r; it must be > 0 in "
+                                 "float32" % (c, self._std[c]))
+        self._mean32 = mean
+        self._std32 = std
+        self._stage = None  # array('f') for windows given as sequences, made on first use
 
     # --- inference --------------------------------------------------------------------
 
@@ -292,7 +284,8 @@ class Model:
         """Normalize and quantize a window into the input tensor (no intermediate copy).
 
         x: a Window (read in place, oldest sample first) or a flat sequence of
-        length*channels raw values, sample-major.
+        length*channels raw values, sample-major (copied into a float32 staging array
+        first, allocated once).
         """
         n = self.input_size
         ring = getattr(x, "buf", None)
@@ -302,45 +295,17 @@ class Model:
                     x.length, x.channels, x.size, n))
             if x.channels != self.channels:
                 raise ValueError("window has %d channels, the model %d" % (x.channels, self.channels))
-            self._fill(ring, x.pos * x.channels)
+            start = x.pos * x.channels
         else:
             if len(x) != n:
                 raise ValueError("input has %d values, the model takes %d" % (len(x), n))
-            self._fill(x, 0)
-
-    def _fill(self, src, j):
-        dst = self._in
-        k = self._k
-        off = self._off
-        C = self.channels
-        n = self.input_size
-        c = 0
-        if self.input_type == "b":
-            zp = self.input_zero_point
+            ring = self._stage
+            if ring is None:
+                ring = self._stage = zeros("f", n)
             for i in range(n):
-                y = src[j] * k[c] + off[c]
-                # Round half away from zero; clamp first so int() never sees inf.
-                if y >= 0.0:
-                    q = int(y + 0.5) if y < 512.0 else 512
-                else:
-                    q = -int(0.5 - y) if y > -512.0 else -512
-                q += zp
-                dst[i] = -128 if q < -128 else (127 if q > 127 else q)
-                j += 1
-                if j == n:
-                    j = 0
-                c += 1
-                if c == C:
-                    c = 0
-        else:
-            for i in range(n):
-                dst[i] = src[j] * k[c] + off[c]
-                j += 1
-                if j == n:
-                    j = 0
-                c += 1
-                if c == C:
-                    c = 0
+                ring[i] = x[i]
+            start = 0
+        self.engine.set_input(0, ring, self._mean32, self._std32, start)
 
     def invoke(self, x=None):
         if x is not None:

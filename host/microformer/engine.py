@@ -79,12 +79,19 @@ class Engine:
             self._info = json.loads(bytes(raw).decode("utf-8"))
         return self._info
 
-    def _write_input(self, x):
-        dst = np.frombuffer(self.m.input(0), dtype=np.int8 if self.in_tc == "b" else np.float32)
-        if self.in_tc == "b":
-            dst[...] = quant.quantize(x, self.in_scale, self.in_zp).reshape(-1)
-        else:
-            dst[...] = np.asarray(x, np.float32).reshape(-1)
+    def write_window(self, window, mean, std):
+        """One window into the input tensor by the engine's own formula (mf_write_window, the
+        function the device's uformer.Model calls): float32 (x - mean) / std per channel,
+        then for an int8 input round half away from zero of that / scale, plus the zero
+        point, clamped. window: (window, channels) or flat float32 values; mean, std: one
+        float32 per channel."""
+        x = np.ascontiguousarray(window, dtype=np.float32).reshape(-1)
+        mean = np.ascontiguousarray(mean, dtype=np.float32).reshape(-1)
+        std = np.ascontiguousarray(std, dtype=np.float32).reshape(-1)
+        try:
+            self.m.set_input(0, x, mean, std)
+        except ValueError as e:
+            raise ModelError(f"cannot write the window into the model input: {e}") from None
 
     def _read_output(self, i, dequant=True):
         shape, tc, scale, zp = self.outputs[i]
@@ -98,15 +105,26 @@ class Engine:
         """Normalized windows (n, *input shape without batch) -> output 0 for each, stacked.
 
         With `outputs` (a list of output indices) returns a list of stacked arrays instead.
+        The windows enter through the engine's formula with mean 0 and std 1, under which
+        (x - 0) / 1 is x exactly.
         """
+        return self._run(x, np.zeros(1, np.float32), np.ones(1, np.float32), outputs, dequant)
+
+    def predict(self, windows):
+        """Raw windows (n, window, channels) -> class scores (n, classes), float: normalized
+        and quantized by the engine with the model's metadata, as on the device."""
+        norm = self.info["normalization"]
+        return self._run(windows, norm["mean"], norm["std"])
+
+    def _run(self, x, mean, std, outputs=None, dequant=True):
         x = np.asarray(x, dtype=np.float32)
         per = tuple(self.in_shape[1:])
-        if x.shape[1:] != per:
+        if x.shape[1:] != per and (x.ndim < 2 or int(np.prod(x.shape[1:])) != int(np.prod(per))):
             raise ModelError(f"windows have shape {x.shape[1:]}, the model input is {per}")
         idx = [0] if outputs is None else list(outputs)
         res = [[] for _ in idx]
         for w in x:
-            self._write_input(w)
+            self.write_window(w, mean, std)
             self.m.invoke()
             for k, i in enumerate(idx):
                 res[k].append(self._read_output(i, dequant))
@@ -115,17 +133,20 @@ class Engine:
             return stacked[0].reshape(len(x), -1)
         return stacked
 
-    def predict(self, windows):
-        """Raw windows (n, window, channels) -> class scores (n, classes), float."""
-        from .convert import normalize
-
-        return self.run(normalize(windows, self.info))
-
 
 def evaluate(model_bytes, data_dir, noise=0.0, drift=0.0, seed=0):
     """Accuracy report (metrics.report) of a .tflite model on every window of DATA."""
-    from . import data as D
     from . import metrics
+
+    e, _, y, p = predict_windows(model_bytes, data_dir, noise, drift, seed)
+    return metrics.report(y, p, e.info["labels"])
+
+
+def predict_windows(model_bytes, data_dir, noise=0.0, drift=0.0, seed=0):
+    """Every window of DATA as `eval` sees it: (Engine, raw windows (n, window, ch) float32,
+    labels (n,), predicted class indices (n,)). The windows are cut like the device's
+    uformer.Window cuts a live stream (start 0, every hop samples)."""
+    from . import data as D
 
     e = Engine(model_bytes)
     info = e.info
@@ -135,7 +156,7 @@ def evaluate(model_bytes, data_dir, noise=0.0, drift=0.0, seed=0):
     x, y, _ = D.recording_windows(ds, info["window"], info["hop"], info.get("event"))
     x = perturb(x, info, noise, drift, seed)
     p = np.argmax(e.predict(x), axis=1)
-    return metrics.report(y, p, info["labels"])
+    return e, x, y, p
 
 
 def perturb(x, info, noise=0.0, drift=0.0, seed=0):

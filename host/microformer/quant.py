@@ -1,25 +1,40 @@
 """Quantization math on the host: the only Python place for it.
 
-Rounding mode: float -> int8 uses round half away from zero (TFLite's TfLiteRound, i.e.
-std::round), the mode of the engine's QUANTIZE kernel, so a window quantized here is the
-same bytes the device's input tensor receives. The division x / scale is done in float32
-like the reference kernel, not as a multiplication by 1 / scale (which differs in the last
-bit for some scales).
+Rounding mode: ROUNDING, round half away from zero (TFLite's TfLiteRound, i.e. std::round:
+2.5 -> 3, -2.5 -> -3), written once (round_half_away_xp) for numpy and for keras.ops.
+
+Model inputs are not quantized here at run time: the engine does it (mf_write_window in
+cmodule/engine, called by the device's uformer.Model and by microformer.engine), in float32
+as y = (x - mean) / std, then q = clamp(round_half_away(y / scale) + zero_point). `quantize`
+below is the same arithmetic in numpy (float32 division, not a multiplication by 1 / scale,
+which differs in the last bit for some scales; |v| clamped to 512 before rounding and NaN
+to the zero point, as the engine does) for the training-time code that needs int8 codes.
 """
 import numpy as np
 
 INT8_MIN, INT8_MAX = -128, 127
+ROUNDING = "half away from zero"
+# Beyond +-512 every value clamps alike (|zero_point| <= 128): the engine clamps there first.
+_QCLAMP = np.float32(512.0)
+
+
+def round_half_away_xp(x, xp=np):
+    """Round to nearest, ties away from zero, for any array namespace with sign/floor/abs
+    (numpy, keras.ops)."""
+    return xp.sign(x) * xp.floor(xp.abs(x) + 0.5)
 
 
 def round_half_away(x):
-    """Round to nearest, ties away from zero (2.5 -> 3, -2.5 -> -3)."""
-    x = np.asarray(x)
-    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+    """round_half_away_xp on numpy arrays (2.5 -> 3, -2.5 -> -3)."""
+    return round_half_away_xp(np.asarray(x), np)
 
 
 def quantize(x, scale, zero_point, qmin=INT8_MIN, qmax=INT8_MAX, dtype=np.int8):
-    """Real values -> integers: clamp(round_half_away(x / scale) + zero_point)."""
-    q = round_half_away(np.asarray(x, dtype=np.float32) / np.float32(scale)) + int(zero_point)
+    """Real values -> integers: clamp(round_half_away(x / scale) + zero_point), in float32,
+    with the engine's treatment of NaN (the zero point) and of huge values (saturate)."""
+    v = np.asarray(x, dtype=np.float32) / np.float32(scale)
+    v = np.clip(np.nan_to_num(v, nan=0.0, posinf=_QCLAMP, neginf=-_QCLAMP), -_QCLAMP, _QCLAMP)
+    q = round_half_away(v).astype(np.int32) + int(zero_point)
     return np.clip(q, qmin, qmax).astype(dtype)
 
 
@@ -55,11 +70,6 @@ def sqnr_db(reference, test):
 # scale = (max - min) / 255, zero point = round_half_away(-128 - min / scale) in [-128, 127].
 
 WEIGHT_QMAX = 127  # symmetric weight codes are [-127, 127]; -128 is never used
-
-
-def round_half_away_xp(x, xp=np):
-    """round_half_away for any array namespace with sign/floor/abs (numpy, keras.ops)."""
-    return xp.sign(x) * xp.floor(xp.abs(x) + 0.5)
 
 
 def weight_scales(w, axis=-1, xp=np):

@@ -209,6 +209,46 @@ def recording(path, rows=400, seed=7):
             f.write("%.3f,%.5f,%.5f,%.5f,%s\n" % (t[i], ax, ay, az, lab))
 
 
+def tie_recording(path, rows=240, seed=5):
+    """A stream CSV whose samples sit on or one float32 step beside the rounding ties of
+    v2.tflite's input quantization ((x - mean) / std / scale = k + 0.5 in float32 math),
+    where arithmetics that differ in a last bit (a reciprocal multiply, double instead of
+    float32) give different int8 codes. Printed with 9 significant digits: every float32
+    reads back exactly, on CPython and MicroPython."""
+    rng = np.random.default_rng(seed)
+    f32 = np.float32
+    mean = np.asarray(MEAN, f32)
+    std = np.asarray(STD, f32)
+    with open(path, "w") as f:
+        f.write("t,ax,ay,az,label\n")
+        for i in range(rows):
+            vals = []
+            for c in range(CHANNELS):
+                k = f32(rng.integers(-90, 90)) + f32(0.5)
+                v = mean[c] + k * f32(IN_SCALE) * std[c]
+                v = np.nextafter(v, f32(rng.choice([-np.inf, np.inf]))) if rng.random() < 0.5 else v
+                vals.append("%.9g" % v)
+            f.write("%.3f,%s,%s\n" % (i / 50.0, ",".join(vals), LABELS[(i // 40) % len(LABELS)]))
+
+
+def host_windows(d, model, rec, out):
+    """What the host's `microformer eval` feeds and predicts for every window of recording
+    `rec` (microformer.engine.predict_windows, the eval code path): per window the int8
+    input bytes (hex) the engine wrote and the predicted class index, into JSON `out`."""
+    from microformer import engine
+
+    with open(os.path.join(d, model), "rb") as f:
+        tfl = f.read()
+    e, x, _, pred = engine.predict_windows(tfl, os.path.join(d, rec))
+    norm = e.info["normalization"]
+    rows = []
+    for w, p in zip(x, pred):
+        e.write_window(w, norm["mean"], norm["std"])
+        rows.append([bytes(e.m.input(0)).hex(), int(p)])
+    with open(os.path.join(d, out), "w") as f:
+        json.dump({"model": model, "recording": rec, "windows": rows}, f)
+
+
 def romfs_image(files, align=16):
     """A ROMFS image (mpremote's record writer) holding files {name: bytes}; with `align`
     each file's data starts at a multiple of `align` bytes from the image start (padding
@@ -287,6 +327,10 @@ def build(d):
             f.write(data)
         info["accepted"].append(name)
     recording(os.path.join(d, "rec.csv"))
+    tie_recording(os.path.join(d, "rec_ties.csv"))
+    if ops:
+        host_windows(d, "v2.tflite", "rec.csv", "rec_host.json")
+        host_windows(d, "v2.tflite", "rec_ties.csv", "rec_ties_host.json")
     romfs(d, ["v1.tflite"])
     with open(os.path.join(d, "models.json"), "w") as f:
         json.dump(info, f, indent=1, sort_keys=True)

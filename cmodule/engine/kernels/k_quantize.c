@@ -3,28 +3,33 @@
 
 #include "mf_config.h"
 
+/* Model inputs: every build has these (mf_write_window). */
+void mf_k_window_s8(const float *x, int32_t n, int32_t start, const float *mean, const float *std,
+    int32_t channels, float scale, int32_t zero_point, int8_t *y) {
+    int32_t j = start, c = 0;
+    for (int32_t i = 0; i < n; ++i) {
+        const float v = (x[j] - mean[c]) / std[c];
+        y[i] = mf_k_quantize_one(v / scale, zero_point);
+        j = j + 1 == n ? 0 : j + 1;
+        c = c + 1 == channels ? 0 : c + 1;
+    }
+}
+
+void mf_k_window_f32(const float *x, int32_t n, int32_t start, const float *mean, const float *std,
+    int32_t channels, float *y) {
+    int32_t j = start, c = 0;
+    for (int32_t i = 0; i < n; ++i) {
+        y[i] = (x[j] - mean[c]) / std[c];
+        j = j + 1 == n ? 0 : j + 1;
+        c = c + 1 == channels ? 0 : c + 1;
+    }
+}
+
 #if MF_OP_QUANTIZE
 
 void mf_k_quantize_f32_s8(float scale, int32_t zero_point, const float *x, int8_t *y, int32_t n) {
     for (int32_t i = 0; i < n; ++i) {
-        float v = x[i] / scale;
-        /* static_cast<int32_t>(std::round(v)) + zero_point, clamped to int8. Beyond
-         * +-512 every v clamps alike (|zero_point| <= 128), so v is clamped there first
-         * and the cast, undefined past int32 in C++, stays defined; NaN gives 0, as the
-         * cast does on Arm. */
-        int32_t t = 0;
-        if (v == v) {
-            v = v < -512.0f ? -512.0f : (v > 512.0f ? 512.0f : v);
-            t = (int32_t)v;
-            /* Round half away from zero; exact, as |v| < 2^23 (Sterbenz). */
-            const float frac = v - (float)t;
-            if (frac >= 0.5f) {
-                t++;
-            } else if (frac <= -0.5f) {
-                t--;
-            }
-        }
-        y[i] = (int8_t)mf_clamp(t + zero_point, -128, 127);
+        y[i] = mf_k_quantize_one(x[i] / scale, zero_point);
     }
 }
 
