@@ -36,6 +36,8 @@ def test_demo_quick_in_the_simulator(tmp_path, capsys):
     res = _last_json(out)
     model, _uformer = _check(res, work)
     assert res["target"] == "sim"
+    # Every run also leaves its results where benchmarks/readme_numbers.py reads them.
+    assert json.loads((work / "results.json").read_text()) == res
     # The arena the app reported is the engine's exact plan for this model.
     assert res["arena_bytes"] == _uformer.arena_size(model)
     # What the demo left is a simulator directory a user can run again.
