@@ -89,6 +89,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         # Files are written to NAME.part and renamed, so an interrupt leaves the old file
         # or none, never half of one.
+        _close_progress_bars()
         print(f"\nmicroformer: {args.verb} interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
@@ -97,6 +98,14 @@ def main(argv=None):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, what a shell reports for a program killed by it
+
+
+def _close_progress_bars():
+    """Closes the tqdm bars an interrupted verb left open now, so they are drawn before the
+    last line rather than redrawn after it when the interpreter collects them."""
+    tqdm = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", None) or ()):
+        bar.close()
 
 
 # Modules that only an optional extra brings (pyproject.toml), and what to install.
