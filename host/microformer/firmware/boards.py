@@ -21,6 +21,7 @@ class Emulator:
     machine: str         # -machine (QEMU_MACHINE in the board's .mk)
     romfs_addr: int      # where the firmware mounts /rom from (MICROPY_HW_ROMFS_PART0_START)
     romfs_size: int      # bytes of that window (MICROPY_HW_ROMFS_PART0_SIZE)
+    args: tuple = ()     # more qemu arguments (the port's QEMU_ARGS for this machine)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +80,19 @@ BOARDS = {b.name: b for b in (
 )}
 
 EMULATED = {name: b for name, b in BOARDS.items() if b.emulator is not None}
+
+# MicroPython's own qemu boards (ports/qemu/boards/<NAME>, built from an unmodified checkout,
+# without _uformer): the stock firmware that `_uformer.mpy` (microformer firmware natmod)
+# is tested on. Not microformer boards (nothing to `firmware build`), but `board start`
+# and the tests run them. Machine, ROMFS window and arguments from their mpconfigboard.mk
+# and ports/qemu/Makefile.
+STOCK_EMULATORS = {
+    "MPS2_AN385": Emulator("qemu-system-arm", "mps2-an385", 0x21000000, 0x400000),    # Cortex-M3
+    "MPS2_AN500": Emulator("qemu-system-arm", "mps2-an500", 0x60C00000, 0x400000),    # Cortex-M7
+    "MPS3_AN547": Emulator("qemu-system-arm", "mps3-an547", 0x62000000, 0x2000000),   # Cortex-M55
+    "VIRT_RV32": Emulator("qemu-system-riscv32", "virt", 0x80610000, 0x400000,        # RV32IMAC
+                          ("-bios", "none", "-cpu", "rv32,zcd=off,zcmp=on")),
+}
 
 
 def names(boards=BOARDS):

@@ -347,3 +347,63 @@ def manifest(arch_dir):
         raise FirmwareError(f"{p}: {e.strerror} (build it with `microformer firmware natmod`)") from None
     except ValueError as e:
         raise FirmwareError(f"{p} is not valid JSON: {e}") from None
+
+
+# ---------------------------------------------------------------------------- stock boards
+
+# MicroPython's qemu boards the natmod is tested on (boards.STOCK_EMULATORS runs them), and
+# the natmod archs each one loads (its own arch and, on Thumb, the lower rungs tested).
+STOCK_BOARDS = {
+    "MPS2_AN385": ("armv6m", "armv7m"),          # Cortex-M3
+    "MPS2_AN500": ("armv7emdp",),                # Cortex-M7
+    "MPS3_AN547": ("armv7emsp", "armv7emdp"),    # Cortex-M55
+    "VIRT_RV32": ("rv32imc",),                   # RV32IMAC
+}
+
+
+# Make arguments that let the stock boards build with Debian 12's toolchains, the MicroPython
+# source untouched:
+STOCK_MAKE_ARGS = {
+    # arm-none-eabi-gcc 12 in gnu99 mode sets __FLT_EVAL_METHOD__ to 16 for the Cortex-M55,
+    # so newlib's math.h leaves double_t undefined and lib/libm_dbl/log.c does not compile.
+    "MPS3_AN547": ("CFLAGS_EXTRA=-fpermitted-flt-eval-methods=c11",),
+}
+
+
+def _stock_make_args(board):
+    args = list(STOCK_MAKE_ARGS.get(board, ()))
+    if board == "VIRT_RV32":
+        # riscv64-unknown-elf-gcc 12 has no multilib for rv32imac_zicsr (the port's -march),
+        # so -print-libgcc-file-name names the rv64 libgcc and the link fails: name the
+        # rv32imac/ilp32 one (same instructions; Zicsr only matters to the assembler).
+        libgcc = subprocess.run(["riscv64-unknown-elf-gcc", "-march=rv32imac", "-mabi=ilp32",
+                                 "-print-libgcc-file-name"], capture_output=True, text=True).stdout.strip()
+        if libgcc:
+            args.append(f"LIBS={libgcc}")
+    return args
+
+
+def stock_firmware(board, micropython_dir, out, on_line=None):
+    """MicroPython's own qemu board `board` built from the checkout as it is (no user C
+    modules, no board changes) into `out`; returns its firmware.elf. Only the port's
+    test-only frozen modules are left out (FROZEN_MANIFEST empty: they need the
+    micropython-lib submodule). make rebuilds only what changed."""
+    if board not in STOCK_BOARDS:
+        raise FirmwareError(f"unknown stock qemu board {board!r}; boards: {', '.join(STOCK_BOARDS)}")
+    mpy_dir = pathlib.Path(micropython_dir).resolve()
+    port = mpy_dir / "ports" / "qemu" / "boards" / board
+    if not port.is_dir():
+        raise FirmwareError(f"{mpy_dir} has no ports/qemu/boards/{board}")
+    out = pathlib.Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "build.log"
+    log.write_text("")
+    cross = mpy_cross(mpy_dir, out / "mpy-cross", log, on_line)
+    _run(["make", "-C", mpy_dir / "ports" / "qemu", f"BOARD={board}", f"BUILD={out / 'build'}",
+          f"MICROPY_MPYCROSS={cross}", "FROZEN_MANIFEST=", *_stock_make_args(board),
+          f"-j{min(2, os.cpu_count() or 1)}"],
+         log, on_line=on_line)
+    elf = out / "build" / "firmware.elf"
+    if not elf.is_file():
+        raise FirmwareError(f"the {board} build finished but {elf} is missing; log: {log}")
+    return elf

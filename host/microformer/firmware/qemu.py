@@ -21,6 +21,7 @@ from . import FirmwareError, boards
 
 # Board name -> boards.Emulator (qemu binary, machine, ROMFS window), from the registry.
 MACHINES = {name: b.emulator for name, b in boards.EMULATED.items()}
+MACHINES.update(boards.STOCK_EMULATORS)
 
 _PTY = re.compile(r"char device redirected to (/dev/\S+) \(label serial0\)")
 
@@ -90,7 +91,7 @@ def command(name, firmware, romfs=None, pty=True):
     an image file loaded where the firmware mounts /rom from."""
     m = machine(name)
     cmd = [m.system, "-machine", m.machine, "-nographic", "-monitor", "null", "-semihosting",
-           "-icount", "shift=0", "-kernel", str(firmware)]
+           "-icount", "shift=0", *m.args, "-kernel", str(firmware)]
     if romfs is not None:
         size = pathlib.Path(romfs).stat().st_size
         if size > m.romfs_size:
