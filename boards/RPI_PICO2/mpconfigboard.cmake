@@ -2,8 +2,9 @@
 # frozen uformer package, built out of tree:
 #   make -C MICROPY/ports/rp2 BOARD_DIR=/path/to/microformer/boards/RPI_PICO2 BUILD=/tmp/pico2 \
 #        USER_C_MODULES=/path/to/microformer/cmodule/micropython/micropython.cmake
-# (`microformer firmware build --board RPI_PICO2` does this). Needs the pico-sdk, tinyusb
-# and micropython-lib submodules of the MicroPython checkout.
+# (`microformer firmware build --board RPI_PICO2` does this). Needs the pico-sdk, tinyusb,
+# mbedtls and micropython-lib submodules of the MicroPython checkout (the registry,
+# host/microformer/firmware/boards.py, lists them for the build check).
 
 set(PICO_BOARD "pico2")
 set(PICO_PLATFORM "rp2350")

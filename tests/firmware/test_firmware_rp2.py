@@ -1,5 +1,5 @@
 """The rp2 boards (RPI_PICO, RPI_PICO2) build with _uformer when the checkout has the
-pico-sdk, tinyusb and micropython-lib submodules (skipped with that reason otherwise)."""
+pico-sdk, tinyusb, mbedtls and micropython-lib submodules (skipped with that reason otherwise)."""
 import pytest
 
 from fwenv import require_board
