@@ -1,0 +1,598 @@
+"""The engine against TensorFlow Lite Micro on an emulated Cortex-M4F (and RV32), same compiler.
+
+    python benchmarks/cortex_m_vs_tflm.py --tflm ~/src/tflite-micro --cmsis-nn ~/src/CMSIS-NN \\
+        --flatbuffers ~/src/flatbuffers --gemmlowp ~/src/gemmlowp --ruy ~/src/ruy
+
+Builds three bare-metal harnesses from source with one arm-none-eabi-gcc and one set of flags
+(-Os -mcpu=cortex-m4 -mfloat-abi=hard -mfpu=fpv4-sp-d16, -ffunction-sections, --gc-sections):
+the microformer engine (cmodule/engine), TFLM with its reference kernels, and TFLM with ARM's
+CMSIS-NN kernels (TFLM's kernels/cmsis_nn specializations plus CMSIS-NN's sources), each with
+the same C main (benchmarks/cmp). Every model runs on QEMU mps2-an386 with -icount shift=0
+(one ELF per library, the model and its inputs loaded next to it by qemu's loader device);
+the harness counts instructions for the model load and for every invoke, and prints the
+outputs, which must be byte-identical across the three libraries and the host's _uformer.
+
+With riscv64-unknown-elf-gcc and picolibc (`make firmware-deps`), the engine and TFLM's
+reference kernels are also built for rv32imc (portable C) and run on qemu-system-riscv32
+-M virt, where minstret counts instructions exactly.
+
+Nothing from the checkouts is copied into this repository: objects and ELFs go to --build
+(default out/bench/cortex_m_vs_tflm). The TFLM checkout's own third-party pins say which
+flatbuffers/gemmlowp/ruy/CMSIS-NN versions fit it (tensorflow/lite/micro/tools/make/
+flatbuffers_download.sh, third_party_downloads.inc, ext_libs/cmsis_nn_download.sh).
+"""
+import argparse
+import concurrent.futures
+import dataclasses
+import hashlib
+import os
+import pathlib
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+CMP = ROOT / "benchmarks" / "cmp"
+ENGINE = ROOT / "cmodule" / "engine"
+sys.path.insert(0, str(ROOT / "tests" / "engine"))
+sys.path.insert(0, str(ROOT / "tests" / "firmware"))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+class CompareError(Exception):
+    """A problem the user can fix (missing checkout, tool, failed build or run): one line."""
+
+
+# The 15 models: name -> (class, zoo builder, kwargs). Transformers span 1-3 layers and
+# sequence 16-128; hybrids put Conv1D/depthwise front ends before a transformer block.
+MODELS = {
+    "tf_l1_d16_s16": ("transformer", "transformer", dict(seq=16, d_model=16, heads=1, layers=1, ffn=32)),
+    "tf_l2_d32_s16": ("transformer", "transformer", dict(seq=16, d_model=32, heads=2, layers=2, ffn=64)),
+    "tf_l3_d48_s32": ("transformer", "transformer", dict(seq=32, d_model=48, heads=6, layers=3, ffn=96)),
+    "tf_l2_d32_s64": ("transformer", "transformer", dict(seq=64, d_model=32, heads=4, layers=2, ffn=64)),
+    "tf_l2_d24_s96": ("transformer", "transformer", dict(seq=96, d_model=24, heads=2, layers=2, ffn=48)),
+    "tf_l1_d64_s128": ("transformer", "transformer", dict(seq=128, d_model=64, heads=2, layers=1, ffn=128)),
+    "tf_l3_d32_s128": ("transformer", "transformer", dict(seq=128, d_model=32, heads=2, layers=3, ffn=64)),
+    "hybrid_s32_d16": ("hybrid", "hybrid", dict(seq=32, channels=3, d_model=16, heads=1)),
+    "hybrid_s64_d24": ("hybrid", "hybrid", dict(seq=64, d_model=24, heads=2)),
+    "hybrid_s128_d32": ("hybrid", "hybrid", dict(seq=128, d_model=32, heads=2)),
+    "cnn_16x16x2": ("cnn", "cnn", dict(h=16, w=16, c=2, classes=5)),
+    "cnn_24x24x3": ("cnn", "cnn", dict(h=24, w=24, c=3, classes=4)),
+    "cnn_32x32x1": ("cnn", "cnn", dict(h=32, w=32, c=1, classes=10)),
+    "mlp_20": ("mlp", "mlp", dict(features=20, classes=3)),
+    "mlp_64": ("mlp", "mlp", dict(features=64, classes=8)),
+}
+
+# Same flags for every library on a target (TFLM's own makefile would use -O2 for kernels;
+# here everything is -Os, what the firmware builds use). NDEBUG as TFLM's release_with_logs.
+ARM = dict(
+    name="cortex-m4",
+    prefix="arm-none-eabi-",
+    arch=["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
+    link=["--specs=nano.specs", "--specs=nosys.specs", "-nostartfiles", f"-T{CMP / 'mps2_an386.ld'}"],
+    port="port_arm.c",
+)
+RISCV = dict(
+    name="rv32imc",
+    prefix="riscv64-unknown-elf-",
+    arch=["-march=rv32imc", "-mabi=ilp32", "--specs=picolibc.specs"],
+    link=["-Wl,--defsym=__flash=0x80000000", "-Wl,--defsym=__flash_size=0x1000000",
+          "-Wl,--defsym=__ram=0x81000000", "-Wl,--defsym=__ram_size=0x1000000",
+          "-Wl,--defsym=__stack_size=0x10000"],
+    port="port_riscv.c",
+)
+COMMON = ["-Os", "-ffunction-sections", "-fdata-sections", "-fno-unwind-tables",
+          "-fno-asynchronous-unwind-tables", "-DNDEBUG"]
+CXX = ["-std=c++17", "-fno-rtti", "-fno-exceptions", "-fno-threadsafe-statics"]
+TFLM_DEFS = ["-DTF_LITE_STATIC_MEMORY", "-DTF_LITE_DISABLE_X86_NEON", "-DFLATBUFFERS_LOCALE_INDEPENDENT=0"]
+
+QEMU = {
+    "cortex-m4": lambda elf, blob: [
+        "qemu-system-arm", "-machine", "mps2-an386", "-nographic", "-monitor", "none",
+        "-serial", "none", "-semihosting-config", "enable=on,target=native", "-icount", "shift=0",
+        "-kernel", str(elf), "-device", f"loader,file={blob},addr=0x21000000,force-raw=on"],
+    "rv32imc": lambda elf, blob: [
+        "qemu-system-riscv32", "-machine", "virt", "-m", "128M", "-bios", "none", "-nographic",
+        "-monitor", "none", "-serial", "stdio", "-icount", "shift=0",
+        "-kernel", str(elf), "-device", f"loader,file={blob},addr=0x82000000,force-raw=on"],
+}
+BLOB_MAX = {"cortex-m4": 16 << 20, "rv32imc": 64 << 20}
+
+
+# ---------------------------------------------------------------------------- sources
+
+@dataclasses.dataclass
+class Checkouts:
+    tflm: pathlib.Path
+    cmsis_nn: pathlib.Path
+    flatbuffers: pathlib.Path
+    gemmlowp: pathlib.Path
+    ruy: pathlib.Path
+
+    def check(self):
+        need = {
+            "--tflm": (self.tflm, "tensorflow/lite/micro/micro_interpreter.h"),
+            "--cmsis-nn": (self.cmsis_nn, "Include/arm_nnfunctions.h"),
+            "--flatbuffers": (self.flatbuffers, "include/flatbuffers/flatbuffers.h"),
+            "--gemmlowp": (self.gemmlowp, "fixedpoint/fixedpoint.h"),
+            "--ruy": (self.ruy, "ruy/profiler/instrumentation.h"),
+        }
+        for opt, (root, rel) in need.items():
+            if not (root / rel).is_file():
+                raise CompareError(f"{opt} {root}: no {rel} there; pass the root of a checkout")
+        self._check_flatbuffers_version()
+
+    def _check_flatbuffers_version(self):
+        schema = (self.tflm / "tensorflow/lite/schema/schema_generated.h").read_text()
+        want = re.search(r"FLATBUFFERS_VERSION_MAJOR == (\d+) &&\s*FLATBUFFERS_VERSION_MINOR == (\d+) &&"
+                         r"\s*FLATBUFFERS_VERSION_REVISION == (\d+)", schema)
+        base = (self.flatbuffers / "include/flatbuffers/base.h").read_text()
+        have = [re.search(rf"#define FLATBUFFERS_VERSION_{k} (\d+)", base) for k in ("MAJOR", "MINOR", "REVISION")]
+        if want and all(have):
+            w = ".".join(want.groups())
+            h = ".".join(m.group(1) for m in have)
+            if w != h:
+                raise CompareError(f"--flatbuffers {self.flatbuffers} is version {h}; this TFLM's schema needs "
+                                   f"{w} (git checkout v{w} there)")
+
+
+# The TFLM kernel files (stems in tensorflow/lite/micro/kernels, each with its X_common.cc
+# when there is one) implementing the ops the harness registers: the 28 ops microformer has
+# that TFLM also has (all but GELU; benchmarks/cmp/lib_tflm.cc). Kernel files of other ops
+# could not end up in the linked image, so they are not compiled.
+TFLM_KERNELS = (
+    "activations", "add", "batch_matmul", "concatenation", "conv", "depthwise_conv", "dequantize",
+    "elementwise", "expand_dims", "fully_connected", "hard_swish", "logistic", "mul", "neg", "pad",
+    "pooling", "quantize", "reduce", "reshape", "softmax", "squared_difference", "squeeze",
+    "strided_slice", "sub", "tanh", "transpose",
+    "kernel_util", "micro_tensor_utils",  # helpers every kernel uses
+)
+
+
+def tflm_sources(co, cmsis):
+    """(core sources, kernel sources) of the TFLM library as its makefile lists them
+    (tools/make/sources.inc; kernels: those of TFLM_KERNELS), with kernels/cmsis_nn/X.cc
+    replacing kernels/X.cc when cmsis."""
+    t = co.tflm
+    micro = t / "tensorflow/lite/micro"
+    core = []
+    for d in ("", "arena_allocator", "memory_planner", "tflite_bridge"):
+        core += sorted(p for p in (micro / d).glob("*.cc")
+                       if not p.name.endswith("_test.cc") and p.name not in ("debug_log.cc",))
+    # TFLite sources shared with TFLM: everything under tensorflow/ except lite/micro and
+    # lite/experimental (and array.cc, excluded with TF_LITE_STATIC_MEMORY).
+    for p in sorted((t / "tensorflow").rglob("*")):
+        rel = p.relative_to(t).as_posix()
+        if p.suffix in (".cc", ".c") and not rel.startswith(("tensorflow/lite/micro/", "tensorflow/lite/experimental/")) \
+                and rel != "tensorflow/lite/array.cc":
+            core.append(p)
+    # Bare-metal logging: the cortex_m_generic DebugLog with a callback (the harness's).
+    core.append(micro / "cortex_m_generic/debug_log.cc")
+    inc = (micro / "tools/make/sources.inc").read_text()
+    block = re.search(r"^MICROLITE_CC_KERNEL_SRCS := \\\n(.*?)\n\n", inc, re.S | re.M)
+    if block is None:
+        raise CompareError(f"{micro / 'tools/make/sources.inc'}: no MICROLITE_CC_KERNEL_SRCS list "
+                           f"(a TFLM checkout of another layout?)")
+    kernels = []
+    for line in block.group(1).splitlines():
+        rel = line.strip().rstrip("\\").strip().replace("$(TENSORFLOW_ROOT)", "")
+        if not rel:
+            continue
+        p = t / rel
+        if p.stem.removesuffix("_common") not in TFLM_KERNELS:
+            continue
+        if cmsis and (p.parent / "cmsis_nn" / p.name).is_file():
+            p = p.parent / "cmsis_nn" / p.name
+        kernels.append(p)
+    return core, kernels
+
+
+def cmsis_nn_sources(co):
+    # int8/int16 kernels only, as TFLM's cmsis_nn.inc with ARM_NN_ENABLE_F16/F32=0.
+    return sorted(p for p in (co.cmsis_nn / "Source").rglob("*.c")
+                  if not p.name.endswith(("_f16.c", "_f32.c")) and p.name != "arm_nntables_flt.c")
+
+
+# ---------------------------------------------------------------------------- building
+
+class Builder:
+    """Compiles sources into objects keyed by (source, flags), in parallel, skipping up to
+    date ones; archives and links with the target's toolchain."""
+
+    def __init__(self, target, out, jobs):
+        self.t = target
+        self.out = out
+        self.jobs = jobs
+        for tool in ("gcc", "g++", "ar"):
+            exe = self.t["prefix"] + tool
+            if shutil.which(exe) is None:
+                raise CompareError(f"{exe} is not installed (Debian/Ubuntu: `make firmware-deps`)")
+
+    def tool(self, name):
+        return self.t["prefix"] + name
+
+    def compile(self, sources, flags, label):
+        jobs = []
+        for src in sources:
+            cxx = src.suffix == ".cc"
+            cmd_flags = self.t["arch"] + COMMON + (CXX if cxx else ["-std=c99"]) + flags
+            key = hashlib.sha256((str(src) + "\0" + "\0".join(cmd_flags)).encode()).hexdigest()[:12]
+            obj = self.out / "obj" / f"{src.stem}-{key}.o"
+            jobs.append((src, obj, [self.tool("g++" if cxx else "gcc")] + cmd_flags + ["-c", str(src), "-o", str(obj)]))
+        (self.out / "obj").mkdir(parents=True, exist_ok=True)
+        todo = [j for j in jobs if not j[1].exists() or j[1].stat().st_mtime < j[0].stat().st_mtime
+                or str(j[0]).startswith(str(ROOT))]
+        if todo:
+            print(f"  {self.t['name']}: compiling {len(todo)} of {len(jobs)} sources ({label})", file=sys.stderr)
+
+        def run(job):
+            src, obj, cmd = job
+            r = subprocess.run(["nice", "-n", "10"] + cmd, capture_output=True, text=True)
+            if r.returncode != 0:
+                err = (r.stderr.strip().splitlines() or ["(no message)"])
+                first = next((ln for ln in err if "error" in ln), err[0])
+                raise CompareError(f"compiling {src} for {self.t['name']} failed: {first}")
+            return obj
+
+        with concurrent.futures.ThreadPoolExecutor(self.jobs) as ex:
+            list(ex.map(run, todo))
+        return [j[1] for j in jobs]
+
+    def archive(self, objs, name):
+        lib = self.out / name
+        if lib.exists():
+            lib.unlink()
+        subprocess.run([self.tool("ar"), "rcs", str(lib)] + [str(o) for o in objs], check=True)
+        return lib
+
+    def link(self, objs, libs, name, cxx):
+        elf = self.out / f"{name}.elf"
+        mapf = self.out / f"{name}.map"
+        cmd = ([self.tool("gcc")] + self.t["arch"] + COMMON + self.t["link"]
+               + ["-Wl,--gc-sections", f"-Wl,-Map={mapf}", "-o", str(elf)]
+               + [str(o) for o in objs] + [str(lib) for lib in libs] + ["-lm"])
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            err = r.stderr.strip().splitlines() or ["(no message)"]
+            first = next((ln for ln in err if "undefined" in ln or "error" in ln), err[0])
+            raise CompareError(f"linking {name} for {self.t['name']} failed: {first}")
+        return elf, mapf
+
+
+@dataclasses.dataclass
+class Harness:
+    name: str           # engine / tflm-ref / tflm-cmsis
+    target: str         # cortex-m4 / rv32imc
+    elf: pathlib.Path
+    mapfile: pathlib.Path
+    lib_files: tuple    # object/archive basenames whose code counts as the library's
+
+
+def build_all(co, target, out, jobs, cmsis):
+    b = Builder(target, out, jobs)
+    harness = [CMP / "main.c", CMP / target["port"]]
+    inc_cmp = [f"-I{CMP}"]
+    res = []
+
+    eng = b.compile([ENGINE / "unity" / "mf_unity.c"], [f"-I{ENGINE}"], "engine")
+    glue = b.compile(harness + [CMP / "lib_engine.c"], inc_cmp + [f"-I{ENGINE}"], "harness")
+    elf, mapf = b.link(glue + eng, [], "engine", cxx=False)
+    res.append(Harness("engine", target["name"], elf, mapf, tuple(o.name for o in eng)))
+
+    if co is None:
+        return res
+    tinc = [f"-I{co.tflm}", f"-I{co.flatbuffers / 'include'}", f"-I{co.gemmlowp}", f"-I{co.ruy}"]
+    core, kernels = tflm_sources(co, cmsis=False)
+    core_objs = b.compile(core, TFLM_DEFS + tinc, "TFLM core")
+    ref_kern = b.compile(kernels, TFLM_DEFS + tinc, "TFLM reference kernels")
+    lib_ref = b.archive(core_objs + ref_kern, "libtflm_ref.a")
+    tglue = b.compile(harness + [CMP / "lib_tflm.cc"], TFLM_DEFS + tinc + inc_cmp, "harness")
+    elf, mapf = b.link(tglue, [lib_ref], "tflm-ref", cxx=True)
+    res.append(Harness("tflm-ref", target["name"], elf, mapf, (lib_ref.name,)))
+    if not cmsis:
+        return res
+
+    ninc = [f"-I{co.cmsis_nn}", f"-I{co.cmsis_nn / 'Include'}"]
+    ndefs = ["-DCMSIS_NN", "-DARM_NN_ENABLE_F16=0", "-DARM_NN_ENABLE_F32=0"]
+    _, ckernels = tflm_sources(co, cmsis=True)
+    cm_kern = b.compile(ckernels, TFLM_DEFS + ndefs + tinc + ninc, "TFLM CMSIS-NN kernels")
+    nn = b.compile(cmsis_nn_sources(co), ndefs + ninc, "CMSIS-NN")
+    lib_cm = b.archive(core_objs + cm_kern, "libtflm_cmsis.a")
+    lib_nn = b.archive(nn, "libcmsis_nn.a")
+    cglue = b.compile(harness + [CMP / "lib_tflm.cc"], TFLM_DEFS + ndefs + tinc + ninc + inc_cmp, "harness")
+    elf, mapf = b.link(cglue, [lib_cm, lib_nn], "tflm-cmsis", cxx=True)
+    res.append(Harness("tflm-cmsis", target["name"], elf, mapf, (lib_cm.name, lib_nn.name)))
+    return res
+
+
+_MAP_LINE = re.compile(r"^ (\.\S+)?\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S.*)$")
+
+
+def flash_bytes(h):
+    """(library bytes, whole image bytes): code, read-only and initialized data placed in
+    flash, from the linker map; the library's share is what came from its own objects
+    (not libc/libgcc/libm or the harness)."""
+    lib = total = 0
+    section = None
+    text = h.mapfile.read_text().split("Linker script and memory map", 1)[-1]
+    for line in text.splitlines():
+        if line and not line[0].isspace():
+            section = line.split()[0]
+            continue
+        if section not in (".text", ".data", ".rodata", ".srodata", ".sdata", ".init_array", ".ARM.exidx"):
+            continue
+        m = _MAP_LINE.match(line)
+        if not m or int(m.group(2), 16) == 0:
+            continue
+        size = int(m.group(3), 16)
+        src = m.group(4)
+        total += size
+        if any(name in src for name in h.lib_files):
+            lib += size
+    return lib, total
+
+
+# ---------------------------------------------------------------------------- models and runs
+
+def model_bytes(name):
+    """Converted .tflite of MODELS[name], built with tests/engine/zoo.py's builders and
+    converter, cached next to zoo's own cache."""
+    import zoo
+
+    cls, builder, kwargs = MODELS[name]
+    try:
+        import tensorflow as tf
+        tfv = tf.__version__
+    except ImportError:
+        raise CompareError("TensorFlow is needed to convert the models (pip install '.[train]')") from None
+    key = hashlib.sha256(pathlib.Path(zoo.__file__).read_bytes() + repr((name, builder, sorted(kwargs.items()))).encode()
+                         + tfv.encode()).hexdigest()[:16]
+    path = zoo.CACHE / f"cmp-{name}-{key}.tflite"
+    if path.exists():
+        return path.read_bytes()
+    data = zoo.convert(getattr(zoo, builder)(**kwargs))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return data
+
+
+def blob(model, samples):
+    """bench_blob_t (benchmarks/cmp/bench.h) + model + packed inputs."""
+    sample_len = len(b"".join(samples[0]))
+    head = 6 * 4
+    model_off = head
+    inputs_off = (model_off + len(model) + 15) // 16 * 16
+    data = bytearray(inputs_off)
+    struct.pack_into("<6I", data, 0, 0x4243464D, model_off, len(model), inputs_off, sample_len, len(samples))
+    data[model_off:model_off + len(model)] = model
+    for row in samples:
+        data += b"".join(row)
+    return bytes(data)
+
+
+@dataclasses.dataclass
+class Result:
+    init: int = 0
+    invokes: list = dataclasses.field(default_factory=list)
+    arena: int = 0
+    outputs: dict = dataclasses.field(default_factory=dict)   # sample -> {output: bytes}
+    error: str = ""
+
+    @property
+    def invoke(self):
+        return min(self.invokes) if self.invokes else 0
+
+
+def run(h, blob_path, timeout):
+    cmd = QEMU[h.target](h.elf, blob_path)
+    if shutil.which(cmd[0]) is None:
+        raise CompareError(f"{cmd[0]} is not installed (Debian/Ubuntu: `make firmware-deps`)")
+    try:
+        # qemu writes semihosting output to stderr, the RISC-V UART to stdout: read both.
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return Result(error=f"no END within {timeout} s")
+    res = Result()
+    ended = False
+    for line in r.stdout.splitlines():
+        f = line.split()
+        if not f:
+            continue
+        if f[0] == "INIT":
+            res.init = int(f[1])
+        elif f[0] == "ARENA":
+            res.arena = int(f[1])
+        elif f[0] == "INVOKE":
+            res.invokes.append(int(f[2]))
+        elif f[0] == "OUT":
+            res.outputs.setdefault(int(f[1]), {})[int(f[2])] = bytes.fromhex(f[3]) if len(f) > 3 else b""
+        elif f[0] == "ERR":
+            res.error = line[4:]
+        elif f[0] == "END":
+            ended = True
+    if not ended and not res.error:
+        tail = r.stdout.strip().splitlines()[-1:] or ["no output"]
+        res.error = f"qemu exited {r.returncode} before END: {tail[0]}"
+    return res
+
+
+def as_rows(outputs):
+    return [[outputs[s][j] for j in sorted(outputs[s])] for s in sorted(outputs)]
+
+
+# ---------------------------------------------------------------------------- report
+
+def ratio(a, b):
+    return f"{a / b:.2f}" if a and b else "-"
+
+
+def span(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    lo, hi = min(values), max(values)
+    return f"{lo:.2f}" if f"{lo:.2f}" == f"{hi:.2f}" else f"{lo:.2f}–{hi:.2f}"
+
+
+def report(names, results, harnesses, expected, target, libs):
+    """Prints the per-model table for one target; returns True when every output matched."""
+    ok = True
+    labels = {"engine": "engine", "tflm-ref": "TFLM-ref", "tflm-cmsis": "CMSIS-NN"}
+    print(f"\n== {target}: instructions per invoke (min over samples) and at init (model load)")
+    hdr = f"{'model':<16} {'class':<11} " + " ".join(f"{labels[x]:>11}" for x in libs)
+    hdr += "".join(f" {'e/' + labels[x]:>10}" for x in libs[1:])
+    print(hdr + "  outputs")
+    per_class = {}
+    for n in names:
+        r = results[n]
+        cls = MODELS[n][0]
+        if any(r[x].error for x in libs):
+            print(f"{n:<16} {cls:<11} " + "; ".join(f"{x}: {r[x].error}" for x in libs if r[x].error))
+            ok = False
+            continue
+        rows = {x: as_rows(r[x].outputs) for x in libs}
+        same = all(rows[x] == expected[n] for x in libs)
+        ok &= same
+        verdict = "identical" if same else "DIFFER: " + ",".join(x for x in libs if rows[x] != expected[n])
+        line = f"{n:<16} {cls:<11} " + " ".join(f"{r[x].invoke:>11,}" for x in libs)
+        line += "".join(f" {ratio(r['engine'].invoke, r[x].invoke):>10}" for x in libs[1:])
+        print(line + "  " + verdict)
+        for x in libs[1:]:
+            per_class.setdefault(cls, {}).setdefault(x, []).append(r["engine"].invoke / r[x].invoke)
+            per_class[cls].setdefault("init-" + x, []).append(r["engine"].init / r[x].init)
+    print(f"\n{'model':<16} " + " ".join(f"{'init ' + labels[x]:>16}" for x in libs)
+          + "".join(f" {'e/' + labels[x]:>10}" for x in libs[1:])
+          + " " + " ".join(f"{'arena ' + labels[x]:>16}" for x in libs))
+    for n in names:
+        r = results[n]
+        if any(r[x].error for x in libs):
+            continue
+        print(f"{n:<16} " + " ".join(f"{r[x].init:>16,}" for x in libs)
+              + "".join(f" {ratio(r['engine'].init, r[x].init):>10}" for x in libs[1:])
+              + " " + " ".join(f"{r[x].arena:>16,}" for x in libs))
+    if len(libs) > 1:
+        print(f"\n{'class':<12}" + "".join(f" {'invoke e/' + labels[x]:>20}" for x in libs[1:])
+              + "".join(f" {'init e/' + labels[x]:>18}" for x in libs[1:]))
+        for cls, d in per_class.items():
+            print(f"{cls:<12}" + "".join(f" {span(d[x]):>20}" for x in libs[1:])
+                  + "".join(f" {span(d['init-' + x]):>18}" for x in libs[1:]))
+    print(f"\nflash (code + read-only + initialized data in the linked -Os image, every op the "
+          f"engine has registered/compiled in):")
+    for h in harnesses:
+        lib, total = flash_bytes(h)
+        print(f"  {labels[h.name]:<9} library objects {lib:>9,} bytes ({lib / 1024:.1f} KB); "
+              f"whole harness image {total:>9,} bytes")
+    return ok
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--tflm", required=True, help="tensorflow/tflite-micro checkout")
+    p.add_argument("--cmsis-nn", required=True, help="ARM-software/CMSIS-NN checkout")
+    p.add_argument("--flatbuffers", help="google/flatbuffers checkout (default: TFLM's downloads dir)")
+    p.add_argument("--gemmlowp", help="google/gemmlowp checkout (default: TFLM's downloads dir)")
+    p.add_argument("--ruy", help="google/ruy checkout (default: TFLM's downloads dir)")
+    p.add_argument("--models", default=",".join(MODELS), help="comma-separated names (default: all 15)")
+    p.add_argument("--samples", type=int, default=2, help="random input samples per model")
+    p.add_argument("--riscv", choices=("auto", "yes", "no"), default="auto",
+                   help="also the rv32imc comparison (auto: when riscv64-unknown-elf-gcc is installed)")
+    p.add_argument("--build", default=str(ROOT / "out" / "bench" / "cortex_m_vs_tflm"))
+    p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
+    p.add_argument("--timeout", type=int, default=900, help="seconds per qemu run")
+    args = p.parse_args(argv)
+
+    tflm = pathlib.Path(args.tflm).expanduser().resolve()
+    dl = tflm / "tensorflow/lite/micro/tools/make/downloads"
+    co = Checkouts(
+        tflm=tflm,
+        cmsis_nn=pathlib.Path(args.cmsis_nn).expanduser().resolve(),
+        flatbuffers=pathlib.Path(args.flatbuffers or dl / "flatbuffers").expanduser().resolve(),
+        gemmlowp=pathlib.Path(args.gemmlowp or dl / "gemmlowp").expanduser().resolve(),
+        ruy=pathlib.Path(args.ruy or dl / "ruy").expanduser().resolve(),
+    )
+    co.check()
+    names = [n for n in args.models.split(",") if n]
+    unknown = [n for n in names if n not in MODELS]
+    if unknown:
+        raise CompareError(f"unknown model {unknown[0]}; models: {', '.join(MODELS)}")
+    if args.samples < 1:
+        raise CompareError(f"--samples {args.samples}: need at least 1")
+
+    import _uformer
+    import fwutil
+
+    build = pathlib.Path(args.build).resolve()
+    targets = [(ARM, True)]
+    if args.riscv == "yes" or (args.riscv == "auto" and shutil.which(RISCV["prefix"] + "gcc")):
+        targets.append((RISCV, False))
+
+    print("models and reference outputs (host _uformer) ...", file=sys.stderr)
+    models, samples, expected = {}, {}, {}
+    for n in names:
+        models[n] = model_bytes(n)
+        samples[n] = fwutil.inputs(_uformer, models[n], samples=args.samples)
+        expected[n] = fwutil.reference(_uformer, models[n], samples[n])
+
+    ok = True
+    print(f"cortex_m_vs_tflm: {len(names)} models, {args.samples} samples each; qemu -icount shift=0")
+    print(f"  compilers: {_version(ARM['prefix'] + 'gcc')}"
+          + (f"; {_version(RISCV['prefix'] + 'gcc')}" if len(targets) > 1 else ""))
+    print(f"  flags: {' '.join(COMMON)} -ffunction-sections, -Wl,--gc-sections; "
+          f"Arm {' '.join(ARM['arch'])}; RISC-V {' '.join(RISCV['arch'][:2])}")
+    print(f"  checkouts: tflite-micro {_rev(co.tflm)}, CMSIS-NN {_rev(co.cmsis_nn)}, "
+          f"flatbuffers {_rev(co.flatbuffers)}")
+    for target, cmsis in targets:
+        out = build / target["name"]
+        print(f"building for {target['name']} in {out} ...", file=sys.stderr)
+        harnesses = build_all(co, target, out, args.jobs, cmsis)
+        libs = [h.name for h in harnesses]
+        results = {n: {} for n in names}
+        with tempfile.TemporaryDirectory(prefix="mfcmp-") as tmp:
+            jobs = []
+            for n in names:
+                data = blob(models[n], samples[n])
+                if len(data) > BLOB_MAX[target["name"]]:
+                    raise CompareError(f"model {n}: blob of {len(data)} bytes exceeds the "
+                                       f"{BLOB_MAX[target['name']]} bytes the {target['name']} harness maps")
+                bp = pathlib.Path(tmp) / f"{n}.bin"
+                bp.write_bytes(data)
+                jobs += [(n, h, bp) for h in harnesses]
+            print(f"running {len(jobs)} qemu runs on {target['name']} ...", file=sys.stderr)
+            with concurrent.futures.ThreadPoolExecutor(args.jobs) as ex:
+                futs = {ex.submit(run, h, bp, args.timeout): (n, h) for n, h, bp in jobs}
+                for f in concurrent.futures.as_completed(futs):
+                    n, h = futs[f]
+                    results[n][h.name] = f.result()
+        ok &= report(names, results, harnesses, expected, target["name"], libs)
+    print("\nall outputs identical (engine, TFLM reference, TFLM + CMSIS-NN, host _uformer)" if ok
+          else "\nSOME OUTPUTS DIFFER OR RUNS FAILED (see above)")
+    return 0 if ok else 1
+
+
+def _version(exe):
+    try:
+        return subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    except (OSError, IndexError):
+        return f"{exe} (version unknown)"
+
+
+def _rev(path):
+    try:
+        r = subprocess.run(["git", "-C", str(path), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True)
+    except OSError:
+        return "(no git)"
+    return r.stdout.strip() if r.returncode == 0 else "(not a git checkout)"
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except CompareError as e:
+        print(f"cortex_m_vs_tflm: {e}", file=sys.stderr)
+        sys.exit(1)
