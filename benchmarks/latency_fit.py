@@ -376,7 +376,7 @@ def op_groups():
 
     groups = {}
     for f in sorted((ROOT / "cmodule" / "engine" / "ops").glob("op_*.c")):
-        ops = sorted(set(re.findall(r"MF_OP_([A-Z0-9_]+)", f.read_text())))
+        ops = sorted(set(re.findall(r"MF_OP_ON\(([A-Z0-9_]+)\)", f.read_text())))
         if ops:
             groups[f.stem] = ops
     return groups

@@ -18,23 +18,20 @@
  */
 #include "mf_internal.h"
 
-#if MF_OP_BATCH_MATMUL && MF_OP_SOFTMAX
+#if MF_OP_ON(BATCH_MATMUL) && MF_OP_ON(SOFTMAX)
 
 #include "kernels/k_batch_matmul.h"
 #include "kernels/k_softmax.h"
-#if MF_OP_MUL
+#if MF_OP_ON(MUL)
 #include "kernels/k_elementwise.h"
 
 /* ops/op_elementwise.c: the int8 parameters of a prepared MUL, NULL for float. */
 const mf_k_binary_s8_t *mf_op_mul_params(const mf_node_t *node);
-#endif /* MF_OP_MUL */
+#endif /* MF_OP_ON(MUL) */
 
 /* ops/op_softmax.c: the kernel parameters of a prepared SOFTMAX. */
 const mf_k_softmax_params_t *mf_op_softmax_params(const mf_node_t *node);
 
-#define FUSE_CODE_MUL 18
-#define FUSE_CODE_SOFTMAX 25
-#define FUSE_CODE_BATCH_MATMUL 126
 
 /* The fused node's parameters. The chain's other nodes keep theirs (their evals are
  * skipped, their parameters are what the rows are computed with). */
@@ -56,7 +53,7 @@ static uint32_t fuse_row_bytes(const mf_bmm_params_t *qk) {
 }
 
 static int fuse_code(const mf_model_t *m, const mf_node_t *n) {
-    return mf_op_table[n->op]->code;
+    return mf_op_table[n->op].code;
 }
 
 /* The node that writes tensor t, or -1 (graph input, constant, unused). */
@@ -177,7 +174,7 @@ static mf_status_t fuse_attention_at(mf_ctx_t *ctx, int n2) {
     /* P = SOFTMAX(X) */
     const int16_t p_t = mf_node_input(pv_node, 0);
     const int sm = fuse_prev(m, p_t, n2);
-    if (sm < 0 || fuse_code(m, &m->nodes[sm]) != FUSE_CODE_SOFTMAX || m->nodes[sm].n_in != 1) {
+    if (sm < 0 || fuse_code(m, &m->nodes[sm]) != MF_CODE_SOFTMAX || m->nodes[sm].n_in != 1) {
         return MF_OK;
     }
     const int16_t x_t = mf_node_input(&m->nodes[sm], 0);
@@ -189,8 +186,8 @@ static mf_status_t fuse_attention_at(mf_ctx_t *ctx, int n2) {
     int mul = -1;
     int16_t s_t = x_t, c_t = -1;
     int scalar_first = 0;
-    if (fuse_code(m, &m->nodes[xp]) == FUSE_CODE_MUL) {
-#if MF_OP_MUL
+    if (fuse_code(m, &m->nodes[xp]) == MF_CODE_MUL) {
+#if MF_OP_ON(MUL)
         const mf_node_t *mn = &m->nodes[xp];
         if (!fuse_binary(mn) || mf_op_mul_params(mn) == NULL) {
             return MF_OK;
@@ -213,12 +210,12 @@ static mf_status_t fuse_attention_at(mf_ctx_t *ctx, int n2) {
         }
 #else
         return MF_OK;
-#endif /* MF_OP_MUL */
+#endif /* MF_OP_ON(MUL) */
     }
     /* S = BATCH_MATMUL(Q, K) */
     const int n1 = xp;
     mf_node_t *qk_node = &m->nodes[n1];
-    if (fuse_code(m, qk_node) != FUSE_CODE_BATCH_MATMUL || !fuse_binary(qk_node)) {
+    if (fuse_code(m, qk_node) != MF_CODE_BATCH_MATMUL || !fuse_binary(qk_node)) {
         return MF_OK;
     }
     const mf_bmm_params_t *qk = qk_node->params;
@@ -298,7 +295,7 @@ mf_status_t mf_fuse(mf_ctx_t *ctx) {
     mf_model_t *m = ctx->m;
     for (int i = 0; i < m->n_nodes; i++) {
         ctx->node = i;
-        if (fuse_code(m, &m->nodes[i]) == FUSE_CODE_BATCH_MATMUL) {
+        if (fuse_code(m, &m->nodes[i]) == MF_CODE_BATCH_MATMUL) {
             mf_status_t st = fuse_attention_at(ctx, i);
             if (st != MF_OK) {
                 return st;
@@ -321,7 +318,7 @@ void mf_fused_eval(mf_model_t *m, const mf_node_t *node) {
     int8_t *row = (int8_t *)node->scratch + fuse_acc_bytes(qk, pv);
     int32_t *table = (int32_t *)(void *)(row + fuse_row_bytes(qk));
     const int32_t M = qk->m, N = qk->n, D = pv->n;
-#if MF_OP_MUL
+#if MF_OP_ON(MUL)
     /* The MUL's scalar against one row of scores, in the MUL's operand order. */
     const mf_k_binary_s8_t *mul = NULL;
     const int8_t *c = NULL;
@@ -338,7 +335,7 @@ void mf_fused_eval(mf_model_t *m, const mf_node_t *node) {
         mul = mf_op_mul_params(mn);
         c = (const int8_t *)mf_in_data(m, mn, fa->scalar_first ? 0 : 1);
     }
-#endif /* MF_OP_MUL */
+#endif /* MF_OP_ON(MUL) */
     const size_t qmat = (size_t)M * (size_t)qk->k, kmat = (size_t)qk->k * (size_t)N, vmat = (size_t)N * (size_t)D;
     if (fa->use_table) {
         mf_k_softmax_reset(sm, table);
@@ -351,11 +348,11 @@ void mf_fused_eval(mf_model_t *m, const mf_node_t *node) {
                 const int8_t *vm = v + (size_t)(b0 * pv->rhs_step[0] + b1 * pv->rhs_step[1] + b2 * pv->rhs_step[2]) * vmat;
                 for (int32_t i = 0; i < M; i++, o += D) {
                     mf_k_batch_matmul_row(qk, qm + (size_t)i * (size_t)qk->k, km, row, acc);
-#if MF_OP_MUL
+#if MF_OP_ON(MUL)
                     if (mul) {
                         mf_k_binary_s8(mul, &row_plan.plan, fa->scalar_first ? c : row, fa->scalar_first ? row : c, row);
                     }
-#endif /* MF_OP_MUL */
+#endif /* MF_OP_ON(MUL) */
                     if (fa->use_table) {
                         mf_k_softmax_rows(row, row, 1, N, sm, table);
                     } else {
@@ -377,4 +374,4 @@ mf_status_t mf_fuse(mf_ctx_t *ctx) {
 void mf_fused_eval(mf_model_t *m, const mf_node_t *node) {
 }
 
-#endif /* MF_OP_BATCH_MATMUL && MF_OP_SOFTMAX */
+#endif /* MF_OP_ON(BATCH_MATMUL) && MF_OP_ON(SOFTMAX) */

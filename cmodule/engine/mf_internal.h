@@ -120,19 +120,49 @@ typedef struct mf_ctx {
     int node;             /* index of the node being prepared */
 } mf_ctx_t;
 
+/* An op's functions (named in mf_ops.def, defined in ops/op_<family>.c).
+ * prepare: validates tensors and options, checks the declared output shape, computes all
+ *   multipliers/shifts into node->params (mf_alloc), sets scratch_bytes or aliasing.
+ * eval: pure execution; must not fail and must touch only the node's tensors and scratch. */
+typedef mf_status_t mf_op_prepare_fn(mf_ctx_t *ctx, mf_node_t *node);
+typedef void mf_op_eval_fn(mf_model_t *m, const mf_node_t *node);
+
+/* One op table entry, from its mf_ops.def line (20 bytes on 32-bit boards). */
 typedef struct mf_op {
-    int32_t code;         /* BuiltinOperator */
-    uint8_t max_version;
+    uint8_t code;         /* BuiltinOperator (every op of the list is below 256) */
+    uint8_t min_version, max_version;
     /* Input and output counts, checked by the loader before prepare, which may then
      * take inputs 0..min_in-1 as present. */
     uint8_t min_in, max_in, n_out;
+    uint8_t options;      /* BuiltinOptions tag mf_node_options accepts (MF_OPTIONS_ANY: none read) */
     const char *name;
-    /* Validates tensors and options, checks the declared output shape, computes all
-     * multipliers/shifts into node->params (mf_alloc), sets scratch_bytes or aliasing. */
-    mf_status_t (*prepare)(mf_ctx_t *ctx, mf_node_t *node);
-    /* Pure execution: must not fail and must touch only the node's tensors and scratch. */
-    void (*eval)(mf_model_t *m, const mf_node_t *node);
+    mf_op_prepare_fn *prepare;
+    mf_op_eval_fn *eval;
 } mf_op_t;
+
+/* The op list as C names: MF_CODE_<NAME> (BuiltinOperator values, e.g. for the fusion
+ * pass), MF_OPTIONS_<Member> (BuiltinOptions tags), and every prepare/eval declared. */
+#define MF_OP(NAME, code, vmin, vmax, min_in, max_in, n_out, options, f32, prepare, eval) MF_CODE_##NAME = code,
+#define MF_OPTIONS(member, tag)
+enum {
+#include "mf_ops.def"
+};
+#undef MF_OP
+#undef MF_OPTIONS
+#define MF_OP(NAME, code, vmin, vmax, min_in, max_in, n_out, options, f32, prepare, eval)
+#define MF_OPTIONS(member, tag) MF_OPTIONS_##member = tag,
+enum {
+    MF_OPTIONS_ANY = 0,
+#include "mf_ops.def"
+};
+#undef MF_OP
+#undef MF_OPTIONS
+#define MF_OP(NAME, code, vmin, vmax, min_in, max_in, n_out, options, f32, prepare, eval) \
+    mf_op_prepare_fn prepare; mf_op_eval_fn eval;
+#define MF_OPTIONS(member, tag)
+#include "mf_ops.def"
+#undef MF_OP
+#undef MF_OPTIONS
 
 /* ---- helpers for ops (mf_model.c) ---- */
 
@@ -222,8 +252,9 @@ mf_status_t mf_check_filter(mf_ctx_t *ctx, const mf_tensor_t *w, const mf_tensor
 /* Declared shape of `t` must equal dims[0..ndim). */
 mf_status_t mf_check_shape(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what, int ndim, const int32_t *dims);
 mf_status_t mf_check_same_shape(mf_ctx_t *ctx, const mf_tensor_t *a, const mf_tensor_t *b);
-/* Options of the expected union tag; an absent table is fine (defaults). */
-mf_status_t mf_node_options(mf_ctx_t *ctx, const mf_node_t *n, int expected_type, mf_fbt_t *opt);
+/* The node's options table, which must be of its op's BuiltinOptions member (mf_ops.def);
+ * an absent table is fine (defaults). */
+mf_status_t mf_node_options(mf_ctx_t *ctx, const mf_node_t *n, mf_fbt_t *opt);
 /* A float32 tensor at an op whose float32 kernels this build leaves out (MF_FLOAT_*):
  * refused with a sentence in every build (it depends on the firmware, not the model). */
 mf_status_t mf_fail_float_left_out(mf_ctx_t *ctx);
@@ -241,6 +272,17 @@ static inline int mf_float_path(mf_ctx_t *ctx, int enabled, const mf_tensor_t *t
     }
     return 1;
 }
+/* The fused activation of conv, FC, pool and elementwise options: NONE, RELU,
+ * RELU_N1_TO_1 or RELU6 (TFLite's ActivationFunctionType). Another value is a malformed
+ * model (MF_ERR_MALFORMED); TANH and SIGN_BIT, which no kernel here fuses, are
+ * MF_ERR_UNSUPPORTED. */
+mf_status_t mf_check_activation(mf_ctx_t *ctx, int act);
+/* The int8 clamp [*lo, *hi] of a checked activation on an output of scale and zero_point
+ * (CalculateActivationRangeQuantized); MF_ERR_MALFORMED when a bound does not fit. */
+mf_status_t mf_activation_clamp_s8(mf_ctx_t *ctx, int act, float scale, int32_t zero_point, int32_t *lo, int32_t *hi);
+/* Conv and pool padding: SAME (0) or VALID (1), else MF_ERR_MALFORMED. */
+enum { MF_PAD_SAME = 0, MF_PAD_VALID = 1 };
+mf_status_t mf_check_padding(mf_ctx_t *ctx, int padding);
 /* Requires a constant (weights) tensor, e.g. shapes, axes, perm, paddings. */
 mf_status_t mf_check_const(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what);
 /* The output shares the input's memory (no copy at eval). Same byte count required. */
@@ -284,8 +326,8 @@ static inline int64_t mf_ld_i64(const uint8_t *p) {
 mf_status_t mf_fuse(mf_ctx_t *ctx);
 void mf_fused_eval(mf_model_t *m, const mf_node_t *node);
 
-/* The op table (mf_ops.c), filtered by mf_config.h. */
-extern const mf_op_t *const mf_op_table[];
+/* The op table (mf_ops.c): mf_ops.def's ops that this build compiles. */
+extern const mf_op_t mf_op_table[];
 extern const int mf_op_count;
 
 /* Schema name of a BuiltinOperator code, or NULL (mf_opnames.c). */

@@ -162,7 +162,7 @@ mf_status_t mf_fail(mf_ctx_t *ctx, mf_status_t st, mf_msg_t msg, ...) {
     put_str(out, size, &n, "node ");
     put_uint(out, size, &n, (unsigned long)ctx->node, 0);
     put_str(out, size, &n, " (");
-    put_str(out, size, &n, mf_op_table[node->op]->name);
+    put_str(out, size, &n, mf_op_table[node->op].name);
     put_str(out, size, &n, "): ");
     out[n] = 0;
     va_list ap;
@@ -406,7 +406,8 @@ mf_status_t mf_check_same_shape(mf_ctx_t *ctx, const mf_tensor_t *a, const mf_te
 
 enum { OP_OPTIONS_FIELD = 4 };
 
-mf_status_t mf_node_options(mf_ctx_t *ctx, const mf_node_t *n, int expected_type, mf_fbt_t *opt) {
+mf_status_t mf_node_options(mf_ctx_t *ctx, const mf_node_t *n, mf_fbt_t *opt) {
+    const int expected_type = mf_op_table[n->op].options;
     /* Re-read from the model (validated at load) rather than keep 32 bytes per node. */
     mf_model_box_t *box = (mf_model_box_t *)ctx->m;
     mf_fbt_t ot;
@@ -422,6 +423,30 @@ mf_status_t mf_node_options(mf_ctx_t *ctx, const mf_node_t *n, int expected_type
     if (options_type != expected_type) {
         return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(18, ": %d; %d",
             "options type %d, expected %d"), options_type, expected_type);
+    }
+    return MF_OK;
+}
+
+mf_status_t mf_check_activation(mf_ctx_t *ctx, int act) {
+    if (act < MF_ACT_NONE || act > MF_ACT_SIGN_BIT) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(85, ": %d", "unknown fused activation %d"), act);
+    }
+    if (act > MF_ACT_RELU6) {
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(86, ": %d", "fused activation %d unsupported"), act);
+    }
+    return MF_OK;
+}
+
+mf_status_t mf_activation_clamp_s8(mf_ctx_t *ctx, int act, float scale, int32_t zero_point, int32_t *lo, int32_t *hi) {
+    if (!mf_activation_range_int8(act, scale, zero_point, lo, hi)) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(87, "", "activation range does not fit output quantization"));
+    }
+    return MF_OK;
+}
+
+mf_status_t mf_check_padding(mf_ctx_t *ctx, int padding) {
+    if (padding != MF_PAD_SAME && padding != MF_PAD_VALID) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(89, ": %d", "unknown padding %d"), padding);
     }
     return MF_OK;
 }
@@ -719,7 +744,7 @@ static mf_status_t view_tensor(const mf_model_box_t *box, int16_t index, mf_tens
 
 static int find_op(int32_t code) {
     for (int i = 0; i < mf_op_count; i++) {
-        if (mf_op_table[i]->code == code) {
+        if (mf_op_table[i].code == code) {
             return i;
         }
     }
@@ -1093,9 +1118,9 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
             return set_err(err, MF_ERR_UNSUPPORTED, MF_TEXT("unsupported op %s v%d at node %u"),
                 op_display_name(code, tmp, sizeof(tmp)), (int)ver, (unsigned)i);
         }
-        if (ver < 1 || ver > mf_op_table[op]->max_version) {
-            return set_err(err, MF_ERR_UNSUPPORTED, MF_TEXT("unsupported op %s v%d at node %u (engine runs up to v%d)"),
-                mf_op_table[op]->name, (int)ver, (unsigned)i, mf_op_table[op]->max_version);
+        if (ver < mf_op_table[op].min_version || ver > mf_op_table[op].max_version) {
+            return set_err(err, MF_ERR_UNSUPPORTED, MF_TEXT("unsupported op %s v%d at node %u (engine runs v%d to v%d)"),
+                mf_op_table[op].name, (int)ver, (unsigned)i, mf_op_table[op].min_version, mf_op_table[op].max_version);
         }
         node->op = (uint8_t)op;
         st = load_node_io(&ot, meta, m->n_tensors, node, err, (int)i);
@@ -1109,11 +1134,11 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
             mf_fbt_u8(&ot, OP_OPTIONS2_TYPE, 0) != 0) {
             return set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(62, ": %u; %s",
                 "node %u (%s): intermediates/custom options unsupported"),
-                (unsigned)i, mf_op_table[op]->name);
+                (unsigned)i, mf_op_table[op].name);
         }
         if (mf_fbt_table(&ot, OP_OPTIONS, &opt) == MF_FB_BAD) {
             return set_err(err, MF_ERR_MALFORMED, MF_MSG(63, ": %u; %s",
-                "node %u (%s): options out of bounds"), (unsigned)i, mf_op_table[op]->name);
+                "node %u (%s): options out of bounds"), (unsigned)i, mf_op_table[op].name);
         }
     }
     m->cache = meta_alloc_back(meta, (size_t)max_io * sizeof(mf_tensor_t));
@@ -1137,7 +1162,7 @@ static mf_status_t load(const uint8_t *buf, size_t len, uint8_t *arena, size_t a
                 return st;
             }
         }
-        const mf_op_t *op = mf_op_table[node->op];
+        const mf_op_t *op = &mf_op_table[node->op];
         if ((st = check_io(&ctx, node, op)) != MF_OK || (st = op->prepare(&ctx, node)) != MF_OK) {
             return st;
         }
@@ -1237,7 +1262,7 @@ void mf_invoke(mf_model_t *m) {
     for (int i = 0; i < m->n_nodes; i++) {
         const mf_node_t *n = &m->nodes[i];
         if (n->flags == 0) {
-            mf_op_table[n->op]->eval(m, n);
+            mf_op_table[n->op].eval(m, n);
         } else if (n->flags & MF_NODE_FUSED) {
             mf_fused_eval(m, n);
         }
@@ -1271,7 +1296,7 @@ int mf_num_nodes(const mf_model_t *m) {
 }
 
 const char *mf_node_op_name(const mf_model_t *m, int i) {
-    return (i >= 0 && i < m->n_nodes) ? mf_op_table[m->nodes[i].op]->name : NULL;
+    return (i >= 0 && i < m->n_nodes) ? mf_op_table[m->nodes[i].op].name : NULL;
 }
 
 mf_type_t mf_tensor_type(const mf_tensor_t *t) {
@@ -1340,7 +1365,7 @@ int mf_num_supported_ops(void) {
 }
 
 const char *mf_supported_op(int i) {
-    return (i >= 0 && i < mf_op_count) ? mf_op_table[i]->name : NULL;
+    return (i >= 0 && i < mf_op_count) ? mf_op_table[i].name : NULL;
 }
 
 mf_status_t mf_metadata(const uint8_t *buf, size_t len, const char *name,

@@ -13,7 +13,7 @@ get_filename_component(UFORMER_ENGINE_DIR ${CMAKE_CURRENT_LIST_DIR}/../engine AB
 # smaller code than separate objects); it depends on every engine file.
 set(UFORMER_ENGINE_SRC ${UFORMER_ENGINE_DIR}/unity/mf_unity.c)
 file(GLOB UFORMER_ENGINE_PARTS CONFIGURE_DEPENDS
-    ${UFORMER_ENGINE_DIR}/*.[ch] ${UFORMER_ENGINE_DIR}/ops/*.c ${UFORMER_ENGINE_DIR}/kernels/*.[ch])
+    ${UFORMER_ENGINE_DIR}/*.[ch] ${UFORMER_ENGINE_DIR}/*.def ${UFORMER_ENGINE_DIR}/ops/*.c ${UFORMER_ENGINE_DIR}/kernels/*.[ch])
 set_source_files_properties(${UFORMER_ENGINE_SRC} PROPERTIES OBJECT_DEPENDS "${UFORMER_ENGINE_PARTS}")
 
 target_sources(usermod_uformer INTERFACE

@@ -33,5 +33,5 @@ endif
 # own code. The engine keeps its own warning policy (setup.py: -Wall -Wextra), so the
 # ports' float-promotion warnings are not errors for it.
 UFORMER_ENGINE_OBJ := $(addprefix $(BUILD)/,$(UFORMER_ENGINE_SRC:.c=.o))
-$(UFORMER_ENGINE_OBJ): $(wildcard $(UFORMER_ENGINE_DIR)/*.[ch] $(UFORMER_ENGINE_DIR)/*/*.[ch])
+$(UFORMER_ENGINE_OBJ): $(wildcard $(UFORMER_ENGINE_DIR)/*.[ch] $(UFORMER_ENGINE_DIR)/*.def $(UFORMER_ENGINE_DIR)/*/*.[ch])
 $(UFORMER_ENGINE_OBJ): CFLAGS += -fno-single-precision-constant -Wno-double-promotion -Wno-float-conversion -Wno-unused-parameter

@@ -11,12 +11,12 @@ from microformer.firmware import FirmwareError, builder, driver, mapfile, opscon
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-def test_engine_ops_are_the_config_switches():
+def test_engine_ops_are_the_op_list():
     ops = opsconfig.engine_ops(ROOT)
-    cfg = (ROOT / "cmodule/engine/mf_config.h").read_text()
+    oplist = (ROOT / "cmodule/engine/mf_ops.def").read_text()
     assert ops and len(ops) == len(set(ops))
     for name in ops:
-        assert f"#define MF_OP_{name} 1" in cfg
+        assert f"MF_OP({name}, " in oplist
 
 
 def test_ops_header_sets_every_switch(tmp_path, zoo_model):

@@ -2,7 +2,7 @@
 #include "mf_config.h"
 #include "kernels/k_activations.h"
 
-#if MF_OP_LOGISTIC || MF_OP_TANH || MF_OP_HARD_SWISH || MF_OP_RELU || MF_OP_RELU6 || MF_OP_GELU || MF_OP_RSQRT
+#if MF_OP_ON(LOGISTIC) || MF_OP_ON(TANH) || MF_OP_ON(HARD_SWISH) || MF_OP_ON(RELU) || MF_OP_ON(RELU6) || MF_OP_ON(GELU) || MF_OP_ON(RSQRT)
 void mf_k_lut_s8(const int8_t *in, int8_t *out, int32_t n, const int8_t *lut) {
     const uint8_t *src = (const uint8_t *)in;
     /* Four at a time: the loads are independent, which helps in-order cores. */
@@ -18,17 +18,17 @@ void mf_k_lut_s8(const int8_t *in, int8_t *out, int32_t n, const int8_t *lut) {
         out[i] = lut[src[i]];
     }
 }
-#endif /* MF_OP_LOGISTIC || MF_OP_TANH || MF_OP_HARD_SWISH || MF_OP_RELU || MF_OP_RELU6 || MF_OP_GELU || MF_OP_RSQRT */
+#endif /* MF_OP_ON(LOGISTIC) || MF_OP_ON(TANH) || MF_OP_ON(HARD_SWISH) || MF_OP_ON(RELU) || MF_OP_ON(RELU6) || MF_OP_ON(GELU) || MF_OP_ON(RSQRT) */
 
-#if MF_OP_RELU6
+#if MF_OP_ON(RELU6)
 void mf_k_clamp_s8_lut(int8_t lo, int8_t hi, int8_t *lut) {
     for (int v = -128; v <= 127; v++) {
         lut[(uint8_t)(int8_t)v] = (int8_t)(v < lo ? lo : (v > hi ? hi : v));
     }
 }
-#endif /* MF_OP_RELU6 */
+#endif /* MF_OP_ON(RELU6) */
 
-#if MF_OP_LOGISTIC
+#if MF_OP_ON(LOGISTIC)
 int8_t mf_k_logistic_s8_one(int8_t x, const mf_k_sigmoid_params_t *p) {
     /* Q4.27 input, Q0.31 result, output scale 1/256 with zero point -128. */
     const int32_t input = (int32_t)x - p->input_zero_point;
@@ -49,9 +49,9 @@ void mf_k_logistic_s8_lut(const mf_k_sigmoid_params_t *p, int8_t *lut) {
         lut[(uint8_t)(int8_t)v] = mf_k_logistic_s8_one((int8_t)v, p);
     }
 }
-#endif /* MF_OP_LOGISTIC */
+#endif /* MF_OP_ON(LOGISTIC) */
 
-#if MF_OP_TANH
+#if MF_OP_ON(TANH)
 int8_t mf_k_tanh_s8_one(int8_t x, const mf_k_sigmoid_params_t *p) {
     /* Q4.27 input, Q0.31 result, output in Q0.7 (scale 1/128, zero point 0). */
     const int32_t input = (int32_t)x - p->input_zero_point;
@@ -72,9 +72,9 @@ void mf_k_tanh_s8_lut(const mf_k_sigmoid_params_t *p, int8_t *lut) {
         lut[(uint8_t)(int8_t)v] = mf_k_tanh_s8_one((int8_t)v, p);
     }
 }
-#endif /* MF_OP_TANH */
+#endif /* MF_OP_ON(TANH) */
 
-#if MF_OP_HARD_SWISH
+#if MF_OP_ON(HARD_SWISH)
 /* int16 wrap-around of the C++ implicit conversions (int arithmetic stored in int16_t). */
 static int16_t k_wrap16(int32_t x) {
     uint32_t u = (uint32_t)x & 0xffffu;
@@ -114,9 +114,9 @@ void mf_k_hard_swish_s8_lut(const mf_k_hard_swish_params_t *p, int8_t *lut) {
         lut[(uint8_t)(int8_t)v] = mf_k_hard_swish_s8_one((int8_t)v, p);
     }
 }
-#endif /* MF_OP_HARD_SWISH */
+#endif /* MF_OP_ON(HARD_SWISH) */
 
-#if MF_OP_RELU
+#if MF_OP_ON(RELU)
 int8_t mf_k_relu_s8_one(int8_t x, const mf_k_relu_params_t *p) {
     int32_t v = p->output_offset +
         mf_mul_by_qm((int32_t)x - p->input_offset, p->output_qm.multiplier, p->output_qm.shift);
@@ -128,4 +128,4 @@ void mf_k_relu_s8_lut(const mf_k_relu_params_t *p, int8_t *lut) {
         lut[(uint8_t)(int8_t)v] = mf_k_relu_s8_one((int8_t)v, p);
     }
 }
-#endif /* MF_OP_RELU */
+#endif /* MF_OP_ON(RELU) */

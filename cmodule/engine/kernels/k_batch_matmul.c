@@ -1,7 +1,7 @@
 /* Int8 BATCH_MATMUL kernel; see k_batch_matmul.h for the arithmetic. */
 #include "mf_config.h"
 
-#if MF_OP_BATCH_MATMUL
+#if MF_OP_ON(BATCH_MATMUL)
 
 #include <stddef.h>
 #include <string.h>
@@ -130,4 +130,4 @@ void mf_k_batch_matmul_s8(const mf_bmm_params_t *p, const int8_t *lhs, const int
     }
 }
 
-#endif /* MF_OP_BATCH_MATMUL */
+#endif /* MF_OP_ON(BATCH_MATMUL) */

@@ -1,7 +1,7 @@
 /* Int8 CONV_2D / DEPTHWISE_CONV_2D kernels; see k_conv.h for the arithmetic. */
 #include "mf_config.h"
 
-#if MF_OP_CONV_2D || MF_OP_DEPTHWISE_CONV_2D
+#if MF_OP_ON(CONV_2D) || MF_OP_ON(DEPTHWISE_CONV_2D)
 
 #include <stddef.h>
 #include <string.h>
@@ -16,9 +16,9 @@ static inline int8_t conv_requant(const mf_conv_params_t *p, int32_t acc, int32_
     return mf_requant_s8(acc, qm, p->out_offset, p->act_min, p->act_max);
 }
 
-#endif /* MF_OP_CONV_2D || MF_OP_DEPTHWISE_CONV_2D */
+#endif /* MF_OP_ON(CONV_2D) || MF_OP_ON(DEPTHWISE_CONV_2D) */
 
-#if MF_OP_CONV_2D
+#if MF_OP_ON(CONV_2D)
 
 uint32_t mf_k_conv_scratch(const mf_conv_params_t *p) {
     /* A 1x1 kernel over a whole group reads its patch straight from the input. */
@@ -98,9 +98,9 @@ void mf_k_conv_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t *w, 
     }
 }
 
-#endif /* MF_OP_CONV_2D */
+#endif /* MF_OP_ON(CONV_2D) */
 
-#if MF_OP_DEPTHWISE_CONV_2D
+#if MF_OP_ON(DEPTHWISE_CONV_2D)
 
 uint32_t mf_k_depthwise_scratch(const mf_conv_params_t *p) {
     return 4u * (uint32_t)p->out_c;  /* accumulators */
@@ -167,4 +167,4 @@ void mf_k_depthwise_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t
     }
 }
 
-#endif /* MF_OP_DEPTHWISE_CONV_2D */
+#endif /* MF_OP_ON(DEPTHWISE_CONV_2D) */

@@ -5,7 +5,7 @@
 
 #include "mf_config.h"
 
-#define MF_K_ANY_BINARY (MF_OP_ADD || MF_OP_SUB || MF_OP_MUL || MF_OP_SQUARED_DIFFERENCE)
+#define MF_K_ANY_BINARY (MF_OP_ON(ADD) || MF_OP_ON(SUB) || MF_OP_ON(MUL) || MF_OP_ON(SQUARED_DIFFERENCE))
 
 #if MF_K_ANY_BINARY
 
@@ -102,7 +102,7 @@ static MF_ALWAYS_INLINE int8_t s8_out(int32_t raw, const s8_ctx_t *c) {
  * element functions are symmetric enough that one loop serves either side: v is the
  * operand that varies, input j of the op. */
 
-#if MF_OP_ADD || MF_OP_SUB
+#if MF_OP_ON(ADD) || MF_OP_ON(SUB)
 
 /* SUB negates the second scaled value, which is exact (the rounding happened before). */
 static void addsub_row(const void *cv, const mf_k_loop_t *row, const void *av, const void *bv,
@@ -129,9 +129,9 @@ static void addsub_row(const void *cv, const mf_k_loop_t *row, const void *av, c
     }
 }
 
-#endif /* MF_OP_ADD || MF_OP_SUB */
+#endif /* MF_OP_ON(ADD) || MF_OP_ON(SUB) */
 
-#if MF_OP_SQUARED_DIFFERENCE
+#if MF_OP_ON(SQUARED_DIFFERENCE)
 
 /* One input on the common scale: MultiplyByQuantizedMultiplierSmallerThanOneExp of
  * (x + offset) * 2^7. */
@@ -170,9 +170,9 @@ static void sqdiff_row(const void *cv, const mf_k_loop_t *row, const void *av, c
     }
 }
 
-#endif /* MF_OP_SQUARED_DIFFERENCE */
+#endif /* MF_OP_ON(SQUARED_DIFFERENCE) */
 
-#if MF_OP_MUL
+#if MF_OP_ON(MUL)
 
 static void mul_row(const void *cv, const mf_k_loop_t *row, const void *av, const void *bv,
     void *yv) {
@@ -195,28 +195,28 @@ static void mul_row(const void *cv, const mf_k_loop_t *row, const void *av, cons
     }
 }
 
-#endif /* MF_OP_MUL */
+#endif /* MF_OP_ON(MUL) */
 
 #if MF_K_ANY_BINARY
 
 void mf_k_binary_s8(const mf_k_binary_s8_t *p, const mf_k_bcast_t *b, const int8_t *x1,
     const int8_t *x2, int8_t *y) {
     bcast_row_fn row = NULL;
-#if MF_OP_ADD || MF_OP_SUB
+#if MF_OP_ON(ADD) || MF_OP_ON(SUB)
     if (p->left_shift == 20) {
         row = addsub_row;
     }
-#endif /* MF_OP_ADD || MF_OP_SUB */
-#if MF_OP_SQUARED_DIFFERENCE
+#endif /* MF_OP_ON(ADD) || MF_OP_ON(SUB) */
+#if MF_OP_ON(SQUARED_DIFFERENCE)
     if (p->left_shift == 7) {
         row = sqdiff_row;
     }
-#endif /* MF_OP_SQUARED_DIFFERENCE */
-#if MF_OP_MUL
+#endif /* MF_OP_ON(SQUARED_DIFFERENCE) */
+#if MF_OP_ON(MUL)
     if (p->left_shift == 0) {
         row = mul_row;
     }
-#endif /* MF_OP_MUL */
+#endif /* MF_OP_ON(MUL) */
     s8_ctx_t c;
     c.out = mf_qmx(p->qm[2]);
     for (int j = 0; j < 2; ++j) {
@@ -281,7 +281,7 @@ void mf_k_binary_f32(const mf_k_binary_f32_t *p, const mf_k_bcast_t *b, const fl
 
 #endif /* MF_K_ANY_BINARY */
 
-#if MF_OP_RSQRT
+#if MF_OP_ON(RSQRT)
 
 /* gemmlowp SaturatingRoundingMultiplyByPOT<e> for 0 < e < 31 (a saturating left shift). */
 static int32_t sat_shl(int32_t x, int e) {
@@ -362,9 +362,9 @@ void mf_k_rsqrt_f32(const float *x, float *y, int32_t n) {
     }
 }
 
-#endif /* MF_OP_RSQRT */
+#endif /* MF_OP_ON(RSQRT) */
 
-#if MF_OP_NEG
+#if MF_OP_ON(NEG)
 
 void mf_k_neg_s8(int32_t zp_sum, const int8_t *x, int8_t *y, int32_t n) {
     for (int32_t i = 0; i < n; ++i) {
@@ -378,4 +378,4 @@ void mf_k_neg_f32(const float *x, float *y, int32_t n) {
     }
 }
 
-#endif /* MF_OP_NEG */
+#endif /* MF_OP_ON(NEG) */

@@ -1,7 +1,7 @@
 /* Int8 FULLY_CONNECTED kernel; see k_fully_connected.h for the arithmetic. */
 #include "mf_config.h"
 
-#if MF_OP_FULLY_CONNECTED
+#if MF_OP_ON(FULLY_CONNECTED)
 
 #include "kernels/k_fully_connected.h"
 
@@ -63,4 +63,4 @@ void mf_k_fully_connected_s8(const mf_fc_params_t *p, const int8_t *in, const in
     }
 }
 
-#endif /* MF_OP_FULLY_CONNECTED */
+#endif /* MF_OP_ON(FULLY_CONNECTED) */

@@ -1,7 +1,7 @@
 /* Int8 pooling kernels; see k_pool.h for the arithmetic. */
 #include "mf_config.h"
 
-#if MF_OP_MAX_POOL_2D || MF_OP_AVERAGE_POOL_2D
+#if MF_OP_ON(MAX_POOL_2D) || MF_OP_ON(AVERAGE_POOL_2D)
 
 #include <stddef.h>
 #include <string.h>
@@ -19,9 +19,9 @@ static void pool_window(const mf_pool_params_t *p, int32_t oy, int32_t ox, int32
     *x1 = ix + p->f_w < p->in_w ? ix + p->f_w : p->in_w;
 }
 
-#endif /* MF_OP_MAX_POOL_2D || MF_OP_AVERAGE_POOL_2D */
+#endif /* MF_OP_ON(MAX_POOL_2D) || MF_OP_ON(AVERAGE_POOL_2D) */
 
-#if MF_OP_MAX_POOL_2D
+#if MF_OP_ON(MAX_POOL_2D)
 
 void mf_k_max_pool_s8(const mf_pool_params_t *p, const int8_t *in, int8_t *out) {
     const int32_t d = p->depth;
@@ -51,9 +51,9 @@ void mf_k_max_pool_s8(const mf_pool_params_t *p, const int8_t *in, int8_t *out) 
     }
 }
 
-#endif /* MF_OP_MAX_POOL_2D */
+#endif /* MF_OP_ON(MAX_POOL_2D) */
 
-#if MF_OP_AVERAGE_POOL_2D
+#if MF_OP_ON(AVERAGE_POOL_2D)
 
 uint32_t mf_k_avg_pool_scratch(const mf_pool_params_t *p) {
     return 4u * (uint32_t)p->depth;
@@ -92,4 +92,4 @@ void mf_k_avg_pool_s8(const mf_pool_params_t *p, const int8_t *in, int8_t *out, 
     }
 }
 
-#endif /* MF_OP_AVERAGE_POOL_2D */
+#endif /* MF_OP_ON(AVERAGE_POOL_2D) */

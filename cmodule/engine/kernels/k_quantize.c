@@ -25,7 +25,7 @@ void mf_k_window_f32(const float *x, int32_t n, int32_t start, const float *mean
     }
 }
 
-#if MF_OP_QUANTIZE
+#if MF_OP_ON(QUANTIZE)
 
 void mf_k_quantize_f32_s8(float scale, int32_t zero_point, const float *x, int8_t *y, int32_t n) {
     for (int32_t i = 0; i < n; ++i) {
@@ -42,9 +42,9 @@ void mf_k_requantize_s8(const mf_k_requantize_t *p, const int8_t *x, int8_t *y, 
     }
 }
 
-#endif /* MF_OP_QUANTIZE */
+#endif /* MF_OP_ON(QUANTIZE) */
 
-#if MF_OP_DEQUANTIZE
+#if MF_OP_ON(DEQUANTIZE)
 
 void mf_k_dequantize_s8_f32(float scale, int32_t zero_point, const int8_t *x, float *y, int32_t n) {
     for (int32_t i = 0; i < n; ++i) {
@@ -52,4 +52,4 @@ void mf_k_dequantize_s8_f32(float scale, int32_t zero_point, const int8_t *x, fl
     }
 }
 
-#endif /* MF_OP_DEQUANTIZE */
+#endif /* MF_OP_ON(DEQUANTIZE) */

@@ -3,7 +3,7 @@
 
 #include "mf_config.h"
 
-#if MF_OP_MEAN
+#if MF_OP_ON(MEAN)
 
 size_t mf_k_reduce_plan(int ndim, const int32_t *dims, const uint8_t *reduced, mf_k_reduce_t *plan) {
     mf_k_rloop_t *l = plan->loop;
@@ -147,4 +147,4 @@ void mf_k_mean_f32(const mf_k_reduce_t *b, const float *x, float *y) {
     }
 }
 
-#endif /* MF_OP_MEAN */
+#endif /* MF_OP_ON(MEAN) */

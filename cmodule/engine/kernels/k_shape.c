@@ -6,7 +6,7 @@
 
 #include "mf_config.h"
 
-#if MF_OP_TRANSPOSE || MF_OP_STRIDED_SLICE
+#if MF_OP_ON(TRANSPOSE) || MF_OP_ON(STRIDED_SLICE)
 
 void mf_k_gather_simplify(mf_k_gather_t *p) {
     int n = 0;
@@ -105,9 +105,9 @@ void mf_k_gather(const mf_k_gather_t *p, const uint8_t *in, uint8_t *out) {
     }
 }
 
-#endif /* MF_OP_TRANSPOSE || MF_OP_STRIDED_SLICE */
+#endif /* MF_OP_ON(TRANSPOSE) || MF_OP_ON(STRIDED_SLICE) */
 
-#if MF_OP_CONCATENATION
+#if MF_OP_ON(CONCATENATION)
 
 void mf_k_concat(int32_t n_inputs, const uint8_t *const *inputs, const int32_t *chunk_bytes,
     int32_t outer, uint8_t *out) {
@@ -120,9 +120,9 @@ void mf_k_concat(int32_t n_inputs, const uint8_t *const *inputs, const int32_t *
     }
 }
 
-#endif /* MF_OP_CONCATENATION */
+#endif /* MF_OP_ON(CONCATENATION) */
 
-#if MF_OP_PAD
+#if MF_OP_ON(PAD)
 
 void mf_k_pad_simplify(mf_k_pad_t *p) {
     int n = 0;
@@ -215,4 +215,4 @@ void mf_k_pad(const mf_k_pad_t *p, const uint8_t *in, uint8_t *out) {
     }
 }
 
-#endif /* MF_OP_PAD */
+#endif /* MF_OP_ON(PAD) */

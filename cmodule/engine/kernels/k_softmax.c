@@ -1,7 +1,7 @@
 /* int8 SOFTMAX; see k_softmax.h. */
 #include "mf_config.h"
 
-#if MF_OP_SOFTMAX
+#if MF_OP_ON(SOFTMAX)
 
 #include <string.h>
 
@@ -92,4 +92,4 @@ void mf_k_softmax_row_exps(const int8_t *in, int8_t *out, int32_t depth, const m
     k_softmax_row(in, out, depth, p, exps, 1);
 }
 
-#endif /* MF_OP_SOFTMAX */
+#endif /* MF_OP_ON(SOFTMAX) */

@@ -13,7 +13,7 @@
  */
 #include "mf_config.h"
 
-#if MF_OP_LOGISTIC || MF_OP_TANH || MF_OP_HARD_SWISH || MF_OP_RELU || MF_OP_RELU6 || MF_OP_GELU
+#if MF_OP_ON(LOGISTIC) || MF_OP_ON(TANH) || MF_OP_ON(HARD_SWISH) || MF_OP_ON(RELU) || MF_OP_ON(RELU6) || MF_OP_ON(GELU)
 
 #include <math.h>  /* erfcf, tanhf: GELU's table */
 
@@ -55,12 +55,12 @@ static int8_t *act_alloc_lut(mf_ctx_t *ctx, mf_node_t *node) {
     return p->lut;
 }
 
-static void act_lut_eval(mf_model_t *m, const mf_node_t *node) {
+void mf_act_lut_eval(mf_model_t *m, const mf_node_t *node) {
     const act_lut_t *p = (const act_lut_t *)node->params;
     mf_k_lut_s8((const int8_t *)mf_in_data(m, node, 0), (int8_t *)mf_out_data(m, node, 0), p->count, p->lut);
 }
 
-#if MF_OP_LOGISTIC || MF_OP_TANH
+#if MF_OP_ON(LOGISTIC) || MF_OP_ON(TANH)
 /* LOGISTIC and TANH prepare (logistic_common.cc, tanh.cc): the input goes to Q4.27 with
  * input_scale * 2^27 split by frexp (not QuantizeMultiplier: no renormalisation, the
  * shift is frexp's exponent), and inputs beyond the radius saturate. */
@@ -113,29 +113,27 @@ static mf_status_t sigmoid_lut_prepare(mf_ctx_t *ctx, mf_node_t *node, int need_
     fill(&sp, lut);
     return MF_OK;
 }
-#endif /* MF_OP_LOGISTIC || MF_OP_TANH */
+#endif /* MF_OP_ON(LOGISTIC) || MF_OP_ON(TANH) */
 
 /* ---------------------------------------------------------------- LOGISTIC */
-#if MF_OP_LOGISTIC
-static mf_status_t logistic_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+#if MF_OP_ON(LOGISTIC)
+mf_status_t mf_logistic_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return sigmoid_lut_prepare(ctx, node, 1, mf_k_logistic_s8_lut);
 }
 
-const mf_op_t mf_op_logistic = { 14, 3, 1, 1, 1, "LOGISTIC", logistic_prepare, act_lut_eval };
-#endif /* MF_OP_LOGISTIC */
+#endif /* MF_OP_ON(LOGISTIC) */
 
 /* ---------------------------------------------------------------- TANH */
-#if MF_OP_TANH
-static mf_status_t tanh_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+#if MF_OP_ON(TANH)
+mf_status_t mf_tanh_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return sigmoid_lut_prepare(ctx, node, 0, mf_k_tanh_s8_lut);
 }
 
-const mf_op_t mf_op_tanh = { 28, 3, 1, 1, 1, "TANH", tanh_prepare, act_lut_eval };
-#endif /* MF_OP_TANH */
+#endif /* MF_OP_ON(TANH) */
 
 /* ---------------------------------------------------------------- HARD_SWISH */
-#if MF_OP_HARD_SWISH
-static mf_status_t hard_swish_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+#if MF_OP_ON(HARD_SWISH)
+mf_status_t mf_hard_swish_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     const mf_tensor_t *in, *out;
     mf_status_t st = act_check(ctx, node, &in, &out);
     if (st != MF_OK) {
@@ -173,12 +171,11 @@ static mf_status_t hard_swish_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return MF_OK;
 }
 
-const mf_op_t mf_op_hard_swish = { 117, 1, 1, 1, 1, "HARD_SWISH", hard_swish_prepare, act_lut_eval };
-#endif /* MF_OP_HARD_SWISH */
+#endif /* MF_OP_ON(HARD_SWISH) */
 
 /* ---------------------------------------------------------------- RELU */
-#if MF_OP_RELU
-static mf_status_t relu_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+#if MF_OP_ON(RELU)
+mf_status_t mf_relu_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     const mf_tensor_t *in, *out;
     mf_status_t st = act_check(ctx, node, &in, &out);
     if (st != MF_OK) {
@@ -206,12 +203,11 @@ static mf_status_t relu_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return MF_OK;
 }
 
-const mf_op_t mf_op_relu = { 19, 3, 1, 1, 1, "RELU", relu_prepare, act_lut_eval };
-#endif /* MF_OP_RELU */
+#endif /* MF_OP_ON(RELU) */
 
 /* ---------------------------------------------------------------- RELU6 */
-#if MF_OP_RELU6
-static mf_status_t relu6_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+#if MF_OP_ON(RELU6)
+mf_status_t mf_relu6_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     const mf_tensor_t *in, *out;
     mf_status_t st = act_check(ctx, node, &in, &out);
     if (st != MF_OK) {
@@ -235,13 +231,11 @@ static mf_status_t relu6_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return MF_OK;
 }
 
-const mf_op_t mf_op_relu6 = { 21, 3, 1, 1, 1, "RELU6", relu6_prepare, act_lut_eval };
-#endif /* MF_OP_RELU6 */
+#endif /* MF_OP_ON(RELU6) */
 
 /* ---------------------------------------------------------------- GELU */
-#if MF_OP_GELU
+#if MF_OP_ON(GELU)
 enum { GELU_OPT_APPROXIMATE = 0 };
-#define GELU_OPTIONS_TAG 116  /* BuiltinOptions.GeluOptions */
 
 /* reference_ops::GeluTransform / GeluTransformApproximate (TensorFlow's gelu.h), in
  * float with the same operation order. The table they fill depends on the libm's
@@ -260,14 +254,14 @@ static float gelu_approximate(float in) {
     return 0.5f * in * (1.0f + tanhf(k_sqrt_2_over_pi * inner));
 }
 
-static mf_status_t gelu_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+mf_status_t mf_gelu_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     const mf_tensor_t *in, *out;
     mf_status_t st = act_check(ctx, node, &in, &out);
     if (st != MF_OK) {
         return st;
     }
     mf_fbt_t opt;
-    if ((st = mf_node_options(ctx, node, GELU_OPTIONS_TAG, &opt)) != MF_OK) {
+    if ((st = mf_node_options(ctx, node, &opt)) != MF_OK) {
         return st;
     }
     const int approximate = mf_fbt_u8(&opt, GELU_OPT_APPROXIMATE, 0) != 0;
@@ -280,7 +274,6 @@ static mf_status_t gelu_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return MF_OK;
 }
 
-const mf_op_t mf_op_gelu = { 150, 2, 1, 1, 1, "GELU", gelu_prepare, act_lut_eval };
-#endif /* MF_OP_GELU */
+#endif /* MF_OP_ON(GELU) */
 
-#endif /* MF_OP_LOGISTIC || MF_OP_TANH || MF_OP_HARD_SWISH || MF_OP_RELU || MF_OP_RELU6 || MF_OP_GELU */
+#endif /* MF_OP_ON(LOGISTIC) || MF_OP_ON(TANH) || MF_OP_ON(HARD_SWISH) || MF_OP_ON(RELU) || MF_OP_ON(RELU6) || MF_OP_ON(GELU) */

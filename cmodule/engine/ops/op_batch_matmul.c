@@ -9,7 +9,7 @@
  */
 #include "mf_config.h"
 
-#if MF_OP_BATCH_MATMUL
+#if MF_OP_ON(BATCH_MATMUL)
 
 #include "mf_internal.h"
 #include "mf_quant.h"
@@ -17,7 +17,6 @@
 #include "kernels/k_fully_connected.h"
 
 enum { BMM_OPT_ADJ_X = 0, BMM_OPT_ADJ_Y = 1 };
-#define BMM_OPTIONS_TAG 101  /* BuiltinOptions.BatchMatMulOptions */
 #define BMM_RANK 5           /* reference_ops::BatchMatMul works on 5-D extended shapes */
 
 /* t's shape extended to BMM_RANK dims with leading 1s (t->ndim <= BMM_RANK). */
@@ -27,11 +26,11 @@ static void bmm_extend(const mf_tensor_t *t, int32_t *e) {
     }
 }
 
-static mf_status_t bmm_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+mf_status_t mf_bmm_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     mf_model_t *m = ctx->m;
     mf_status_t st;
     mf_fbt_t opt;
-    if ((st = mf_node_options(ctx, node, BMM_OPTIONS_TAG, &opt)) != MF_OK) {
+    if ((st = mf_node_options(ctx, node, &opt)) != MF_OK) {
         return st;
     }
     const int adj_x = mf_fbt_u8(&opt, BMM_OPT_ADJ_X, 0);
@@ -119,11 +118,10 @@ static mf_status_t bmm_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return MF_OK;
 }
 
-static void bmm_eval(mf_model_t *m, const mf_node_t *node) {
+void mf_bmm_eval(mf_model_t *m, const mf_node_t *node) {
     mf_k_batch_matmul_s8(node->params, (const int8_t *)mf_in_data(m, node, 0),
         (const int8_t *)mf_in_data(m, node, 1), (int8_t *)mf_out_data(m, node, 0), node->scratch);
 }
 
-const mf_op_t mf_op_batch_matmul = { 126, 4, 2, 2, 1, "BATCH_MATMUL", bmm_prepare, bmm_eval };
 
-#endif /* MF_OP_BATCH_MATMUL */
+#endif /* MF_OP_ON(BATCH_MATMUL) */

@@ -11,14 +11,13 @@
  */
 #include "mf_config.h"
 
-#if MF_OP_CONV_2D || MF_OP_DEPTHWISE_CONV_2D
+#if MF_OP_ON(CONV_2D) || MF_OP_ON(DEPTHWISE_CONV_2D)
 
 #include "mf_internal.h"
 #include "mf_quant.h"
 #include "kernels/k_conv.h"
 #include "kernels/k_fully_connected.h"
 
-enum { PAD_SAME = 0, PAD_VALID = 1 };
 /* Largest extent (in input pixels) a window may sweep: keeps every index in int32. */
 #define CONV_MAX_SPAN (1 << 30)
 
@@ -40,7 +39,7 @@ static mf_status_t conv_axis(mf_ctx_t *ctx, const char *axis, int padding, int32
     const int64_t eff = (int64_t)(f - 1) * dil + 1;
     /* Dims are at most 2^26, so num < 2^32 and the quotient is a 32-bit division (no
      * int64 one: that is a libgcc call on Cortex-M). o < 1 exactly when num < stride. */
-    const int64_t num = padding == PAD_SAME ? (int64_t)in + stride - 1 : (int64_t)in + stride - eff;
+    const int64_t num = padding == MF_PAD_SAME ? (int64_t)in + stride - 1 : (int64_t)in + stride - eff;
     int64_t o = num < stride ? 0 : (int64_t)((uint32_t)num / (uint32_t)stride);
     if (o < 1) {
         return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(83, ": %s; %ld; %d",
@@ -58,16 +57,8 @@ static mf_status_t conv_axis(mf_ctx_t *ctx, const char *axis, int padding, int32
 }
 
 static mf_status_t conv_activation(mf_ctx_t *ctx, int act, const mf_tensor_t *out, mf_conv_params_t *p) {
-    if (act < MF_ACT_NONE || act > MF_ACT_SIGN_BIT) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(85, ": %d", "unknown fused activation %d"), act);
-    }
-    if (act > MF_ACT_RELU6) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(86, ": %d", "fused activation %d unsupported for int8"), act);
-    }
-    if (!mf_activation_range_int8(act, out->scale, out->zero_point, &p->act_min, &p->act_max)) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(87, "", "activation range does not fit output quantization"));
-    }
-    return MF_OK;
+    mf_status_t st = mf_check_activation(ctx, act);
+    return st != MF_OK ? st : mf_activation_clamp_s8(ctx, act, out->scale, out->zero_point, &p->act_min, &p->act_max);
 }
 
 /* Filter quantization (per-tensor, or `channels` scales along qdim, zero points 0),
@@ -111,9 +102,10 @@ typedef struct {
 
 static mf_status_t conv_options(mf_ctx_t *ctx, const mf_fbt_t *opt, const conv_fields_t *f, int *padding, int *act,
     mf_conv_params_t *p) {
-    *padding = mf_fbt_i8(opt, f->f_padding, PAD_SAME);
-    if (*padding != PAD_SAME && *padding != PAD_VALID) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(89, ": %d", "unknown padding %d"), *padding);
+    *padding = mf_fbt_i8(opt, f->f_padding, MF_PAD_SAME);
+    mf_status_t st = mf_check_padding(ctx, *padding);
+    if (st != MF_OK) {
+        return st;
     }
     p->stride_w = mf_fbt_i32(opt, f->f_stride_w, 0);
     p->stride_h = mf_fbt_i32(opt, f->f_stride_h, 0);
@@ -125,10 +117,10 @@ static mf_status_t conv_options(mf_ctx_t *ctx, const mf_fbt_t *opt, const conv_f
 
 /* The start of both prepares: node shape, options (padding, strides, dilations,
  * activation), the params struct, and int8 per-tensor input and output. */
-static mf_status_t conv_begin(mf_ctx_t *ctx, mf_node_t *node, int options_tag, const conv_fields_t *fields,
+static mf_status_t conv_begin(mf_ctx_t *ctx, mf_node_t *node, const conv_fields_t *fields,
     mf_fbt_t *opt, mf_conv_params_t **params, int *padding, int *act) {
     mf_status_t st;
-    if ((st = mf_node_options(ctx, node, options_tag, opt)) != MF_OK) {
+    if ((st = mf_node_options(ctx, node, opt)) != MF_OK) {
         return st;
     }
     mf_conv_params_t *p = mf_alloc(ctx, sizeof(*p));
@@ -168,19 +160,18 @@ static mf_status_t conv_geometry_and_quant(mf_ctx_t *ctx, int padding, int act, 
     return MF_OK;
 }
 
-#endif /* MF_OP_CONV_2D || MF_OP_DEPTHWISE_CONV_2D */
+#endif /* MF_OP_ON(CONV_2D) || MF_OP_ON(DEPTHWISE_CONV_2D) */
 
-#if MF_OP_CONV_2D
+#if MF_OP_ON(CONV_2D)
 
-#define CONV_OPTIONS_TAG 1  /* BuiltinOptions.Conv2DOptions */
 
-static mf_status_t conv_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+mf_status_t mf_conv_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     static const conv_fields_t fields = { 0, 1, 2, 3, 4, 5 };
     mf_model_t *m = ctx->m;
     mf_fbt_t opt;
     mf_conv_params_t *p;
     int padding, act;
-    mf_status_t st = conv_begin(ctx, node, CONV_OPTIONS_TAG, &fields, &opt, &p, &padding, &act);
+    mf_status_t st = conv_begin(ctx, node, &fields, &opt, &p, &padding, &act);
     if (st != MF_OK) {
         return st;
     }
@@ -227,27 +218,25 @@ static mf_status_t conv_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return MF_OK;
 }
 
-static void conv_eval(mf_model_t *m, const mf_node_t *node) {
+void mf_conv_eval(mf_model_t *m, const mf_node_t *node) {
     mf_k_conv_s8(node->params, (const int8_t *)mf_in_data(m, node, 0), (const int8_t *)mf_in_data(m, node, 1),
         (const int32_t *)(const void *)mf_in_data(m, node, 2), (int8_t *)mf_out_data(m, node, 0), node->scratch);
 }
 
-const mf_op_t mf_op_conv_2d = { 3, 8, 2, 3, 1, "CONV_2D", conv_prepare, conv_eval };
 
-#endif /* MF_OP_CONV_2D */
+#endif /* MF_OP_ON(CONV_2D) */
 
-#if MF_OP_DEPTHWISE_CONV_2D
+#if MF_OP_ON(DEPTHWISE_CONV_2D)
 
-#define DW_OPTIONS_TAG 2  /* BuiltinOptions.DepthwiseConv2DOptions */
 #define DW_OPT_DEPTH_MULTIPLIER 3
 
-static mf_status_t dw_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+mf_status_t mf_dw_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     static const conv_fields_t fields = { 0, 1, 2, 4, 5, 6 };
     mf_model_t *m = ctx->m;
     mf_fbt_t opt;
     mf_conv_params_t *p;
     int padding, act;
-    mf_status_t st = conv_begin(ctx, node, DW_OPTIONS_TAG, &fields, &opt, &p, &padding, &act);
+    mf_status_t st = conv_begin(ctx, node, &fields, &opt, &p, &padding, &act);
     if (st != MF_OK) {
         return st;
     }
@@ -292,11 +281,10 @@ static mf_status_t dw_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return MF_OK;
 }
 
-static void dw_eval(mf_model_t *m, const mf_node_t *node) {
+void mf_dw_eval(mf_model_t *m, const mf_node_t *node) {
     mf_k_depthwise_s8(node->params, (const int8_t *)mf_in_data(m, node, 0), (const int8_t *)mf_in_data(m, node, 1),
         (const int32_t *)(const void *)mf_in_data(m, node, 2), (int8_t *)mf_out_data(m, node, 0), node->scratch);
 }
 
-const mf_op_t mf_op_depthwise_conv_2d = { 4, 7, 2, 3, 1, "DEPTHWISE_CONV_2D", dw_prepare, dw_eval };
 
-#endif /* MF_OP_DEPTHWISE_CONV_2D */
+#endif /* MF_OP_ON(DEPTHWISE_CONV_2D) */

@@ -9,7 +9,7 @@
  */
 #include "mf_config.h"
 
-#if MF_OP_ADD || MF_OP_SUB || MF_OP_MUL || MF_OP_SQUARED_DIFFERENCE || MF_OP_RSQRT || MF_OP_NEG
+#if MF_OP_ON(ADD) || MF_OP_ON(SUB) || MF_OP_ON(MUL) || MF_OP_ON(SQUARED_DIFFERENCE) || MF_OP_ON(RSQRT) || MF_OP_ON(NEG)
 
 #include <math.h>
 
@@ -18,17 +18,12 @@
 #include "kernels/k_activations.h"
 #include "kernels/k_elementwise.h"
 
-/* BuiltinOptions union tags and the first field of the option tables. */
-#define EW_TAG_ADD 11
-#define EW_TAG_MUL 21
-#define EW_TAG_SUB 28
-#define EW_TAG_NEG 42
-#define EW_TAG_SQDIFF 76
+/* The first field of the option tables. */
 #define EW_OPT_ACTIVATION 0
 
 #endif /* any element-wise op */
 
-#if MF_OP_ADD || MF_OP_SUB || MF_OP_MUL || MF_OP_SQUARED_DIFFERENCE
+#if MF_OP_ON(ADD) || MF_OP_ON(SUB) || MF_OP_ON(MUL) || MF_OP_ON(SQUARED_DIFFERENCE)
 
 /* Allocated with the broadcast plan right after it (EW_PLAN), sized for its loops. */
 typedef struct {
@@ -72,19 +67,15 @@ static mf_status_t ew_qm(mf_ctx_t *ctx, mf_real_t real, const char *what, int lt
  *    inputs as for ADD, the output multiplier (2 max)^2 / (2^14 s_out), where
  *    2^14 * s_out is a float product. */
 static mf_status_t ew_binary_prepare(mf_ctx_t *ctx, mf_node_t *node, int op) {
-    static const uint8_t tags[] = { EW_TAG_ADD, EW_TAG_SUB, EW_TAG_MUL, EW_TAG_SQDIFF };
     mf_model_t *m = ctx->m;
     mf_status_t st;
     mf_fbt_t opt;
-    if ((st = mf_node_options(ctx, node, tags[op], &opt)) != MF_OK) {
+    if ((st = mf_node_options(ctx, node, &opt)) != MF_OK) {
         return st;
     }
     const int act = op != MF_K_F32_SQDIFF ? mf_fbt_i8(&opt, EW_OPT_ACTIVATION, 0) : MF_ACT_NONE;
-    if (act < MF_ACT_NONE || act > MF_ACT_SIGN_BIT) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(99, ": %d", "unknown fused activation %d"), act);
-    }
-    if (act > MF_ACT_RELU6) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(100, ": %d", "fused activation %d unsupported"), act);
+    if ((st = mf_check_activation(ctx, act)) != MF_OK) {
+        return st;
     }
     static const char *const names[3] = { "input 0", "input 1", "output" };
     const mf_tensor_t *t[3] = { mf_node_in(m, node, 0), mf_node_in(m, node, 1), mf_node_out(m, node, 0) };
@@ -151,7 +142,7 @@ static mf_status_t ew_binary_prepare(mf_ctx_t *ctx, mf_node_t *node, int op) {
     const mf_real_t f1 = mf_real_from_float(t[0]->scale), f2 = mf_real_from_float(t[1]->scale);
     const float so = out->scale;
     mf_real_t r[3];   /* the multipliers of qm[] */
-#if MF_OP_SUB
+#if MF_OP_ON(SUB)
     if (op == MF_K_F32_SUB) {
         /* Float quotients (an overflowing twice gives 0 or NaN, refused as out of
          * range). */
@@ -161,7 +152,7 @@ static mf_status_t ew_binary_prepare(mf_ctx_t *ctx, mf_node_t *node, int op) {
         r[1] = mf_real_from_float(s2 / twice);
         r[2] = mf_real_from_float(twice / ((float)(1 << 20) * so));
     } else
-#endif /* MF_OP_SUB */
+#endif /* MF_OP_ON(SUB) */
     {
         /* In double: twice = 2.0 * max(s1, s2) (positive doubles order like their
          * encodings); s1 / twice and s2 / twice (not used by MUL); the output's MUL:
@@ -187,10 +178,8 @@ static mf_status_t ew_binary_prepare(mf_ctx_t *ctx, mf_node_t *node, int op) {
     k->in2_sign = (int8_t)(op == MF_K_F32_ADD ? 1 : -1);
     /* SQUARED_DIFFERENCE has no activation (MF_ACT_NONE): the whole int8 range. */
     int32_t lo, hi;
-    if (!mf_activation_range_int8(act, so, out->zero_point, &lo, &hi)) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, op == MF_K_F32_MUL ?
-            MF_MSG(107, "", "activation range does not fit output quantization") :
-            MF_MSG(106, "", "activation range does not fit output quantization"));
+    if ((st = mf_activation_clamp_s8(ctx, act, so, out->zero_point, &lo, &hi)) != MF_OK) {
+        return st;
     }
     k->act_min = (int16_t)lo;   /* within [-128, 127] */
     k->act_max = (int16_t)hi;
@@ -200,7 +189,7 @@ static mf_status_t ew_binary_prepare(mf_ctx_t *ctx, mf_node_t *node, int op) {
     return MF_OK;
 }
 
-static void ew_binary_eval(mf_model_t *m, const mf_node_t *node) {
+void mf_binary_eval(mf_model_t *m, const mf_node_t *node) {
     const ew_binary_t *p = node->params;
     const uint8_t *x1 = mf_in_data(m, node, 0);
     const uint8_t *x2 = mf_in_data(m, node, 1);
@@ -214,35 +203,32 @@ static void ew_binary_eval(mf_model_t *m, const mf_node_t *node) {
     mf_k_binary_s8(&p->k.s8, EW_PLAN(p), (const int8_t *)x1, (const int8_t *)x2, (int8_t *)y);
 }
 
-#endif /* MF_OP_ADD || MF_OP_SUB || MF_OP_MUL || MF_OP_SQUARED_DIFFERENCE */
+#endif /* MF_OP_ON(ADD) || MF_OP_ON(SUB) || MF_OP_ON(MUL) || MF_OP_ON(SQUARED_DIFFERENCE) */
 
-#if MF_OP_ADD
+#if MF_OP_ON(ADD)
 
-static mf_status_t ew_add_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+mf_status_t mf_add_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return ew_binary_prepare(ctx, node, MF_K_F32_ADD);
 }
 
-const mf_op_t mf_op_add = { 0, 5, 2, 2, 1, "ADD", ew_add_prepare, ew_binary_eval };
 
-#endif /* MF_OP_ADD */
+#endif /* MF_OP_ON(ADD) */
 
-#if MF_OP_SUB
+#if MF_OP_ON(SUB)
 
-static mf_status_t ew_sub_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+mf_status_t mf_sub_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return ew_binary_prepare(ctx, node, MF_K_F32_SUB);
 }
 
-const mf_op_t mf_op_sub = { 41, 5, 2, 2, 1, "SUB", ew_sub_prepare, ew_binary_eval };
 
-#endif /* MF_OP_SUB */
+#endif /* MF_OP_ON(SUB) */
 
-#if MF_OP_MUL
+#if MF_OP_ON(MUL)
 
-static mf_status_t ew_mul_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+mf_status_t mf_mul_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return ew_binary_prepare(ctx, node, MF_K_F32_MUL);
 }
 
-const mf_op_t mf_op_mul = { 18, 7, 2, 2, 1, "MUL", ew_mul_prepare, ew_binary_eval };
 
 /* For the attention fusion (mf_fuse.c), which applies a prepared MUL to one row at a
  * time with its own one-row plan: the int8 parameters, or NULL for a float MUL. */
@@ -251,19 +237,18 @@ const mf_k_binary_s8_t *mf_op_mul_params(const mf_node_t *node) {
     return (p != NULL && !p->is_float) ? &p->k.s8 : NULL;
 }
 
-#endif /* MF_OP_MUL */
+#endif /* MF_OP_ON(MUL) */
 
-#if MF_OP_SQUARED_DIFFERENCE
+#if MF_OP_ON(SQUARED_DIFFERENCE)
 
-static mf_status_t ew_sqdiff_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+mf_status_t mf_sqdiff_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return ew_binary_prepare(ctx, node, MF_K_F32_SQDIFF);
 }
 
-const mf_op_t mf_op_squared_difference = { 99, 2, 2, 2, 1, "SQUARED_DIFFERENCE", ew_sqdiff_prepare, ew_binary_eval };
 
-#endif /* MF_OP_SQUARED_DIFFERENCE */
+#endif /* MF_OP_ON(SQUARED_DIFFERENCE) */
 
-#if MF_OP_RSQRT || MF_OP_NEG
+#if MF_OP_ON(RSQRT) || MF_OP_ON(NEG)
 
 /* ew_unary_t.kind: the kernel eval runs. */
 enum { EW_NEG_S8 = 0, EW_NEG_F32, EW_RSQRT_S8, EW_RSQRT_LUT, EW_RSQRT_F32 };
@@ -319,18 +304,18 @@ static mf_status_t ew_unary_prepare(mf_ctx_t *ctx, mf_node_t *node, int is_neg) 
     }
     int kind = is_float ? EW_NEG_F32 : EW_NEG_S8;
     size_t bytes = sizeof(ew_neg_t);
-#if MF_OP_NEG
+#if MF_OP_ON(NEG)
     if (is_neg) {
         mf_fbt_t opt;
-        if ((st = mf_node_options(ctx, node, EW_TAG_NEG, &opt)) != MF_OK) {
+        if ((st = mf_node_options(ctx, node, &opt)) != MF_OK) {
             return st;
         }
         if (!is_float && in->scale != out->scale) {
             return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(110, "", "int8 input and output scales differ"));
         }
     }
-#endif /* MF_OP_NEG */
-#if MF_OP_RSQRT
+#endif /* MF_OP_ON(NEG) */
+#if MF_OP_ON(RSQRT)
     mf_k_rsqrt_t k = { in->zero_point, { 0, 0 }, out->zero_point };
     if (!is_neg) {
         kind = EW_RSQRT_F32;
@@ -349,19 +334,19 @@ static mf_status_t ew_unary_prepare(mf_ctx_t *ctx, mf_node_t *node, int is_neg) 
         }
         bytes = sizeof(ew_rsqrt_t) + (kind == EW_RSQRT_LUT ? 256 : 0);
     }
-#endif /* MF_OP_RSQRT */
+#endif /* MF_OP_ON(RSQRT) */
     ew_unary_t *p = mf_alloc(ctx, bytes);
     if (!p) {
         return MF_ERR_ARENA;
     }
     p->kind = kind;
     p->count = in->count;
-#if MF_OP_NEG
+#if MF_OP_ON(NEG)
     if (kind == EW_NEG_S8) {
         ((ew_neg_t *)p)->zp_sum = in->zero_point + out->zero_point;
     }
-#endif /* MF_OP_NEG */
-#if MF_OP_RSQRT
+#endif /* MF_OP_ON(NEG) */
+#if MF_OP_ON(RSQRT)
     if (kind == EW_RSQRT_S8 || kind == EW_RSQRT_LUT) {
         ew_rsqrt_t *r = (ew_rsqrt_t *)p;
         r->k = k;
@@ -369,18 +354,18 @@ static mf_status_t ew_unary_prepare(mf_ctx_t *ctx, mf_node_t *node, int is_neg) 
             mf_k_rsqrt_s8_lut(&k, r->lut);
         }
     }
-#endif /* MF_OP_RSQRT */
+#endif /* MF_OP_ON(RSQRT) */
     node->params = p;
     mf_allow_inplace(ctx, node, 0, 0);
     return MF_OK;
 }
 
-static void ew_unary_eval(mf_model_t *m, const mf_node_t *node) {
+void mf_unary_eval(mf_model_t *m, const mf_node_t *node) {
     const ew_unary_t *p = node->params;
     const uint8_t *x = mf_in_data(m, node, 0);
     uint8_t *y = mf_out_data(m, node, 0);
     switch (p->kind) {
-#if MF_OP_NEG
+#if MF_OP_ON(NEG)
         case EW_NEG_S8:
             mf_k_neg_s8(((const ew_neg_t *)p)->zp_sum, (const int8_t *)x, (int8_t *)y, p->count);
             break;
@@ -389,8 +374,8 @@ static void ew_unary_eval(mf_model_t *m, const mf_node_t *node) {
             mf_k_neg_f32((const float *)x, (float *)y, p->count);
             break;
 #endif /* MF_FLOAT_UNARY */
-#endif /* MF_OP_NEG */
-#if MF_OP_RSQRT
+#endif /* MF_OP_ON(NEG) */
+#if MF_OP_ON(RSQRT)
         case EW_RSQRT_S8:
             mf_k_rsqrt_s8(&((const ew_rsqrt_t *)p)->k, (const int8_t *)x, (int8_t *)y, p->count);
             break;
@@ -402,30 +387,28 @@ static void ew_unary_eval(mf_model_t *m, const mf_node_t *node) {
             mf_k_rsqrt_f32((const float *)x, (float *)y, p->count);
             break;
 #endif /* MF_FLOAT_UNARY */
-#endif /* MF_OP_RSQRT */
+#endif /* MF_OP_ON(RSQRT) */
         default:
             break;
     }
 }
 
-#endif /* MF_OP_RSQRT || MF_OP_NEG */
+#endif /* MF_OP_ON(RSQRT) || MF_OP_ON(NEG) */
 
-#if MF_OP_RSQRT
+#if MF_OP_ON(RSQRT)
 
-static mf_status_t ew_rsqrt_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+mf_status_t mf_rsqrt_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return ew_unary_prepare(ctx, node, 0);
 }
 
-const mf_op_t mf_op_rsqrt = { 76, 3, 1, 1, 1, "RSQRT", ew_rsqrt_prepare, ew_unary_eval };
 
-#endif /* MF_OP_RSQRT */
+#endif /* MF_OP_ON(RSQRT) */
 
-#if MF_OP_NEG
+#if MF_OP_ON(NEG)
 
-static mf_status_t ew_neg_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+mf_status_t mf_neg_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return ew_unary_prepare(ctx, node, 1);
 }
 
-const mf_op_t mf_op_neg = { 59, 2, 1, 1, 1, "NEG", ew_neg_prepare, ew_unary_eval };
 
-#endif /* MF_OP_NEG */
+#endif /* MF_OP_ON(NEG) */

@@ -9,20 +9,19 @@
  */
 #include "mf_config.h"
 
-#if MF_OP_FULLY_CONNECTED
+#if MF_OP_ON(FULLY_CONNECTED)
 
 #include "mf_internal.h"
 #include "mf_quant.h"
 #include "kernels/k_fully_connected.h"
 
 enum { FC_OPT_ACTIVATION = 0, FC_OPT_WEIGHTS_FORMAT = 1, FC_OPT_KEEP_NUM_DIMS = 2 };
-#define FC_OPTIONS_TAG 8  /* BuiltinOptions.FullyConnectedOptions */
 
-static mf_status_t fc_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+mf_status_t mf_fc_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     mf_model_t *m = ctx->m;
     mf_status_t st;
     mf_fbt_t opt;
-    if ((st = mf_node_options(ctx, node, FC_OPTIONS_TAG, &opt)) != MF_OK) {
+    if ((st = mf_node_options(ctx, node, &opt)) != MF_OK) {
         return st;
     }
     int act = mf_fbt_i8(&opt, FC_OPT_ACTIVATION, 0);
@@ -32,11 +31,8 @@ static mf_status_t fc_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(112, ": %d",
             "weights format %d unsupported (only DEFAULT)"), wfmt);
     }
-    if (act < MF_ACT_NONE || act > MF_ACT_SIGN_BIT) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(113, ": %d", "unknown fused activation %d"), act);
-    }
-    if (act > MF_ACT_RELU6) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(114, ": %d", "fused activation %d unsupported for int8"), act);
+    if ((st = mf_check_activation(ctx, act)) != MF_OK) {
+        return st;
     }
 
     const mf_tensor_t *in = mf_node_in(m, node, 0);
@@ -101,8 +97,8 @@ static mf_status_t fc_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     }
     int32_t *mult = (int32_t *)(void *)(p + 1);
     int8_t *shift = (int8_t *)(mult + nqm);
-    if (!mf_activation_range_int8(act, out->scale, out->zero_point, &p->act_min, &p->act_max)) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(120, "", "activation range does not fit output quantization"));
+    if ((st = mf_activation_clamp_s8(ctx, act, out->scale, out->zero_point, &p->act_min, &p->act_max)) != MF_OK) {
+        return st;
     }
 
     /* One multiplier per unit (FullyConnectedPerChannel) or one for all: input_scale *
@@ -146,12 +142,11 @@ static mf_status_t fc_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return MF_OK;
 }
 
-static void fc_eval(mf_model_t *m, const mf_node_t *node) {
+void mf_fc_eval(mf_model_t *m, const mf_node_t *node) {
     const mf_fc_params_t *p = node->params;
     mf_k_fully_connected_s8(p, (const int8_t *)mf_in_data(m, node, 0), (const int8_t *)mf_in_data(m, node, 1),
         (const int32_t *)(const void *)mf_in_data(m, node, 2), (int8_t *)mf_out_data(m, node, 0));
 }
 
-const mf_op_t mf_op_fully_connected = { 9, 13, 2, 3, 1, "FULLY_CONNECTED", fc_prepare, fc_eval };
 
-#endif /* MF_OP_FULLY_CONNECTED */
+#endif /* MF_OP_ON(FULLY_CONNECTED) */

@@ -7,7 +7,7 @@
  */
 #include "mf_config.h"
 
-#if MF_OP_MAX_POOL_2D || MF_OP_AVERAGE_POOL_2D
+#if MF_OP_ON(MAX_POOL_2D) || MF_OP_ON(AVERAGE_POOL_2D)
 
 #include "mf_internal.h"
 #include "mf_quant.h"
@@ -15,7 +15,6 @@
 
 enum { POOL_OPT_PADDING = 0, POOL_OPT_STRIDE_W = 1, POOL_OPT_STRIDE_H = 2, POOL_OPT_FILTER_W = 3,
        POOL_OPT_FILTER_H = 4, POOL_OPT_ACTIVATION = 5 };
-#define POOL_OPTIONS_TAG 5  /* BuiltinOptions.Pool2DOptions */
 /* Windows of at most 2^16 taps keep the average's int32 sum exact (|sum| <= 2^23). */
 #define POOL_MAX_TAPS 65536
 #define POOL_MAX_SPAN (1 << 30)
@@ -37,7 +36,7 @@ static mf_status_t pool_axis(mf_ctx_t *ctx, const char *axis, int padding, int32
     }
     /* Dims are at most 2^26, so num < 2^32 and the quotient is a 32-bit division (no
      * int64 one: that is a libgcc call on Cortex-M). o < 1 exactly when num < stride. */
-    const int64_t num = padding == 0 ? (int64_t)in + stride - 1 : (int64_t)in + stride - f;
+    const int64_t num = padding == MF_PAD_SAME ? (int64_t)in + stride - 1 : (int64_t)in + stride - f;
     int64_t o = num < stride ? 0 : (int64_t)((uint32_t)num / (uint32_t)stride);
     if (o < 1) {
         return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(124, ": %s; %d; %d",
@@ -56,19 +55,13 @@ static mf_status_t pool_prepare(mf_ctx_t *ctx, mf_node_t *node, int average) {
     mf_model_t *m = ctx->m;
     mf_status_t st;
     mf_fbt_t opt;
-    if ((st = mf_node_options(ctx, node, POOL_OPTIONS_TAG, &opt)) != MF_OK) {
+    if ((st = mf_node_options(ctx, node, &opt)) != MF_OK) {
         return st;
     }
-    const int padding = mf_fbt_i8(&opt, POOL_OPT_PADDING, 0);
+    const int padding = mf_fbt_i8(&opt, POOL_OPT_PADDING, MF_PAD_SAME);
     const int act = mf_fbt_i8(&opt, POOL_OPT_ACTIVATION, 0);
-    if (padding != 0 && padding != 1) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(126, ": %d", "unknown padding %d"), padding);
-    }
-    if (act < MF_ACT_NONE || act > MF_ACT_SIGN_BIT) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(127, ": %d", "unknown fused activation %d"), act);
-    }
-    if (act > MF_ACT_RELU6) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(128, ": %d", "fused activation %d unsupported for int8"), act);
+    if ((st = mf_check_padding(ctx, padding)) != MF_OK || (st = mf_check_activation(ctx, act)) != MF_OK) {
+        return st;
     }
     const mf_tensor_t *in = mf_node_in(m, node, 0);
     const mf_tensor_t *out = mf_node_out(m, node, 0);
@@ -109,8 +102,8 @@ static mf_status_t pool_prepare(mf_ctx_t *ctx, mf_node_t *node, int average) {
     if ((st = mf_check_shape(ctx, out, "output", 4, want)) != MF_OK) {
         return st;
     }
-    if (!mf_activation_range_int8(act, out->scale, out->zero_point, &p->act_min, &p->act_max)) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(131, "", "activation range does not fit output quantization"));
+    if ((st = mf_activation_clamp_s8(ctx, act, out->scale, out->zero_point, &p->act_min, &p->act_max)) != MF_OK) {
+        return st;
     }
     if (average) {
         node->scratch_bytes = mf_k_avg_pool_scratch(p);
@@ -119,33 +112,31 @@ static mf_status_t pool_prepare(mf_ctx_t *ctx, mf_node_t *node, int average) {
     return MF_OK;
 }
 
-#endif /* MF_OP_MAX_POOL_2D || MF_OP_AVERAGE_POOL_2D */
+#endif /* MF_OP_ON(MAX_POOL_2D) || MF_OP_ON(AVERAGE_POOL_2D) */
 
-#if MF_OP_MAX_POOL_2D
+#if MF_OP_ON(MAX_POOL_2D)
 
-static mf_status_t max_pool_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+mf_status_t mf_max_pool_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return pool_prepare(ctx, node, 0);
 }
 
-static void max_pool_eval(mf_model_t *m, const mf_node_t *node) {
+void mf_max_pool_eval(mf_model_t *m, const mf_node_t *node) {
     mf_k_max_pool_s8(node->params, (const int8_t *)mf_in_data(m, node, 0), (int8_t *)mf_out_data(m, node, 0));
 }
 
-const mf_op_t mf_op_max_pool_2d = { 17, 3, 1, 1, 1, "MAX_POOL_2D", max_pool_prepare, max_pool_eval };
 
-#endif /* MF_OP_MAX_POOL_2D */
+#endif /* MF_OP_ON(MAX_POOL_2D) */
 
-#if MF_OP_AVERAGE_POOL_2D
+#if MF_OP_ON(AVERAGE_POOL_2D)
 
-static mf_status_t avg_pool_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+mf_status_t mf_avg_pool_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return pool_prepare(ctx, node, 1);
 }
 
-static void avg_pool_eval(mf_model_t *m, const mf_node_t *node) {
+void mf_avg_pool_eval(mf_model_t *m, const mf_node_t *node) {
     mf_k_avg_pool_s8(node->params, (const int8_t *)mf_in_data(m, node, 0), (int8_t *)mf_out_data(m, node, 0),
         node->scratch);
 }
 
-const mf_op_t mf_op_average_pool_2d = { 1, 3, 1, 1, 1, "AVERAGE_POOL_2D", avg_pool_prepare, avg_pool_eval };
 
-#endif /* MF_OP_AVERAGE_POOL_2D */
+#endif /* MF_OP_ON(AVERAGE_POOL_2D) */

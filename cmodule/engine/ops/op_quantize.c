@@ -5,7 +5,7 @@
  */
 #include "mf_config.h"
 
-#if MF_OP_QUANTIZE || MF_OP_DEQUANTIZE
+#if MF_OP_ON(QUANTIZE) || MF_OP_ON(DEQUANTIZE)
 
 #include <stddef.h>
 
@@ -89,11 +89,11 @@ static mf_status_t qz_prepare(mf_ctx_t *ctx, mf_node_t *node, int deq) {
     return MF_OK;
 }
 
-static void qz_eval(mf_model_t *m, const mf_node_t *node) {
+void mf_qz_eval(mf_model_t *m, const mf_node_t *node) {
     const qz_params_t *p = node->params;
     const uint8_t *x = mf_in_data(m, node, 0);
     uint8_t *y = mf_out_data(m, node, 0);
-#if MF_OP_QUANTIZE
+#if MF_OP_ON(QUANTIZE)
     if (p->kind == QZ_FROM_FLOAT) {
         mf_k_quantize_f32_s8(p->k.f.scale, p->k.f.zero_point, (const float *)x, (int8_t *)y, p->count);
         return;
@@ -102,30 +102,28 @@ static void qz_eval(mf_model_t *m, const mf_node_t *node) {
         mf_k_requantize_s8(&p->k.rq, (const int8_t *)x, (int8_t *)y, p->count);
         return;
     }
-#endif /* MF_OP_QUANTIZE */
-#if MF_OP_DEQUANTIZE
+#endif /* MF_OP_ON(QUANTIZE) */
+#if MF_OP_ON(DEQUANTIZE)
     mf_k_dequantize_s8_f32(p->k.f.scale, p->k.f.zero_point, (const int8_t *)x, (float *)y, p->count);
-#endif /* MF_OP_DEQUANTIZE */
+#endif /* MF_OP_ON(DEQUANTIZE) */
 }
 
-#endif /* MF_OP_QUANTIZE || MF_OP_DEQUANTIZE */
+#endif /* MF_OP_ON(QUANTIZE) || MF_OP_ON(DEQUANTIZE) */
 
-#if MF_OP_QUANTIZE
+#if MF_OP_ON(QUANTIZE)
 
-static mf_status_t qz_quantize_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+mf_status_t mf_quantize_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return qz_prepare(ctx, node, 0);
 }
 
-const mf_op_t mf_op_quantize = { 114, 3, 1, 1, 1, "QUANTIZE", qz_quantize_prepare, qz_eval };
 
-#endif /* MF_OP_QUANTIZE */
+#endif /* MF_OP_ON(QUANTIZE) */
 
-#if MF_OP_DEQUANTIZE
+#if MF_OP_ON(DEQUANTIZE)
 
-static mf_status_t qz_dequantize_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+mf_status_t mf_dequantize_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return qz_prepare(ctx, node, 1);
 }
 
-const mf_op_t mf_op_dequantize = { 6, 6, 1, 1, 1, "DEQUANTIZE", qz_dequantize_prepare, qz_eval };
 
-#endif /* MF_OP_DEQUANTIZE */
+#endif /* MF_OP_ON(DEQUANTIZE) */

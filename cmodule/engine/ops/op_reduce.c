@@ -10,13 +10,12 @@
  */
 #include "mf_config.h"
 
-#if MF_OP_MEAN
+#if MF_OP_ON(MEAN)
 
 #include "mf_internal.h"
 #include "mf_quant.h"
 #include "kernels/k_reduce.h"
 
-#define RD_TAG_REDUCER 27   /* BuiltinOptions.ReducerOptions */
 #define RD_OPT_KEEP_DIMS 0
 
 /* Allocated with the reduction plan right after it (RD_PLAN), sized for its loops. */
@@ -27,11 +26,11 @@ typedef struct {
 
 #define RD_PLAN(p) ((mf_k_reduce_t *)((p) + 1))
 
-static mf_status_t rd_mean_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+mf_status_t mf_mean_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     mf_model_t *m = ctx->m;
     mf_status_t st;
     mf_fbt_t opt;
-    if ((st = mf_node_options(ctx, node, RD_TAG_REDUCER, &opt)) != MF_OK) {
+    if ((st = mf_node_options(ctx, node, &opt)) != MF_OK) {
         return st;
     }
     const int keep = mf_fbt_u8(&opt, RD_OPT_KEEP_DIMS, 0) != 0;
@@ -129,7 +128,7 @@ static mf_status_t rd_mean_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return MF_OK;
 }
 
-static void rd_mean_eval(mf_model_t *m, const mf_node_t *node) {
+void mf_mean_eval(mf_model_t *m, const mf_node_t *node) {
     const rd_mean_t *p = node->params;
     const uint8_t *x = mf_in_data(m, node, 0);
     uint8_t *y = mf_out_data(m, node, 0);
@@ -140,6 +139,5 @@ static void rd_mean_eval(mf_model_t *m, const mf_node_t *node) {
     }
 }
 
-const mf_op_t mf_op_mean = { 40, 3, 2, 2, 1, "MEAN", rd_mean_prepare, rd_mean_eval };
 
-#endif /* MF_OP_MEAN */
+#endif /* MF_OP_ON(MEAN) */

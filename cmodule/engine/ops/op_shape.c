@@ -14,19 +14,12 @@
  */
 #include "mf_config.h"
 
-#if MF_OP_RESHAPE || MF_OP_EXPAND_DIMS || MF_OP_SQUEEZE || MF_OP_TRANSPOSE || \
-    MF_OP_STRIDED_SLICE || MF_OP_CONCATENATION || MF_OP_PAD
+#if MF_OP_ON(RESHAPE) || MF_OP_ON(EXPAND_DIMS) || MF_OP_ON(SQUEEZE) || MF_OP_ON(TRANSPOSE) || \
+    MF_OP_ON(STRIDED_SLICE) || MF_OP_ON(CONCATENATION) || MF_OP_ON(PAD)
 
 #include "mf_internal.h"
 #include "kernels/k_shape.h"
 
-/* BuiltinOptions union tags and BuiltinOperator codes (schema.fbs). */
-enum {
-    SHAPE_TAG_CONCATENATION = 10,
-    SHAPE_TAG_RESHAPE = 17,
-    SHAPE_TAG_SQUEEZE = 30,
-    SHAPE_TAG_STRIDED_SLICE = 32,
-};
 
 /* Byte-moving ops: the output keeps the input's element type. */
 static mf_status_t shape_same_type(mf_ctx_t *ctx, const mf_tensor_t *in, const mf_tensor_t *out, int index) {
@@ -37,7 +30,7 @@ static mf_status_t shape_same_type(mf_ctx_t *ctx, const mf_tensor_t *in, const m
     return MF_OK;
 }
 
-#if MF_OP_RESHAPE || MF_OP_EXPAND_DIMS || MF_OP_TRANSPOSE || MF_OP_STRIDED_SLICE || MF_OP_PAD
+#if MF_OP_ON(RESHAPE) || MF_OP_ON(EXPAND_DIMS) || MF_OP_ON(TRANSPOSE) || MF_OP_ON(STRIDED_SLICE) || MF_OP_ON(PAD)
 
 /* A constant int32/int64 index tensor (perm, axis, shape, begin, paddings, ...):
  * checks kind and type, that it has at most max_count elements, and reads all
@@ -67,9 +60,9 @@ static mf_status_t shape_read_ints(mf_ctx_t *ctx, const mf_tensor_t *t, const ch
     return MF_OK;
 }
 
-#endif /* MF_OP_RESHAPE || MF_OP_EXPAND_DIMS || MF_OP_TRANSPOSE || MF_OP_STRIDED_SLICE || MF_OP_PAD */
+#endif /* MF_OP_ON(RESHAPE) || MF_OP_ON(EXPAND_DIMS) || MF_OP_ON(TRANSPOSE) || MF_OP_ON(STRIDED_SLICE) || MF_OP_ON(PAD) */
 
-#if MF_OP_STRIDED_SLICE
+#if MF_OP_ON(STRIDED_SLICE)
 
 /* Row-major element strides of a shape. */
 static void shape_strides(int ndim, const int32_t *dims, int32_t *strides) {
@@ -80,24 +73,24 @@ static void shape_strides(int ndim, const int32_t *dims, int32_t *strides) {
     }
 }
 
-#endif /* MF_OP_STRIDED_SLICE */
+#endif /* MF_OP_ON(STRIDED_SLICE) */
 
-#if MF_OP_RESHAPE || MF_OP_EXPAND_DIMS || MF_OP_SQUEEZE
+#if MF_OP_ON(RESHAPE) || MF_OP_ON(EXPAND_DIMS) || MF_OP_ON(SQUEEZE)
 
 /* Eval of an op whose output aliases its input: the bytes are already in place. */
-static void shape_eval_nothing(mf_model_t *m, const mf_node_t *node) {
+void mf_shape_eval_nothing(mf_model_t *m, const mf_node_t *node) {
     (void)m;
     (void)node;
 }
 
-#endif /* MF_OP_RESHAPE || MF_OP_EXPAND_DIMS || MF_OP_SQUEEZE */
+#endif /* MF_OP_ON(RESHAPE) || MF_OP_ON(EXPAND_DIMS) || MF_OP_ON(SQUEEZE) */
 
 /* ================================================================= RESHAPE */
-#if MF_OP_RESHAPE
+#if MF_OP_ON(RESHAPE)
 
 enum { RESHAPE_OPT_NEW_SHAPE = 0 };
 
-static mf_status_t reshape_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+mf_status_t mf_reshape_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     mf_model_t *m = ctx->m;
     mf_status_t st;
     mf_tensor_t *in = mf_node_in(m, node, 0);
@@ -121,7 +114,7 @@ static mf_status_t reshape_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         n = (int)shape_t->count;
     } else {
         mf_fbt_t opt;
-        if ((st = mf_node_options(ctx, node, SHAPE_TAG_RESHAPE, &opt)) != MF_OK) {
+        if ((st = mf_node_options(ctx, node, &opt)) != MF_OK) {
             return st;
         }
         mf_fbv_t v;
@@ -189,14 +182,13 @@ static mf_status_t reshape_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return mf_make_alias(ctx, node, 0, 0);
 }
 
-const mf_op_t mf_op_reshape = { 22, 1, 1, 2, 1, "RESHAPE", reshape_prepare, shape_eval_nothing };
 
-#endif /* MF_OP_RESHAPE */
+#endif /* MF_OP_ON(RESHAPE) */
 
 /* ================================================================= EXPAND_DIMS */
-#if MF_OP_EXPAND_DIMS
+#if MF_OP_ON(EXPAND_DIMS)
 
-static mf_status_t expand_dims_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+mf_status_t mf_expand_dims_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     mf_model_t *m = ctx->m;
     mf_status_t st;
     mf_tensor_t *in = mf_node_in(m, node, 0);
@@ -235,17 +227,16 @@ static mf_status_t expand_dims_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return mf_make_alias(ctx, node, 0, 0);
 }
 
-const mf_op_t mf_op_expand_dims = { 70, 1, 2, 2, 1, "EXPAND_DIMS", expand_dims_prepare, shape_eval_nothing };
 
-#endif /* MF_OP_EXPAND_DIMS */
+#endif /* MF_OP_ON(EXPAND_DIMS) */
 
 /* ================================================================= SQUEEZE */
-#if MF_OP_SQUEEZE
+#if MF_OP_ON(SQUEEZE)
 
 enum { SQUEEZE_OPT_DIMS = 0 };
 #define SQUEEZE_MAX_LIST 8  /* TFLite's TfLiteSqueezeParams holds 8 entries */
 
-static mf_status_t squeeze_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+mf_status_t mf_squeeze_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     mf_model_t *m = ctx->m;
     mf_status_t st;
     mf_tensor_t *in = mf_node_in(m, node, 0);
@@ -254,7 +245,7 @@ static mf_status_t squeeze_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         return st;
     }
     mf_fbt_t opt;
-    if ((st = mf_node_options(ctx, node, SHAPE_TAG_SQUEEZE, &opt)) != MF_OK) {
+    if ((st = mf_node_options(ctx, node, &opt)) != MF_OK) {
         return st;
     }
     mf_fbv_t v;
@@ -303,12 +294,11 @@ static mf_status_t squeeze_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return mf_make_alias(ctx, node, 0, 0);
 }
 
-const mf_op_t mf_op_squeeze = { 43, 1, 1, 1, 1, "SQUEEZE", squeeze_prepare, shape_eval_nothing };
 
-#endif /* MF_OP_SQUEEZE */
+#endif /* MF_OP_ON(SQUEEZE) */
 
 /* ================================================================= gather ops */
-#if MF_OP_TRANSPOSE || MF_OP_STRIDED_SLICE
+#if MF_OP_ON(TRANSPOSE) || MF_OP_ON(STRIDED_SLICE)
 
 /* Gather plans that move bytes get a params struct; plain copies become aliases. */
 static mf_status_t gather_finish(mf_ctx_t *ctx, mf_node_t *node, const mf_tensor_t *in, mf_k_gather_t *g) {
@@ -327,7 +317,7 @@ static mf_status_t gather_finish(mf_ctx_t *ctx, mf_node_t *node, const mf_tensor
     return MF_OK;
 }
 
-static void gather_eval(mf_model_t *m, const mf_node_t *node) {
+void mf_gather_eval(mf_model_t *m, const mf_node_t *node) {
     const mf_k_gather_t *p = node->params;
     if (p == NULL) {
         return;  /* aliased */
@@ -335,12 +325,12 @@ static void gather_eval(mf_model_t *m, const mf_node_t *node) {
     mf_k_gather(p, mf_in_data(m, node, 0), mf_out_data(m, node, 0));
 }
 
-#endif /* MF_OP_TRANSPOSE || MF_OP_STRIDED_SLICE */
+#endif /* MF_OP_ON(TRANSPOSE) || MF_OP_ON(STRIDED_SLICE) */
 
 /* ================================================================= TRANSPOSE */
-#if MF_OP_TRANSPOSE
+#if MF_OP_ON(TRANSPOSE)
 
-static mf_status_t transpose_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+mf_status_t mf_transpose_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     mf_model_t *m = ctx->m;
     mf_status_t st;
     mf_tensor_t *in = mf_node_in(m, node, 0);
@@ -390,12 +380,11 @@ static mf_status_t transpose_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return gather_finish(ctx, node, in, &g);
 }
 
-const mf_op_t mf_op_transpose = { 39, 6, 2, 2, 1, "TRANSPOSE", transpose_prepare, gather_eval };
 
-#endif /* MF_OP_TRANSPOSE */
+#endif /* MF_OP_ON(TRANSPOSE) */
 
 /* ================================================================= STRIDED_SLICE */
-#if MF_OP_STRIDED_SLICE
+#if MF_OP_ON(STRIDED_SLICE)
 
 enum {
     SS_OPT_BEGIN_MASK = 0,
@@ -413,7 +402,7 @@ static int32_t ss_clamp(int64_t v, int32_t lo, int32_t hi) {
     return (int32_t)(v < lo ? lo : (v > hi ? hi : v));
 }
 
-static mf_status_t strided_slice_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+mf_status_t mf_strided_slice_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     mf_model_t *m = ctx->m;
     mf_status_t st;
     mf_tensor_t *in = mf_node_in(m, node, 0);
@@ -442,7 +431,7 @@ static mf_status_t strided_slice_prepare(mf_ctx_t *ctx, mf_node_t *node) {
             counts[0], counts[1], counts[2]);
     }
     mf_fbt_t opt;
-    if ((st = mf_node_options(ctx, node, SHAPE_TAG_STRIDED_SLICE, &opt)) != MF_OK) {
+    if ((st = mf_node_options(ctx, node, &opt)) != MF_OK) {
         return st;
     }
     const uint32_t begin_mask = (uint32_t)mf_fbt_i32(&opt, SS_OPT_BEGIN_MASK, 0);
@@ -624,12 +613,11 @@ static mf_status_t strided_slice_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return gather_finish(ctx, node, in, &g);
 }
 
-const mf_op_t mf_op_strided_slice = { 45, 8, 4, 4, 1, "STRIDED_SLICE", strided_slice_prepare, gather_eval };
 
-#endif /* MF_OP_STRIDED_SLICE */
+#endif /* MF_OP_ON(STRIDED_SLICE) */
 
 /* ================================================================= CONCATENATION */
-#if MF_OP_CONCATENATION
+#if MF_OP_ON(CONCATENATION)
 
 enum { CONCAT_OPT_AXIS = 0, CONCAT_OPT_ACTIVATION = 1 };
 
@@ -639,11 +627,11 @@ typedef struct {
     int32_t chunk_bytes[];  /* n entries */
 } concat_params_t;
 
-static mf_status_t concat_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+mf_status_t mf_concat_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     mf_model_t *m = ctx->m;
     mf_status_t st;
     mf_fbt_t opt;
-    if ((st = mf_node_options(ctx, node, SHAPE_TAG_CONCATENATION, &opt)) != MF_OK) {
+    if ((st = mf_node_options(ctx, node, &opt)) != MF_OK) {
         return st;
     }
     int32_t axis = mf_fbt_i32(&opt, CONCAT_OPT_AXIS, 0);
@@ -739,7 +727,7 @@ static mf_status_t concat_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return MF_OK;
 }
 
-static void concat_eval(mf_model_t *m, const mf_node_t *node) {
+void mf_concat_eval(mf_model_t *m, const mf_node_t *node) {
     const concat_params_t *p = node->params;
     if (p == NULL) {
         return;  /* one input: aliased */
@@ -751,14 +739,13 @@ static void concat_eval(mf_model_t *m, const mf_node_t *node) {
     mf_k_concat(p->n, ins, p->chunk_bytes, p->outer, mf_out_data(m, node, 0));
 }
 
-const mf_op_t mf_op_concatenation = { 2, 3, 1, MF_MAX_NODE_IO, 1, "CONCATENATION", concat_prepare, concat_eval };
 
-#endif /* MF_OP_CONCATENATION */
+#endif /* MF_OP_ON(CONCATENATION) */
 
 /* ================================================================= PAD */
-#if MF_OP_PAD
+#if MF_OP_ON(PAD)
 
-static mf_status_t pad_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+mf_status_t mf_pad_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     mf_model_t *m = ctx->m;
     mf_status_t st;
     mf_tensor_t *in = mf_node_in(m, node, 0);
@@ -840,7 +827,7 @@ static mf_status_t pad_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return MF_OK;
 }
 
-static void pad_eval(mf_model_t *m, const mf_node_t *node) {
+void mf_pad_eval(mf_model_t *m, const mf_node_t *node) {
     const mf_k_pad_t *p = node->params;
     if (p == NULL) {
         return;  /* no padding: aliased */
@@ -848,8 +835,7 @@ static void pad_eval(mf_model_t *m, const mf_node_t *node) {
     mf_k_pad(p, mf_in_data(m, node, 0), mf_out_data(m, node, 0));
 }
 
-const mf_op_t mf_op_pad = { 34, 4, 2, 3, 1, "PAD", pad_prepare, pad_eval };
 
-#endif /* MF_OP_PAD */
+#endif /* MF_OP_ON(PAD) */
 
-#endif /* MF_OP_RESHAPE || ... || MF_OP_PAD */
+#endif /* MF_OP_ON(RESHAPE) || ... || MF_OP_ON(PAD) */

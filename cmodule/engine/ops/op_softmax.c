@@ -8,14 +8,13 @@
  */
 #include "mf_config.h"
 
-#if MF_OP_SOFTMAX
+#if MF_OP_ON(SOFTMAX)
 
 #include "mf_internal.h"
 #include "mf_quant.h"
 #include "kernels/k_softmax.h"
 
 enum { SOFTMAX_OPT_BETA = 0 };
-#define SOFTMAX_OPTIONS_TAG 9  /* BuiltinOptions.SoftmaxOptions */
 #define SOFTMAX_DIFF_BITS 5    /* kScaledDiffIntegerBits */
 
 typedef struct {
@@ -25,7 +24,7 @@ typedef struct {
     int32_t table;   /* scratch is the exp table, else one row of exps */
 } softmax_params_t;
 
-static mf_status_t softmax_prepare(mf_ctx_t *ctx, mf_node_t *node) {
+mf_status_t mf_softmax_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     mf_model_t *m = ctx->m;
     mf_status_t st;
     const mf_tensor_t *in = mf_node_in(m, node, 0);
@@ -51,7 +50,7 @@ static mf_status_t softmax_prepare(mf_ctx_t *ctx, mf_node_t *node) {
             (int)out->zero_point, e - 1);
     }
     mf_fbt_t opt;
-    if ((st = mf_node_options(ctx, node, SOFTMAX_OPTIONS_TAG, &opt)) != MF_OK) {
+    if ((st = mf_node_options(ctx, node, &opt)) != MF_OK) {
         return st;
     }
     /* An absent table or field gives beta = 0 (the schema default), which TFLite rejects
@@ -87,7 +86,7 @@ static mf_status_t softmax_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return MF_OK;
 }
 
-static void softmax_eval(mf_model_t *m, const mf_node_t *node) {
+void mf_softmax_eval(mf_model_t *m, const mf_node_t *node) {
     const softmax_params_t *p = (const softmax_params_t *)node->params;
     const int8_t *x = (const int8_t *)mf_in_data(m, node, 0);
     int8_t *y = (int8_t *)mf_out_data(m, node, 0);
@@ -103,11 +102,10 @@ static void softmax_eval(mf_model_t *m, const mf_node_t *node) {
     }
 }
 
-const mf_op_t mf_op_softmax = { 25, 3, 1, 1, 1, "SOFTMAX", softmax_prepare, softmax_eval };
 
 /* For the attention fusion (mf_fuse.c): the kernel parameters of a prepared node. */
 const mf_k_softmax_params_t *mf_op_softmax_params(const mf_node_t *node) {
     return &((const softmax_params_t *)node->params)->k;
 }
 
-#endif /* MF_OP_SOFTMAX */
+#endif /* MF_OP_ON(SOFTMAX) */

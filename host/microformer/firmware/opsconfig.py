@@ -1,7 +1,8 @@
 """--ops-from: the kernels a firmware compiles, chosen from the ops some models use.
 
-The engine reads `mf_ops_config.h` when built with -DMF_OPS_CONFIG (cmodule/engine/
-mf_config.h); it must set every MF_OP_<NAME> to 0 or 1. This module writes that header.
+The engine's ops are the MF_OP lines of cmodule/engine/mf_ops.def (the one op list); the
+engine reads `mf_ops_config.h` when built with -DMF_OPS_CONFIG (cmodule/engine/mf_config.h),
+which must set every MF_OP_<NAME> of that list to 0 or 1. This module writes that header.
 """
 import functools
 import pathlib
@@ -10,26 +11,77 @@ import re
 from . import FirmwareError, source_root
 
 HEADER = "mf_ops_config.h"
+OPLIST = "mf_ops.def"
+# MF_OP(NAME, code, vmin, vmax, min_in, max_in, n_out, options, float32, prepare, eval)
+_OP_LINE = re.compile(r"^MF_OP\((\w+), (\d+), (\d+), (\d+), (\w+), (\w+), (\d+), (\w+), (\w+), (\w+), (\w+)\)$",
+                      re.M)
+_OPTIONS_LINE = re.compile(r"^MF_OPTIONS\((\w+), (\d+)\)$", re.M)
+
+
+def oplist_path(root=None):
+    """The engine's op list: in the checkout `root` when given; else the copy a wheel
+    install carries next to this module (setup.py's build_py puts it there), or the
+    checkout's."""
+    if root is None:
+        packaged = pathlib.Path(__file__).with_name(OPLIST)
+        if packaged.exists():
+            return packaged
+        root = source_root()
+    return pathlib.Path(root) / "cmodule" / "engine" / OPLIST
+
+
+def oplist(root=None):
+    """[{name, code, versions, inputs, outputs, options, float32, prepare, eval}] in table
+    order, and {options member: union tag}, from mf_ops.def."""
+    path = oplist_path(root)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise FirmwareError(f"the engine's op list {path}: {e.strerror}") from None
+    return _parse_oplist(text, str(path))
+
+
+@functools.lru_cache(maxsize=4)
+def _parse_oplist(text, where):
+    ops = []
+    for m in _OP_LINE.finditer(text):
+        name, code, vmin, vmax, min_in, max_in, n_out, options, f32, prepare, ev = m.groups()
+        ops.append({"name": name, "code": int(code), "versions": (int(vmin), int(vmax)),
+                    "inputs": (min_in, max_in), "outputs": int(n_out), "options": options,
+                    "float32": f32, "prepare": prepare, "eval": ev})
+    declared = len(re.findall(r"^MF_OP\(", text, re.M))
+    if not ops or declared != len(ops):
+        raise FirmwareError(f"{where}: {declared} MF_OP lines, {len(ops)} in the expected form "
+                            "MF_OP(NAME, code, vmin, vmax, min_in, max_in, n_out, options, "
+                            "float32, prepare, eval)")
+    options = {k: int(v) for k, v in _OPTIONS_LINE.findall(text)}
+    return ops, options
 
 
 def engine_ops(root=None):
-    """The op names the engine can compile (one MF_OP_<NAME> switch each), in file order."""
-    cfg = pathlib.Path(root or source_root()) / "cmodule" / "engine" / "mf_config.h"
-    names = re.findall(r"^#ifndef MF_OP_(\w+)\s*$", cfg.read_text(), flags=re.M)
-    if not names:
-        raise FirmwareError(f"{cfg} declares no MF_OP_<NAME> switches")
-    return names
+    """The op names the engine can compile (one MF_OP_<NAME> switch each), in table order."""
+    return [op["name"] for op in oplist(root)[0]]
 
 
-# Ops with float32 kernels besides int8 ones, by the engine switch that keeps them
-# (cmodule/engine/mf_config.h); 0 leaves those kernels out. QUANTIZE and DEQUANTIZE convert
-# from and to float32 in every build.
-FLOAT_SWITCHES = {
-    "MF_FLOAT_BINARY": ("ADD", "SUB", "MUL", "SQUARED_DIFFERENCE"),
-    "MF_FLOAT_UNARY": ("RSQRT", "NEG"),
-    "MF_FLOAT_MEAN": ("MEAN",),
-}
-FLOAT_SWITCHED = tuple(op for ops in FLOAT_SWITCHES.values() for op in ops)
+def float_switches(root=None):
+    """{MF_FLOAT_<switch>: (ops)}: the ops with float32 kernels besides int8 ones, by the
+    engine switch that keeps them (mf_ops.def's float32 column); 0 leaves those kernels
+    out. QUANTIZE and DEQUANTIZE convert from and to float32 in every build."""
+    out = {}
+    for op in oplist(root)[0]:
+        if op["float32"] != "NONE":
+            out.setdefault("MF_FLOAT_" + op["float32"], []).append(op["name"])
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def __getattr__(name):
+    # FLOAT_SWITCHES / FLOAT_SWITCHED read the op list when first used (no file access at
+    # import, so importing the package never depends on a checkout).
+    if name == "FLOAT_SWITCHES":
+        return float_switches()
+    if name == "FLOAT_SWITCHED":
+        return tuple(op for ops in float_switches().values() for op in ops)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _graph(path):
@@ -67,10 +119,11 @@ def model_ops(path):
     return seen
 
 
-def model_float_ops(path):
-    """Names of the FLOAT_SWITCHED ops that a model runs on float32 tensors."""
+def model_float_ops(path, root=None):
+    """Names of the float-switched ops (float_switches) that a model runs on float32 tensors."""
     g = _graph(path)
-    return sorted({op["op"] for op in g.ops if op["op"] in FLOAT_SWITCHED
+    switched = {op for ops in float_switches(root).values() for op in ops}
+    return sorted({op["op"] for op in g.ops if op["op"] in switched
                    and any(g.dtype(t) == "float32" for t in op["outputs"])})
 
 
@@ -90,7 +143,7 @@ def select(models, root=None):
     return wanted, available
 
 
-def render(wanted, available, models=(), float_ops=()):
+def render(wanted, available, models=(), float_ops=(), root=None):
     lines = [
         "/*",
         " * Generated by `microformer firmware build --ops-from`: the engine compiles only the",
@@ -112,7 +165,7 @@ def render(wanted, available, models=(), float_ops=()):
     lines += [f"#define MF_OP_{name} {1 if name in wanted else 0}" for name in available]
     lines += ["", "#define MF_OP_NAMES 0"]
     lines += ["", "/* float32 kernels, kept only for the ops these models run on float32 tensors */"]
-    for switch, ops in FLOAT_SWITCHES.items():
+    for switch, ops in float_switches(root).items():
         used = [o for o in ops if o in float_ops]
         lines.append(f"#define {switch} {1 if used else 0}"
                      + (f"  /* {', '.join(used)} */" if used else ""))
@@ -126,8 +179,8 @@ def write(models, out_dir, root=None):
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / HEADER
-    float_ops = sorted({o for m in models for o in model_float_ops(m)})
-    text = render(wanted, available, models, float_ops)
+    float_ops = sorted({o for m in models for o in model_float_ops(m, root)})
+    text = render(wanted, available, models, float_ops, root)
     # Unchanged content keeps its timestamp, so make does not recompile the engine.
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
