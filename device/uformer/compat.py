@@ -3,9 +3,13 @@
 Everything in uformer that differs between the three runtimes goes through this module, so
 porting to another runtime means editing this file only.
 
-Ticks follow MicroPython's `time.ticks_*` semantics everywhere: values wrap at 2**30 and
-must be compared with `ticks_diff` (the CPython and CircuitPython versions wrap at the same
-period on purpose, so wrap-around bugs show up in the simulator too).
+Ticks follow MicroPython's `time.ticks_*` semantics everywhere: values wrap at PERIOD and
+must be compared with `ticks_diff`. MicroPython has them built in. CPython and CircuitPython
+boards with long ints derive them from `time.monotonic_ns` and wrap at 2**30 like a board
+(so wrap-around bugs show up in the simulator too); CircuitPython builds without long ints
+(no `time.monotonic_ns`) use `supervisor.ticks_ms`, which wraps at 2**29: there PERIOD is
+2**29 and ticks_us has millisecond resolution. CircuitPython has no `machine` (idle() does
+nothing) and its `micropython.const`; its filesystem (CIRCUITPY) is FAT.
 """
 import gc
 import sys
@@ -19,34 +23,99 @@ except ImportError:  # CPython and CircuitPython builds without micropython.cons
 
 
 IMPL = sys.implementation.name  # "micropython", "circuitpython" or "cpython"
-MICROPYTHON = IMPL == "micropython"
+CIRCUITPYTHON = IMPL == "circuitpython"
+# The MicroPython runtime family (CircuitPython is built on it): its arrays, streams and heap.
+MICROPYTHON = IMPL == "micropython" or CIRCUITPYTHON
+# The filesystem uformer.storage assumes where the runtime cannot list its mounts: a CPython
+# directory, a board's littlefs, CircuitPython's FAT CIRCUITPY drive.
+DEFAULT_FS = "fat" if CIRCUITPYTHON else ("lfs" if MICROPYTHON else "posix")
+
+# The wrap period of the ticks below: None where they are the port's own time.ticks_* (2**30
+# on boards, 2**62 on the 64-bit unix port), else the period this module gives them.
+PERIOD = None
 
 try:
     from time import ticks_ms, ticks_us, ticks_diff, ticks_add, sleep_ms
-except ImportError:  # CPython, CircuitPython: ticks derived from the monotonic clock
+except ImportError:  # CPython, CircuitPython: ticks derived from its clocks
     import time as _time
 
-    _PERIOD = const(1 << 30)  # MicroPython's TICKS_PERIOD
-    _MASK = const((1 << 30) - 1)
-    _HALF = const(1 << 29)
-    _ns = _time.monotonic_ns
+    _ns = getattr(_time, "monotonic_ns", None)
+    if _ns is not None:
+        PERIOD = 1 << 30
+        _MASK = (1 << 30) - 1  # not const(): the two branches set it differently
 
-    def ticks_ms():
-        return (_ns() // 1000000) & _MASK
+        def ticks_ms():
+            return (_ns() // 1000000) & _MASK
 
-    def ticks_us():
-        return (_ns() // 1000) & _MASK
+        def ticks_us():
+            return (_ns() // 1000) & _MASK
+
+    else:
+        # CircuitPython without long ints: supervisor.ticks_ms counts ms modulo 2**29.
+        from supervisor import ticks_ms
+
+        PERIOD = 1 << 29
+        _MASK = (1 << 29) - 1
+
+        def ticks_us():
+            # (ms * 1000) mod 2**29 in small ints (< 2**30): ms * 1000 = (ms * 125) << 3,
+            # and (ms * 125) mod 2**26 from ms's high and low 13-bit halves. It stays
+            # continuous where ticks_ms wraps, because 2**29 * 1000 is a multiple of 2**29.
+            ms = ticks_ms()
+            t = ((((ms >> 13) * 125) & 0x1FFF) << 13) + (ms & 0x1FFF) * 125
+            return (t & 0x3FFFFFF) << 3
+
+    _HALF = (_MASK + 1) >> 1
 
     def ticks_add(t, delta):
         return (t + delta) & _MASK
 
     def ticks_diff(a, b):
-        # Signed distance a - b in (-2**29, 2**29], like MicroPython's ticks_diff.
+        # Signed distance a - b in [-PERIOD/2, PERIOD/2), like MicroPython's ticks_diff.
         return ((a - b + _HALF) & _MASK) - _HALF
 
     def sleep_ms(ms):
         if ms > 0:
             _time.sleep(ms / 1000)
+
+
+def mounted_fs(path):
+    """The type name of the filesystem mounted where `path` lives ("<class 'VfsLfs2'>",
+    "VfsFat", "VfsPosix", ...), or None where the runtime cannot tell: MicroPython lists mounts with vfs.mount(),
+    CircuitPython gives storage.getmount(mount point); its unix port has neither and runs on
+    VfsPosix."""
+    import os
+
+    if not path.startswith("/"):
+        path = os.getcwd().rstrip("/") + "/" + path
+    try:
+        import vfs
+
+        mounts = vfs.mount()
+    except (ImportError, TypeError, AttributeError):
+        mounts = None
+    if mounts is not None:
+        best = None
+        best_len = -1
+        for fs, mp in mounts:
+            mp = mp.rstrip("/")
+            if (path == mp or path.startswith(mp + "/")) and len(mp) > best_len:
+                best = fs
+                best_len = len(mp)
+        return None if best is None else str(type(best))
+    if not CIRCUITPYTHON:
+        return None
+    try:
+        import storage
+    except ImportError:
+        return "VfsPosix" if hasattr(os, "VfsPosix") else None  # the unix port: host folders
+    top = "/" + path.split("/")[1] if path.count("/") > 1 else "/"
+    for mp in (top, "/"):
+        try:
+            return str(type(storage.getmount(mp)))
+        except (OSError, ValueError):  # not a mount point
+            continue
+    return None
 
 
 try:

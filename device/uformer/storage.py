@@ -134,25 +134,12 @@ def is_hex_digest(s):
 
 def fs_kind(path):
     """'fat', 'lfs', 'rom' or 'posix' for the filesystem holding `path`."""
-    try:
-        import vfs
+    from .compat import DEFAULT_FS, mounted_fs
 
-        mounts = vfs.mount()
-    except (ImportError, TypeError, AttributeError):
-        # CPython, or firmware whose vfs.mount() cannot list mounts.
-        import sys
-
-        return "posix" if sys.implementation.name != "micropython" else "lfs"
-    if not path.startswith("/"):
-        path = os.getcwd().rstrip("/") + "/" + path
-    best = None
-    best_len = -1
-    for fs, mp in mounts:
-        mp = mp.rstrip("/")
-        if (path == mp or path.startswith(mp + "/")) and len(mp) > best_len:
-            best = fs
-            best_len = len(mp)
-    name = str(type(best))
+    name = mounted_fs(path)
+    if name is None:
+        # CPython, or firmware that cannot tell its mounts: the runtime's usual filesystem.
+        return DEFAULT_FS
     if "Fat" in name:
         return "fat"
     if "Rom" in name:
