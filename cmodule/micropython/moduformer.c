@@ -1,7 +1,7 @@
 /*
  * _uformer for MicroPython: the binding of the mf engine (cmodule/engine).
  *
- * The Python API is DESIGN.md's "_uformer Python API", the same names and exceptions as
+ * The Python API is docs/architecture.md's "Python API" contract, the same names and exceptions as
  * the CPython build (cmodule/cpython/moduformer.c):
  *   Model(model, arena_size=None, arena=None) .arena_size .num_inputs .num_outputs .ops
  *       .input_info(i) .output_info(i) .input(i) .output(i) .invoke() .metadata(name)
