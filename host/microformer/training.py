@@ -12,7 +12,8 @@ benchmarks/accuracy.py (small UCR sets and the synthetic IMU set), not per data 
   folders (short takes, one per file) give one example per file (data.decide_mode);
 - the convformer: three Conv1D+BatchNorm blocks into 16 tokens, one encoder layer, d_model 32;
 - class-balanced loss weights, augmentations (jitter, scaling, time-warp, channel dropout,
-  rotation of x/y/z triplets), AdamW with a cosine schedule of about TARGET_STEPS steps and
+  rotation of x/y/z triplets; the shape ones weakened or dropped where a 1-NN measure says
+  they blur the classes, data.check_augment), AdamW with a cosine schedule of about TARGET_STEPS steps and
   no early stopping (a few validation examples stop it far too early);
 - when the validation split is small, the final model is refit on train + validation.
 """
@@ -42,7 +43,7 @@ DEFAULTS = {
     "epochs": None,  # None: enough epochs for TARGET_STEPS optimizer steps (see schedule())
     "batch": None,  # None: 16 below 512 training examples, else 32
     "seed": 0,
-    "augment": "all",
+    "augment": "auto",  # all, the shape ones checked on the data (data.check_augment)
     "patience": None,  # None: no early stopping (the cosine schedule runs to its end)
     "lr": 3e-3,
     "events": None,  # None: decided from the recording lengths (data.decide_mode)
@@ -223,7 +224,7 @@ def fit_warnings(labels, train_acc, val_acc):
 
 
 def _fit(keras, models, cfg, mean, std, info, x, y, o, n_classes, progress, val=None,
-         desc="train", groups=()):
+         desc="train", groups=(), aug=None):
     """Build and train one model on (x, y); -> (model, history, seconds)."""
     keras.utils.set_random_seed(o["seed"])
     model = models.build_model(cfg, mean, std, info)
@@ -253,7 +254,8 @@ def _fit(keras, models, cfg, mean, std, info, x, y, o, n_classes, progress, val=
                 monitor="val_loss", patience=o["patience"], restore_best_weights=True))
     t0 = time.perf_counter()
     hist = model.fit(
-        _batches(keras, x, y, class_w[y], batch, D.parse_augment(o["augment"]), mean, std,
+        _batches(keras, x, y, class_w[y], batch,
+                 D.parse_augment(o["augment"]) if aug is None else aug, mean, std,
                  o["seed"], n_classes, groups),
         validation_data=validation, epochs=epochs, verbose=0, callbacks=callbacks)
     seconds = time.perf_counter() - t0
@@ -291,6 +293,11 @@ def train(data_dir, progress=True, log=print, warn=None, **opts):
                            "activation", "dropout", "ln_epsilon", "layernorm")},
         window, len(ds.channels), len(ds.labels))
     batch, epochs, _ = schedule(len(sp.y["train"]), o)
+    groups = D.rotation_groups(ds.channels)
+    aug, lines = D.resolve_augment(o["augment"], sp.x["train"], sp.y["train"], mean, std,
+                                   o["seed"], groups)
+    for line in lines:
+        log(line)
     refit = o["refit"] if o["refit"] is not None else len(sp.y["val"]) < REFIT_BELOW
     info = {
         "task": "classification",
@@ -305,17 +312,17 @@ def train(data_dir, progress=True, log=print, warn=None, **opts):
                   "test_fraction": D.TEST_FRACTION if o["test_fraction"] is None
                   else o["test_fraction"]},
         "training": {"epochs": epochs, "batch": batch, "refit": bool(refit),
-                     **{k: o[k] for k in ("seed", "augment", "patience", "lr")}},
+                     "augment": D.format_augment(aug),
+                     **{k: o[k] for k in ("seed", "patience", "lr")}},
         "training_recordings": D.fingerprints(ds, sp.units["train"] + (
             sp.units["val"] if refit else [])),
     }
     if event:
         info["event"] = event
     n_classes = len(ds.labels)
-    groups = D.rotation_groups(ds.channels)
     model, history, seconds = _fit(keras, models, cfg, mean, std, info, sp.x["train"],
                                    sp.y["train"], o, n_classes, progress,
-                                   val=(sp.x["val"], sp.y["val"]), groups=groups)
+                                   val=(sp.x["val"], sp.y["val"]), groups=groups, aug=aug)
     val_acc = accuracy(model, sp.x["val"], sp.y["val"])
     train_acc = accuracy(model, sp.x["train"], sp.y["train"])
     epochs_run = len(history.get("loss", []))
@@ -329,7 +336,7 @@ def train(data_dir, progress=True, log=print, warn=None, **opts):
         xa = np.concatenate([sp.x["train"], sp.x["val"]])
         ya = np.concatenate([sp.y["train"], sp.y["val"]])
         model, _, more = _fit(keras, models, cfg, mean, std, info, xa, ya, o_refit, n_classes,
-                              progress, desc="refit", groups=groups)
+                              progress, desc="refit", groups=groups, aug=aug)
         seconds += more
     test_acc = accuracy(model, sp.x["test"], sp.y["test"])
     # JSON has no NaN (MicroPython's json refuses it): an empty split's accuracy is null.

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from hostutil import FAST_TRAIN, make_folder_dataset, run_cli
+from microformer import data as D
 from microformer import models
 
 
@@ -17,7 +18,8 @@ def test_default_model_trains_and_stores_metadata(keras_model, synth_dir):
     assert len(info["normalization"]["mean"]) == 6 and min(info["normalization"]["std"]) > 0
     assert info["config"]["arch"] == "transformer" and info["config"]["attention"] == "full"
     assert info["config"]["d_model"] == 16 and info["config"]["ffn"] == 32
-    assert info["training"]["augment"] == "all"
+    # The metadata names the augmentation training used ("all": every one at its default).
+    assert info["training"]["augment"] == D.format_augment(D.parse_augment("all"))
     assert 0.0 <= info["metrics"]["val_accuracy"] <= 1.0
     assert info["split"]["seed"] == 0
 
@@ -48,7 +50,7 @@ def test_every_model_flag_reaches_the_model(tmp_path, synth_dir, capsys):
     assert (info["window"], info["hop"], info["sample_rate"]) == (48, 24, 100.0)
     t = info["training"]
     assert (t["epochs"], t["batch"], t["seed"], t["patience"], t["lr"]) == (2, 64, 7, 1, 0.002)
-    assert t["augment"] == "jitter=0.1,time-warp,channel-dropout=0.2"
+    assert t["augment"] == "jitter=0.1,time-warp=0.2,channel-dropout=0.2"
     assert info["split"]["seed"] == 7
     assert info["metrics"]["epochs_run"] <= 2
 

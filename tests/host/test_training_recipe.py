@@ -102,3 +102,58 @@ def test_rotate_turns_each_sensor_triplet_rigidly():
     # The angle between a vector and its rotated self stays within the strength.
     cos = (y[:, :, :3] * x[:, :, :3]).sum(2) / np.linalg.norm(x[:, :, :3], axis=2) ** 2
     assert np.degrees(np.arccos(np.clip(cos, -1, 1))).max() <= 30.0 + 1e-3
+
+
+def _tones(rng, n, length=256):
+    """Two classes told apart by a fast rhythm (80 vs 90 periods per example, as mains-driven
+    power signals are): a local speed change of even 5% moves it by whole periods."""
+    t = np.arange(length) / length
+    y = np.arange(n) % 2
+    f = np.where(y == 0, 80.0, 90.0)[:, None]
+    x = np.sin(2 * np.pi * f * t) + 0.3 * rng.normal(size=(n, length))
+    return x[:, :, None].astype(np.float32), y
+
+
+def _bumps(rng, n, length=128):
+    """Two classes told apart by where a wide bump sits (a quarter vs three quarters in)."""
+    t = np.arange(length) / length
+    y = np.arange(n) % 2
+    c = np.where(y == 0, 0.25, 0.75)[:, None]
+    x = np.exp(-((t - c) / 0.08) ** 2) + 0.05 * rng.normal(size=(n, length))
+    return x[:, :, None].astype(np.float32), y
+
+
+def test_auto_augment_drops_what_blurs_the_classes():
+    rng = np.random.default_rng(0)
+    # Rhythm classes: time-warp goes at every strength; noise and gain leave the rhythm alone.
+    x, y = _tones(rng, 40)
+    mean, std = D.fit_normalization(x)
+    aug, lines = D.resolve_augment("auto", x, y, mean, std, seed=0)
+    assert "time-warp" not in aug and aug["jitter"] == 0.05 and aug["scaling"] == 0.1
+    # Neither a single channel nor channels without x/y/z triplets can use these two.
+    assert "channel-dropout" not in aug and "rotate" not in aug
+    warp = [m for m in lines if m.startswith("augmentation: time-warp off")]
+    assert len(warp) == 1 and "0.2: " in warp[0] and "0.05: " in warp[0]
+    # Position classes survive a little warping: kept at full strength.
+    x, y = _bumps(rng, 40)
+    mean, std = D.fit_normalization(x)
+    aug, lines = D.resolve_augment("auto", x, y, mean, std, seed=0)
+    assert aug["time-warp"] == 0.2 and len(lines) == 3
+    # Asked for by name (or "all"): used as asked, nothing measured.
+    assert D.resolve_augment("all", x, y, mean, std) == (D.parse_augment("all"), [])
+    assert D.resolve_augment("time-warp", x, y, mean, std) == ({"time-warp": 0.2}, [])
+
+
+def test_auto_augment_keeps_everything_when_1nn_sees_nothing():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(30, 64, 1)).astype(np.float32)
+    y = np.arange(30) % 3
+    mean, std = D.fit_normalization(x)
+    aug, lines = D.resolve_augment("auto", x, y, mean, std)
+    assert aug["time-warp"] == 0.2 and "near chance" in lines[0]
+
+
+def test_event_length_rounds_for_the_stem():
+    # Below 64 samples: a multiple of 8; above, the nearest multiple of 64 (pad: the next).
+    assert [D.event_length(q) for q in (5, 24, 41, 251, 427, 1460)] == [8, 24, 48, 256, 448, 1024]
+    assert D.event_length(257) == 256 and D.event_length(257, up=True) == 320

@@ -52,7 +52,10 @@ def add_parser(sub):
                    help="Hz; default: from a t/time/timestamp column in seconds")
     g.add_argument("--augment", help="comma list of jitter[=s], scaling[=s], time-warp[=s], "
                                      "channel-dropout[=p], rotate[=degrees] (x/y/z channel "
-                                     "triplets), or all / none (default all)")
+                                     "triplets), all, none, or auto (default: all, with jitter, "
+                                     "scaling and time-warp weakened or dropped where a "
+                                     "1-NN check on the training data says they blur the "
+                                     "classes)")
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=positive_int,
                    help="epochs (default: about 1500 optimizer steps, 30-1000 epochs)")
