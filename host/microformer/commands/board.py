@@ -9,6 +9,13 @@ instruction, so time.ticks_us() on it counts instructions (1 us = 1000 instructi
 """
 
 
+def _default_firmware(board):
+    """Where `firmware build` puts the board's firmware without --out."""
+    from ..firmware import boards
+
+    return boards.default_out(board) / "firmware.elf"
+
+
 def add_parser(subparsers):
     p = subparsers.add_parser("board", help="start or stop the emulated board (QEMU_M4)",
                               description=__doc__.split("\n\n")[0])
@@ -17,7 +24,7 @@ def add_parser(subparsers):
     s = sub.add_parser("start", help="boot the emulated board and print its serial port")
     s.add_argument("board", nargs="?", default="QEMU_M4", help="emulated board (default QEMU_M4)")
     s.add_argument("--firmware", metavar="ELF",
-                   help="firmware to boot (default: out/firmware/BOARD/firmware.elf)")
+                   help=f"firmware to boot (default: {_default_firmware('BOARD')})")
     s.add_argument("--romfs", metavar="DIR|IMG",
                    help="mounted at /rom: a directory (packed with file data 16-byte aligned, "
                         "so models load in place) or a ROMFS image")
@@ -30,9 +37,7 @@ def run(args):
     from ..firmware import qemu
 
     if args.action == "start":
-        from ..firmware import boards
-
-        fw = args.firmware or boards.default_out(args.board) / "firmware.elf"
+        fw = args.firmware or _default_firmware(args.board)
         b = qemu.start(args.board, fw, args.romfs)
         print(b.pty)
         print(f"{args.board} running (pid {b.pid}, firmware {b.firmware}); "
