@@ -32,9 +32,14 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 MIN_MICROPYTHON = (1, 25, 0)
 
 
-# In the build dir: the configuration the tree was last built for, written only after a
-# build that succeeded and passed verify().
+# In the build dir: the configuration (board, checkout, op set, error style) its objects
+# were compiled for, and a marker written only after a build that passed verify().
 STAMP = ".microformer-config"
+BUILT = ".microformer-built"
+# What a cmake port's configure generates and its wrapper trusts from then on (the rp2
+# Makefile runs cmake only when BUILD/Makefile is missing): removed after a failed build so
+# that the next one configures again instead of building a half-configured tree.
+GENERATED = ("Makefile", "CMakeCache.txt")
 
 
 class BuildError(Exception):
@@ -213,15 +218,19 @@ def build(board_name, mpy_dir, out, ops_config_dir=None, jobs=None, on_line=None
 
     # Compiler flags are not make dependencies: a build tree made for another op set
     # (or another checkout) is rebuilt from scratch rather than linked from stale objects.
-    # The stamp is written only once a build succeeded and passed verify(): a tree left by
-    # a failed build (a cmake configure that stopped half-way leaves a Makefile that the
-    # rp2 wrapper never reconfigures) has none and is started afresh.
     stamp = build_dir / STAMP
     fp = _fingerprint(b, mpy_dir, ops_config, terse_errors)
     if build_dir.exists() and (not stamp.exists() or stamp.read_text() != fp):
         shutil.rmtree(build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
-    stamp.unlink(missing_ok=True)
+    built = build_dir / BUILT
+    if not built.exists():
+        # The last build here failed (or was interrupted): configure again; objects that
+        # compiled stay and make reuses them.
+        for name in GENERATED:
+            (build_dir / name).unlink(missing_ok=True)
+    built.unlink(missing_ok=True)
+    stamp.write_text(fp)
     for name in b.artifacts:  # no firmware from an earlier build survives a failed one
         (out / name).unlink(missing_ok=True)
 
@@ -265,17 +274,17 @@ def build(board_name, mpy_dir, out, ops_config_dir=None, jobs=None, on_line=None
         shutil.copyfile(src, dst)
         shutil.copymode(src, dst)
         artifacts.append(dst)
-    stamp.write_text(fp)
+    built.write_text(fp)
     return BuildResult(b, out, build_dir, artifacts[0], artifacts, build_dir / b.map_file, log,
                        version, ops_config)
 
 
 def discard(result):
     """Undoes what build() left for a BuildResult that turned out unusable: the copied
-    artifacts and the stamp that lets the next build reuse the tree."""
+    artifacts and the marker that lets the next build trust the tree's configuration."""
     for a in result.artifacts:
         pathlib.Path(a).unlink(missing_ok=True)
-    (result.build_dir / STAMP).unlink(missing_ok=True)
+    (result.build_dir / BUILT).unlink(missing_ok=True)
 
 
 def verify(b, build_dir, log="the build log"):

@@ -54,13 +54,16 @@ def test_rebuild_after_a_failed_configure_starts_afresh(checkout, tmp_path, monk
     with pytest.raises(d.BuildError, match="failed"):
         d.build("UNIX", checkout, out, jobs=1)
     assert (out / "build" / "Makefile").exists()  # the half-configured tree, as rp2 leaves it
-    assert not (out / "build" / d.STAMP).exists()
+    assert not (out / "build" / d.BUILT).exists()
     assert not (out / "micropython-uformer").exists()
     monkeypatch.delenv("FAKE_CONFIGURE_FAILS")
     r = d.build("UNIX", checkout, out, jobs=1)
     assert r.firmware.read_text() == "with _uformer"
-    assert (out / "build" / d.STAMP).exists()
+    assert (out / "build" / d.BUILT).exists()
     assert "configuring" in r.log.read_text()  # the tree was configured again
+    # A good tree is reused as it is: no second configure.
+    r = d.build("UNIX", checkout, out, jobs=1)
+    assert "configuring" not in r.log.read_text()
 
 
 def test_a_firmware_without_uformer_is_never_reported_as_built(checkout, tmp_path):
@@ -74,7 +77,9 @@ def test_a_firmware_without_uformer_is_never_reported_as_built(checkout, tmp_pat
     with pytest.raises(d.BuildError, match=f"has no _uformer: {boards.MODULE_SYMBOL} is not in"):
         d.build("UNIX", checkout, out, jobs=1)
     assert not (out / "micropython-uformer").exists()  # the earlier good copy is gone too
-    assert not (out / "build" / d.STAMP).exists()
+    assert not (out / "build" / d.BUILT).exists()
+    # ... and the next build configures the tree again, which repairs it.
+    assert d.build("UNIX", checkout, out, jobs=1).firmware.read_text() == "with _uformer"
 
 
 def test_frozen_package_is_required(tmp_path):
