@@ -53,7 +53,9 @@ def stock_board(board, out):
             if shutil.which(tool) is None:
                 pytest.skip(f"stock {board} needs {tool} (make firmware-deps)")
         try:
-            _BUILT[key] = natmod.stock_firmware(board, d, pathlib.Path(out) / board)
+            # The mpy-cross the natmod builds use (natmod.build: <out>/build/mpy-cross).
+            cross = pathlib.Path(out).parent / "natmod" / "build" / "mpy-cross"
+            _BUILT[key] = natmod.stock_firmware(board, d, pathlib.Path(out) / board, mpy_cross_dir=cross)
         except FirmwareError as e:
             pytest.fail(f"building stock {board} failed: {e}")
     return _BUILT[key]

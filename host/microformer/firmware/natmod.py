@@ -383,11 +383,12 @@ def _stock_make_args(board):
     return args
 
 
-def stock_firmware(board, micropython_dir, out, on_line=None):
+def stock_firmware(board, micropython_dir, out, on_line=None, mpy_cross_dir=None):
     """MicroPython's own qemu board `board` built from the checkout as it is (no user C
     modules, no board changes) into `out`; returns its firmware.elf. Only the port's
     test-only frozen modules are left out (FROZEN_MANIFEST empty: they need the
-    micropython-lib submodule). make rebuilds only what changed."""
+    micropython-lib submodule). make rebuilds only what changed. mpy_cross_dir: where
+    mpy-cross is built (default out/mpy-cross; share one between boards to build it once)."""
     if board not in STOCK_BOARDS:
         raise FirmwareError(f"unknown stock qemu board {board!r}; boards: {', '.join(STOCK_BOARDS)}")
     mpy_dir = pathlib.Path(micropython_dir).resolve()
@@ -398,7 +399,7 @@ def stock_firmware(board, micropython_dir, out, on_line=None):
     out.mkdir(parents=True, exist_ok=True)
     log = out / "build.log"
     log.write_text("")
-    cross = mpy_cross(mpy_dir, out / "mpy-cross", log, on_line)
+    cross = mpy_cross(mpy_dir, pathlib.Path(mpy_cross_dir or out / "mpy-cross").resolve(), log, on_line)
     _run(["make", "-C", mpy_dir / "ports" / "qemu", f"BOARD={board}", f"BUILD={out / 'build'}",
           f"MICROPY_MPYCROSS={cross}", "FROZEN_MANIFEST=", *_stock_make_args(board),
           f"-j{min(2, os.cpu_count() or 1)}"],
