@@ -321,6 +321,7 @@ def probe(lib=None):
            "path": list(sys.path), "_uformer": None, "uformer": None}
     makedirs(lib)
     out["free"] = free_bytes(lib)
+    out["lib_ok"] = size(lib) >= 0  # the folder exists (makedirs could create it)
     try:
         import _uformer
 

@@ -277,3 +277,25 @@ def test_firmware_with_uformer_built_in_gets_only_the_package(tmp_path, capsys):
         assert "checked on the board: import _uformer" in out
     finally:
         b.close()
+
+
+def test_circuitpython_gets_the_package_sources_and_no_natmod(tmp_path, capsys):
+    """CircuitPython refuses MicroPython's .mpy files, so install gives its board the uformer
+    sources only and says why; the import of uformer is checked on the board."""
+    exe = os.environ.get("CIRCUITPYTHON")
+    if not exe or not os.path.exists(exe):
+        pytest.skip("set CIRCUITPYTHON to CircuitPython's unix port (docs/circuitpython.md)")
+    nat = tmp_path / "natmod"
+    native_mpy(tmp_path, nat / "x64" / "_uformer.mpy", "x64")
+    b = _start(exe, tmp_path / "board")
+    try:
+        code, out, err = _install(capsys, b, "--natmod", str(nat), "--no-restart")
+        assert code == 0, err
+        assert "circuitpython 10." in out and "CircuitPython loads only .mpy files made for it" in out
+        assert "checked on the board: import uformer" in out
+        lib = pathlib.Path(b.root) / "lib"
+        assert not (lib / "_uformer.mpy").exists()
+        srcs = sorted(p.name for p in (pathlib.Path(ROOT) / "device" / "uformer").glob("*.py"))
+        assert sorted(p.name for p in (lib / "uformer").iterdir()) == srcs
+    finally:
+        b.close()

@@ -34,6 +34,32 @@ def board(fw):
         yield b
 
 
+def test_push_bench_and_install_over_ampy(board, models, tmp_path, capsys):
+    """--transport ampy: the same verified push, bench and install through adafruit-ampy's
+    Pyboard (plain raw REPL entered with a soft reset) instead of mpremote's serial layer."""
+    pytest.importorskip("ampy.pyboard", reason="adafruit-ampy is not installed (pip install -e '.[ampy]')")
+    pa, pb = models
+    code, out, err = run_cli(capsys, "push", pa, "--name", "m", "--port", board.pty, "--transport", "ampy")
+    assert code == 0, err
+    assert "installed /models/m.tflite" in out
+    code, out, err = run_cli(capsys, "push", pa, "--name", "m", "--port", board.pty,
+                             "--transport", "ampy", "--json")
+    assert code == 0 and json.loads(out)["skipped"] is True
+    side, real, st = board_truth(board.pty)
+    assert side == real == sha(pa.read_bytes()) and st["part"] == -1
+    code, out, err = run_cli(capsys, "bench", "--port", board.pty, "-n", "5", "--json",
+                             "--transport", "ampy")
+    assert code == 0, err
+    r = json.loads(out)
+    assert r["model_bytes"] == len(pa.read_bytes()) and r["p50_us"] > 0
+    # The firmware has _uformer built in: install copies only the uformer package (sources,
+    # none compiled for it here) and checks the import on the board.
+    code, out, err = run_cli(capsys, "install", "--port", board.pty, "--transport", "ampy",
+                             "--natmod", str(tmp_path / "no-natmod"))
+    assert code == 0, err
+    assert "engine: built into the firmware" in out and "import _uformer" in out
+
+
 def board_truth(port, name="m.tflite"):
     """(sha256 recorded in the sidecar, sha256 of the active file) read over a clean link."""
     from microformer.transport import SerialTransport

@@ -142,8 +142,14 @@ def plan(board, natmod, where):
         facts["mpy"] = mpy_name(abi)
     eng = board["_uformer"]
     files = []
+    circuitpython = board["impl"] == "circuitpython"
     if eng is not None and eng[0] != "error" and eng[1] == "built-in":
         facts["engine"] = f"built into the firmware (version {eng[0]}): not copied"
+    elif circuitpython:
+        # CircuitPython refuses MicroPython's .mpy files ("MicroPython .mpy file; use
+        # CircuitPython mpy-cross"): no natmod is built for its ABI yet.
+        facts["engine"] = ("none: CircuitPython loads only .mpy files made for it and no natmod "
+                           "is built for its ABI; uformer's pure-Python parts run, Model does not")
     else:
         if board["mpy"] is None:
             raise MicroformerError(f"the firmware on {where} ({board['impl']} {board['platform']}) "
@@ -157,7 +163,8 @@ def plan(board, natmod, where):
         # Frozen in the firmware (or elsewhere on sys.path ahead of lib): that one is imported.
         facts["package"] = f"uformer {up[0]} already on the board ({up[1]}): not copied"
     else:
-        pkg, how = package_files(natmod, board)
+        pkg, how = package_files(natmod, board) if not circuitpython else (
+            list(package_sources().items()), "Python sources (CircuitPython)")
         facts["package"] = f"uformer {__version__}: {how}"
         files += [(f"{lib}/uformer/{n}", p) for n, p in pkg]
     return files, facts
@@ -184,15 +191,18 @@ def check_space(files, have, free, lib, where):
 VERIFY = """import sys
 for _m in [k for k in sys.modules if k == '_uformer' or k == 'uformer' or k.startswith('uformer.')]:
     del sys.modules[_m]
-import _uformer, uformer
-print('MFINSTALL', _uformer.version, len(_uformer.OPS), uformer.__version__)
+%s
+print('MFINSTALL', %s, uformer.__version__)
 """
 
 
-def verify(t, where):
-    """import _uformer and uformer afresh on the board: (engine version, op count, uformer version)."""
+def verify(t, where, engine=True):
+    """import _uformer and uformer afresh on the board: (engine version, op count, uformer
+    version); engine=False: uformer only (CircuitPython)."""
+    code = VERIFY % (("import _uformer, uformer", "_uformer.version, len(_uformer.OPS)") if engine
+                     else ("import uformer", "'-', 0"))
     try:
-        out = t.exec(VERIFY, timeout=30)
+        out = t.exec(code, timeout=30)
     except DeviceError as e:
         why = str(e).strip().splitlines()[-1]
         hint = ""
@@ -222,6 +232,11 @@ def install(t, natmod, lib=None, force=False, where=None, log=print):
 
     todo = [(r, p) for r, p in files
             if force or sha[r] != hashlib.sha256(pathlib.Path(p).read_bytes()).hexdigest()]
+    if todo and not board.get("lib_ok", True):
+        raise MicroformerError(f"refused before copying: the board on {where} has no writable "
+                               f"filesystem at {facts['lib']} (its firmware mounts none there): put "
+                               f"the files into a ROMFS image, or build firmware with _uformer "
+                               f"(microformer firmware build)")
     check_space(todo, have, board["free"], facts["lib"], where)
     copied = []
     for remote, local in todo:
@@ -233,7 +248,7 @@ def install(t, natmod, lib=None, force=False, where=None, log=print):
         stem, ext = os.path.splitext(remote)
         if remote.endswith((".py", ".mpy")) and not remote.endswith(NATMOD):
             t.call("remove", stem + (".py" if ext == ".mpy" else ".mpy"))
-    check = verify(t, where)
+    check = verify(t, where, engine=not facts["engine"].startswith("none"))
     return {"board": facts, "copied": [r for r, _ in copied],
             "bytes": sum(n for _, n in copied),
             "unchanged": [r for r, _ in files if r not in dict(todo)], "check": check}
@@ -325,6 +340,9 @@ def run(args):
     print(f"  package: {b['package']}")
     print(f"  {len(res['copied'])} files copied ({res['bytes']:,} bytes) to {b['lib']}, "
           f"{len(res['unchanged'])} unchanged, in {res['seconds']:.1f} s")
-    print(f"  checked on the board: import _uformer (engine {c['engine']}, {c['ops']} ops) and "
-          f"uformer {c['uformer']}")
+    if c["ops"]:
+        print(f"  checked on the board: import _uformer (engine {c['engine']}, {c['ops']} ops) and "
+              f"uformer {c['uformer']}")
+    else:
+        print(f"  checked on the board: import uformer {c['uformer']}")
     return 0
