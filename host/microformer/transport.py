@@ -371,6 +371,8 @@ class SerialTransport(Transport):
         from mpremote.transport import TransportError
         import serial
 
+        if self.t is not None:
+            return self
         if self.port.startswith("/dev/") and not os.path.exists(self.port):
             raise DeviceError(f"no board on {self.port}")
         if _MpremoteSerial is None:
@@ -885,6 +887,8 @@ class AmpyTransport(Transport):
         return f"board on {self.port} (ampy)"
 
     def open(self):
+        if self.pb is not None:
+            return self
         try:
             from ampy.pyboard import Pyboard, PyboardError
         except ImportError:
