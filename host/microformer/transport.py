@@ -152,6 +152,10 @@ class Transport:
                 err = -1000 - new
                 if err == 28:  # ENOSPC
                     raise DeviceError(f"device filesystem is full after {off} of {size} bytes of {part}")
+                if err == 30:  # EROFS: CircuitPython while its drive is mounted on a computer
+                    raise DeviceError(f"the board's filesystem is read-only to the board ({part}); on "
+                                      f"CircuitPython that is so while CIRCUITPY is mounted on a "
+                                      f"computer: push --drive there, or remount it in boot.py")
                 # ENOENT here: the folder is missing, because makedirs could not create it.
                 why = "its folder does not exist and could not be created" if err == 2 else os.strerror(err)
                 raise DeviceError(f"{self.describe()}: writing {part} failed: {why} (OSError {err}); "

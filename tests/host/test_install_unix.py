@@ -299,3 +299,28 @@ def test_circuitpython_gets_the_package_sources_and_no_natmod(tmp_path, capsys):
         assert sorted(p.name for p in (lib / "uformer").iterdir()) == srcs
     finally:
         b.close()
+
+
+def test_a_filesystem_read_only_to_the_board_is_named(board, tmp_path, capsys, monkeypatch):
+    """CircuitPython's filesystem is read-only to the board while a computer mounts its
+    drive: a push then fails with EROFS, which is named with what to do. Here a littlefs
+    mounted read-only on the unix board stands for it."""
+    from microformer import transport
+    from microformer.transport import SerialTransport
+
+    ramdisk = open(os.path.join(ROOT, "tests", "device", "ramdisk.py")).read()
+    with Relay(board.master) as r:
+        with SerialTransport(r.port) as t:
+            t.exec(ramdisk + "\nimport vfs, os\n_bd = RamDisk(512, 128)\nvfs.VfsLfs2.mkfs(_bd)\n"
+                   "vfs.mount(vfs.VfsLfs2(_bd), '/ro')\nos.mkdir('/ro/models')\nvfs.umount('/ro')\n"
+                   "vfs.mount(vfs.VfsLfs2(_bd), '/ro', readonly=True)\n")
+    monkeypatch.setattr(transport, "MODELS_DIR", "/ro/models")
+    m = tmp_path / "m.tflite"
+    sys.path.insert(0, os.path.join(ROOT, "tests", "host"))
+    from test_push_unix import _model
+
+    m.write_bytes(_model(4))
+    with Relay(board.master) as r:
+        code, out, err = run_cli(capsys, "push", m, "--port", r.port, "--quiet")
+    assert code == 1 and _one_line(err), err
+    assert "read-only to the board" in err and "push --drive" in err, err
