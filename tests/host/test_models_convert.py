@@ -6,13 +6,10 @@ import pytest
 
 from hostutil import have_engine, needs_engine
 from microformer import convert, models, tflite
+from microformer.firmware import opsconfig
 
 # The engine's ops (cmodule/engine/mf_ops.def, docs/architecture.md); the model zoo must stay inside them.
-ENGINE_OPS = {
-    "FULLY_CONNECTED", "BATCH_MATMUL", "CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "SUB", "MUL",
-    "SQUARED_DIFFERENCE", "MEAN", "RSQRT", "SOFTMAX", "GELU", "LOGISTIC", "TANH", "HARD_SWISH",
-    "RELU", "RELU6", "MAX_POOL_2D", "AVERAGE_POOL_2D", "RESHAPE", "TRANSPOSE", "EXPAND_DIMS",
-    "SQUEEZE", "CONCATENATION", "STRIDED_SLICE", "PAD", "QUANTIZE", "DEQUANTIZE", "NEG"}
+ENGINE_OPS = set(opsconfig.engine_ops())
 T, C, K = 40, 3, 3
 INFO = {"labels": ["a", "b", "c"], "window": T, "hop": 20, "channels": ["x", "y", "z"]}
 
