@@ -8,8 +8,8 @@ cmodule/micropython/moduformer.c) for one architecture and lays the result out a
     <out>/<arch>/_uformer.mpy            the engine (import _uformer)
     <out>/<arch>/lib/uformer/*.mpy       the uformer package, compiled with mpy-cross
     <out>/<arch>/natmod.json             what an installer checks before copying:
-        {"arch", "mpy_version": read_header() of _uformer.mpy, "micropython_version",
-         "ops", "terse_errors", "sizes": {"mpy", "text", "bss", "package"}}
+        {"arch", "version" (of microformer), "mpy_version": read_header() of _uformer.mpy,
+         "micropython_version", "ops", "terse_errors", "sizes": {"mpy", "text", "bss", "package"}}
 
 and the build trees in <out>/build/ (mpy-cross, one per arch). The MicroPython checkout
 is only read. read_header() parses an .mpy header; loadable() applies MicroPython's own
@@ -241,9 +241,9 @@ def package_sources(root=None):
     return files
 
 
-def _fingerprint(a, mpy_dir, ops_config, terse_errors):
+def _fingerprint(a, mpy_dir, ops_config, terse_errors, root):
     h = hashlib.sha256()
-    h.update(f"{a}\0{pathlib.Path(mpy_dir).resolve()}\0{int(terse_errors)}\0".encode())
+    h.update(f"{a}\0{pathlib.Path(mpy_dir).resolve()}\0{int(terse_errors)}\0{root}\0".encode())
     h.update(ops_config.read_bytes() if ops_config else b"all ops")
     return h.hexdigest()
 
@@ -277,9 +277,10 @@ def build(arch_name, micropython_dir, out, ops_from=None, terse_errors=None, on_
     else:
         ops = opsconfig.engine_ops(root)
 
-    # Flags are not make dependencies: a tree built for another op set starts over.
+    # Flags are not make dependencies: a tree built for another op set (or from another
+    # checkout, whose objects would stay beside the new ones) starts over.
     stamp = build_dir / ".microformer-config"
-    fp = _fingerprint(a.name, mpy_dir, ops_config, terse_errors)
+    fp = _fingerprint(a.name, mpy_dir, ops_config, terse_errors, root)
     if build_dir.exists() and (not stamp.exists() or stamp.read_text() != fp):
         shutil.rmtree(build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
@@ -318,8 +319,11 @@ def build(arch_name, micropython_dir, out, ops_from=None, terse_errors=None, on_
         _run([cross, f"-march={a.name}", "-s", f"uformer/{src.name}", "-o", dst, src], log)
         package += dst.stat().st_size
     header = read_header(stage / NATMOD_FILE)
+    from .. import __version__
+
     manifest = {
         "arch": a.name,
+        "version": __version__,
         "mpy_version": header,
         "micropython_version": version,
         "ops": ops,
