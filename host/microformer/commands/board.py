@@ -40,8 +40,8 @@ def run(args):
         fw = args.firmware or _default_firmware(args.board)
         b = qemu.start(args.board, fw, args.romfs)
         print(b.pty)
-        print(f"{args.board} running (pid {b.pid}, firmware {b.firmware}); "
-              f"connect with: mpremote connect {b.pty}")
+        print(f"{args.board} running (pid {b.pid}, firmware {b.firmware}); talk to it with "
+              f"microformer install|push|bench|monitor --port {b.pty} (or mpremote connect {b.pty})")
         return 0
     qemu.machine(args.board)
     b = qemu.stop(args.board)
