@@ -1163,6 +1163,16 @@ class DriveTransport(SimTransport):
             part = args[0] if fn == "commit" else os.path.join(args[0], args[1] + ".part")
             self._settle(part)
         res = super().call(fn, *args, timeout=timeout)
+        if fn == "install" and res.get("ok"):
+            # The store copied the part into its A/B file and wrote a manifest: those reach
+            # the drive too, and the digest install reports is read back from the drive.
+            from . import onboard
+
+            d, name = args[0], args[1]
+            for n in os.listdir(d):
+                if n.startswith(name + "."):
+                    self._settle(os.path.join(d, n))
+            res["sha"] = onboard.sha256_file(res["path"])
         if fn in ("commit", "install", "makedirs", "remove"):
             self._settle_dir(os.path.dirname(args[0] if fn != "install" else args[0] + "/x"))
         return res
