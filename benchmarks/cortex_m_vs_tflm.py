@@ -78,8 +78,10 @@ ARM = dict(
 RISCV = dict(
     name="rv32imc",
     prefix="riscv64-unknown-elf-",
-    arch=["-march=rv32imc", "-mabi=ilp32", "--specs=picolibc.specs"],
-    link=["-Wl,--defsym=__flash=0x80000000", "-Wl,--defsym=__flash_size=0x1000000",
+    # picolibc keeps errno in thread-local storage, addressed from tp (set up by its crt0).
+    arch=["-march=rv32imc", "-mabi=ilp32", "-ftls-model=local-exec"],
+    c_only=["--specs=picolibc.specs"],
+    link=["--specs=picolibc.specs", "-Wl,--defsym=__flash=0x80000000", "-Wl,--defsym=__flash_size=0x1000000",
           "-Wl,--defsym=__ram=0x81000000", "-Wl,--defsym=__ram_size=0x1000000",
           "-Wl,--defsym=__stack_size=0x10000"],
     port="port_riscv.c",
@@ -210,6 +212,35 @@ class Builder:
             exe = self.t["prefix"] + tool
             if shutil.which(exe) is None:
                 raise CompareError(f"{exe} is not installed (Debian/Ubuntu: `make firmware-deps`)")
+        self.cxx_includes = self._cxx_includes()
+
+    def _search_dirs(self, cmd):
+        r = subprocess.run(cmd + ["-E", "-Wp,-v", "-"], input="", capture_output=True, text=True)
+        text = r.stderr.split("#include <...> search starts here:", 1)[-1].split("End of search list.")[0]
+        return [d.strip() for d in text.splitlines() if d.strip()]
+
+    def _cxx_includes(self):
+        """Flags giving C++ sources their standard headers. Debian's riscv64-unknown-elf-gcc
+        comes without libstdc++; TFLM only uses header templates of it (cstdint, limits,
+        algorithm, cmath, type_traits; no library code is linked), so there the headers of
+        libstdc++-arm-none-eabi-newlib (configured for a 32-bit newlib bare-metal target)
+        are put in front of picolibc's C headers."""
+        gxx = [self.tool("g++")] + self.t["arch"] + self.t.get("c_only", [])
+        probe = subprocess.run(gxx + ["-x", "c++", "-fsyntax-only", "-"], input="#include <cstdint>\n",
+                               capture_output=True, text=True)
+        if probe.returncode == 0:
+            return list(self.t.get("c_only", []))
+        arm = shutil.which("arm-none-eabi-g++")
+        if arm is None:
+            raise CompareError(f"{self.tool('g++')} has no C++ standard headers and arm-none-eabi-g++ "
+                               f"(whose libstdc++ headers would do) is not installed")
+        cxx_dirs = [d for d in self._search_dirs([arm, "-mcpu=cortex-m3", "-mthumb", "-x", "c++"])
+                    if "c++" in d]
+        c_dirs = self._search_dirs([self.tool("gcc")] + self.t["arch"] + self.t.get("c_only", []) + ["-x", "c"])
+        if not cxx_dirs:
+            raise CompareError("arm-none-eabi-g++ lists no libstdc++ header directory "
+                               "(apt-get install libstdc++-arm-none-eabi-newlib)")
+        return ["-nostdinc"] + [f"-isystem{d}" for d in cxx_dirs + c_dirs]
 
     def tool(self, name):
         return self.t["prefix"] + name
@@ -218,7 +249,8 @@ class Builder:
         jobs = []
         for src in sources:
             cxx = src.suffix == ".cc"
-            cmd_flags = self.t["arch"] + COMMON + (CXX if cxx else ["-std=c99"]) + flags
+            cmd_flags = (self.t["arch"] + COMMON + (CXX + self.cxx_includes if cxx else ["-std=c99"] + self.t.get("c_only", []))
+                         + flags)
             key = hashlib.sha256((str(src) + "\0" + "\0".join(cmd_flags)).encode()).hexdigest()[:12]
             obj = self.out / "obj" / f"{src.stem}-{key}.o"
             jobs.append((src, obj, [self.tool("g++" if cxx else "gcc")] + cmd_flags + ["-c", str(src), "-o", str(obj)]))
@@ -312,10 +344,11 @@ _MAP_LINE = re.compile(r"^ (\.\S+)?\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S.*)$")
 
 
 def flash_bytes(h):
-    """(library bytes, whole image bytes): code, read-only and initialized data placed in
-    flash, from the linker map; the library's share is what came from its own objects
-    (not libc/libgcc/libm or the harness)."""
-    lib = total = 0
+    """(library code, library total, whole image) bytes placed in flash, from the linker
+    map: code is the library's .text input sections; total adds its read-only and
+    initialized data. The library's share is what came from its own objects (not libc,
+    libgcc, libm or the harness)."""
+    code = lib = total = 0
     section = None
     text = h.mapfile.read_text().split("Linker script and memory map", 1)[-1]
     for line in text.splitlines():
@@ -328,11 +361,12 @@ def flash_bytes(h):
         if not m or int(m.group(2), 16) == 0:
             continue
         size = int(m.group(3), 16)
-        src = m.group(4)
         total += size
-        if any(name in src for name in h.lib_files):
+        if any(name in m.group(4) for name in h.lib_files):
             lib += size
-    return lib, total
+            if (m.group(1) or section).startswith(".text"):
+                code += size
+    return code, lib, total
 
 
 # ---------------------------------------------------------------------------- models and runs
@@ -485,8 +519,8 @@ def report(names, results, harnesses, expected, target, libs):
     print(f"\nflash (code + read-only + initialized data in the linked -Os image, every op the "
           f"engine has registered/compiled in):")
     for h in harnesses:
-        lib, total = flash_bytes(h)
-        print(f"  {labels[h.name]:<9} library objects {lib:>9,} bytes ({lib / 1024:.1f} KB); "
+        code, lib, total = flash_bytes(h)
+        print(f"  {labels[h.name]:<9} library objects {lib:>9,} bytes ({lib / 1024:.1f} KB; code {code / 1024:.1f} KB); "
               f"whole harness image {total:>9,} bytes")
     return ok
 
@@ -543,7 +577,7 @@ def main(argv=None):
     print(f"cortex_m_vs_tflm: {len(names)} models, {args.samples} samples each; qemu -icount shift=0")
     print(f"  compilers: {_version(ARM['prefix'] + 'gcc')}"
           + (f"; {_version(RISCV['prefix'] + 'gcc')}" if len(targets) > 1 else ""))
-    print(f"  flags: {' '.join(COMMON)} -ffunction-sections, -Wl,--gc-sections; "
+    print(f"  flags: {' '.join(COMMON)} -Wl,--gc-sections; "
           f"Arm {' '.join(ARM['arch'])}; RISC-V {' '.join(RISCV['arch'][:2])}")
     print(f"  checkouts: tflite-micro {_rev(co.tflm)}, CMSIS-NN {_rev(co.cmsis_nn)}, "
           f"flatbuffers {_rev(co.flatbuffers)}")
