@@ -1,7 +1,7 @@
 """Run tests/device test functions under CircuitPython, or under CPython made to look like a
 small CircuitPython board, and print one verdict line per test.
 
-    circuitpython|python cprun.py <repo root> <mode> <module> <function>
+    circuitpython|python cprun.py <repo root> <mode> <module> <function> [<dir>]
 
 mode "native": the runtime as it is (CircuitPython's unix port has time.ticks_*).
 mode "small":  like a CircuitPython board built without long ints: `time` has sleep and
@@ -16,6 +16,9 @@ import sys
 root, mode, modname, fname = sys.argv[1:5]
 sys.path.insert(0, root + "/tests/device")
 sys.path.insert(0, root + "/device")
+if len(sys.argv) > 5:
+    # A folder with _uformer.mpy built for CircuitPython's ABI: the engine on CircuitPython.
+    sys.path.insert(0, sys.argv[5])
 CIRCUITPYTHON = sys.implementation.name == "circuitpython"
 
 
@@ -79,6 +82,13 @@ try:
     getattr(__import__(modname), fname)()
 except devtest.Skip as e:
     print("CPRUN SKIP", e.args[0] if e.args else "")
+except ImportError as e:
+    if "vfs" not in str(e):
+        _report(e)
+        print("CPRUN FAIL")
+        sys.exit(1)
+    # Tests of MicroPython's vfs (FAT/littlefs/ROMFS mounts): CircuitPython has no vfs module.
+    print("CPRUN SKIP needs MicroPython's vfs module, which CircuitPython does not have")
 except Exception as e:  # report every failure with its traceback, then the verdict line
     _report(e)
     print("CPRUN FAIL")

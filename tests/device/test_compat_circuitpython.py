@@ -8,7 +8,11 @@ CircuitPython, through the same test functions the other device tests run.
            with that reason when $CIRCUITPYTHON is not set.
 [cpython]  CPython with CircuitPython's module names faked the small board's way (cprun.py
            "small" mode), so compat's supervisor path runs in every default test run.
-Tests that need _uformer skip (no natmod for CircuitPython's ABI is built here);
+With $CIRCUITPYTHON_NATMOD (a folder holding _uformer.mpy built against CircuitPython's
+dynruntime) the engine tests (Model, Slot hot swaps, Runner, Slot memory) run on
+CircuitPython too, in the port's own mode.
+Tests that need _uformer skip unless $CIRCUITPYTHON_NATMOD names a folder holding a
+_uformer.mpy built for CircuitPython's ABI (docs/circuitpython.md; [mpy] only);
 test_storage_powerloss is left out: its harness is MicroPython's vfs module (RAM block
 devices under VfsLfs2/VfsFat), which CircuitPython does not have.
 """
@@ -40,10 +44,19 @@ def circuitpython():
     return exe if exe and os.path.exists(exe) else None
 
 
-def _run(exe, mode, mod, fn):
+def _heapsize(mod, fn):
+    """The test's devtest.heapsize (e.g. "100K"), for the MicroPython-family runs."""
+    import importlib
+
+    return getattr(getattr(importlib.import_module(mod), fn), "heapsize", None)
+
+
+def _run(exe, mode, mod, fn, natmod=None):
     work = os.path.join(os.environ["UFORMER_TEST_TMP"], mode)  # each run its own files
     os.mkdir(work)
-    p = subprocess.run([exe, os.path.join(HERE, "cprun.py"), ROOT, mode, mod, fn],
+    heap = _heapsize(mod, fn) if exe != sys.executable else None
+    argv = [exe] + (["-X", "heapsize=" + heap] if heap else [])
+    p = subprocess.run(argv + [os.path.join(HERE, "cprun.py"), ROOT, mode, mod, fn] + ([natmod] if natmod else []),
                        capture_output=True, text=True, timeout=240, cwd=work,
                        env=dict(os.environ, UFORMER_TEST_TMP=work))
     verdict = [ln for ln in p.stdout.splitlines() if ln.startswith("CPRUN ")]
@@ -63,9 +76,13 @@ def test_pure_python_parts_run_on_circuitpython(impl, mod, fn):
         if exe is None:
             pytest.skip("set CIRCUITPYTHON to CircuitPython's unix port (ports/unix, "
                         "VARIANT=coverage, built from a checkout of adafruit/circuitpython)")
-        got = [_run(exe, "native", mod, fn), _run(exe, "small", mod, fn)]
+        # A folder with CircuitPython's _uformer.mpy: the engine tests run as the port is (the
+        # small-board mode checks compat's tick path; its ms clock would time invokes as 0 us).
+        nat = os.environ.get("CIRCUITPYTHON_NATMOD")
+        got = [_run(exe, "native", mod, fn, nat), _run(exe, "small", mod, fn)]
     if all(g.startswith("skip") for g in got):
         why = got[-1][len("skip: "):]
         if "_uformer" in why:
-            why = "needs _uformer (no natmod for CircuitPython's ABI is built here)"
+            why = ("needs _uformer (on CircuitPython: $CIRCUITPYTHON_NATMOD; the CPython run "
+                   "hides the CPython engine, as a CircuitPython board has none)")
         pytest.skip(why)

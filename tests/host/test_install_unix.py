@@ -324,3 +324,37 @@ def test_a_filesystem_read_only_to_the_board_is_named(board, tmp_path, capsys, m
         code, out, err = run_cli(capsys, "push", m, "--port", r.port, "--quiet")
     assert code == 1 and _one_line(err), err
     assert "read-only to the board" in err and "push --drive" in err, err
+
+
+def test_circuitpython_natmod_installs_and_runs_bit_identical(tmp_path, capsys):
+    """A _uformer.mpy built against CircuitPython's dynruntime (magic 'C';
+    docs/circuitpython.md, $CIRCUITPYTHON_NATMOD_OUT/<arch>/) goes onto the CircuitPython
+    board with the uformer sources; a model then gives CPython _uformer's bytes."""
+    exe = os.environ.get("CIRCUITPYTHON")
+    nat = os.environ.get("CIRCUITPYTHON_NATMOD_OUT")
+    if not exe or not os.path.exists(exe) or not nat or not os.path.isdir(nat):
+        pytest.skip("set CIRCUITPYTHON (its unix port) and CIRCUITPYTHON_NATMOD_OUT (a folder "
+                    "with x64/_uformer.mpy built for CircuitPython; docs/circuitpython.md)")
+    b = _start(exe, tmp_path / "board")
+    try:
+        code, out, err = _install(capsys, b, "--natmod", nat, "--json", "--no-restart")
+        assert code == 0, err
+        res = json.loads(out)
+        lib = pathlib.Path(b.root) / "lib"
+        assert res["board"]["impl"] == "circuitpython" and res["check"]["ops"] > 0
+        assert (lib / "_uformer.mpy").read_bytes()[:1] == b"C"
+        import _uformer
+
+        sys.path.insert(0, os.path.join(ROOT, "tests", "host"))
+        from test_push_unix import _model
+
+        mp = tmp_path / "m.tflite"
+        mp.write_bytes(_model(5))
+        m = _uformer.Model(mp.read_bytes())
+        inp = m.input(0)
+        for i in range(len(inp)):
+            inp[i] = (i * 37) % 61 - 30
+        m.invoke()
+        assert _run_model_on_board(b, mp, "m.tflite") == bytes(m.output(0))
+    finally:
+        b.close()

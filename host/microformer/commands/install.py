@@ -68,13 +68,20 @@ def _natmod():
 
 def header(path):
     """natmod.read_header (the .mpy header: version, sub_version, arch, arch_flags, ...) with
-    a file that is not one as a one-line MicroformerError."""
+    a file that is not one as a one-line MicroformerError. CircuitPython's .mpy files have
+    the same header after the magic 'C' (MicroPython's: 'M'); "magic" says which."""
     from ..firmware import FirmwareError
 
     try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+        if head[:1] == b"C":
+            return dict(_natmod().read_header(b"M" + head[1:]), magic="C")
         return _natmod().read_header(path)
     except FirmwareError as e:
         raise MicroformerError(str(e)) from None
+    except OSError as e:
+        raise MicroformerError(f"{path}: {e.strerror}") from None
 
 
 def mpy_name(h):
@@ -89,18 +96,22 @@ def natmods(natmod):
     return [(d, header(d / NATMOD)) for d in dirs if (d / NATMOD).is_file()]
 
 
-def pick_natmod(natmod, mpy, where):
+def pick_natmod(natmod, mpy, where, magic="M"):
     """The arch folder whose _uformer.mpy the board loads (its own arch first, else the
-    highest Thumb rung below it); refuses with MicroPython's rule as the reason."""
+    highest Thumb rung below it); refuses with MicroPython's rule as the reason. magic 'C':
+    a CircuitPython board, which loads only CircuitPython's .mpy files."""
     nm = _natmod()
     board = nm.board_mpy(mpy)
-    found = natmods(natmod)
+    found = [(d, h) for d, h in natmods(natmod) if h["magic"] == magic]
     ok = [(d, h) for d, h in found if nm.loadable(h, mpy) is None]
     if ok:
         ok.sort(key=lambda dh: (dh[1]["arch"] == board["arch"],
                                 nm.THUMB.index(dh[1]["arch"]) if dh[1]["arch"] in nm.THUMB else -1))
         return ok[-1][0]
     want = f"{board['arch']}, .mpy {mpy_name(board)}"
+    if not found and magic == "C":
+        raise MicroformerError(f"no natmod for CircuitPython ({want}) in {natmod}: CircuitPython "
+                               f"loads only .mpy files made for it (see docs/circuitpython.md)")
     if not found:
         raise MicroformerError(f"no natmod for the board on {where} ({want}) in {natmod}: build it "
                                f"with microformer firmware natmod --arch {board['arch']} --micropython DIR")
@@ -145,17 +156,17 @@ def plan(board, natmod, where):
     circuitpython = board["impl"] == "circuitpython"
     if eng is not None and eng[0] != "error" and eng[1] == "built-in":
         facts["engine"] = f"built into the firmware (version {eng[0]}): not copied"
-    elif circuitpython:
+    elif circuitpython and not any(h["magic"] == "C" for _, h in natmods(natmod)):
         # CircuitPython refuses MicroPython's .mpy files ("MicroPython .mpy file; use
-        # CircuitPython mpy-cross"): no natmod is built for its ABI yet.
-        facts["engine"] = ("none: CircuitPython loads only .mpy files made for it and no natmod "
-                           "is built for its ABI; uformer's pure-Python parts run, Model does not")
+        # CircuitPython mpy-cross"): without one built for its ABI the package runs alone.
+        facts["engine"] = ("none: CircuitPython loads only .mpy files made for it and none is in "
+                           f"{natmod}; uformer's pure-Python parts run, Model does not")
     else:
         if board["mpy"] is None:
             raise MicroformerError(f"the firmware on {where} ({board['impl']} {board['platform']}) "
                                    f"cannot import .mpy files (no sys.implementation._mpy): build "
                                    f"the firmware with _uformer (microformer firmware build)")
-        d = pick_natmod(natmod, board["mpy"], where)
+        d = pick_natmod(natmod, board["mpy"], where, "C" if circuitpython else "M")
         files.append((f"{lib}/{NATMOD}", d / NATMOD))
         facts["engine"] = f"natmod {d / NATMOD} ({header(d / NATMOD)['arch']})"
     up = board["uformer"]
@@ -277,6 +288,8 @@ def write_mip(natmod):
     """DIR/<arch>/package.json for every arch in the natmod output; [paths written]."""
     out = []
     for d, check in natmods(natmod):
+        if check["magic"] != "M":
+            continue  # mip is MicroPython's; a CircuitPython natmod goes on with install --port
         urls = [[NATMOD, NATMOD]]
         for f in sorted((d / "lib" / "uformer").glob("*.mpy")):
             urls.append([f"uformer/{f.name}", f"lib/uformer/{f.name}"])
