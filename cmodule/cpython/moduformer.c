@@ -16,8 +16,6 @@
 
 #include "mf.h"
 
-/* First guess for the dry run's table scratch; grown to the engine's reported bound. */
-#define SCRATCH_START 4096
 /* Bytes at the start of a caller-provided arena that name the Model using it. */
 #define ARENA_TAG ((size_t)sizeof(uint64_t))
 
@@ -67,24 +65,19 @@ static PyObject *raise_status(mf_status_t st, const mf_error_t *err) {
     return NULL;
 }
 
-/* Exact arena size by a dry run in a temporary, growing table scratch. */
+/* The engine's dry-run sizing (mf_measure) with PyMem scratch. */
+static void *scratch_alloc(void *ctx, size_t bytes) {
+    return PyMem_Malloc(bytes ? bytes : 1);
+}
+
+static void scratch_release(void *ctx, void *p, size_t bytes) {
+    PyMem_Free(p);
+}
+
+static const mf_scratch_alloc_t scratch_lender = { scratch_alloc, scratch_release, NULL };
+
 static mf_status_t dry_run(const uint8_t *buf, size_t len, size_t *need, mf_error_t *err) {
-    size_t scratch_len = SCRATCH_START;
-    for (int attempt = 0; attempt < 16; attempt++) {
-        uint8_t *scratch = PyMem_Malloc(scratch_len);
-        if (scratch == NULL) {
-            snprintf(err->msg, sizeof(err->msg), "cannot allocate %zu bytes of scratch", scratch_len);
-            return MF_ERR_ARENA;
-        }
-        mf_status_t st = mf_arena_size(buf, len, scratch, scratch_len, need, err);
-        PyMem_Free(scratch);
-        if (st != MF_ERR_ARENA) {
-            return st;
-        }
-        /* Only the tables did not fit: retry with at least the bound the engine gave. */
-        scratch_len = err->need > scratch_len * 2 ? err->need : scratch_len * 2;
-    }
-    return MF_ERR_ARENA;
+    return mf_measure(buf, len, &scratch_lender, need, err);
 }
 
 static int get_model_buffer(PyObject *obj, Py_buffer *view) {

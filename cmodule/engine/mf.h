@@ -9,7 +9,7 @@
  * Usage:
  *   mf_error_t err;
  *   size_t need;
- *   mf_arena_size(buf, len, scratch, scratch_len, &need, &err);   // optional dry run
+ *   mf_measure(buf, len, &my_allocator, &need, &err);   // optional dry run (or mf_arena_size)
  *   mf_model_t *m;
  *   if (mf_model_init(buf, len, arena, arena_len, &m, &err) != MF_OK) { report err.msg }
  *   memcpy(mf_tensor_data(mf_input(m, 0)), ...); mf_invoke(m); read mf_output(m, 0)
@@ -60,6 +60,24 @@ typedef struct mf_tensor mf_tensor_t;
  * is the exact arena size mf_model_init will accept. */
 mf_status_t mf_arena_size(const uint8_t *buf, size_t len, uint8_t *scratch, size_t scratch_len,
     size_t *need, mf_error_t *err);
+
+/* Memory a caller lends mf_measure for its dry runs (the engine allocates nothing of its
+ * own): alloc returns `bytes` bytes or NULL when there are none, release gives them back. */
+typedef struct {
+    void *(*alloc)(void *ctx, size_t bytes);
+    void (*release)(void *ctx, void *p, size_t bytes);
+    void *ctx;
+} mf_scratch_alloc_t;
+
+/* The exact arena size of a model, the one dry-run sizing both bindings use: mf_arena_size
+ * in a scratch that starts at MF_SCRATCH_START bytes and grows (doubling, at least to the
+ * engine's bound; down to the bound alone when a doubled scratch cannot be had) until it
+ * holds the model's tables, at most MF_SCRATCH_ROUNDS times. Every scratch is released
+ * before it returns. MF_ERR_ARENA with the numbers when `a` cannot lend what the tables
+ * need; any other failure is the model's (as mf_model_init reports it). */
+#define MF_SCRATCH_START 1024u
+#define MF_SCRATCH_ROUNDS 256
+mf_status_t mf_measure(const uint8_t *buf, size_t len, const mf_scratch_alloc_t *a, size_t *need, mf_error_t *err);
 
 /* Validates the model and lays out everything in `arena` (any alignment; the engine
  * aligns internally). On success *out points into the arena. */

@@ -16,22 +16,9 @@
  *
  * Every condition is checked; when one does not hold the chain is left as it is.
  */
-#include "mf_internal.h"
+#include "mf_fuse.h"
 
 #if MF_OP_ON(BATCH_MATMUL) && MF_OP_ON(SOFTMAX)
-
-#include "kernels/k_batch_matmul.h"
-#include "kernels/k_softmax.h"
-#if MF_OP_ON(MUL)
-#include "kernels/k_elementwise.h"
-
-/* ops/op_elementwise.c: the int8 parameters of a prepared MUL, NULL for float. */
-const mf_k_binary_s8_t *mf_op_mul_params(const mf_node_t *node);
-#endif /* MF_OP_ON(MUL) */
-
-/* ops/op_softmax.c: the kernel parameters of a prepared SOFTMAX. */
-const mf_k_softmax_params_t *mf_op_softmax_params(const mf_node_t *node);
-
 
 /* The fused node's parameters. The chain's other nodes keep theirs (their evals are
  * skipped, their parameters are what the rows are computed with). */
@@ -189,7 +176,7 @@ static mf_status_t fuse_attention_at(mf_ctx_t *ctx, int n2) {
     if (fuse_code(m, &m->nodes[xp]) == MF_CODE_MUL) {
 #if MF_OP_ON(MUL)
         const mf_node_t *mn = &m->nodes[xp];
-        if (!fuse_binary(mn) || mf_op_mul_params(mn) == NULL) {
+        if (!fuse_binary(mn) || mf_rows_mul(mn) == NULL) {
             return MF_OK;
         }
         for (int side = 0; side < 2 && c_t < 0; side++) {
@@ -218,9 +205,9 @@ static mf_status_t fuse_attention_at(mf_ctx_t *ctx, int n2) {
     if (fuse_code(m, qk_node) != MF_CODE_BATCH_MATMUL || !fuse_binary(qk_node)) {
         return MF_OK;
     }
-    const mf_bmm_params_t *qk = qk_node->params;
-    const mf_bmm_params_t *pv = pv_node->params;
-    const mf_k_softmax_params_t *smp = mf_op_softmax_params(&m->nodes[sm]);
+    const mf_bmm_params_t *qk = mf_rows_batch_matmul(qk_node);
+    const mf_bmm_params_t *pv = mf_rows_batch_matmul(pv_node);
+    const mf_k_softmax_params_t *smp = mf_rows_softmax(&m->nodes[sm]);
     /* Rows of S are rows of P: same batches, P read as stored, softmax over S's rows. */
     if (qk->adj_x || pv->adj_x || pv->m != qk->m || pv->k != qk->n) {
         return MF_OK;
@@ -308,8 +295,8 @@ mf_status_t mf_fuse(mf_ctx_t *ctx) {
 void mf_fused_eval(mf_model_t *m, const mf_node_t *node) {
     const mf_fused_attn_t *fa = node->params;
     const mf_node_t *qk_node = &m->nodes[fa->qk_node];
-    const mf_bmm_params_t *qk = qk_node->params, *pv = fa->pv;
-    const mf_k_softmax_params_t *sm = mf_op_softmax_params(&m->nodes[fa->softmax_node]);
+    const mf_bmm_params_t *qk = mf_rows_batch_matmul(qk_node), *pv = fa->pv;
+    const mf_k_softmax_params_t *sm = mf_rows_softmax(&m->nodes[fa->softmax_node]);
     const int8_t *q = (const int8_t *)mf_in_data(m, qk_node, 0);
     const int8_t *k = (const int8_t *)mf_in_data(m, qk_node, 1);
     const int8_t *v = (const int8_t *)mf_in_data(m, node, 1);
@@ -332,7 +319,7 @@ void mf_fused_eval(mf_model_t *m, const mf_node_t *node) {
         mf_k_loop_t loops[MF_K_BCAST_MAX];
         const int nl = mf_k_bcast_loops(1, fa->scalar_first ? &one : &N, fa->scalar_first ? &N : &one, &N, loops);
         mf_k_bcast_fill(&row_plan.plan, nl, loops);
-        mul = mf_op_mul_params(mn);
+        mul = mf_rows_mul(mn);
         c = (const int8_t *)mf_in_data(m, mn, fa->scalar_first ? 0 : 1);
     }
 #endif /* MF_OP_ON(MUL) */

@@ -1,5 +1,6 @@
 /*
- * Engine internals shared by the loader (mf_model.c), the reader (mf_reader.c) and the
+ * Engine internals shared by the load-time parts (mf_loader.h: loader, model reader,
+ * planner, prepare services, errors), the runtime (mf_runtime.c), the fusion pass and the
  * ops (ops/op_<family>.c). Kernels (kernels/k_<family>.c) do not include this: they see only plain
  * pointers, shapes and their own parameter structs.
  */
@@ -164,7 +165,7 @@ enum {
 #undef MF_OP
 #undef MF_OPTIONS
 
-/* ---- helpers for ops (mf_model.c) ---- */
+/* ---- services for ops' prepare (mf_prepare.c, mf_loader.c, mf_error.c) ---- */
 
 /* Zeroed, 8-byte aligned bytes from the arena's table area; NULL after setting an
  * MF_ERR_ARENA error (prepare then returns ctx->err status via mf_ctx_status). */
@@ -283,6 +284,17 @@ mf_status_t mf_activation_clamp_s8(mf_ctx_t *ctx, int act, float scale, int32_t 
 /* Conv and pool padding: SAME (0) or VALID (1), else MF_ERR_MALFORMED. */
 enum { MF_PAD_SAME = 0, MF_PAD_VALID = 1 };
 mf_status_t mf_check_padding(mf_ctx_t *ctx, int padding);
+/* Shared refusals (one sentence, one code each):
+ * input i of the node is absent (MF_ERR_MALFORMED); */
+mf_status_t mf_fail_missing(mf_ctx_t *ctx, int i);
+/* an int8 activation (mf_check_s8) of 4 dims (NHWC), else MF_ERR_MALFORMED; */
+mf_status_t mf_check_s8_4d(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what);
+/* a dot product of `depth` terms within a kernel's exact int32 bound `max`, else
+ * MF_ERR_UNSUPPORTED; */
+mf_status_t mf_check_depth(mf_ctx_t *ctx, int32_t depth, int32_t max);
+/* a multiplier's shift that MultiplyByQuantizedMultiplier can apply (<= 30), else
+ * MF_ERR_UNSUPPORTED. */
+mf_status_t mf_check_shift(mf_ctx_t *ctx, int32_t shift);
 /* Requires a constant (weights) tensor, e.g. shapes, axes, perm, paddings. */
 mf_status_t mf_check_const(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what);
 /* The output shares the input's memory (no copy at eval). Same byte count required. */
@@ -320,11 +332,6 @@ static inline int64_t mf_ld_i64(const uint8_t *p) {
     return (int64_t)((uint64_t)(uint32_t)mf_ld_i32(p) | ((uint64_t)(uint32_t)mf_ld_i32(p + 4) << 32));
 }
 
-/* Operator fusion (mf_fuse.c). mf_fuse runs after every node is prepared and before
- * planning: it rewrites node flags/params, tensor kinds and lifetimes in the plan, and
- * fails only when the arena is too small for its parameters. */
-mf_status_t mf_fuse(mf_ctx_t *ctx);
-void mf_fused_eval(mf_model_t *m, const mf_node_t *node);
 
 /* The op table (mf_ops.c): mf_ops.def's ops that this build compiles. */
 extern const mf_op_t mf_op_table[];

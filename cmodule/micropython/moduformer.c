@@ -49,15 +49,6 @@
 #define UFORMER_QSTR_TABLE static const
 #endif /* MICROPY_ENABLE_DYNRUNTIME */
 
-// The dry run that sizes the arena needs a scratch holding the model's tables. While it
-// does not, the engine reports a lower bound that covers only the tables placed so far,
-// so the scratch grows geometrically (at least to that bound) to need few rounds; the
-// round limit only guards against an engine that never converges.
-#define UFORMER_SCRATCH_START (1024)
-// When the heap cannot hold a doubled scratch, growth falls back to the engine's bound,
-// which advances at least one table per round; each round re-runs the load only until the
-// first table that does not fit, so many rounds are cheap.
-#define UFORMER_MAX_SCRATCH_ROUNDS (256)
 // Bytes at the start of a caller-provided arena that name the Model using it.
 #define UFORMER_ARENA_TAG (sizeof(uint64_t))
 
@@ -119,40 +110,29 @@ static uint8_t *uformer_alloc(size_t n, const char *what) {
     return p;
 }
 
-// Exact arena bytes the model needs, by the engine's dry run in a scratch that grows until
-// it holds the model's tables (need_exact == 0 means it did not yet). The scratch is freed
-// before returning or raising.
+// Scratch for the engine's dry-run sizing (mf_measure): GC blocks, NULL when the heap has
+// none of that size (the engine then tries a smaller one or reports the numbers).
+static void *uformer_scratch_alloc(void *ctx, size_t bytes) {
+    (void)ctx;
+    return m_new_maybe(uint8_t, bytes);
+}
+
+static void uformer_scratch_release(void *ctx, void *p, size_t bytes) {
+    (void)ctx;
+    m_del(uint8_t, p, bytes);
+}
+
+// Exact arena bytes the model needs: the engine's one dry-run sizing, in GC scratch that is
+// freed before this returns or raises (MemoryError when the heap cannot hold the tables).
 static size_t uformer_measure(const uint8_t *buf, size_t len) {
+    const mf_scratch_alloc_t lender = { uformer_scratch_alloc, uformer_scratch_release, NULL };
     mf_error_t err;
     size_t need = 0;
-    size_t floor = 0;  // the engine's latest lower bound
-    size_t scratch_len = UFORMER_SCRATCH_START;
-    for (int round = 0; round < UFORMER_MAX_SCRATCH_ROUNDS; round++) {
-        uint8_t *scratch = m_new_maybe(uint8_t, scratch_len);
-        if (scratch == NULL && scratch_len > floor) {
-            // Doubling overshot what a small heap has: the bound alone still progresses.
-            scratch_len = floor;
-            scratch = m_new_maybe(uint8_t, scratch_len);
-        }
-        if (scratch == NULL && scratch_len > 0) {
-            mp_raise_msg_varg(&mp_type_MemoryError,
-                MP_ERROR_TEXT("cannot allocate %u bytes of scratch to size the model's arena"), (unsigned int)scratch_len);
-        }
-        mf_status_t st = mf_arena_size(buf, len, scratch, scratch_len, &need, &err);
-        m_del(uint8_t, scratch, scratch_len);
-        if (st == MF_OK) {
-            return need;
-        }
-        if (st != MF_ERR_ARENA) {
-            uformer_raise(st, &err);
-        }
-        floor = err.need;
-        scratch_len = 2 * scratch_len > floor ? 2 * scratch_len : floor;
+    mf_status_t st = mf_measure(buf, len, &lender, &need, &err);
+    if (st != MF_OK) {
+        uformer_raise(st, &err);
     }
-    // Only a heap too small for the model's tables gets here (each round grows the bound).
-    mp_raise_msg_varg(&mp_type_MemoryError,
-        MP_ERROR_TEXT("not enough memory to size the model's arena: its tables need more than %u bytes"),
-        (unsigned int)err.need);
+    return need;
 }
 
 // The Model, or ValueError when a newer Model took over its caller-provided arena (the
@@ -334,8 +314,16 @@ static mp_obj_t uformer_tensor_view(uformer_model_obj_t *self, mf_tensor_t *t, b
     if (self->arena != NULL && (uintptr_t)data >= start && offset < self->arena_len + tag && offset % itemsize == 0) {
         // Point at the arena's head with an element offset, as memoryview slices do, so
         // the view alone keeps the arena alive for the GC.
+        #if MICROPY_ENABLE_DYNRUNTIME
+        // A native module cannot name mp_type_memoryview (py/dynruntime.h has no macro
+        // for it): the view comes from the module's constructor (natmod/uformer_natmod.c),
+        // which leaves the element offset, kept in `free`, to set here.
         mp_obj_array_t *view = MP_OBJ_TO_PTR(mp_obj_new_memoryview(typecode | flags, nitems, head));
-        view->free = offset / itemsize;  // memoryview keeps its element offset in `free`
+        view->free = offset / itemsize;
+        #else
+        mp_obj_array_t *view = m_new_obj(mp_obj_array_t);
+        mp_obj_memoryview_init(view, typecode | flags, offset / itemsize, nitems, head);
+        #endif /* MICROPY_ENABLE_DYNRUNTIME */
         return MP_OBJ_FROM_PTR(view);
     }
     // A tensor outside the arena (constant data in the model bytes) is never written.

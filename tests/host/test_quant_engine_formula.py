@@ -77,11 +77,12 @@ def test_window_start_reads_a_ring_oldest_first():
 def test_window_refusals_name_the_numbers():
     m = _uformer.Model(identity_model(0.5, 0))
     ones = np.ones(3, np.float32)
-    with pytest.raises(ValueError, match="window has 95 values, the tensor 96"):
+    fit = r"does not fit the tensor's 96: need whole samples of aligned float32"
+    with pytest.raises(ValueError, match=r"window of 95 values \(start 0, 3 channels\) " + fit):
         m.set_input(0, np.zeros(N - 1, np.float32), ones, ones)
-    with pytest.raises(ValueError, match="5 channels do not divide the window's 96 values"):
+    with pytest.raises(ValueError, match=r"window of 96 values \(start 0, 5 channels\) " + fit):
         m.set_input(0, np.zeros(N, np.float32), np.ones(5, np.float32), np.ones(5, np.float32))
-    with pytest.raises(ValueError, match="window start 96 outside its 96 values"):
+    with pytest.raises(ValueError, match=r"window of 96 values \(start 96, 3 channels\) " + fit):
         m.set_input(0, np.zeros(N, np.float32), ones, ones, N)
     with pytest.raises(ValueError, match="mean has 3 values, std 2"):
         m.set_input(0, np.zeros(N, np.float32), ones, np.ones(2, np.float32))

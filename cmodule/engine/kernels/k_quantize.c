@@ -3,23 +3,33 @@
 
 #include "mf_config.h"
 
-/* Model inputs: every build has these (mf_write_window). */
-void mf_k_window_s8(const float *x, int32_t n, int32_t start, const float *mean, const float *std,
-    int32_t channels, float scale, int32_t zero_point, int8_t *y) {
+/* Every build has these (mf_write_window). */
+int8_t mf_k_quantize_one(float v, int32_t zero_point) {
+    int32_t t = 0;
+    if (v == v) {
+        v = v < -512.0f ? -512.0f : (v > 512.0f ? 512.0f : v);
+        t = (int32_t)v;
+        /* Round half away from zero; exact, as |v| < 2^23 (Sterbenz). */
+        const float frac = v - (float)t;
+        if (frac >= 0.5f) {
+            t++;
+        } else if (frac <= -0.5f) {
+            t--;
+        }
+    }
+    return (int8_t)mf_clamp(t + zero_point, -128, 127);
+}
+
+void mf_k_window(const float *x, int32_t n, int32_t start, const float *mean, const float *std,
+    int32_t channels, float scale, int32_t zero_point, int8_t *y_s8, float *y_f32) {
     int32_t j = start, c = 0;
     for (int32_t i = 0; i < n; ++i) {
         const float v = (x[j] - mean[c]) / std[c];
-        y[i] = mf_k_quantize_one(v / scale, zero_point);
-        j = j + 1 == n ? 0 : j + 1;
-        c = c + 1 == channels ? 0 : c + 1;
-    }
-}
-
-void mf_k_window_f32(const float *x, int32_t n, int32_t start, const float *mean, const float *std,
-    int32_t channels, float *y) {
-    int32_t j = start, c = 0;
-    for (int32_t i = 0; i < n; ++i) {
-        y[i] = (x[j] - mean[c]) / std[c];
+        if (y_f32 != NULL) {
+            y_f32[i] = v;
+        } else {
+            y_s8[i] = mf_k_quantize_one(v / scale, zero_point);
+        }
         j = j + 1 == n ? 0 : j + 1;
         c = c + 1 == channels ? 0 : c + 1;
     }

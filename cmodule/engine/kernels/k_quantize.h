@@ -21,21 +21,7 @@
  * clamped there first and the float -> int conversion, undefined past int32 in C, stays
  * defined; NaN gives the zero point (the cast gives 0 on Arm). The one rounding step of
  * the engine's float -> int8 paths (QUANTIZE and mf_write_window). */
-static MF_ALWAYS_INLINE int8_t mf_k_quantize_one(float v, int32_t zero_point) {
-    int32_t t = 0;
-    if (v == v) {
-        v = v < -512.0f ? -512.0f : (v > 512.0f ? 512.0f : v);
-        t = (int32_t)v;
-        /* Round half away from zero; exact, as |v| < 2^23 (Sterbenz). */
-        const float frac = v - (float)t;
-        if (frac >= 0.5f) {
-            t++;
-        } else if (frac <= -0.5f) {
-            t--;
-        }
-    }
-    return (int8_t)mf_clamp(t + zero_point, -128, 127);
-}
+int8_t mf_k_quantize_one(float v, int32_t zero_point);
 
 /* float32 -> int8: y = mf_k_quantize_one(x / scale, zero_point). */
 void mf_k_quantize_f32_s8(float scale, int32_t zero_point, const float *x, int8_t *y, int32_t n);
@@ -43,15 +29,14 @@ void mf_k_quantize_f32_s8(float scale, int32_t zero_point, const float *x, int8_
 /* One window of raw float32 samples, normalized per channel, into a tensor of n values:
  * value i is sample x[(start + i) mod n] of channel c = i mod channels, and
  *   y = (x - mean[c]) / std[c]                      (float32, two IEEE operations)
- * is stored as is (_f32) or as mf_k_quantize_one(y / scale, zero_point) (_s8). The one
- * formula by which a window enters a model, on the device and on the host
- * (host/microformer/quant.py mirrors it in numpy for training-time code). Divisions, not
- * multiplications by reciprocals: no fused multiply-add can change the rounding, so
- * every IEEE-754 float32 target gives the same bytes. 0 <= start < n, channels >= 1. */
-void mf_k_window_s8(const float *x, int32_t n, int32_t start, const float *mean, const float *std,
-    int32_t channels, float scale, int32_t zero_point, int8_t *y);
-void mf_k_window_f32(const float *x, int32_t n, int32_t start, const float *mean, const float *std,
-    int32_t channels, float *y);
+ * is stored as is into y_f32, or as mf_k_quantize_one(y / scale, zero_point) into y_s8
+ * (exactly one of the two is non-NULL). The one formula by which a window enters a
+ * model, on the device and on the host (host/microformer/quant.py mirrors it in numpy for
+ * training-time code). Divisions, not multiplications by reciprocals: no fused
+ * multiply-add can change the rounding, so every IEEE-754 float32 target gives the same
+ * bytes. 0 <= start < n, channels >= 1. */
+void mf_k_window(const float *x, int32_t n, int32_t start, const float *mean, const float *std,
+    int32_t channels, float scale, int32_t zero_point, int8_t *y_s8, float *y_f32);
 
 /* int8 -> float32: y = (float)(scale * (x - zero_point)). TFLM multiplies in double, but
  * the exact product of a float and a 9-bit integer rounds to the same float either way. */

@@ -15,6 +15,7 @@
 #include "mf_quant.h"
 #include "kernels/k_batch_matmul.h"
 #include "kernels/k_fully_connected.h"
+#include "mf_fuse.h"
 
 enum { BMM_OPT_ADJ_X = 0, BMM_OPT_ADJ_Y = 1 };
 #define BMM_RANK 5           /* reference_ops::BatchMatMul works on 5-D extended shapes */
@@ -65,9 +66,8 @@ mf_status_t mf_bmm_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     if (K != K2) {
         return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(77, ": %d; %d", "lhs depth %d != rhs depth %d"), (int)K, (int)K2);
     }
-    if (K > MF_K_MAX_DEPTH) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(78, ": %d; %d",
-            "accumulation depth %d exceeds %d"), (int)K, MF_K_MAX_DEPTH);
+    if ((st = mf_check_depth(ctx, K, MF_K_MAX_DEPTH)) != MF_OK) {
+        return st;
     }
     for (int i = 0; i < 3; i++) {
         if (l[i] != r[i] && l[i] != 1 && r[i] != 1) {
@@ -92,9 +92,8 @@ mf_status_t mf_bmm_prepare(mf_ctx_t *ctx, mf_node_t *node) {
      * measured: 4 of 4.9M outputs differed with the float product, none in double). */
     p->qm = mf_quantize_multiplier(mf_real_div(mf_real_mul(mf_real_from_float(lhs->scale),
         mf_real_from_float(rhs->scale)), mf_real_from_float(out->scale)));
-    if (p->qm.shift > 30) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(80, ": %d",
-            "effective scale too large (shift %d, max 30)"), (int)p->qm.shift);
+    if ((st = mf_check_shift(ctx, p->qm.shift)) != MF_OK) {
+        return st;
     }
     int32_t lstep = 1, rstep = 1;
     for (int i = 2; i >= 0; i--) {
@@ -123,5 +122,10 @@ void mf_bmm_eval(mf_model_t *m, const mf_node_t *node) {
         (const int8_t *)mf_in_data(m, node, 1), (int8_t *)mf_out_data(m, node, 0), node->scratch);
 }
 
+
+/* The fusion interface (mf_fuse.h): the parameters prepare computed, row by row usable. */
+const mf_bmm_params_t *mf_rows_batch_matmul(const mf_node_t *node) {
+    return node->params;
+}
 
 #endif /* MF_OP_ON(BATCH_MATMUL) */

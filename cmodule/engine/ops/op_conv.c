@@ -21,14 +21,6 @@
 /* Largest extent (in input pixels) a window may sweep: keeps every index in int32. */
 #define CONV_MAX_SPAN (1 << 30)
 
-static mf_status_t conv_check_act(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {
-    mf_status_t st = mf_check_s8(ctx, t, what);
-    if (st == MF_OK && t->ndim != 4) {
-        st = mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(81, ": %s; %d", "%s has %d dims, need 4"), what, t->ndim);
-    }
-    return st;
-}
-
 /* ComputeOutSizeChecked + ComputePaddingWithOffsetChecked for one axis, in int64. */
 static mf_status_t conv_axis(mf_ctx_t *ctx, const char *axis, int padding, int32_t in, int32_t f, int32_t stride,
     int32_t dil, int32_t *out, int32_t *pad) {
@@ -131,10 +123,10 @@ static mf_status_t conv_begin(mf_ctx_t *ctx, mf_node_t *node, const conv_fields_
     if ((st = conv_options(ctx, opt, fields, padding, act, p)) != MF_OK) {
         return st;
     }
-    if ((st = conv_check_act(ctx, mf_node_in(ctx->m, node, 0), "input")) != MF_OK) {
+    if ((st = mf_check_s8_4d(ctx, mf_node_in(ctx->m, node, 0), "input")) != MF_OK) {
         return st;
     }
-    return conv_check_act(ctx, mf_node_out(ctx->m, node, 0), "output");
+    return mf_check_s8_4d(ctx, mf_node_out(ctx->m, node, 0), "output");
 }
 
 /* The part of CONV_2D and DEPTHWISE_CONV_2D prepare that is the same for both: output
@@ -205,9 +197,8 @@ mf_status_t mf_conv_prepare(mf_ctx_t *ctx, mf_node_t *node) {
             (int)p->out_c, (int)p->groups);
     }
     const int32_t depth = p->f_h * p->f_w * p->f_c;  /* <= filter count, fits int32 */
-    if (depth > MF_K_MAX_DEPTH) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(94, ": %d; %d",
-            "accumulation depth %d exceeds %d"), (int)depth, MF_K_MAX_DEPTH);
+    if ((st = mf_check_depth(ctx, depth, MF_K_MAX_DEPTH)) != MF_OK) {
+        return st;
     }
     p->mult = 1;
     if ((st = conv_geometry_and_quant(ctx, padding, act, in, w, bias, out, 0, p)) != MF_OK) {

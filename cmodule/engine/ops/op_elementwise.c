@@ -17,6 +17,7 @@
 #include "mf_quant.h"
 #include "kernels/k_activations.h"
 #include "kernels/k_elementwise.h"
+#include "mf_fuse.h"
 
 /* The first field of the option tables. */
 #define EW_OPT_ACTIVATION 0
@@ -155,18 +156,27 @@ static mf_status_t ew_binary_prepare(mf_ctx_t *ctx, mf_node_t *node, int op) {
 #endif /* MF_OP_ON(SUB) */
     {
         /* In double: twice = 2.0 * max(s1, s2) (positive doubles order like their
-         * encodings); s1 / twice and s2 / twice (not used by MUL); the output's MUL:
-         * s1 * s2 / so; ADD: twice / ((1 << 20) * so); SQUARED_DIFFERENCE:
-         * (twice * twice) / (double)(2^14 * so as a float product), where a product
-         * that overflows to +inf makes TFLM's quotient 0: read as >= 2^600 it leaves
-         * one below 2^-340, which quantizes to the same multiplier 0, shift 0. */
+         * encodings); the inputs' s1 / twice and s2 / twice (not used by MUL). */
         const mf_real_t twice = mf_real_mul(mf_real_pow2(1), f1 < f2 ? f2 : f1);
         r[0] = mf_real_div(f1, twice);
         r[1] = mf_real_div(f2, twice);
-        r[2] = mf_real_div(mf_real_mul(op == MF_K_F32_MUL ? f1 : twice,
-                op == MF_K_F32_MUL ? f2 : op == MF_K_F32_SQDIFF ? twice : mf_real_pow2(0)),
-            mf_real_mul(mf_real_pow2(op == MF_K_F32_ADD ? 20 : 0),
-                mf_real_from_float(op == MF_K_F32_SQDIFF ? (float)(1 << 14) * so : so)));
+        switch (op) {
+            case MF_K_F32_MUL:
+                /* s1 * s2 / so */
+                r[2] = mf_real_div(mf_real_mul(f1, f2), mf_real_from_float(so));
+                break;
+            case MF_K_F32_SQDIFF:
+                /* (twice * twice) / (double)(2^14 * so as a float product), where a
+                 * product that overflows to +inf makes TFLM's quotient 0: read as
+                 * >= 2^600 it leaves one below 2^-340, which quantizes to the same
+                 * multiplier 0, shift 0. */
+                r[2] = mf_real_div(mf_real_mul(twice, twice), mf_real_from_float((float)(1 << 14) * so));
+                break;
+            default:
+                /* ADD: twice / ((1 << 20) * so) */
+                r[2] = mf_real_div(twice, mf_real_mul(mf_real_pow2(20), mf_real_from_float(so)));
+                break;
+        }
     }
     /* Inputs: SmallerThanOneExp; the output: SmallerThanOneExp for ADD / SUB. */
     for (int j = op == MF_K_F32_MUL ? 2 : 0; j < 3; j++) {
@@ -230,9 +240,9 @@ mf_status_t mf_mul_prepare(mf_ctx_t *ctx, mf_node_t *node) {
 }
 
 
-/* For the attention fusion (mf_fuse.c), which applies a prepared MUL to one row at a
- * time with its own one-row plan: the int8 parameters, or NULL for a float MUL. */
-const mf_k_binary_s8_t *mf_op_mul_params(const mf_node_t *node) {
+/* The fusion interface (mf_fuse.h), which applies a prepared MUL to one row at a time
+ * with its own one-row plan: the int8 parameters, or NULL for a float MUL. */
+const mf_k_binary_s8_t *mf_rows_mul(const mf_node_t *node) {
     const ew_binary_t *p = node->params;
     return (p != NULL && !p->is_float) ? &p->k.s8 : NULL;
 }

@@ -54,9 +54,8 @@ mf_status_t mf_fc_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(116, ": %d; %d",
             "filter shape [%d,%d] is empty"), (int)units, (int)depth);
     }
-    if (depth > MF_K_MAX_DEPTH) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(117, ": %d; %d",
-            "accumulation depth %d exceeds %d"), (int)depth, MF_K_MAX_DEPTH);
+    if ((st = mf_check_depth(ctx, depth, MF_K_MAX_DEPTH)) != MF_OK) {
+        return st;
     }
 
     /* Filter quantization: per-tensor, or one scale per unit along dim 0. */

@@ -19,14 +19,6 @@ enum { POOL_OPT_PADDING = 0, POOL_OPT_STRIDE_W = 1, POOL_OPT_STRIDE_H = 2, POOL_
 #define POOL_MAX_TAPS 65536
 #define POOL_MAX_SPAN (1 << 30)
 
-static mf_status_t pool_check_act(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {
-    mf_status_t st = mf_check_s8(ctx, t, what);
-    if (st == MF_OK && t->ndim != 4) {
-        st = mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(122, ": %s; %d", "%s has %d dims, need 4"), what, t->ndim);
-    }
-    return st;
-}
-
 /* ComputeOutSizeChecked + ComputePaddingWithOffsetChecked (dilation 1) for one axis. */
 static mf_status_t pool_axis(mf_ctx_t *ctx, const char *axis, int padding, int32_t in, int32_t f, int32_t stride,
     int32_t *out, int32_t *pad) {
@@ -65,7 +57,7 @@ static mf_status_t pool_prepare(mf_ctx_t *ctx, mf_node_t *node, int average) {
     }
     const mf_tensor_t *in = mf_node_in(m, node, 0);
     const mf_tensor_t *out = mf_node_out(m, node, 0);
-    if ((st = pool_check_act(ctx, in, "input")) != MF_OK || (st = pool_check_act(ctx, out, "output")) != MF_OK) {
+    if ((st = mf_check_s8_4d(ctx, in, "input")) != MF_OK || (st = mf_check_s8_4d(ctx, out, "output")) != MF_OK) {
         return st;
     }
     /* TFLM: |input scale - output scale| <= 1e-6 (a float difference compared in double)

@@ -64,9 +64,8 @@ static mf_status_t qz_prepare(mf_ctx_t *ctx, mf_node_t *node, int deq) {
             /* quantize_common.cc: effective scale s_in / s_out in double, QuantizeMultiplier;
              * applied as x * (1 << shift), so larger shifts are refused. */
             qm = mf_quantize_multiplier(mf_real_div(mf_real_from_float(in->scale), mf_real_from_float(out->scale)));
-            if (qm.shift > 30) {
-                return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(133, ": %d",
-                    "effective scale too large (shift %d, max 30)"), (int)qm.shift);
+            if ((st = mf_check_shift(ctx, qm.shift)) != MF_OK) {
+                return st;
             }
         }
     }

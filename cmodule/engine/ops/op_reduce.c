@@ -118,9 +118,8 @@ mf_status_t mf_mean_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     qm.multiplier = (int32_t)mf_udiv_shl((uint32_t)qm.multiplier, sh, (uint32_t)n);
     qm.shift -= sh;
     /* MultiplyByQuantizedMultiplier computes x * (1 << shift): refuse overflowing shifts. */
-    if (qm.shift > 30) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(136, ": %d",
-            "effective scale too large (shift %d, max 30)"), (int)qm.shift);
+    if ((st = mf_check_shift(ctx, qm.shift)) != MF_OK) {
+        return st;
     }
     p->k.out = qm;
     p->k.out_zp = out->zero_point;

@@ -494,6 +494,7 @@ mf_status_t mf_strided_slice_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     int in_axis[SS_MAX_AXES];
     uint32_t e_bmask = 0, e_emask = 0, e_shrink = 0;
     int added_ellipsis = 0, added_axes = 0;
+    bool fits = true;
     for (int i = 0; i < eff; i++) {
         e_begin[i] = 0;
         e_end[i] = 0;
@@ -520,13 +521,13 @@ mf_status_t mf_strided_slice_prepare(mf_ctx_t *ctx, mf_node_t *node) {
             e_shrink |= (uint32_t)(shrink_mask >> o & 1) << i;
         }
         if (in_axis[i] >= in->ndim) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(166, ": %d",
-                "slice spec does not fit a %d-dim input"), in->ndim);
+            fits = false;
+            break;
         }
         size[i] = in_axis[i] < 0 ? 1 : in->dims[in_axis[i]];
     }
-    if (added_axes != num_add) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(167, ": %d", "slice spec does not fit a %d-dim input"), in->ndim);
+    if (!fits || added_axes != num_add) {
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(166, ": %d", "slice spec does not fit a %d-dim input"), in->ndim);
     }
 
     /* Per axis: first index and loop count, exactly as the reference loop visits them
@@ -659,7 +660,7 @@ mf_status_t mf_concat_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     for (int i = 0; i < n; i++) {
         mf_tensor_t *in = mf_node_in(m, node, i);
         if (in == NULL) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(175, ": %d", "input %d is missing"), i);
+            return mf_fail_missing(ctx, i);
         }
         if ((st = shape_same_type(ctx, in, out, i)) != MF_OK) {
             return st;

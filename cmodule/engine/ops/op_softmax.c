@@ -12,6 +12,7 @@
 
 #include "mf_internal.h"
 #include "mf_quant.h"
+#include "mf_fuse.h"
 #include "kernels/k_softmax.h"
 
 enum { SOFTMAX_OPT_BETA = 0 };
@@ -103,8 +104,8 @@ void mf_softmax_eval(mf_model_t *m, const mf_node_t *node) {
 }
 
 
-/* For the attention fusion (mf_fuse.c): the kernel parameters of a prepared node. */
-const mf_k_softmax_params_t *mf_op_softmax_params(const mf_node_t *node) {
+/* The fusion interface (mf_fuse.h): the kernel parameters of a prepared node. */
+const mf_k_softmax_params_t *mf_rows_softmax(const mf_node_t *node) {
     return &((const softmax_params_t *)node->params)->k;
 }
 

@@ -11,7 +11,12 @@
  * checks that this list names every engine source exactly once.
  */
 #include "../mf_fuse.c"
-#include "../mf_model.c"
+#include "../mf_error.c"
+#include "../mf_loader.c"
+#include "../mf_planner.c"
+#include "../mf_prepare.c"
+#include "../mf_runtime.c"
+#include "../mf_tflite.c"
 #include "../mf_opnames.c"
 #include "../mf_ops.c"
 #include "../mf_quant.c"
