@@ -8,7 +8,9 @@ mount at /rom (/rom/lib is on sys.path), laid out as `microformer install` lays 
 On each board every zoo model, mapped in place from /rom, gives outputs equal byte for
 byte to the CPython _uformer's, and the uformer app (Slot serving a model from /rom,
 Window, Rules, Runner over a replayed recording) classifies every window as the same app
-does under CPython."""
+does under CPython, and `microformer bench` reports. On QEMU_M4 (the built-in module's
+firmware) the armv7emsp natmod computes the same float-built activation tables as the
+built-in module, over random quantizations."""
 import os
 import pathlib
 import subprocess
@@ -230,3 +232,60 @@ def test_microformer_bench_reports(setup, cpython_engine, zoo_model, tmp_path):
     assert res["model_bytes"] == len(model)
     assert res["ops"] == len(cpython_engine.Model(model).ops)
     assert res["impl"] == "micropython" and res["heap_free"] > 0
+
+
+LUT_SCRIPT = """
+import _uformer, _uformer_natmod
+for n in {names!r}:
+    buf = open("/rom/" + n + ".tflite", "rb").read()
+    outs = []
+    for eng in (_uformer, _uformer_natmod):
+        m = eng.Model(buf)
+        v = m.input(0)
+        for i in range(256):
+            v[i] = i - 256 if i > 127 else i
+        m.invoke()
+        outs.append(bytes(m.output(0)).hex())
+    print("LUT", n, outs[0], outs[1])
+print("DONE")
+"""
+
+
+def test_float_tables_match_the_builtin_module(qemu_firmware, cpython_engine, firmware_out, tmp_path):
+    """The tables computed in float at load (GELU exact and approximate, TANH, LOGISTIC)
+    depend on the libm: the built-in module uses MicroPython's lib/libm, the arm natmods
+    newlib's, the CPython build glibc's. 120 random quantizations, every int8 input, in
+    one QEMU_M4 boot running both engines (the natmod imported as _uformer_natmod)."""
+    import numpy as np
+
+    from tflbuild import Graph, options
+
+    nat = natmodenv.built("armv7emsp", firmware_out / "natmod")
+    rng = np.random.default_rng(13)
+    files = {"lib": {"_uformer_natmod.mpy": (nat / natmod.NATMOD_FILE).read_bytes()}}
+    for k in range(120):
+        op = ("GELU", "GELU", "TANH", "LOGISTIC")[k % 4]
+        in_s, out_s = (float(np.float32(10 ** rng.uniform(lo, hi))) for lo, hi in ((-3, 0), (-3, -0.5)))
+        in_zp, out_zp = (int(z) for z in rng.integers(-128, 128, 2))
+        if op == "LOGISTIC":
+            out_s, out_zp = 1 / 256, -128  # the int8 output quantization TFLite requires
+        elif op == "TANH":
+            out_s, out_zp = 1 / 128, 0
+        g = Graph()
+        x = g.input((256,), "int8", scale=in_s, zp=in_zp)
+        y = g.output((256,), "int8", scale=out_s, zp=out_zp)
+        g.op(op, [x], [y], options("GeluOptions", approximate=k % 8 == 1) if op == "GELU" else None,
+             version=2)
+        files[f"m{k}.tflite"] = g.build()
+    names = sorted(n[:-len(".tflite")] for n in files if n.endswith(".tflite"))
+    img = tmp_path / "rom.img"
+    img.write_bytes(romfs.build(files))
+    with qemu.booted("QEMU_M4", qemu_firmware.firmware, romfs=img) as b:
+        out = device.run(b.pty, LUT_SCRIPT.format(names=names), timeout=900)
+    rows = [ln.split() for ln in out.splitlines() if ln.startswith("LUT")]
+    assert out.splitlines()[-1] == "DONE" and len(rows) == len(names)
+    for _, n, builtin, native in rows:
+        m = cpython_engine.Model(files[n + ".tflite"])
+        m.input(0).cast("B")[:] = bytes(range(256))
+        m.invoke()
+        assert native == builtin == bytes(m.output(0)).hex(), n
