@@ -188,6 +188,10 @@ def missing_tools(a):
                if shutil.which(t) is None]
     if a.name == "x64" and not pathlib.Path("/usr/lib/x86_64-linux-musl/libc.a").is_file():
         missing.append(("musl libc.a", "musl-dev"))
+    if a.cc == "arm-none-eabi-gcc" and shutil.which(a.cc):
+        libm = subprocess.run([a.cc, "--print-file-name=libm.a"], capture_output=True, text=True).stdout.strip()
+        if libm == "libm.a":  # not found: the compiler without newlib
+            missing.append(("newlib's libm.a", "libnewlib-arm-none-eabi"))
     if a.name == "rv32imc" and shutil.which(a.cc):
         specs = subprocess.run([a.cc, "--print-file-name=picolibc.specs"], capture_output=True,
                                text=True).stdout.strip()
