@@ -349,7 +349,7 @@ def flash_bytes(h):
     initialized data. The library's share is what came from its own objects (not libc,
     libgcc, libm or the harness)."""
     code = lib = total = 0
-    section = None
+    section = pending = None
     text = h.mapfile.read_text().split("Linker script and memory map", 1)[-1]
     for line in text.splitlines():
         if line and not line[0].isspace():
@@ -357,14 +357,18 @@ def flash_bytes(h):
             continue
         if section not in (".text", ".data", ".rodata", ".srodata", ".sdata", ".init_array", ".ARM.exidx"):
             continue
+        if re.match(r"^ \.\S+$", line):
+            pending = line.strip()  # a long input section name; its address and size follow
+            continue
         m = _MAP_LINE.match(line)
+        name, pending = (m.group(1) if m else None) or pending, None
         if not m or int(m.group(2), 16) == 0:
             continue
         size = int(m.group(3), 16)
         total += size
-        if any(name in m.group(4) for name in h.lib_files):
+        if any(lf in m.group(4) for lf in h.lib_files):
             lib += size
-            if (m.group(1) or section).startswith(".text"):
+            if (name or "").startswith(".text"):
                 code += size
     return code, lib, total
 

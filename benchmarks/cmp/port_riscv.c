@@ -7,6 +7,7 @@
  * the emulation with an exit status.
  */
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "bench.h"
 
@@ -42,6 +43,13 @@ __attribute__((noreturn)) void _exit(int status) {
  * every core with machine mode has), enabled for them alone. */
 #define CSR_READ(csr, out) \
     __asm__ volatile (".option push\n\t.option arch, +zicsr\n\tcsrr %0, " csr "\n\t.option pop" : "=r"(out))
+
+/* TFLM's TFLITE_ABORT: report and end the run here, instead of picolibc's abort(), which
+ * raises a signal through getpid/kill that a bare machine does not have. */
+__attribute__((noreturn)) void abort(void) {
+    bench_write("ERR abort() called\n");
+    bench_exit(1);
+}
 
 uint64_t bench_instructions(void) {
     uint32_t hi, lo, hi2;
