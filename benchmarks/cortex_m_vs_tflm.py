@@ -608,7 +608,7 @@ def main(argv=None):
                     n, h = futs[f]
                     results[n][h.name] = f.result()
         ok &= report(names, results, harnesses, expected, target["name"], libs)
-    print("\nall outputs identical (engine, TFLM reference, TFLM + CMSIS-NN, host _uformer)" if ok
+    print("\nall outputs identical (every library on every target, byte for byte, to the host _uformer's)" if ok
           else "\nSOME OUTPUTS DIFFER OR RUNS FAILED (see above)")
     return 0 if ok else 1
 
