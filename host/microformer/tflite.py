@@ -49,7 +49,10 @@ def _corrupt(buf, e):
     """The user's sentence for a flatbuffers failure (a struct.error or IndexError about
     offsets, which says nothing to someone holding a damaged file)."""
     m = re.search(r"at least (\d+) bytes", str(e))
-    if m and int(m.group(1)) > len(buf):
+    # A cut-off copy still holds its tables' offsets: they reach past the end, but not by
+    # more than the whole file could have been. Offsets near 2 GiB (flatbuffers' limit) in
+    # a file a thousandth that size are garbage, not a short copy.
+    if m and len(buf) < int(m.group(1)) <= min(len(buf) * 1024, 2 ** 31 - 1):
         return (f"truncated .tflite model: its tables reach byte {int(m.group(1)):,} but the file "
                 f"has {len(buf):,} bytes (an interrupted copy or download?)")
     return f"corrupt .tflite model ({len(buf):,} bytes): an offset in its tables points outside the file"
