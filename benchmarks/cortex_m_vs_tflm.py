@@ -303,14 +303,14 @@ class Harness:
     lib_files: tuple    # object/archive basenames whose code counts as the library's
 
 
-def build_all(co, target, out, jobs, cmsis):
+def build_all(co, target, out, jobs, cmsis, engine=ENGINE):
     b = Builder(target, out, jobs)
     harness = [CMP / "main.c", CMP / target["port"]]
     inc_cmp = [f"-I{CMP}"]
     res = []
 
-    eng = b.compile([ENGINE / "unity" / "mf_unity.c"], [f"-I{ENGINE}"], "engine")
-    glue = b.compile(harness + [CMP / "lib_engine.c"], inc_cmp + [f"-I{ENGINE}"], "harness")
+    eng = b.compile([engine / "unity" / "mf_unity.c"], [f"-I{engine}"], "engine")
+    glue = b.compile(harness + [CMP / "lib_engine.c"], inc_cmp + [f"-I{engine}"], "harness")
     elf, mapf = b.link(glue + eng, [], "engine", cxx=False)
     res.append(Harness("engine", target["name"], elf, mapf, tuple(o.name for o in eng)))
 
@@ -338,6 +338,54 @@ def build_all(co, target, out, jobs, cmsis):
     elf, mapf = b.link(cglue, [lib_cm, lib_nn], "tflm-cmsis", cxx=True)
     res.append(Harness("tflm-cmsis", target["name"], elf, mapf, (lib_cm.name, lib_nn.name)))
     return res
+
+
+def build_profile(target, out, jobs, engine=ENGINE):
+    """The engine harness with per-node instruction counts (lib_engine.c, BENCH_PROFILE)."""
+    b = Builder(target, out, jobs)
+    eng = b.compile([engine / "unity" / "mf_unity.c"], [f"-I{engine}"], "engine")
+    glue = b.compile([CMP / "main.c", CMP / target["port"], CMP / "lib_engine.c"],
+                     [f"-I{CMP}", f"-I{engine}", "-DBENCH_PROFILE"], "profiling harness")
+    elf, mapf = b.link(glue + eng, [], "engine-profile", cxx=False)
+    return Harness("engine", target["name"], elf, mapf, tuple(o.name for o in eng))
+
+
+def profile(h, name, model, samples, expected, timeout):
+    """Prints where one invoke's instructions go, per op type and for the costliest nodes."""
+    with tempfile.TemporaryDirectory(prefix="mfprof-") as tmp:
+        bp = pathlib.Path(tmp) / "blob.bin"
+        bp.write_bytes(blob(model, samples))
+        cmd = QEMU[h.target](h.elf, bp)
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL)
+    res = Result()
+    nodes = {}
+    for line in r.stdout.splitlines():
+        f = line.split()
+        if f and f[0] == "PROF":
+            nodes[int(f[1])] = (f[2] + ("+fused" if f[3] == "1" else ""), int(f[4]))
+        elif f and f[0] == "OUT":
+            res.outputs.setdefault(int(f[1]), {})[int(f[2])] = bytes.fromhex(f[3]) if len(f) > 3 else b""
+        elif f and f[0] == "ERR":
+            raise CompareError(f"profiling {name}: {line[4:]}")
+    if not nodes or "END" not in r.stdout:
+        raise CompareError(f"profiling {name}: qemu exited {r.returncode} without a profile")
+    same = as_rows(res.outputs) == expected
+    total = sum(n for _, n in nodes.values())
+    per_op = {}
+    for op, n in nodes.values():
+        c = per_op.setdefault(op, [0, 0])
+        c[0] += 1
+        c[1] += n
+    print(f"\n== {name} on {h.target}: {total:,} instructions in {len(nodes)} nodes that run "
+          f"(last of {len(samples)} invokes; outputs {'identical to' if same else 'DIFFER from'} host _uformer)")
+    print(f"{'op':<28} {'nodes':>5} {'instructions':>14} {'share':>7}")
+    for op, (k, n) in sorted(per_op.items(), key=lambda kv: -kv[1][1]):
+        print(f"{op:<28} {k:>5} {n:>14,} {100 * n / total:>6.1f}%")
+    print(f"\ncostliest nodes:")
+    for i, (op, n) in sorted(nodes.items(), key=lambda kv: -kv[1][1])[:10]:
+        print(f"  node {i:>4} {op:<28} {n:>14,} {100 * n / total:>6.1f}%")
+    return same
 
 
 _MAP_LINE = re.compile(r"^ (\.\S+)?\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S.*)$")
@@ -531,8 +579,8 @@ def report(names, results, harnesses, expected, target, libs):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--tflm", required=True, help="tensorflow/tflite-micro checkout")
-    p.add_argument("--cmsis-nn", required=True, help="ARM-software/CMSIS-NN checkout")
+    p.add_argument("--tflm", help="tensorflow/tflite-micro checkout")
+    p.add_argument("--cmsis-nn", help="ARM-software/CMSIS-NN checkout")
     p.add_argument("--flatbuffers", help="google/flatbuffers checkout (default: TFLM's downloads dir)")
     p.add_argument("--gemmlowp", help="google/gemmlowp checkout (default: TFLM's downloads dir)")
     p.add_argument("--ruy", help="google/ruy checkout (default: TFLM's downloads dir)")
@@ -543,7 +591,16 @@ def main(argv=None):
     p.add_argument("--build", default=str(ROOT / "out" / "bench" / "cortex_m_vs_tflm"))
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument("--timeout", type=int, default=900, help="seconds per qemu run")
+    p.add_argument("--engine-rev", metavar="REV",
+                   help="build cmodule/engine as committed at REV (git archive) instead of the working tree")
+    p.add_argument("--profile", metavar="MODEL",
+                   help="instead of the comparison: the engine's instructions per op on the Cortex-M4 for "
+                        "MODEL (a name above or a .tflite file); needs no TFLM checkout")
     args = p.parse_args(argv)
+    if args.profile:
+        return main_profile(args)
+    if not args.tflm or not args.cmsis_nn:
+        raise CompareError("--tflm DIR and --cmsis-nn DIR are needed for the comparison")
 
     tflm = pathlib.Path(args.tflm).expanduser().resolve()
     dl = tflm / "tensorflow/lite/micro/tools/make/downloads"
@@ -566,6 +623,7 @@ def main(argv=None):
     import fwutil
 
     build = pathlib.Path(args.build).resolve()
+    engine, engine_state = engine_sources(args.engine_rev, build)
     targets = [(ARM, True)]
     if args.riscv == "yes" or (args.riscv == "auto" and shutil.which(RISCV["prefix"] + "gcc")):
         targets.append((RISCV, False))
@@ -585,10 +643,11 @@ def main(argv=None):
           f"Arm {' '.join(ARM['arch'])}; RISC-V {' '.join(RISCV['arch'][:2])}")
     print(f"  checkouts: tflite-micro {_rev(co.tflm)}, CMSIS-NN {_rev(co.cmsis_nn)}, "
           f"flatbuffers {_rev(co.flatbuffers)}")
+    print(f"  engine: cmodule/engine, {engine_state}")
     for target, cmsis in targets:
         out = build / target["name"]
         print(f"building for {target['name']} in {out} ...", file=sys.stderr)
-        harnesses = build_all(co, target, out, args.jobs, cmsis)
+        harnesses = build_all(co, target, out, args.jobs, cmsis, engine)
         libs = [h.name for h in harnesses]
         results = {n: {} for n in names}
         with tempfile.TemporaryDirectory(prefix="mfcmp-") as tmp:
@@ -611,6 +670,58 @@ def main(argv=None):
     print("\nall outputs identical (every library on every target, byte for byte, to the host _uformer's)" if ok
           else "\nSOME OUTPUTS DIFFER OR RUNS FAILED (see above)")
     return 0 if ok else 1
+
+
+def main_profile(args):
+    import _uformer
+    import fwutil
+
+    if args.profile in MODELS:
+        name, model = args.profile, model_bytes(args.profile)
+    else:
+        path = pathlib.Path(args.profile)
+        if not path.is_file():
+            raise CompareError(f"--profile {args.profile}: neither a model name ({', '.join(MODELS)}) nor a file")
+        name, model = path.name, path.read_bytes()
+    try:
+        samples = fwutil.inputs(_uformer, model, samples=args.samples)
+    except (ValueError, NotImplementedError, MemoryError) as e:
+        raise CompareError(f"--profile {args.profile}: the engine cannot load it: {e}") from None
+    expected = fwutil.reference(_uformer, model, samples)
+    build = pathlib.Path(args.build).resolve()
+    engine, engine_state = engine_sources(args.engine_rev, build)
+    print(f"engine: cmodule/engine, {engine_state}")
+    h = build_profile(ARM, build / ARM["name"], args.jobs, engine)
+    return 0 if profile(h, name, model, samples, expected, args.timeout) else 1
+
+
+def engine_sources(rev, build):
+    """(cmodule/engine directory to build, description). rev None: the working tree;
+    otherwise `git archive rev cmodule/engine` exported under build/engine-<commit>."""
+    if rev is None:
+        head = _git(ROOT, "rev-parse", "--short=12", "HEAD")
+        dirty = _git(ROOT, "status", "--porcelain", "--", "cmodule/engine")
+        state = f"working tree at {head}" + (" with uncommitted changes in cmodule/engine" if dirty else "")
+        return ENGINE, state
+    commit = _git(ROOT, "rev-parse", "--verify", "--short=12", f"{rev}^{{commit}}")
+    if not commit:
+        raise CompareError(f"--engine-rev {rev}: not a commit of {ROOT}")
+    dest = build / f"engine-{commit}"
+    if not (dest / "cmodule/engine/unity/mf_unity.c").is_file():
+        dest.mkdir(parents=True, exist_ok=True)
+        arch = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "cmodule/engine"], capture_output=True)
+        if arch.returncode != 0:
+            raise CompareError(f"--engine-rev {rev}: git archive failed: {arch.stderr.decode().strip()}")
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=arch.stdout, check=True)
+    return dest / "cmodule/engine", f"commit {commit}"
+
+
+def _git(path, *args):
+    try:
+        r = subprocess.run(["git", "-C", str(path), *args], capture_output=True, text=True)
+    except OSError:
+        return ""
+    return r.stdout.strip() if r.returncode == 0 else ""
 
 
 def _version(exe):

@@ -67,3 +67,24 @@ def test_two_models_identical_across_libraries(tmp_path):
     flash = re.findall(r"^\s+(engine|TFLM-ref|CMSIS-NN)\s+library objects\s+([\d,]+) bytes", out, re.M)
     assert [f[0] for f in flash] == ["engine", "TFLM-ref", "CMSIS-NN"], out
     assert all(int(f[1].replace(",", "")) > 10000 for f in flash), out
+
+
+@pytest.mark.firmware
+@pytest.mark.slow
+def test_profile_shares_add_up(tmp_path):
+    for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (`make firmware-deps`)")
+    pytest.importorskip("tensorflow", reason="TensorFlow converts the benchmark models")
+    r = _run("--profile", "cnn_16x16x2", "--build", str(tmp_path / "build"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    head = re.search(r"^== cnn_16x16x2 on cortex-m4: ([\d,]+) instructions in (\d+) nodes .*outputs identical",
+                     r.stdout, re.M)
+    assert head, r.stdout
+    total = int(head.group(1).replace(",", ""))
+    rows = re.findall(r"^([A-Z_0-9+a-z]+)\s+(\d+)\s+([\d,]+)\s+([\d.]+)%$", r.stdout, re.M)
+    ops = {op for op, *_ in rows}
+    assert {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "SOFTMAX"} <= ops, r.stdout
+    assert sum(int(n) for _, n, _, _ in rows) == int(head.group(2))
+    assert sum(int(i.replace(",", "")) for _, _, i, _ in rows) == total
+    assert sum(float(s) for *_, s in rows) == pytest.approx(100, abs=0.1 * len(rows))
