@@ -280,7 +280,7 @@ class Builder:
         subprocess.run([self.tool("ar"), "rcs", str(lib)] + [str(o) for o in objs], check=True)
         return lib
 
-    def link(self, objs, libs, name, cxx):
+    def link(self, objs, libs, name):
         elf = self.out / f"{name}.elf"
         mapf = self.out / f"{name}.map"
         cmd = ([self.tool("gcc")] + self.t["arch"] + COMMON + self.t["link"]
@@ -311,7 +311,7 @@ def build_all(co, target, out, jobs, cmsis, engine=ENGINE):
 
     eng = b.compile([engine / "unity" / "mf_unity.c"], [f"-I{engine}"], "engine")
     glue = b.compile(harness + [CMP / "lib_engine.c"], inc_cmp + [f"-I{engine}"], "harness")
-    elf, mapf = b.link(glue + eng, [], "engine", cxx=False)
+    elf, mapf = b.link(glue + eng, [], "engine")
     res.append(Harness("engine", target["name"], elf, mapf, tuple(o.name for o in eng)))
 
     if co is None:
@@ -322,7 +322,7 @@ def build_all(co, target, out, jobs, cmsis, engine=ENGINE):
     ref_kern = b.compile(kernels, TFLM_DEFS + tinc, "TFLM reference kernels")
     lib_ref = b.archive(core_objs + ref_kern, "libtflm_ref.a")
     tglue = b.compile(harness + [CMP / "lib_tflm.cc"], TFLM_DEFS + tinc + inc_cmp, "harness")
-    elf, mapf = b.link(tglue, [lib_ref], "tflm-ref", cxx=True)
+    elf, mapf = b.link(tglue, [lib_ref], "tflm-ref")
     res.append(Harness("tflm-ref", target["name"], elf, mapf, (lib_ref.name,)))
     if not cmsis:
         return res
@@ -335,7 +335,7 @@ def build_all(co, target, out, jobs, cmsis, engine=ENGINE):
     lib_cm = b.archive(core_objs + cm_kern, "libtflm_cmsis.a")
     lib_nn = b.archive(nn, "libcmsis_nn.a")
     cglue = b.compile(harness + [CMP / "lib_tflm.cc"], TFLM_DEFS + ndefs + tinc + ninc + inc_cmp, "harness")
-    elf, mapf = b.link(cglue, [lib_cm, lib_nn], "tflm-cmsis", cxx=True)
+    elf, mapf = b.link(cglue, [lib_cm, lib_nn], "tflm-cmsis")
     res.append(Harness("tflm-cmsis", target["name"], elf, mapf, (lib_cm.name, lib_nn.name)))
     return res
 
@@ -346,7 +346,7 @@ def build_profile(target, out, jobs, engine=ENGINE):
     eng = b.compile([engine / "unity" / "mf_unity.c"], [f"-I{engine}"], "engine")
     glue = b.compile([CMP / "main.c", CMP / target["port"], CMP / "lib_engine.c"],
                      [f"-I{CMP}", f"-I{engine}", "-DBENCH_PROFILE"], "profiling harness")
-    elf, mapf = b.link(glue + eng, [], "engine-profile", cxx=False)
+    elf, mapf = b.link(glue + eng, [], "engine-profile")
     return Harness("engine", target["name"], elf, mapf, tuple(o.name for o in eng))
 
 
