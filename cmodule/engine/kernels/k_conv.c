@@ -9,12 +9,51 @@
 #include "kernels/k_conv.h"
 #include "kernels/k_fully_connected.h"
 
+#if defined(__ARM_FEATURE_DSP)
+/* mf_requant_s8 in the branch-free form of mf_mul_by_qmx (mf_quant.h), which equals it
+ * for multipliers >= 0 (every QuantizeMultiplier result): one SMLAL-based rounding high
+ * multiply and a mask/threshold rounding shift instead of gemmlowp's sign-dependent
+ * nudge and 64-bit division, about a third of the instructions on Cortex-M4. Negative
+ * multipliers and shifts beyond 31 take the generic path. */
+__attribute__((always_inline)) static inline int8_t conv_requant_dsp(int32_t acc, int32_t m, int32_t sh, int32_t out_offset, int32_t act_min,
+    int32_t act_max) {
+    if (m < 0 || sh < -31) {
+        mf_qm_t qm;
+        qm.multiplier = m;
+        qm.shift = sh;
+        return mf_requant_s8(acc, qm, out_offset, act_min, act_max);
+    }
+    const int32_t left = sh > 0 ? sh : 0;
+    const int32_t right = sh > 0 ? 0 : -sh;
+    const int32_t h = (int32_t)(((int64_t)(int32_t)((uint32_t)acc << left) * m + ((int64_t)1 << 30)) >> 31);
+    const int32_t mask = (int32_t)(((uint32_t)1 << right) - 1u);
+    const int32_t v = (h >> right) + ((h & mask) > ((mask >> 1) + (h < 0))) + out_offset;
+    return (int8_t)mf_clamp(v, act_min, act_max);
+}
+
+__attribute__((noinline)) static int8_t conv_requant(const mf_conv_params_t *p, int32_t acc, int32_t c) {
+    return conv_requant_dsp(acc, p->qmult[c], p->shift[c], p->out_offset, p->act_min, p->act_max);
+}
+
+/* out[r] = requant(acc[r] + bias[c + r]) for r < n: the output parameters are loaded
+ * once per block instead of once per channel. */
+__attribute__((noinline)) static void conv_requant_n(const mf_conv_params_t *p, const int32_t *acc,
+    const int32_t *bias, int32_t c, int32_t n, int8_t *out) {
+    const int32_t out_offset = p->out_offset, act_min = p->act_min, act_max = p->act_max;
+    const int32_t *qm = p->qmult + c;
+    const int8_t *sh = p->shift + c;
+    for (int32_t r = 0; r < n; r++) {
+        out[r] = conv_requant_dsp(mf_k_add_bias(acc[r], bias, c + r), qm[r], sh[r], out_offset, act_min, act_max);
+    }
+}
+#else
 static inline int8_t conv_requant(const mf_conv_params_t *p, int32_t acc, int32_t c) {
     mf_qm_t qm;
     qm.multiplier = p->qmult[c];
     qm.shift = p->shift[c];
     return mf_requant_s8(acc, qm, p->out_offset, p->act_min, p->act_max);
 }
+#endif /* __ARM_FEATURE_DSP */
 
 #endif /* MF_OP_ON(CONV_2D) || MF_OP_ON(DEPTHWISE_CONV_2D) */
 
@@ -84,6 +123,10 @@ void mf_k_conv_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t *w, 
                     for (; c + 4 <= c_end; c += 4) {
                         int32_t d[4];
                         mf_dot4_s8(x, off, w + (size_t)c * (size_t)depth, (size_t)depth, depth, d);
+#if defined(__ARM_FEATURE_DSP)
+                        conv_requant_n(p, d, bias, c, 4, out + c);
+                        continue;
+#endif /* __ARM_FEATURE_DSP */
                         for (int r = 0; r < 4; r++) {
                             out[c + r] = conv_requant(p, mf_k_add_bias(d[r], bias, c + r), c + r);
                         }
@@ -119,6 +162,88 @@ static void dw_mac(int32_t *acc, const int8_t *w, const int8_t *x, int32_t off, 
     }
 }
 
+#if defined(__ARM_FEATURE_DSP)
+/*
+ * Depth multiplier 1 on ARMv7E-M: channel blocks of four outer, the taps inside, the
+ * four accumulators in registers (no accumulator array to clear, load and store per tap).
+ * Per tap: one word of input and one of weights, split into even and odd int16 lanes
+ * (SXTAB16 adds the input offset), then SMLABB/SMLATT give the four products. Only the
+ * taps inside the image are visited (fy in [fy0, fy1), fx in [fx0, fx1)), which is the
+ * reference's skipping. The accumulation order per channel is the reference's tap order;
+ * integer sums are exact (see mf_k_depthwise_s8), so the results are the same.
+ */
+/* One row of taps for four channels: acc[r] += (x + off) * w over the taps from wt to
+ * wend (weights wstep bytes apart, inputs xstep). Not inlined: on its own the loop keeps
+ * every operand in a register (13 instructions per tap, 4 MACs). */
+__attribute__((noinline)) static void dw_row4(const int8_t *xt, const int8_t *wt, const int8_t *wend, size_t xstep,
+    size_t wstep, int32_t off2, int32_t acc[4]) {
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    while (wt < wend) {
+        const int32_t xv = mf_ld4_s8(xt), wv = mf_ld4_s8(wt);
+        int32_t xl = __sxtab16(off2, xv), wl = __sxtb16(wv);
+        a0 = __smlabb(xl, wl, a0);
+        a2 = __smlatt(xl, wl, a2);
+        xl = mf_sxtab16_odd(off2, xv);
+        wl = mf_sxtb16_odd(wv);
+        a1 = __smlabb(xl, wl, a1);
+        a3 = __smlatt(xl, wl, a3);
+        xt += xstep;
+        wt += wstep;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* Not inlined: on its own the tap loop keeps every operand in a register. */
+__attribute__((noinline)) static void dw_pixel_m1(const mf_conv_params_t *p, const int8_t *img, int32_t y0, int32_t x0, const int8_t *w,
+    const int32_t *bias, int8_t *out) {
+    const int32_t oc = p->out_c;
+    const int32_t off2 = mf_pair16(-p->in_zp);
+    int32_t fy0 = 0, fy1 = p->f_h, fx0 = 0, fx1 = p->f_w;
+    while (fy0 < fy1 && y0 + fy0 * p->dil_h < 0) {
+        fy0++;
+    }
+    while (fy1 > fy0 && y0 + (fy1 - 1) * p->dil_h >= p->in_h) {
+        fy1--;
+    }
+    while (fx0 < fx1 && x0 + fx0 * p->dil_w < 0) {
+        fx0++;
+    }
+    while (fx1 > fx0 && x0 + (fx1 - 1) * p->dil_w >= p->in_w) {
+        fx1--;
+    }
+    const size_t xstep = (size_t)p->dil_w * (size_t)oc;   /* bytes between taps of a row */
+    const size_t ystep = (size_t)p->dil_h * (size_t)p->in_w * (size_t)oc;
+    const size_t wrow = (size_t)p->f_w * (size_t)oc;
+    const int8_t *xbase = img + ((size_t)(y0 + fy0 * p->dil_h) * (size_t)p->in_w + (size_t)(x0 + fx0 * p->dil_w)) *
+        (size_t)oc;
+    const int8_t *wbase = w + (size_t)fy0 * wrow + (size_t)fx0 * (size_t)oc;
+    const int32_t nx = fx1 - fx0;
+    int32_t c = 0;
+    for (; c + 4 <= oc; c += 4) {
+        int32_t a[4] = {0, 0, 0, 0};
+        const int8_t *xr = xbase + c, *wr = wbase + c;
+        for (int32_t fy = fy0; fy < fy1; fy++, xr += ystep, wr += wrow) {
+            dw_row4(xr, wr, wr + (size_t)nx * (size_t)oc, xstep, (size_t)oc, off2, a);
+        }
+        conv_requant_n(p, a, bias, c, 4, out + c);
+    }
+    for (; c < oc; c++) {
+        const int32_t off = -p->in_zp;
+        int32_t a = 0;
+        const int8_t *xr = xbase + c, *wr = wbase + c;
+        for (int32_t fy = fy0; fy < fy1; fy++, xr += ystep, wr += wrow) {
+            for (int32_t k = 0; k < nx; k++) {
+                a += (int32_t)wr[(size_t)k * (size_t)oc] * (xr[(size_t)k * xstep] + off);
+            }
+        }
+        out[c] = conv_requant(p, mf_k_add_bias(a, bias, c), c);
+    }
+}
+#endif /* __ARM_FEATURE_DSP */
+
 void mf_k_depthwise_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias,
     int8_t *out, uint8_t *scratch) {
     const int32_t oc = p->out_c;
@@ -131,6 +256,12 @@ void mf_k_depthwise_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t
             const int32_t y0 = oy * p->stride_h - p->pad_h;
             for (int32_t ox = 0; ox < p->out_w; ox++, out += oc) {
                 const int32_t x0 = ox * p->stride_w - p->pad_w;
+#if defined(__ARM_FEATURE_DSP)
+                if (mult == 1) {
+                    dw_pixel_m1(p, img, y0, x0, w, bias, out);
+                    continue;
+                }
+#endif /* __ARM_FEATURE_DSP */
                 /* The products stay within +-taps * 255 * 128 < 2^31 (prepare bounds taps);
                  * the bias is added last in uint32 like the FC kernel. Taps outside the
                  * image add w * (zero_point + off) = 0: the reference skips them. */
