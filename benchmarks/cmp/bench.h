@@ -35,11 +35,12 @@ typedef struct {
     uint32_t n_samples;
 } bench_blob_t;
 
-/* The port (port_arm.c / port_riscv.c). */
+/* The port (port_arm.c / port_riscv.c; port_host.c for the native profile, where the
+ * counter is nanoseconds instead of instructions). */
 uint64_t bench_instructions(void);      /* monotonic instruction count (resolution: the port's) */
 void bench_write(const char *s);        /* NUL-terminated text to the host */
 void bench_exit(int status);            /* ends the emulation; status 0 = success */
-extern const uintptr_t bench_blob_addr; /* where the host's loader put the blob */
+const bench_blob_t *bench_blob(void);   /* the blob the host loaded */
 
 /* The library under test (lib_engine.c / lib_tflm.cc). Returns 0 on success, otherwise
  * writes a NUL-terminated reason into msg (msg_len bytes). */

@@ -94,7 +94,7 @@ static void put_output(uint32_t s, int j, const uint8_t *p, size_t len) {
 
 int main(void) {
     char msg[200];
-    const bench_blob_t *b = (const bench_blob_t *)bench_blob_addr;
+    const bench_blob_t *b = bench_blob();
     if (b->magic != BENCH_MAGIC) {
         fail("blob", "no benchmark blob where the host should have loaded it");
     }

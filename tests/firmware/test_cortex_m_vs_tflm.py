@@ -71,14 +71,16 @@ def test_two_models_identical_across_libraries(tmp_path):
 
 @pytest.mark.firmware
 @pytest.mark.slow
-def test_profile_shares_add_up(tmp_path):
-    for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
+@pytest.mark.parametrize("on, tools, unit", [("cortex-m4", ("arm-none-eabi-gcc", "qemu-system-arm"), "instructions"),
+                                             ("host", ("gcc",), "ns")])
+def test_profile_shares_add_up(tmp_path, on, tools, unit):
+    for tool in tools:
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is not installed (`make firmware-deps`)")
     pytest.importorskip("tensorflow", reason="TensorFlow converts the benchmark models")
-    r = _run("--profile", "cnn_16x16x2", "--build", str(tmp_path / "build"))
+    r = _run("--profile", "cnn_16x16x2", "--on", on, "--build", str(tmp_path / "build"))
     assert r.returncode == 0, r.stdout + r.stderr
-    head = re.search(r"^== cnn_16x16x2 on cortex-m4: ([\d,]+) instructions in (\d+) nodes .*outputs identical",
+    head = re.search(rf"^== cnn_16x16x2 on {on}: ([\d,]+) {unit} in (\d+) nodes .*outputs identical",
                      r.stdout, re.M)
     assert head, r.stdout
     total = int(head.group(1).replace(",", ""))
