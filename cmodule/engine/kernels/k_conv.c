@@ -14,18 +14,18 @@
  * for multipliers >= 0 (every QuantizeMultiplier result): one SMLAL-based rounding high
  * multiply and a mask/threshold rounding shift instead of gemmlowp's sign-dependent
  * nudge and 64-bit division, about a third of the instructions on Cortex-M4. Negative
- * multipliers and shifts beyond 31 take the generic path. */
+ * multipliers and shifts outside [-31, 0] (scales >= 1 are rare: a left shift first)
+ * take the generic path. */
 __attribute__((always_inline)) static inline int8_t conv_requant_dsp(int32_t acc, int32_t m, int32_t sh, int32_t out_offset, int32_t act_min,
     int32_t act_max) {
-    if (m < 0 || sh < -31) {
+    const int32_t right = -sh;
+    if (m < 0 || (uint32_t)right > 31u) {
         mf_qm_t qm;
         qm.multiplier = m;
         qm.shift = sh;
         return mf_requant_s8(acc, qm, out_offset, act_min, act_max);
     }
-    const int32_t left = sh > 0 ? sh : 0;
-    const int32_t right = sh > 0 ? 0 : -sh;
-    const int32_t h = (int32_t)(((int64_t)(int32_t)((uint32_t)acc << left) * m + ((int64_t)1 << 30)) >> 31);
+    const int32_t h = (int32_t)(((int64_t)acc * m + ((int64_t)1 << 30)) >> 31);
     const int32_t mask = (int32_t)(((uint32_t)1 << right) - 1u);
     const int32_t v = (h >> right) + ((h & mask) > ((mask >> 1) + (h < 0))) + out_offset;
     return (int8_t)mf_clamp(v, act_min, act_max);
@@ -172,23 +172,39 @@ static void dw_mac(int32_t *acc, const int8_t *w, const int8_t *x, int32_t off, 
  * reference's skipping. The accumulation order per channel is the reference's tap order;
  * integer sums are exact (see mf_k_depthwise_s8), so the results are the same.
  */
-/* One row of taps for four channels: acc[r] += (x + off) * w over the taps from wt to
- * wend (weights wstep bytes apart, inputs xstep). Not inlined: on its own the loop keeps
- * every operand in a register (13 instructions per tap, 4 MACs). */
-__attribute__((noinline)) static void dw_row4(const int8_t *xt, const int8_t *wt, const int8_t *wend, size_t xstep,
-    size_t wstep, int32_t off2, int32_t acc[4]) {
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    while (wt < wend) {
-        const int32_t xv = mf_ld4_s8(xt), wv = mf_ld4_s8(wt);
-        int32_t xl = __sxtab16(off2, xv), wl = __sxtb16(wv);
-        a0 = __smlabb(xl, wl, a0);
-        a2 = __smlatt(xl, wl, a2);
-        xl = mf_sxtab16_odd(off2, xv);
-        wl = mf_sxtb16_odd(wv);
-        a1 = __smlabb(xl, wl, a1);
-        a3 = __smlatt(xl, wl, a3);
-        xt += xstep;
-        wt += wstep;
+/* The taps of one output pixel inside the image, as byte steps (depth multiplier 1). */
+typedef struct {
+    size_t xstep;   /* input bytes between taps of a row: dil_w * channels */
+    size_t ystep;   /* input bytes between tap rows: dil_h * in_w * channels */
+    size_t wstep;   /* weight bytes between taps: channels */
+    size_t wrow;    /* weight bytes between tap rows: f_w * channels */
+    int32_t nx, ny; /* taps per row, rows */
+    int32_t off2;   /* input offset in both int16 lanes */
+} dw_taps_t;
+
+/* acc[r] = sum over the taps of (x + off) * w for channels r < 4 starting at xr / wr.
+ * Not inlined, so that the tap loop gets most registers (20 instructions per tap for
+ * 4 MACs at -Os; one call per channel block instead of one per row of taps). */
+__attribute__((noinline)) static void dw_taps4(const dw_taps_t *t, const int8_t *xr, const int8_t *wr,
+    int32_t acc[4]) {
+    const size_t xstep = t->xstep, wstep = t->wstep;
+    const int32_t off2 = t->off2;
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    for (int32_t fy = 0; fy < t->ny; fy++, xr += t->ystep, wr += t->wrow) {
+        const int8_t *xt = xr, *wt = wr;
+        const int8_t *const wend = wr + (size_t)t->nx * wstep;
+        while (wt < wend) {
+            const int32_t xv = mf_ld4_s8(xt), wv = mf_ld4_s8(wt);
+            int32_t xl = __sxtab16(off2, xv), wl = __sxtb16(wv);
+            a0 = __smlabb(xl, wl, a0);
+            a2 = __smlatt(xl, wl, a2);
+            xl = mf_sxtab16_odd(off2, xv);
+            wl = mf_sxtb16_odd(wv);
+            a1 = __smlabb(xl, wl, a1);
+            a3 = __smlatt(xl, wl, a3);
+            xt += xstep;
+            wt += wstep;
+        }
     }
     acc[0] = a0;
     acc[1] = a1;
@@ -196,7 +212,6 @@ __attribute__((noinline)) static void dw_row4(const int8_t *xt, const int8_t *wt
     acc[3] = a3;
 }
 
-/* Not inlined: on its own the tap loop keeps every operand in a register. */
 __attribute__((noinline)) static void dw_pixel_m1(const mf_conv_params_t *p, const int8_t *img, int32_t y0, int32_t x0, const int8_t *w,
     const int32_t *bias, int8_t *out) {
     const int32_t oc = p->out_c;
@@ -214,20 +229,23 @@ __attribute__((noinline)) static void dw_pixel_m1(const mf_conv_params_t *p, con
     while (fx1 > fx0 && x0 + (fx1 - 1) * p->dil_w >= p->in_w) {
         fx1--;
     }
-    const size_t xstep = (size_t)p->dil_w * (size_t)oc;   /* bytes between taps of a row */
-    const size_t ystep = (size_t)p->dil_h * (size_t)p->in_w * (size_t)oc;
-    const size_t wrow = (size_t)p->f_w * (size_t)oc;
+    dw_taps_t t;
+    t.xstep = (size_t)p->dil_w * (size_t)oc;
+    t.ystep = (size_t)p->dil_h * (size_t)p->in_w * (size_t)oc;
+    t.wstep = (size_t)oc;
+    t.wrow = (size_t)p->f_w * (size_t)oc;
+    t.nx = fx1 - fx0;
+    t.ny = fy1 - fy0;
+    t.off2 = off2;
+    const size_t xstep = t.xstep, ystep = t.ystep, wrow = t.wrow;
     const int8_t *xbase = img + ((size_t)(y0 + fy0 * p->dil_h) * (size_t)p->in_w + (size_t)(x0 + fx0 * p->dil_w)) *
         (size_t)oc;
     const int8_t *wbase = w + (size_t)fy0 * wrow + (size_t)fx0 * (size_t)oc;
     const int32_t nx = fx1 - fx0;
     int32_t c = 0;
     for (; c + 4 <= oc; c += 4) {
-        int32_t a[4] = {0, 0, 0, 0};
-        const int8_t *xr = xbase + c, *wr = wbase + c;
-        for (int32_t fy = fy0; fy < fy1; fy++, xr += ystep, wr += wrow) {
-            dw_row4(xr, wr, wr + (size_t)nx * (size_t)oc, xstep, (size_t)oc, off2, a);
-        }
+        int32_t a[4];
+        dw_taps4(&t, xbase + c, wbase + c, a);
         conv_requant_n(p, a, bias, c, 4, out + c);
     }
     for (; c < oc; c++) {

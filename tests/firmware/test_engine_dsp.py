@@ -1,0 +1,141 @@
+"""The engine's ARMv7E-M DSP kernels (__ARM_FEATURE_DSP: SXTB16/SXTAB16, SMLAD, SMLABB/SMLATT
+in cmodule/engine/kernels) give the same bytes as its portable C and as the host _uformer.
+
+The engine is built twice into the bare-metal harness of benchmarks/cortex_m_vs_tflm.py
+(-Os -mcpu=cortex-m4, one unity build with the DSP paths and one with -U__ARM_FEATURE_DSP)
+and both run on QEMU mps2-an386. The models aim at the corners of those paths: dot-product
+depths and channel counts that are not multiples of four (the scalar tails), strides,
+dilation, SAME/VALID padding (depthwise taps outside the image are skipped), depth
+multiplier 2 (portable path inside a DSP build), 1x1 convolutions read in place, and an
+input zero point of -128, where x - zero_point reaches 255 in the int16 lanes.
+Needs arm-none-eabi-gcc, qemu-system-arm and TensorFlow (to convert the models).
+"""
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fwutil
+
+pytestmark = pytest.mark.firmware
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def _tools():
+    for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (`make firmware-deps`)")
+    pytest.importorskip("tensorflow", reason="TensorFlow converts the test models")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import cortex_m_vs_tflm
+
+    return cortex_m_vs_tflm
+
+
+def _convert(model, positive):
+    """Full-integer conversion, int8 in/out. positive: calibration inputs in [0, 3), so
+    the input zero point is -128 (the largest input offset, 128)."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(1)
+    shape = [1] + list(model.input_shape[1:])
+
+    def rep():
+        for _ in range(24):
+            v = rng.standard_normal(shape).astype(np.float32)
+            yield [np.abs(v) if positive else v]
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = rep
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    return conv.convert()
+
+
+def _conv_corners():
+    import keras
+
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((9, 11, 3), batch_size=1)
+    x = keras.layers.Conv2D(7, 3, padding="same", activation="relu")(inp)        # depth 27, 7 channels
+    x = keras.layers.Conv2D(6, (2, 3), strides=2, padding="valid")(x)           # depth 42, stride 2
+    x = keras.layers.Conv2D(6, 3, dilation_rate=2, padding="same")(x)           # dilated gather
+    x = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu6")(x)  # 6 = block of 4 + 2
+    y = keras.layers.DepthwiseConv2D(3, dilation_rate=2, padding="same")(x)     # dilated taps
+    z = keras.layers.DepthwiseConv2D(2, strides=2, depth_multiplier=2)(x)       # multiplier 2
+    y = keras.layers.Conv2D(9, 1)(y)                                            # 1x1, in place
+    y = keras.layers.Flatten()(y)
+    z = keras.layers.Flatten()(z)
+    x = keras.layers.Concatenate()([y, z])
+    x = keras.layers.Dense(13, activation="relu")(x)                            # 4 + 4 + 4 + 1 units
+    out = keras.layers.Dense(3)(x)
+    return keras.Model(inp, out)
+
+
+def _depthwise_wide():
+    import keras
+
+    keras.utils.set_random_seed(4)
+    inp = keras.Input((7, 6, 21), batch_size=1)
+    x = keras.layers.DepthwiseConv2D(3, padding="same")(inp)                    # 21 = 5 blocks + 1
+    x = keras.layers.DepthwiseConv2D(5, strides=2, padding="valid", activation="relu")(x)
+    x = keras.layers.Conv2D(5, 1)(x)
+    return keras.Model(inp, keras.layers.Flatten()(x))
+
+
+def _build(cmp, out, name, flags):
+    """The engine harness ELF (benchmarks/cmp + the engine's unity build) with the
+    benchmark's Cortex-M4 flags plus `flags`."""
+    arm = cmp.ARM
+    elf = out / f"engine-{name}.elf"
+    cmd = ([arm["prefix"] + "gcc"] + arm["arch"] + cmp.COMMON + ["-std=c99", f"-I{cmp.CMP}", f"-I{cmp.ENGINE}"]
+           + flags + arm["link"] + ["-Wl,--gc-sections", "-o", str(elf)]
+           + [str(cmp.CMP / f) for f in ("main.c", arm["port"], "lib_engine.c")]
+           + [str(cmp.ENGINE / "unity" / "mf_unity.c"), "-lm"])
+    r = subprocess.run(["nice", "-n", "10"] + cmd, capture_output=True, text=True)
+    assert r.returncode == 0, f"building the {name} engine harness failed:\n{r.stderr[-2000:]}"
+    return cmp.Harness("engine", arm["name"], elf, out / f"engine-{name}.map", ())
+
+
+@pytest.fixture(scope="module")
+def harnesses(tmp_path_factory):
+    cmp = _tools()
+    out = tmp_path_factory.mktemp("dsp")
+    return cmp, {"dsp": _build(cmp, out, "dsp", []),
+                 "portable": _build(cmp, out, "portable", ["-U__ARM_FEATURE_DSP"])}
+
+
+@pytest.mark.parametrize("builder,positive", [(_conv_corners, False), (_conv_corners, True),
+                                              (_depthwise_wide, True)])
+def test_dsp_and_portable_kernels_equal_host(builder, positive, harnesses, tmp_path):
+    import _uformer
+
+    cmp, hs = harnesses
+    model = _convert(builder(), positive)
+    info = _uformer.Model(model).input_info(0)
+    if positive:
+        assert info[3] == -128, f"input zero point {info[3]}, expected -128"
+    samples = fwutil.inputs(_uformer, model, samples=4)
+    expected = fwutil.reference(_uformer, model, samples)
+    blob = tmp_path / "m.bin"
+    blob.write_bytes(cmp.blob(model, samples))
+    for name, h in hs.items():
+        r = cmp.run(h, blob, timeout=300)
+        assert not r.error, f"{name}: {r.error}"
+        assert cmp.as_rows(r.outputs) == expected, f"{name} build differs from the host _uformer"
+
+
+def test_only_the_dsp_build_has_dual_macs(harnesses):
+    """The two builds differ where they should: SMLAD/SMLABB only with __ARM_FEATURE_DSP."""
+    _, hs = harnesses
+    for name, h in hs.items():
+        dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(h.elf)], capture_output=True, text=True,
+                             check=True).stdout
+        found = {op for op in ("smlad", "smlabb", "sxtab16") if f"\t{op}\t" in dis}
+        assert found == ({"smlad", "smlabb", "sxtab16"} if name == "dsp" else set()), (name, found)
