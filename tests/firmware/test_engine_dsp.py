@@ -6,8 +6,9 @@ The engine is built twice into the bare-metal harness of benchmarks/cortex_m_vs_
 and both run on QEMU mps2-an386. The models aim at the corners of those paths: dot-product
 depths and channel counts that are not multiples of four (the scalar tails), strides,
 dilation, SAME/VALID padding (depthwise taps outside the image are skipped), depth
-multiplier 2 (portable path inside a DSP build), 1x1 convolutions read in place, and an
-input zero point of -128, where x - zero_point reaches 255 in the int16 lanes.
+multiplier 2 (portable path inside a DSP build), 1x1 convolutions read in place, an
+input zero point of -128, where x - zero_point reaches 255 in the int16 lanes, and a small
+transformer (dense layers, attention matmuls, element-wise ops, LayerNorm).
 Needs arm-none-eabi-gcc, qemu-system-arm and TensorFlow (to convert the models).
 """
 import pathlib
@@ -103,6 +104,15 @@ def _build(cmp, out, name, flags):
     return cmp.Harness("engine", arm["name"], elf, out / f"engine-{name}.map", ())
 
 
+def _transformer():
+    """FULLY_CONNECTED and BATCH_MATMUL with depths 5 and 10 (tails), ADD/SUB/MUL and
+    SQUARED_DIFFERENCE (LayerNorm) through the inlined requantization."""
+    sys.path.insert(0, str(ROOT / "tests" / "engine"))
+    import zoo
+
+    return zoo.transformer(seq=12, channels=5, d_model=20, heads=2, layers=1, ffn=28)
+
+
 @pytest.fixture(scope="module")
 def harnesses(tmp_path_factory):
     cmp = _tools()
@@ -112,7 +122,7 @@ def harnesses(tmp_path_factory):
 
 
 @pytest.mark.parametrize("builder,positive", [(_conv_corners, False), (_conv_corners, True),
-                                              (_depthwise_wide, True)])
+                                              (_depthwise_wide, True), (_transformer, False)])
 def test_dsp_and_portable_kernels_equal_host(builder, positive, harnesses, tmp_path):
     import _uformer
 
