@@ -9,7 +9,7 @@
 #include "kernels/k_conv.h"
 #include "kernels/k_fully_connected.h"
 
-#if defined(__ARM_FEATURE_DSP)
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
 /* mf_requant_s8 in the branch-free form of mf_mul_by_qmx (mf_quant.h), which equals it
  * for multipliers >= 0 (every QuantizeMultiplier result): one SMLAL-based rounding high
  * multiply and a mask/threshold rounding shift instead of gemmlowp's sign-dependent
@@ -53,7 +53,7 @@ static inline int8_t conv_requant(const mf_conv_params_t *p, int32_t acc, int32_
     qm.shift = p->shift[c];
     return mf_requant_s8(acc, qm, p->out_offset, p->act_min, p->act_max);
 }
-#endif /* __ARM_FEATURE_DSP */
+#endif /* __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 */
 
 #endif /* MF_OP_ON(CONV_2D) || MF_OP_ON(DEPTHWISE_CONV_2D) */
 
@@ -123,10 +123,10 @@ void mf_k_conv_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t *w, 
                     for (; c + 4 <= c_end; c += 4) {
                         int32_t d[4];
                         mf_dot4_s8(x, off, w + (size_t)c * (size_t)depth, (size_t)depth, depth, d);
-#if defined(__ARM_FEATURE_DSP)
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
                         conv_requant_n(p, d, bias, c, 4, out + c);
                         continue;
-#endif /* __ARM_FEATURE_DSP */
+#endif /* __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 */
                         for (int r = 0; r < 4; r++) {
                             out[c + r] = conv_requant(p, mf_k_add_bias(d[r], bias, c + r), c + r);
                         }
@@ -162,7 +162,7 @@ static void dw_mac(int32_t *acc, const int8_t *w, const int8_t *x, int32_t off, 
     }
 }
 
-#if defined(__ARM_FEATURE_DSP)
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
 /*
  * Depth multiplier 1 on ARMv7E-M: channel blocks of four outer, the taps inside, the
  * four accumulators in registers (no accumulator array to clear, load and store per tap).
@@ -260,7 +260,7 @@ __attribute__((noinline)) static void dw_pixel_m1(const mf_conv_params_t *p, con
         out[c] = conv_requant(p, mf_k_add_bias(a, bias, c), c);
     }
 }
-#endif /* __ARM_FEATURE_DSP */
+#endif /* __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 */
 
 void mf_k_depthwise_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias,
     int8_t *out, uint8_t *scratch) {
@@ -274,12 +274,12 @@ void mf_k_depthwise_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t
             const int32_t y0 = oy * p->stride_h - p->pad_h;
             for (int32_t ox = 0; ox < p->out_w; ox++, out += oc) {
                 const int32_t x0 = ox * p->stride_w - p->pad_w;
-#if defined(__ARM_FEATURE_DSP)
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
                 if (mult == 1) {
                     dw_pixel_m1(p, img, y0, x0, w, bias, out);
                     continue;
                 }
-#endif /* __ARM_FEATURE_DSP */
+#endif /* __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 */
                 /* The products stay within +-taps * 255 * 128 < 2^31 (prepare bounds taps);
                  * the bias is added last in uint32 like the FC kernel. Taps outside the
                  * image add w * (zero_point + off) = 0: the reference skips them. */

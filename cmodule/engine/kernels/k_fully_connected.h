@@ -62,8 +62,10 @@ static inline int32_t mf_hsum_s32(__m128i v) {
  * row (load, two extends, two SMLAD) instead of four. The even lanes of x meet the even
  * lanes of w, so no lane reordering is needed. Every partial sum stays below 2^31 in
  * magnitude (MF_K_MAX_DEPTH), so SMLAD never wraps and the sums equal the C loop's.
+ * Guarded by __ARM_FEATURE_SIMD32 too: ARMv5TE defines __ARM_FEATURE_DSP but has no
+ * SXTB16/SMLAD.
  */
-#if defined(__ARM_FEATURE_DSP)
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
 #include <arm_acle.h>
 #include <string.h>
 
@@ -89,7 +91,7 @@ static inline int32_t mf_sxtab16_odd(int32_t a, int32_t v) {
 static inline int32_t mf_pair16(int32_t v) {
     return (int32_t)(((uint32_t)v << 16) | ((uint32_t)v & 0xFFFFu));
 }
-#endif /* __ARM_FEATURE_DSP */
+#endif /* __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 */
 
 static inline int32_t mf_dot_s8(const int8_t *x, int32_t x_off, const int8_t *w, int32_t n) {
     int32_t acc = 0;
@@ -114,7 +116,7 @@ static inline int32_t mf_dot_s8(const int8_t *x, int32_t x_off, const int8_t *w,
     w += i;
     n -= i;
 #endif /* __SSE2__ */
-#if defined(__ARM_FEATURE_DSP)
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
     if (n >= 4) {
         const int32_t off2 = mf_pair16(x_off);
         const int8_t *end = x + (n & ~3);
@@ -127,7 +129,7 @@ static inline int32_t mf_dot_s8(const int8_t *x, int32_t x_off, const int8_t *w,
         } while (x < end);
         n &= 3;
     }
-#endif /* __ARM_FEATURE_DSP */
+#endif /* __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 */
     /* Tested at the bottom, against an end pointer: 6 instructions per step on Cortex-M4
      * (-Os), as many as four accumulators took there. */
     if (n > 0) {
@@ -179,7 +181,7 @@ static inline void mf_dot4s_s8(const int8_t *x, int32_t x_off, const int8_t *w, 
     w += i;
     n -= i;
 #endif /* __SSE2__ */
-#if defined(__ARM_FEATURE_DSP)
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
     if (step == 1 && n >= 4) {
         const int32_t off2 = mf_pair16(x_off);
         const int8_t *end = x + (n & ~3);
@@ -205,7 +207,7 @@ static inline void mf_dot4s_s8(const int8_t *x, int32_t x_off, const int8_t *w, 
         w = w0;
         n &= 3;
     }
-#endif /* __ARM_FEATURE_DSP */
+#endif /* __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 */
     /* Tested at the bottom, against an end pointer: 14 instructions per step on Cortex-M4
      * (-Os), every operand but `step` in a register. */
     if (n > 0) {
