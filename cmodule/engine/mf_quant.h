@@ -255,6 +255,16 @@ void mf_lut_populate_s8(float input_scale, int32_t input_zero_point, float outpu
 #endif /* UINTPTR_MAX */
 #endif /* MF_QMX_WIDE */
 
+/* The per-output steps below (mf_mul_by_qmx, mf_mul_by_qm_shl20) are forced inline on
+ * ARMv7E-M, where the DSP kernels' output loops call them: -Os otherwise keeps one
+ * out-of-line copy, about 10 instructions of call and argument moves per output on
+ * Cortex-M4 (benchmarks/cortex_m_vs_tflm.py). Elsewhere the compiler decides. */
+#if defined(__GNUC__) && defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+#define MF_QUANT_HOT inline __attribute__((always_inline))
+#else
+#define MF_QUANT_HOT inline
+#endif /* __GNUC__ && __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 */
+
 typedef struct {
     int32_t multiplier;
     int32_t left_shift;
@@ -280,7 +290,7 @@ static inline mf_qmx_t mf_qmx(mf_qm_t qm) {
     return q;
 }
 
-static inline int32_t mf_mul_by_qmx(int32_t x, const mf_qmx_t *q) {
+static MF_QUANT_HOT int32_t mf_mul_by_qmx(int32_t x, const mf_qmx_t *q) {
 #ifdef MF_SINGLE_ROUNDING
     return (int32_t)(((int64_t)x * q->multiplier + q->round) >> q->right_shift);
 #else
@@ -318,7 +328,7 @@ static inline mf_qm_shl20_t mf_qm_shl20(mf_qm_t qm) {
     return q;
 }
 
-static inline int32_t mf_mul_by_qm_shl20(int32_t v, const mf_qm_shl20_t *q) {
+static MF_QUANT_HOT int32_t mf_mul_by_qm_shl20(int32_t v, const mf_qm_shl20_t *q) {
 #ifdef MF_SINGLE_ROUNDING
     return mf_mul_by_qm_lt1(v * (1 << 20), q->qm.multiplier, q->qm.shift);
 #else

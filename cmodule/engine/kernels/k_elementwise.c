@@ -4,20 +4,7 @@
 #include <math.h>
 
 #include "mf_config.h"
-#include "kernels/k_fully_connected.h"  /* mf_k_mul_by_qmx */
-
-/* mf_mul_by_qm_shl20, inlined into the rows on ARMv7E-M (see mf_k_mul_by_qmx: -Os
- * calls it out of line otherwise); the arithmetic is mf_quant.h's, unchanged. */
-#if defined(__ARM_FEATURE_DSP) && !defined(MF_SINGLE_ROUNDING)
-static MF_ALWAYS_INLINE int32_t mf_k_mul_by_qm_shl20(int32_t v, const mf_qm_shl20_t *q) {
-    const int32_t h = v * q->hi + ((v * q->lo + 1024) >> 11);
-    return (h + q->round - ((h < 0) & q->neg_adjust)) >> q->right_shift;
-}
-#else
-static inline int32_t mf_k_mul_by_qm_shl20(int32_t v, const mf_qm_shl20_t *q) {
-    return mf_mul_by_qm_shl20(v, q);
-}
-#endif /* __ARM_FEATURE_DSP && !MF_SINGLE_ROUNDING */
+#include "kernels/k_fully_connected.h"
 
 #define MF_K_ANY_BINARY (MF_OP_ON(ADD) || MF_OP_ON(SUB) || MF_OP_ON(MUL) || MF_OP_ON(SQUARED_DIFFERENCE))
 
@@ -106,7 +93,7 @@ typedef struct {
 
 /* The output stage of ADD / SUB (the scaled sum) and MUL (the product). */
 static MF_ALWAYS_INLINE int8_t s8_out(int32_t raw, const s8_ctx_t *c) {
-    const int32_t o = mf_k_mul_by_qmx(raw, &c->out) + c->zp;
+    const int32_t o = mf_mul_by_qmx(raw, &c->out) + c->zp;
     return (int8_t)mf_clamp(o, c->lo, c->hi);
 }
 
@@ -128,17 +115,17 @@ static void addsub_row(const void *cv, const mf_k_loop_t *row, const void *av, c
     if ((row->stride1 == 0 || row->stride2 == 0) && n > 1) {
         const int j = row->stride1 == 0;
         const int8_t *v = j ? b : a;
-        const int32_t k = (j ? 1 : c->sign) * mf_k_mul_by_qm_shl20((j ? a : b)[0] + c->off[!j], &c->in20[!j]);
+        const int32_t k = (j ? 1 : c->sign) * mf_mul_by_qm_shl20((j ? a : b)[0] + c->off[!j], &c->in20[!j]);
         const int32_t sv = j ? c->sign : 1, ov = c->off[j];
         const mf_qm_shl20_t *qv = &c->in20[j];
         for (int32_t i = 0; i < n; ++i) {
-            y[i] = s8_out(k + sv * mf_k_mul_by_qm_shl20(v[i] + ov, qv), c);
+            y[i] = s8_out(k + sv * mf_mul_by_qm_shl20(v[i] + ov, qv), c);
         }
     } else {
         const int32_t o1 = c->off[0], o2 = c->off[1], sign = c->sign;
         for (int32_t i = 0; i < n; ++i) {
-            y[i] = s8_out(mf_k_mul_by_qm_shl20(a[i] + o1, &c->in20[0]) +
-                sign * mf_k_mul_by_qm_shl20(b[i] + o2, &c->in20[1]), c);
+            y[i] = s8_out(mf_mul_by_qm_shl20(a[i] + o1, &c->in20[0]) +
+                sign * mf_mul_by_qm_shl20(b[i] + o2, &c->in20[1]), c);
         }
     }
 }
@@ -150,13 +137,13 @@ static void addsub_row(const void *cv, const mf_k_loop_t *row, const void *av, c
 /* One input on the common scale: MultiplyByQuantizedMultiplierSmallerThanOneExp of
  * (x + offset) * 2^7. */
 static inline int32_t sqdiff_in(int32_t v, int32_t pot, const mf_qmx_t *q) {
-    return mf_k_mul_by_qmx(v * pot, q);
+    return mf_mul_by_qmx(v * pot, q);
 }
 
 /* The squared difference of two inputs of at most 255 * 2^7 / 2 in magnitude stays
  * below 2^31 (the reason TFLM picks left_shift 7); its sign does not matter. */
 static inline int8_t sqdiff_out(int32_t diff, const s8_ctx_t *c) {
-    const int32_t o = mf_k_mul_by_qmx(diff * diff, &c->out) + c->zp;
+    const int32_t o = mf_mul_by_qmx(diff * diff, &c->out) + c->zp;
     return (int8_t)mf_clamp(o, -128, 127);
 }
 

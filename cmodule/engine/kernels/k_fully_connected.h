@@ -268,26 +268,10 @@ static inline int8_t mf_requant_s8(int32_t acc, mf_qm_t qm, int32_t out_offset, 
     return (int8_t)mf_clamp(v, act_min, act_max);
 }
 
-/* mf_mul_by_qmx. On ARMv7E-M (32-bit, double rounding) its body is copied here to be
- * inlined into the kernels' output loops: -Os calls it out of line (about 10
- * instructions of call and argument moves per output on Cortex-M4); the arithmetic is
- * mf_quant.h's 32-bit form, unchanged. */
-#if defined(__ARM_FEATURE_DSP) && !defined(MF_SINGLE_ROUNDING) && !MF_QMX_WIDE
-static MF_ALWAYS_INLINE int32_t mf_k_mul_by_qmx(int32_t x, const mf_qmx_t *q) {
-    const int32_t h = (int32_t)(((int64_t)(int32_t)((uint32_t)x << q->left_shift) * q->multiplier +
-        ((int64_t)1 << 30)) >> 31);
-    return (h >> q->right_shift) + ((h & q->mask) > ((q->mask >> 1) + (h < 0)));
-}
-#else
-static inline int32_t mf_k_mul_by_qmx(int32_t x, const mf_qmx_t *q) {
-    return mf_mul_by_qmx(x, q);
-}
-#endif /* __ARM_FEATURE_DSP && !MF_SINGLE_ROUNDING && !MF_QMX_WIDE */
-
 /* The same with the multiplier's shifts and rounding constants hoisted (mf_qmx). */
 static inline int8_t mf_requant_qmx_s8(int32_t acc, const mf_qmx_t *q, int32_t out_offset, int32_t act_min,
     int32_t act_max) {
-    int32_t v = mf_k_mul_by_qmx(acc, q) + out_offset;
+    int32_t v = mf_mul_by_qmx(acc, q) + out_offset;
     return (int8_t)mf_clamp(v, act_min, act_max);
 }
 
