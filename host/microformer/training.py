@@ -13,8 +13,8 @@ benchmarks/accuracy.py (small UCR sets and the synthetic IMU set), not per data 
 - the convformer: three Conv1D+BatchNorm blocks into 16 tokens, one encoder layer, d_model 32;
 - class-balanced loss weights, augmentations (jitter, scaling, time-warp, channel dropout,
   rotation of x/y/z triplets; the shape ones weakened or dropped where a 1-NN measure says
-  they blur the classes, data.check_augment), AdamW with a cosine schedule of about TARGET_STEPS steps and
-  no early stopping (a few validation examples stop it far too early);
+  they blur the classes, data.check_augment), AdamW with a cosine schedule of about
+  TARGET_STEPS steps and no early stopping (a few validation examples stop it far too early);
 - when the validation split is small, the final model is refit on train + validation.
 """
 import sys

@@ -76,7 +76,7 @@ def test_stream_dataset_trains_with_local_attention(tmp_path, stream_csv, capsys
     (["--attention", "local"], "needs a window"),
     (["--augment", "wobble"], "unknown augmentation"),
     (["--d-model", "10", "--heads", "3"], "not divisible"),
-    (["--out", "m.h5"], "saved as .keras"),
+    (["--out", "m.h5"], "expected a .keras file name"),
 ])
 def test_train_errors(tmp_path, synth_dir, capsys, args, message):
     argv = ["train", synth_dir, "--out", tmp_path / "m.keras", "--quiet", "--epochs", "1"]

@@ -3,7 +3,6 @@ import argparse
 import sys
 
 from ..cliutil import check_data, check_keras, check_out, nonneg_float, positive_int, save_keras
-from ..errors import MicroformerError
 
 
 def add_parser(sub):
@@ -84,8 +83,6 @@ OPTS = ("arch", "layers", "d_model", "heads", "ffn", "attention", "patch", "acti
 
 
 def run(args):
-    if not args.out.endswith(".keras"):
-        raise MicroformerError(f"--out {args.out}: Keras models are saved as .keras files")
     check_out(args.out, ".keras")
     check_data(args.data)
     if args.init:
