@@ -36,6 +36,9 @@ def test_read_header_fields(tmp_path):
     assert h["arch"] == "rv32imc" and h["arch_flags"] == 0b11 | 1 << 9 and h["sub_version"] == 3
     # bytecode only (mpy-cross without native code): arch none
     assert natmod.read_header(header("none"))["arch"] == "none"
+    # CircuitPython: the same header after the magic 'C'
+    assert natmod.read_header(b"C" + header("x64")[1:]) == dict(
+        natmod.read_header(header("x64")), magic="C")
 
 
 def test_unix_x64_board_value_decodes():
@@ -47,7 +50,7 @@ def test_unix_x64_board_value_decodes():
 
 @pytest.mark.parametrize("data, words", [
     (b"", "not an .mpy file"),
-    (b"C\x06\x0b\x1f", "not an .mpy file"),
+    (b"X\x06\x0b\x1f", "not an .mpy file"),
     (b"M\x06", "not an .mpy file"),
     (bytes([ord("M"), 6, 0x40 | 7 << 2 | 3, 31, 0x80]), "cut short"),
 ])

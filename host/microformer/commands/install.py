@@ -67,21 +67,14 @@ def _natmod():
 
 
 def header(path):
-    """natmod.read_header (the .mpy header: version, sub_version, arch, arch_flags, ...) with
-    a file that is not one as a one-line MicroformerError. CircuitPython's .mpy files have
-    the same header after the magic 'C' (MicroPython's: 'M'); "magic" says which."""
+    """natmod.read_header (the .mpy header: magic 'M' or 'C', version, sub_version, arch,
+    arch_flags, ...) with a file that is not one as a one-line MicroformerError."""
     from ..firmware import FirmwareError
 
     try:
-        with open(path, "rb") as f:
-            head = f.read(16)
-        if head[:1] == b"C":
-            return dict(_natmod().read_header(b"M" + head[1:]), magic="C")
         return _natmod().read_header(path)
     except FirmwareError as e:
         raise MicroformerError(str(e)) from None
-    except OSError as e:
-        raise MicroformerError(f"{path}: {e.strerror}") from None
 
 
 def mpy_name(h):

@@ -104,8 +104,9 @@ def _read_uint(data, pos):
 
 
 def read_header(path):
-    """{"magic", "version", "sub_version", "arch", "arch_code", "arch_flags",
-    "small_int_bits"} from an .mpy file (or its bytes); FirmwareError when it is not one."""
+    """{"magic" ('M' MicroPython, 'C' CircuitPython), "version", "sub_version", "arch",
+    "arch_code", "arch_flags", "small_int_bits"} from an .mpy file (or its bytes);
+    FirmwareError when it is not one."""
     if isinstance(path, (bytes, bytearray, memoryview)):
         data, name = bytes(path[:16]), "data"
     else:
@@ -115,9 +116,10 @@ def read_header(path):
         except OSError as e:
             raise FirmwareError(f"{path}: {e.strerror}") from None
         name = str(path)
-    if len(data) < 4 or data[0] != ord("M"):
+    # CircuitPython's .mpy files carry the same header after the magic 'C'.
+    if len(data) < 4 or data[0] not in b"MC":
         raise FirmwareError(f"{name} is not an .mpy file (first bytes {data[:4].hex() or 'none'}, "
-                            f"expected 'M' and a version)")
+                            f"expected 'M' (MicroPython) or 'C' (CircuitPython) and a version)")
     flags = 0
     if data[2] & MPY_FEATURE_ARCH_FLAGS:
         try:
@@ -125,7 +127,7 @@ def read_header(path):
         except ValueError:
             raise FirmwareError(f"{name}: .mpy header announces arch flags but is cut short") from None
     h = decode_features(data[1], data[2] & ~MPY_FEATURE_ARCH_FLAGS, data[3], flags)
-    return {"magic": "M", **h}
+    return {"magic": chr(data[0]), **h}
 
 
 def board_mpy(mpy):
