@@ -101,8 +101,9 @@ MODELS = {
 TRANSFORMERS = [k for k in MODELS if k.startswith("tf_")]
 
 
-def convert(model, samples=32, seed=0):
-    """Full-integer conversion with int8 input and output."""
+def convert(model, samples=32, seed=0, positive=False):
+    """Full-integer conversion with int8 input and output. positive: calibration inputs are
+    |N(0, 1)|, so the input zero point is -128 (the largest input offset, 128)."""
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
@@ -110,7 +111,8 @@ def convert(model, samples=32, seed=0):
 
     def rep():
         for _ in range(samples):
-            yield [rng.standard_normal(shape).astype(np.float32)]
+            v = rng.standard_normal(shape).astype(np.float32)
+            yield [np.abs(v) if positive else v]
 
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]

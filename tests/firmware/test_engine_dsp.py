@@ -16,7 +16,6 @@ import shutil
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 import fwutil
@@ -35,28 +34,6 @@ def _tools():
     import cortex_m_vs_tflm
 
     return cortex_m_vs_tflm
-
-
-def _convert(model, positive):
-    """Full-integer conversion, int8 in/out. positive: calibration inputs in [0, 3), so
-    the input zero point is -128 (the largest input offset, 128)."""
-    import tensorflow as tf
-
-    rng = np.random.default_rng(1)
-    shape = [1] + list(model.input_shape[1:])
-
-    def rep():
-        for _ in range(24):
-            v = rng.standard_normal(shape).astype(np.float32)
-            yield [np.abs(v) if positive else v]
-
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = rep
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    return conv.convert()
 
 
 def _conv_corners():
@@ -127,7 +104,9 @@ def test_dsp_and_portable_kernels_equal_host(builder, positive, harnesses, tmp_p
     import _uformer
 
     cmp, hs = harnesses
-    model = _convert(builder(), positive)
+    import zoo
+
+    model = zoo.convert(builder(), samples=24, seed=1, positive=positive)
     info = _uformer.Model(model).input_info(0)
     if positive:
         assert info[3] == -128, f"input zero point {info[3]}, expected -128"
