@@ -188,13 +188,8 @@ def main(argv=None):
     results["natmod"]["armv7emsp"]["heap_qemu_m4"] = used
     print(f"  armv7emsp on QEMU_M4: import takes {used} B of heap ({left} B free after)")
 
-    files, expected = lib_tree(nat, "_uformer_natmod.mpy"), {}
-    for n in names:
-        model = zoo.get(n)
-        samples = fwutil.inputs(_uformer, model, samples=args.invokes)
-        files[n + ".tflite"] = model
-        files[n + ".in"] = fwutil.pack(samples)
-        expected[n] = fwutil.reference(_uformer, model, samples)
+    models, expected = fwutil.zoo_files(_uformer, names, args.invokes)
+    files = {**lib_tree(nat, "_uformer_natmod.mpy"), **models}
     img = out / "speed.img"
     img.write_bytes(romfs.build(files))
     with qemu.booted("QEMU_M4", fw.firmware, romfs=img) as b:

@@ -76,13 +76,7 @@ def main(argv=None):
         fw = builder.build("QEMU_M4", args.micropython, out / "firmware").firmware
 
     names = [n for n in args.models.split(",") if n]
-    files, expected = {}, {}
-    for n in names:
-        model = zoo.get(n)
-        samples = fwutil.inputs(_uformer, model, samples=args.invokes)
-        files[n + ".tflite"] = model
-        files[n + ".in"] = fwutil.pack(samples)
-        expected[n] = fwutil.reference(_uformer, model, samples)
+    files, expected = fwutil.zoo_files(_uformer, names, args.invokes)
     img = out / "models.romfs"
     img.write_bytes(romfs.build(files))
     code = "import time\n" + SCRIPT.format(names=names, invokes=args.invokes)

@@ -36,6 +36,21 @@ def pack(samples):
     return b"".join(b"".join(row) for row in samples)
 
 
+def zoo_files(engine, names, samples):
+    """For a ROMFS image: {"<name>.tflite": model, "<name>.in": packed inputs} of the zoo
+    models `names`, and {name: reference outputs} the board must print for them."""
+    import zoo
+
+    files, expected = {}, {}
+    for n in names:
+        model = zoo.get(n)
+        rows = inputs(engine, model, samples=samples)
+        files[n + ".tflite"] = model
+        files[n + ".in"] = pack(rows)
+        expected[n] = reference(engine, model, rows)
+    return files, expected
+
+
 # Reads the model (from a file, or in place from /rom) and the packed inputs, runs every
 # sample and prints "OUT sample output hex" lines plus the instructions/time per invoke.
 SCRIPT = """
