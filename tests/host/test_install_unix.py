@@ -241,13 +241,19 @@ def test_install_puts_the_natmod_on_stock_micropython_and_models_run_bit_identic
     assert code == 0, err
     assert "0 files copied" in out and "checked on the board: import _uformer" in out, out
     # A zoo-style model through the installed natmod: the same bytes as CPython's _uformer.
+    assert_board_matches_cpython(board, tmp_path, 3)
+
+
+def assert_board_matches_cpython(board, tmp_path, variant):
+    """A zoo-style model (test_push_unix._model(variant)) with a fixed input gives the board's
+    _uformer the same output bytes as CPython's."""
     import _uformer
 
     sys.path.insert(0, os.path.join(ROOT, "tests", "host"))
     from test_push_unix import _model
 
     mp = tmp_path / "m.tflite"
-    mp.write_bytes(_model(3))
+    mp.write_bytes(_model(variant))
     m = _uformer.Model(mp.read_bytes())
     inp = m.input(0)
     for i in range(len(inp)):
@@ -343,18 +349,6 @@ def test_circuitpython_natmod_installs_and_runs_bit_identical(tmp_path, capsys):
         lib = pathlib.Path(b.root) / "lib"
         assert res["board"]["impl"] == "circuitpython" and res["check"]["ops"] > 0
         assert (lib / "_uformer.mpy").read_bytes()[:1] == b"C"
-        import _uformer
-
-        sys.path.insert(0, os.path.join(ROOT, "tests", "host"))
-        from test_push_unix import _model
-
-        mp = tmp_path / "m.tflite"
-        mp.write_bytes(_model(5))
-        m = _uformer.Model(mp.read_bytes())
-        inp = m.input(0)
-        for i in range(len(inp)):
-            inp[i] = (i * 37) % 61 - 30
-        m.invoke()
-        assert _run_model_on_board(b, mp, "m.tflite") == bytes(m.output(0))
+        assert_board_matches_cpython(b, tmp_path, 5)
     finally:
         b.close()
