@@ -223,9 +223,10 @@ def fit_warnings(labels, train_acc, val_acc):
     return out
 
 
-def _fit(keras, models, cfg, mean, std, info, x, y, o, n_classes, progress, val=None,
-         desc="train", groups=(), aug=None):
-    """Build and train one model on (x, y); -> (model, history, seconds)."""
+def _fit(keras, models, cfg, mean, std, info, x, y, o, n_classes, progress, aug, val=None,
+         desc="train", groups=()):
+    """Build and train one model on (x, y) with augmentation `aug` ({name: strength}, as
+    data.resolve_augment gives it); -> (model, history, seconds)."""
     keras.utils.set_random_seed(o["seed"])
     model = models.build_model(cfg, mean, std, info)
     if o["qat"]:
@@ -254,9 +255,7 @@ def _fit(keras, models, cfg, mean, std, info, x, y, o, n_classes, progress, val=
                 monitor="val_loss", patience=o["patience"], restore_best_weights=True))
     t0 = time.perf_counter()
     hist = model.fit(
-        _batches(keras, x, y, class_w[y], batch,
-                 D.parse_augment(o["augment"]) if aug is None else aug, mean, std,
-                 o["seed"], n_classes, groups),
+        _batches(keras, x, y, class_w[y], batch, aug, mean, std, o["seed"], n_classes, groups),
         validation_data=validation, epochs=epochs, verbose=0, callbacks=callbacks)
     seconds = time.perf_counter() - t0
     if o["qat"]:
@@ -321,8 +320,8 @@ def train(data_dir, progress=True, log=print, warn=None, **opts):
         info["event"] = event
     n_classes = len(ds.labels)
     model, history, seconds = _fit(keras, models, cfg, mean, std, info, sp.x["train"],
-                                   sp.y["train"], o, n_classes, progress,
-                                   val=(sp.x["val"], sp.y["val"]), groups=groups, aug=aug)
+                                   sp.y["train"], o, n_classes, progress, aug,
+                                   val=(sp.x["val"], sp.y["val"]), groups=groups)
     val_acc = accuracy(model, sp.x["val"], sp.y["val"])
     train_acc = accuracy(model, sp.x["train"], sp.y["train"])
     epochs_run = len(history.get("loss", []))
@@ -336,7 +335,7 @@ def train(data_dir, progress=True, log=print, warn=None, **opts):
         xa = np.concatenate([sp.x["train"], sp.x["val"]])
         ya = np.concatenate([sp.y["train"], sp.y["val"]])
         model, _, more = _fit(keras, models, cfg, mean, std, info, xa, ya, o_refit, n_classes,
-                              progress, desc="refit", groups=groups, aug=aug)
+                              progress, aug, desc="refit", groups=groups)
         seconds += more
     test_acc = accuracy(model, sp.x["test"], sp.y["test"])
     # JSON has no NaN (MicroPython's json refuses it): an empty split's accuracy is null.
