@@ -13,6 +13,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <time.h>
 
 #include "mf.h"
 
@@ -293,6 +294,48 @@ static PyObject *Model_invoke(ModelObject *self, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
+#if MF_PROFILE
+/* The profile's clock: a monotonic nanosecond count, wrapping modulo 2^32 (the engine
+ * takes differences in uint32_t, so a node may take up to 4.29 s). */
+static uint32_t clock_ns(void *ctx) {
+    (void)ctx;
+    struct timespec ts;
+#if defined(CLOCK_MONOTONIC)
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+#else
+    timespec_get(&ts, TIME_UTC);
+#endif /* CLOCK_MONOTONIC */
+    return (uint32_t)((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+}
+
+/* profile(): invoke once, timing every node. ("ns", ((op, fused, ticks), ...)), one entry
+ * per node in execution order: fused 0 for a node that runs its op, 1 for one that runs
+ * a fused chain (its ticks are the chain's), 2 for a node that chain absorbed (0 ticks). */
+static PyObject *Model_profile(ModelObject *self, PyObject *unused) {
+    if (check_owner(self) != 0) {
+        return NULL;
+    }
+    int n = mf_num_nodes(self->m);
+    uint32_t *ticks = PyMem_Malloc(sizeof(uint32_t) * (size_t)(n ? n : 1));
+    if (ticks == NULL) {
+        return PyErr_NoMemory();
+    }
+    mf_invoke_profiled(self->m, clock_ns, NULL, ticks, n);
+    PyObject *nodes = PyTuple_New(n);
+    for (int i = 0; nodes != NULL && i < n; i++) {
+        PyObject *e = Py_BuildValue("(siI)", mf_node_op_name(self->m, i), mf_node_fused(self->m, i),
+            (unsigned int)ticks[i]);
+        if (e == NULL) {
+            Py_CLEAR(nodes);
+            break;
+        }
+        PyTuple_SET_ITEM(nodes, i, e);
+    }
+    PyMem_Free(ticks);
+    return nodes == NULL ? NULL : Py_BuildValue("(sN)", "ns", nodes);
+}
+#endif /* MF_PROFILE */
+
 /* A C-contiguous float32 export of obj ("samples", "mean", "std") into view, or -1 with
  * TypeError. Its element count is view->len / 4. */
 static int get_f32_buffer(PyObject *obj, Py_buffer *view, const char *what) {
@@ -419,6 +462,11 @@ static PyMethodDef Model_methods[] = {
         "set_input(i, samples, mean, std, start=0): normalize and quantize a float32 window into input i "
         "(the engine's mf_write_window)"},
     {"invoke", (PyCFunction)Model_invoke, METH_NOARGS, "run the model once"},
+#if MF_PROFILE
+    {"profile", (PyCFunction)Model_profile, METH_NOARGS,
+        "invoke once, timing each node: (unit, ((op, fused, ticks), ...)); unit 'ns', fused 0 own op, "
+        "1 runs a fused chain (charged with it), 2 absorbed by a later fused node (0 ticks)"},
+#endif /* MF_PROFILE */
     {"metadata", (PyCFunction)Model_metadata, METH_O, "bytes of metadata entry `name`, or None"},
     {NULL, NULL, 0, NULL},
 };

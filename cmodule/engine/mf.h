@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mf_config.h"  /* MF_PROFILE: whether this build has mf_invoke_profiled */
+
 #define MF_VERSION "0.1.0"
 
 typedef enum {
@@ -86,6 +88,23 @@ mf_status_t mf_model_init(const uint8_t *buf, size_t len, uint8_t *arena, size_t
 
 /* Runs the graph once. Cannot fail on the model's account after a successful init. */
 void mf_invoke(mf_model_t *m);
+
+#if MF_PROFILE
+/* A caller's clock: any unit, wrapping modulo 2^32 (differences are taken in uint32_t). */
+typedef uint32_t (*mf_clock_fn)(void *ctx);
+
+/* mf_invoke, timing each node with now(ctx): node_ticks[i] = the clock's ticks across node
+ * i, for the first n_ticks nodes (give mf_num_nodes entries to get them all; every node
+ * runs either way, and the outputs are the bytes mf_invoke computes). A node that runs a
+ * fused chain is charged with the whole chain; the nodes it absorbed (mf_node_fused 2)
+ * get 0 and no clock reads. Two clock reads per node that runs: a clock that costs time
+ * adds to each node's ticks. */
+void mf_invoke_profiled(mf_model_t *m, mf_clock_fn now, void *ctx, uint32_t *node_ticks, int n_ticks);
+
+/* How node i runs: 0 its own op, 1 a fused chain ending at it (it absorbed earlier nodes),
+ * 2 absorbed (a later fused node runs it), -1 when i is out of range. */
+int mf_node_fused(const mf_model_t *m, int i);
+#endif /* MF_PROFILE */
 
 size_t mf_arena_used(const mf_model_t *m);
 int mf_num_inputs(const mf_model_t *m);

@@ -47,6 +47,14 @@
 #define MF_TERSE_ERRORS 0
 #endif /* MF_TERSE_ERRORS */
 
+/* mf_invoke_profiled and mf_node_fused: per-node ticks for Model.profile() and
+ * `microformer bench --profile`. 1 by default (host and firmware, so a board can be
+ * profiled as it ships); 0 leaves them out: 140 bytes less flash on Cortex-M4 -Os, and the
+ * bindings then have no Model.profile. */
+#ifndef MF_PROFILE
+#define MF_PROFILE 1
+#endif /* MF_PROFILE */
+
 /* For the per-element steps of hot loops, which -Os would otherwise keep as one shared
  * out-of-line function (a call per element). */
 #if defined(__GNUC__)
