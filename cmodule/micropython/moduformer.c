@@ -5,6 +5,7 @@
  * the CPython build (cmodule/cpython/moduformer.c):
  *   Model(model, arena_size=None, arena=None) .arena_size .num_inputs .num_outputs .ops
  *       .input_info(i) .output_info(i) .input(i) .output(i) .invoke() .metadata(name)
+ *       .profile() (when the engine is built with MF_PROFILE, the default)
  *       .set_input(i, samples, mean, std, start=0)
  *   arena_size(buf), ARENA_TAG, OPS, version
  * Engine errors become ValueError (bad model or argument), NotImplementedError
@@ -32,6 +33,12 @@
 #include "py/objtuple.h"
 
 #include "mf.h"
+
+#if MICROPY_ENABLE_DYNRUNTIME
+#include "py/smallint.h"  // the wrap of time.ticks_us, the native module's profile clock
+#else
+#include "py/mphal.h"  // the profile's clocks (a native module has no HAL)
+#endif /* MICROPY_ENABLE_DYNRUNTIME */
 
 #if !MICROPY_PY_BUILTINS_MEMORYVIEW
 #error "_uformer needs MICROPY_PY_BUILTINS_MEMORYVIEW (tensors are exposed as memoryviews)"
@@ -394,20 +401,93 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(uformer_model_set_input_obj, 5, 6, uf
 /******************************************************************************/
 // invoke, metadata
 
-static mp_obj_t uformer_model_invoke(mp_obj_t self_in) {
+// The Model, ready to run: uformer_get_model's check, and ValueError when the object
+// holding the model bytes was resized (its bytes moved) after the load, since the engine
+// reads weights from them on every run.
+static uformer_model_obj_t *uformer_get_runnable(mp_obj_t self_in) {
     uformer_model_obj_t *self = uformer_get_model(self_in);
-    // The engine reads weights from the model bytes on every run: refuse to run when the
-    // object holding them was resized (its bytes moved) after the load.
     mp_buffer_info_t bufinfo = { .buf = NULL, .len = 0 };
     if (!mp_get_buffer(self->buf_obj, &bufinfo, MP_BUFFER_READ) || bufinfo.buf != self->buf || bufinfo.len != self->len) {
         mp_raise_msg_varg(&mp_type_ValueError,
             MP_ERROR_TEXT("model buffer changed since load (was %u bytes, now %u): load the model again"),
             (unsigned int)self->len, (unsigned int)bufinfo.len);
     }
-    mf_invoke(self->model);
+    return self;
+}
+
+static mp_obj_t uformer_model_invoke(mp_obj_t self_in) {
+    mf_invoke(uformer_get_runnable(self_in)->model);
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(uformer_model_invoke_obj, uformer_model_invoke);
+
+#if MF_PROFILE
+// profile(): invoke once, timing every node. (unit, ((op, fused, ticks), ...)), one entry
+// per node in execution order; fused 0: the node runs its op, 1: it runs a fused chain
+// (its ticks are the chain's), 2: that chain absorbed it (0 ticks). The unit is the
+// port's best clock: "cpu" (time.ticks_cpu's counter: CPU cycles on stm32 and esp32)
+// where the port has one, else "us" (ticks_us; the unix and qemu ports' ticks_cpu is 0).
+#if MICROPY_ENABLE_DYNRUNTIME
+// A native module reaches no HAL: time.ticks_us through the runtime (a call per read,
+// which adds to every node's ticks).
+static uint32_t uformer_clock_call(void *ctx) {
+    return (uint32_t)mp_obj_get_int_truncated(mp_call_function_n_kw(MP_OBJ_FROM_PTR(ctx), 0, 0, NULL));
+}
+#else
+static uint32_t uformer_clock_cpu(void *ctx) {
+    (void)ctx;
+    return (uint32_t)mp_hal_ticks_cpu();
+}
+
+static uint32_t uformer_clock_us(void *ctx) {
+    (void)ctx;
+    return (uint32_t)mp_hal_ticks_us();
+}
+#endif /* MICROPY_ENABLE_DYNRUNTIME */
+
+static mp_obj_t uformer_model_profile(mp_obj_t self_in) {
+    uformer_model_obj_t *self = uformer_get_runnable(self_in);
+    int n = mf_num_nodes(self->model);
+    const char *unit = "us";
+    uint32_t mask = 0xffffffffu;
+    #if MICROPY_ENABLE_DYNRUNTIME
+    mp_obj_t dest[2];
+    mp_load_method_maybe(mp_import_name(MP_QSTR_time, mp_const_none, MP_OBJ_NEW_SMALL_INT(0)), MP_QSTR_ticks_us, dest);
+    if (dest[0] == MP_OBJ_NULL) {
+        mp_raise_NotImplementedError(MP_ERROR_TEXT("profile() needs time.ticks_us, which this port lacks"));
+    }
+    mf_clock_fn now = uformer_clock_call;
+    void *ctx = MP_OBJ_TO_PTR(dest[0]);
+    // ticks_us wraps at MICROPY_PY_TIME_TICKS_PERIOD, which no port changes from its
+    // default, the small-int range (dynruntime.h does not define it).
+    mask = (uint32_t)MP_SMALL_INT_POSITIVE_MASK;
+    #else
+    // A stub ticks_cpu returns 0; a running cycle counter does not read 0 twice in a row.
+    mf_clock_fn now = uformer_clock_us;
+    void *ctx = NULL;
+    if (mp_hal_ticks_cpu() != 0 || mp_hal_ticks_cpu() != 0) {
+        now = uformer_clock_cpu;
+        unit = "cpu";
+    }
+    #endif /* MICROPY_ENABLE_DYNRUNTIME */
+    uint32_t *ticks = (uint32_t *)uformer_alloc(sizeof(uint32_t) * (size_t)n, "profile ticks");
+    mf_invoke_profiled(self->model, now, ctx, ticks, n);
+    mp_obj_tuple_t *nodes = MP_OBJ_TO_PTR(mp_obj_new_tuple(n, NULL));
+    for (int i = 0; i < n; i++) {
+        const char *name = mf_node_op_name(self->model, i);
+        mp_obj_t e[3] = {
+            mp_obj_new_str(name, strlen(name)),
+            MP_OBJ_NEW_SMALL_INT(mf_node_fused(self->model, i)),
+            mp_obj_new_int_from_uint(ticks[i] & mask),
+        };
+        nodes->items[i] = mp_obj_new_tuple(3, e);
+    }
+    m_del(uint32_t, ticks, n);
+    mp_obj_t out[2] = { mp_obj_new_str(unit, strlen(unit)), MP_OBJ_FROM_PTR(nodes) };
+    return mp_obj_new_tuple(2, out);
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(uformer_model_profile_obj, uformer_model_profile);
+#endif /* MF_PROFILE */
 
 static mp_obj_t uformer_model_metadata(mp_obj_t self_in, mp_obj_t name_in) {
     uformer_model_obj_t *self = uformer_get_model(self_in);
@@ -485,6 +565,9 @@ static const mp_rom_map_elem_t uformer_model_locals_dict_table[] = {
     { MP_ROM_QSTR(MP_QSTR_output), MP_ROM_PTR(&uformer_model_output_obj) },
     { MP_ROM_QSTR(MP_QSTR_set_input), MP_ROM_PTR(&uformer_model_set_input_obj) },
     { MP_ROM_QSTR(MP_QSTR_invoke), MP_ROM_PTR(&uformer_model_invoke_obj) },
+    #if MF_PROFILE
+    { MP_ROM_QSTR(MP_QSTR_profile), MP_ROM_PTR(&uformer_model_profile_obj) },
+    #endif /* MF_PROFILE */
     { MP_ROM_QSTR(MP_QSTR_metadata), MP_ROM_PTR(&uformer_model_metadata_obj) },
 };
 static MP_DEFINE_CONST_DICT(uformer_model_locals_dict, uformer_model_locals_dict_table);

@@ -90,7 +90,7 @@ static mp_obj_t uformer_natmod_new_memoryview(byte typecode, size_t nitems, void
 // The Model type and its methods, filled in by mpy_init (they hold load-time qstrs).
 // Not static: mpy_ld relocates only external bss symbols.
 mp_obj_full_type_t uformer_model_type;
-mp_map_elem_t uformer_model_locals_dict_table[7];
+mp_map_elem_t uformer_model_locals_dict_table[7 + MF_PROFILE];
 static MP_DEFINE_CONST_DICT(uformer_model_locals_dict, uformer_model_locals_dict_table);
 
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
@@ -109,6 +109,9 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     uformer_model_locals_dict_table[4] = (mp_map_elem_t) { MP_OBJ_NEW_QSTR(MP_QSTR_set_input), MP_OBJ_FROM_PTR(&uformer_model_set_input_obj) };
     uformer_model_locals_dict_table[5] = (mp_map_elem_t) { MP_OBJ_NEW_QSTR(MP_QSTR_invoke), MP_OBJ_FROM_PTR(&uformer_model_invoke_obj) };
     uformer_model_locals_dict_table[6] = (mp_map_elem_t) { MP_OBJ_NEW_QSTR(MP_QSTR_metadata), MP_OBJ_FROM_PTR(&uformer_model_metadata_obj) };
+    #if MF_PROFILE
+    uformer_model_locals_dict_table[7] = (mp_map_elem_t) { MP_OBJ_NEW_QSTR(MP_QSTR_profile), MP_OBJ_FROM_PTR(&uformer_model_profile_obj) };
+    #endif /* MF_PROFILE */
     MP_OBJ_TYPE_SET_SLOT(&uformer_model_type, locals_dict, (void *)&uformer_model_locals_dict, 3);
 
     mp_store_global(MP_QSTR_Model, MP_OBJ_FROM_PTR(&uformer_model_type));
