@@ -49,19 +49,20 @@ mf_real_t mf_real_mul(mf_real_t a, mf_real_t b) {
     if (a == 0 || b == 0) {
         return 0;
     }
-    /* Shift-add, one bit of b per step with the sum shifted right (its lost bits kept as
-     * sticky): acc ends as floor(ma * 2^10 * mb / 2^53), at least 2^61. The 2^10 gives
-     * guard room without overflow (acc + ma < 2^64). */
-    const uint64_t ma = mf_real_sig(a) << 10;
-    uint64_t mb = mf_real_sig(b), acc = 0;
-    int sticky = 0;
-    do {  /* 53 steps: mb's top bit is bit 52 */
-        acc += (mb & 1) ? ma : 0;
-        sticky |= (int)acc & 1;
-        acc >>= 1;
-        mb >>= 1;
-    } while (mb != 0);
-    return mf_real_pack(acc, sticky, mf_real_exp(a) + mf_real_exp(b) + 43);
+    /* The exact 106-bit product of the significands from four 32x32->64 products (one
+     * UMULL each on Cortex-M3 and up): p = hi * 2^64 + lo, in [2^104, 2^106). pack gets
+     * floor(p / 2^51), in [2^53, 2^55), and whether the 51 bits below it are nonzero as
+     * the sticky bit. */
+    const uint64_t ma = mf_real_sig(a), mb = mf_real_sig(b);
+    const uint32_t a0 = (uint32_t)ma, a1 = (uint32_t)(ma >> 32);
+    const uint32_t b0 = (uint32_t)mb, b1 = (uint32_t)(mb >> 32);
+    const uint64_t p00 = (uint64_t)a0 * b0, p01 = (uint64_t)a0 * b1;
+    const uint64_t p10 = (uint64_t)a1 * b0, p11 = (uint64_t)a1 * b1;
+    const uint64_t mid = (p00 >> 32) + (uint32_t)p01 + (uint32_t)p10;  /* < 3 * 2^32 */
+    const uint64_t lo = (uint32_t)p00 | (mid << 32);
+    const uint64_t hi = p11 + (p01 >> 32) + (p10 >> 32) + (mid >> 32);
+    return mf_real_pack((hi << 13) | (lo >> 51), (lo & (((uint64_t)1 << 51) - 1)) != 0,
+        mf_real_exp(a) + mf_real_exp(b) + 51);
 }
 
 /* Restoring long division, one quotient bit per step: returns q * 2^bits +
