@@ -312,6 +312,20 @@ class Model:
             self.set_input(x)
         self.engine.invoke()
 
+    def profile(self, x=None):
+        """Run one window (as invoke does) with the engine timing every node:
+        (unit, ((op, fused, ticks), ...)), one entry per node in execution order. unit:
+        "cpu" (the port's time.ticks_cpu counter) or "us" on MicroPython, "ns" on CPython.
+        fused: 0 the node runs its op; 1 it runs a fused chain and its ticks are the
+        chain's; 2 a later fused node runs it (0 ticks). NotImplementedError when the
+        engine was built without the profiler (MF_PROFILE 0)."""
+        run = getattr(self.engine, "profile", None)
+        if run is None:
+            raise NotImplementedError("this _uformer has no profiler (its engine was built with MF_PROFILE 0)")
+        if x is not None:
+            self.set_input(x)
+        return run()
+
     def predict(self, x=None):
         """Run one window; the float outputs as an array('f') that the next call reuses."""
         self.invoke(x)

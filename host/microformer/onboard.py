@@ -1,4 +1,4 @@
-"""Code that runs on the board for `push` and `bench`.
+"""Code that runs on the board for `push` and `bench` (and `bench --profile`).
 
 The host sends this file's source over the raw REPL (`exec` into a dict named `_mf`, so the
 board's globals stay clean) and calls its functions one at a time; in the simulator the
@@ -245,33 +245,61 @@ def _clock():
     return (lambda: ns() // 1000), (lambda a, b: a - b)
 
 
+def _engine():
+    """_uformer, or None when this firmware lacks it (see NO_ENGINE)."""
+    try:
+        import _uformer
+    except ImportError:
+        return None
+    return _uformer
+
+
+NO_ENGINE = "this firmware has no _uformer: flash a microformer build (microformer firmware build)"
+
+
+def _load(uf, path):
+    """(model bytes, _uformer.Model) of the file at path, or (None, error text)."""
+    with open(path, "rb") as f:
+        buf = f.read()
+    try:
+        return buf, uf.Model(buf)
+    except (ValueError, NotImplementedError, MemoryError) as e:
+        return None, "%s: %s: %s" % (path, type(e).__name__, e)
+
+
+def _fill(m):
+    """A fixed, non-constant input (the kernels take the same paths on every run)."""
+    inp = m.input(0)
+    int8 = m.input_info(0)[1] == "b"
+    for i in range(len(inp)):
+        inp[i] = ((i * 37) % 61 - 30) if int8 else ((i % 13) - 6) * 0.25
+
+
+def _runtime(uf):
+    import sys
+
+    return {"impl": sys.implementation.name,
+            "machine": getattr(sys.implementation, "_machine", sys.platform),
+            "engine": getattr(uf, "version", "?")}
+
+
 def bench(path, n, warmup=3):
     """Load the model at path in the engine, invoke it n times; latency percentiles in us
     (nearest rank), arena and model bytes, free heap before and after loading."""
     import gc
-    import sys
 
-    try:
-        import _uformer
-    except ImportError:
-        return {"error": "this firmware has no _uformer: flash a microformer build "
-                         "(microformer firmware build)"}
+    uf = _engine()
+    if uf is None:
+        return {"error": NO_ENGINE}
     mem_free = getattr(gc, "mem_free", None)
     gc.collect()
     before = mem_free() if mem_free else -1
-    with open(path, "rb") as f:
-        buf = f.read()
-    try:
-        m = _uformer.Model(buf)
-    except (ValueError, NotImplementedError, MemoryError) as e:
-        return {"error": "%s: %s: %s" % (path, type(e).__name__, e)}
+    buf, m = _load(uf, path)
+    if buf is None:
+        return {"error": m}
     gc.collect()
     after = mem_free() if mem_free else -1
-    inp = m.input(0)
-    int8 = m.input_info(0)[1] == "b"
-    for i in range(len(inp)):
-        # A fixed, non-constant input (the kernels take the same paths on every run).
-        inp[i] = ((i * 37) % 61 - 30) if int8 else ((i % 13) - 6) * 0.25
+    _fill(m)
     us, diff = _clock()
     for _ in range(warmup):
         m.invoke()
@@ -284,7 +312,7 @@ def bench(path, n, warmup=3):
     total = 0
     for v in lat:
         total += v
-    return {
+    out = {
         "n": n,
         "p50_us": lat[(50 * n + 99) // 100 - 1],
         "p99_us": lat[(99 * n + 99) // 100 - 1],
@@ -296,10 +324,37 @@ def bench(path, n, warmup=3):
         "heap_free_before": before,
         "heap_free": after,
         "ops": len(m.ops),
-        "impl": sys.implementation.name,
-        "machine": getattr(sys.implementation, "_machine", sys.platform),
-        "engine": getattr(_uformer, "version", "?"),
     }
+    out.update(_runtime(uf))
+    return out
+
+
+def profile(path, n, warmup=3):
+    """Load the model at path, run the engine's profiled invoke (Model.profile) n times:
+    per node [op, fused, ticks summed over the n runs] and the clock's unit ("ns" CPython,
+    "cpu" or "us" MicroPython); fused 0 own op, 1 runs a fused chain (charged with it),
+    2 absorbed by one (0 ticks)."""
+    uf = _engine()
+    if uf is None:
+        return {"error": NO_ENGINE}
+    buf, m = _load(uf, path)
+    if buf is None:
+        return {"error": m}
+    if not hasattr(m, "profile"):
+        return {"error": "this firmware's _uformer has no profiler (its engine was built with MF_PROFILE 0)"}
+    _fill(m)
+    for _ in range(warmup):
+        m.invoke()
+    unit, nodes = m.profile()
+    ticks = [t for _, _, t in nodes]
+    for _ in range(n - 1):
+        _, run = m.profile()
+        for i in range(len(ticks)):
+            ticks[i] += run[i][2]
+    out = {"n": n, "unit": unit, "model_bytes": len(buf), "arena_bytes": m.arena_size,
+           "nodes": [[nodes[i][0], nodes[i][1], ticks[i]] for i in range(len(ticks))]}
+    out.update(_runtime(uf))
+    return out
 
 
 def probe(lib=None):

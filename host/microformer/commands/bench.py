@@ -1,4 +1,4 @@
-"""microformer bench (--port P | --sim DIR) [--model N] [-n K] [--json]: on-device speed.
+"""microformer bench (--port P | --sim DIR) [--model N] [-n K] [--profile] [--json]: on-device speed.
 
 Loads /models/N.tflite in the board's engine and times K invokes with the board's own clock
 (time.ticks_us): latency p50/p99 in us, the exact arena, the free heap left after loading,
@@ -6,6 +6,12 @@ the model bytes. On a serial board the app is interrupted for the measurement an
 after it. On the emulated QEMU_M4 (-icount shift=0) 1 us is 1000 instructions, so its numbers
 are instruction counts, identical on every run. In the simulator the engine runs on this
 computer's CPU (CPython build), which says nothing about a board's speed.
+
+--profile: where the time goes instead. The engine times every node of K invokes
+(Model.profile) with the board's finest clock (ticks_cpu where the port has a cycle
+counter, else ticks_us; nanoseconds in the simulator) and bench prints each op type's
+share of the total and the costliest nodes. A fused attention chain is charged to the node
+that runs it; the nodes it absorbed cost 0.
 """
 
 from ..cliutil import positive_int, print_json
@@ -24,6 +30,8 @@ def add_parser(sub):
     p.add_argument("-n", "--invokes", type=positive_int, default=100, help="timed invokes (default 100)")
     p.add_argument("--no-restart", action="store_true",
                    help="leave the board at the REPL afterwards instead of restarting the app")
+    p.add_argument("--profile", action="store_true",
+                   help="per-op share of the invoke time and the costliest nodes, timed by the engine")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -63,6 +71,67 @@ def bench(board, fname, n):
     return res
 
 
+def profile(board, fname, n):
+    """onboard.profile on the board: per node [op, fused, ticks summed over n invokes]."""
+    st = board.call("state", board.models_dir, fname)
+    if st["active"] is None:
+        raise DeviceError(f"{fname} on the {board.describe()} is unusable: "
+                          f"{st['problem'] or 'no model file'}")
+    # Two clock reads per node and a result tuple per invoke: slower than bench's invokes.
+    res = board.call("profile", st["active"], n, timeout=60.0 + n * 4.0)
+    if "error" in res:
+        raise DeviceError(f"profile on the {board.describe()}: {res['error']}")
+    res["model"] = fname
+    res["target"] = board.describe()
+    return res
+
+
+# How each clock's ticks read: the unit name, and the scale to microseconds (None: cycles).
+UNITS = {"ns": ("us", 1e-3), "us": ("us", 1.0), "cpu": ("cpu ticks", None)}
+FUSED = {1: "runs a fused chain", 2: "absorbed into a fused chain"}
+
+
+def profile_table(res, top=5):
+    """The lines `bench --profile` prints: one row per op type of the model (its nodes, its
+    share of the total ticks, its ticks per invoke) by share, then the `top` costliest nodes."""
+    nodes, n = res["nodes"], res["n"]
+    unit, scale = UNITS.get(res["unit"], (res["unit"], 1.0))
+    total = sum(t for _, _, t in nodes)
+
+    def share(t):
+        return f"{100.0 * t / total:5.1f} %" if total else "    - "
+
+    def per_invoke(t):
+        v = t / n * (scale or 1.0)
+        return f"{v:,.1f} {unit}" if scale else f"{v:,.0f} {unit}"
+
+    types = {}
+    for op, fused, t in nodes:
+        row = types.setdefault(op, [0, 0, 0, 0])  # nodes, ticks, chains run, absorbed
+        row[0] += 1
+        row[1] += t
+        row[2] += fused == 1
+        row[3] += fused == 2
+    width = max([len("op type")] + [len(op) for op in types])
+    lines = [f"  {'op type':<{width}}  nodes    share  per invoke"]
+    for op, (count, t, chains, absorbed) in sorted(types.items(), key=lambda kv: (-kv[1][1], kv[0])):
+        note = []
+        if chains:
+            note.append(f"{chains} {'runs a fused chain' if chains == 1 else 'run fused chains'}")
+        if absorbed:
+            note.append(f"{absorbed} absorbed into a fused chain")
+        lines.append(f"  {op:<{width}}  {count:5d}  {share(t)}  {per_invoke(t):>10}"
+                     + (f"  ({'; '.join(note)})" if note else ""))
+    lines.append(f"  {'all':<{width}}  {len(nodes):5d}  {share(total)}  {per_invoke(total):>10}")
+    ranked = sorted((i for i in range(len(nodes)) if nodes[i][1] != 2), key=lambda i: (-nodes[i][2], i))[:top]
+    lines.append(f"  costliest nodes (of {len(nodes)}, in execution order from 0):")
+    for i in ranked:
+        op, fused, t = nodes[i]
+        lines.append(f"    node {i:<4d} {op:<{width}}  {share(t)}  {per_invoke(t):>10}"
+                     + (f"  ({FUSED[fused]})" if fused in FUSED else ""))
+    return lines
+
+
 def slot_reserve(model_bytes, arena_bytes):
     """What a uformer.Slot with default sizes reserves for this model (the memory contract,
     docs/architecture.md): buffers * max_bytes + (max_arena + tag) + swap headroom."""
@@ -78,11 +147,23 @@ def slot_reserve(model_bytes, arena_bytes):
 def run(args):
     with target(args) as board:
         fname = pick_model(board, args.model)
-        res = bench(board, fname, args.invokes)
+        res = (profile if args.profile else bench)(board, fname, args.invokes)
         if board.kind == "serial" and not args.no_restart:
             board.restart()
     if args.json:
         print_json(res)
+        return 0
+    if args.profile:
+        print(f"{fname} on the {res['target']} ({res['impl']}, {res['machine']}; engine {res['engine']}): "
+              f"profile of {res['n']} invokes, {len(res['nodes'])} nodes")
+        for line in profile_table(res):
+            print(line)
+        if res["unit"] == "us" and "mps2" in str(res["machine"]):
+            print("  (emulated Cortex-M4 under qemu -icount shift=0: 1 us = 1000 instructions)")
+        elif res["unit"] == "cpu":
+            print("  (cpu ticks: the port's time.ticks_cpu counter, CPU cycles on most Cortex-M ports)")
+        elif board.kind == "sim":
+            print("  (simulator: the engine on this computer's CPU, not a board's speed)")
         return 0
     print(f"{fname} on the {res['target']} ({res['impl']}, {res['machine']}; engine {res['engine']}): "
           f"{res['n']} invokes")
