@@ -171,14 +171,15 @@ enum {
  * MF_ERR_ARENA error (prepare then returns ctx->err status via mf_ctx_status). */
 void *mf_alloc(mf_ctx_t *ctx, size_t bytes);
 
-/* The format of a load error: MF_MSG(code, ": %d; %u", "tensor %d has %u dims") is the
+/* The format of a load error: MF_MSG(NAME), a message of mf_messages.def, e.g.
+ * mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(TENSOR_TOO_MANY_DIMS), t, n, MF_MAX_DIMS). It is the
  * sentence, or with MF_TERSE_ERRORS a word that prints as "E<code>" followed by the
- * sentence's conversions (the second argument: ": " then "; "-separated), so the same
- * arguments print as "E12: 3; 9". host/microformer/engine_messages.py turns that back
- * into the sentence; tests/engine/test_engine_messages.py checks that codes are unique,
- * that conversions match the sentence and that the host's table is current. New
- * message: next free code. Messages the host cannot reconstruct (they depend on the
- * device or the firmware's op set) stay sentences in every build: MF_TEXT(format). */
+ * sentence's conversions (": " then "; "-separated), so the same arguments print as
+ * "E28: 3; 9; 6". host/microformer/engine_messages.py turns that back into the sentence.
+ * New message: a new last line of mf_messages.def, then `python -m
+ * microformer.engine_messages --write` (mf_messages.h and the host's table). Messages the
+ * host cannot reconstruct (they depend on the device or the firmware's op set) stay
+ * sentences in every build: MF_TEXT(format). */
 /* A conversion's argument type (mf_vformat; the terse word below). */
 enum { MF_MSG_ARG_END = 0, MF_MSG_ARG_D, MF_MSG_ARG_U, MF_MSG_ARG_S, MF_MSG_ARG_LD, MF_MSG_ARG_LU };
 #if MF_TERSE_ERRORS
@@ -200,16 +201,30 @@ typedef uint32_t mf_msg_t;
 #define MF_MSG_P2(c) MF_MSG_NEXT(c, MF_MSG_P1(c))
 #define MF_MSG_P3(c) MF_MSG_NEXT(c, MF_MSG_P2(c))
 #define MF_MSG_P4(c) MF_MSG_NEXT(c, MF_MSG_P3(c))
-#define MF_MSG(code, conversions, sentence) ((mf_msg_t)(code) | \
+#define MF_MSG_ENC(code, conversions, sentence) ((mf_msg_t)(code) | \
     MF_MSG_ARG(conversions, 2) << 10 | MF_MSG_ARG(conversions, MF_MSG_P1(conversions)) << 13 | \
     MF_MSG_ARG(conversions, MF_MSG_P2(conversions)) << 16 | MF_MSG_ARG(conversions, MF_MSG_P3(conversions)) << 19 | \
     MF_MSG_ARG(conversions, MF_MSG_P4(conversions)) << 22)
 #define MF_TEXT(format) 0u, format
 #else
 typedef const char *mf_msg_t;
-#define MF_MSG(code, conversions, sentence) sentence
+#define MF_MSG_ENC(code, conversions, sentence) sentence
 #define MF_TEXT(format) format
 #endif /* MF_TERSE_ERRORS */
+/* MF_MSG_<NAME> for every message: MF_MSG_ENC(code, conversions, sentence), generated
+ * because the preprocessor cannot look a sentence up by name in the .def; the expansion
+ * is the literal either way, so naming a message costs no byte. */
+#include "mf_messages.h"
+/* MF_MSG(NAME) is MF_MSG_<NAME>, pasted before anything expands NAME (a message may share
+ * its name with a macro, e.g. a file's limit). The three-argument form MF_MSG(code,
+ * conversions, sentence) is the numbered one it replaces, kept only for mf_runtime.c's
+ * messages (METADATA_*), which change with that file: once they are named, MF_MSG(name)
+ * is just MF_MSG_##name. */
+#define MF_MSG(...) MF_MSG_PICK_(MF_MSG_##__VA_ARGS__, MF_MSG_NUMBERED_, MF_MSG_NUMBERED_, MF_MSG_NAMED_, ~) \
+    (MF_MSG_##__VA_ARGS__, __VA_ARGS__)
+#define MF_MSG_PICK_(a, b, c, pick, ...) pick
+#define MF_MSG_NAMED_(msg, ...) msg
+#define MF_MSG_NUMBERED_(pasted, conv_, sentence_, code, conversions, sentence) MF_MSG_ENC(code, conversions, sentence)
 
 /* Formats "node N (OP): <message>" into ctx->err and returns st. Formats support
  * %d %u %ld %lu %s %%. */

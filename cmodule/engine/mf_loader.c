@@ -82,11 +82,10 @@ static mf_status_t load_index_list(const mf_fbt_t *t, int field, mf_meta_t *meta
     int16_t **out, uint8_t *count, mf_error_t *err, const char *what, int node) {
     mf_fbv_t v;
     if (mf_fbt_vec(t, field, 4, &v) == MF_FB_BAD) {
-        return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(42, ": %s; %d", "%s %d: index list out of bounds"), what, node);
+        return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(IO_LIST_BOUNDS), what, node);
     }
     if (v.count > MF_MAX_NODE_IO) {
-        return mf_set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(43, ": %s; %d; %u; %d",
-            "%s %d has %u tensors, engine supports up to %d"),
+        return mf_set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(IO_TOO_MANY_TENSORS),
             what, node, (unsigned)v.count, MF_MAX_NODE_IO);
     }
     int16_t *list = mf_meta_alloc(meta, (v.count ? v.count : 1) * sizeof(int16_t));
@@ -96,9 +95,7 @@ static mf_status_t load_index_list(const mf_fbt_t *t, int field, mf_meta_t *meta
     for (uint32_t i = 0; i < v.count; i++) {
         int32_t ix = mf_fbv_i32(&v, i);
         if (ix < (allow_absent ? -1 : 0) || ix >= n_tensors) {
-            return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(44, ": %s; %d; %d; %d",
-                "%s %d: tensor index %d out of range (model has %d)"),
-                what, node, (int)ix, n_tensors);
+            return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(IO_TENSOR_INDEX), what, node, (int)ix, n_tensors);
         }
         list[i] = (int16_t)ix;
     }
@@ -113,11 +110,10 @@ static mf_status_t load_node_io(const mf_fbt_t *t, mf_meta_t *meta, int n_tensor
     mf_error_t *err, int index) {
     mf_fbv_t v[2];
     if (mf_fbt_vec(t, OP_INPUTS, 4, &v[0]) == MF_FB_BAD || mf_fbt_vec(t, OP_OUTPUTS, 4, &v[1]) == MF_FB_BAD) {
-        return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(45, ": %d", "node %d: index list out of bounds"), index);
+        return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(NODE_IO_LIST_BOUNDS), index);
     }
     if (v[0].count > MF_MAX_NODE_IO || v[1].count > MF_MAX_NODE_IO) {
-        return mf_set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(46, ": %d; %u; %u; %d",
-            "node %d has %u inputs and %u outputs, engine supports up to %d each"),
+        return mf_set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(NODE_TOO_MANY_IO),
             index, (unsigned)v[0].count, (unsigned)v[1].count, MF_MAX_NODE_IO);
     }
     int16_t *list = mf_meta_alloc_aligned(meta, (v[0].count + v[1].count) * sizeof(int16_t), sizeof(int16_t));
@@ -130,9 +126,7 @@ static mf_status_t load_node_io(const mf_fbt_t *t, mf_meta_t *meta, int n_tensor
             int32_t ix = mf_fbv_i32(&v[k], i);
             /* Only inputs may be absent (-1). */
             if (ix < (k == 0 ? -1 : 0) || ix >= n_tensors) {
-                return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(47, ": %d; %d; %d",
-                    "node %d: tensor index %d out of range (model has %d)"),
-                    index, (int)ix, n_tensors);
+                return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(NODE_TENSOR_INDEX), index, (int)ix, n_tensors);
             }
             *at++ = (int16_t)ix;
         }
@@ -155,34 +149,31 @@ typedef struct {
 /* Load step 1: the file identifier, root table, schema version, subgraph 0 and limits. */
 static mf_status_t read_tables(const uint8_t *buf, size_t len, mf_tables_t *tb, mf_error_t *err) {
     if (buf != NULL && len >= 8 && !(buf[4] == 'T' && buf[5] == 'F' && buf[6] == 'L' && buf[7] == '3')) {
-        return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(53, "", "not a .tflite model: file identifier is not TFL3"));
+        return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(NOT_TFLITE_IDENTIFIER));
     }
     if (buf == NULL || mf_fb_root(buf, len, &tb->root) != MF_FB_OK) {
-        return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(54, ": %lu",
-            "not a .tflite model: bad root table (%lu bytes)"), (unsigned long)len);
+        return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(NOT_TFLITE_ROOT), (unsigned long)len);
     }
     uint32_t version = mf_fbt_u32(&tb->root, MODEL_VERSION, 0);
     if (version != 3) {
-        return mf_set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(55, ": %u",
-            "schema version %u, engine reads 3"), (unsigned)version);
+        return mf_set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(SCHEMA_VERSION), (unsigned)version);
     }
     mf_fbv_t subgraphs;
     if (mf_fbt_vec(&tb->root, MODEL_OPCODES, 4, &tb->opcodes) == MF_FB_BAD ||
         mf_fbt_vec(&tb->root, MODEL_SUBGRAPHS, 4, &subgraphs) == MF_FB_BAD ||
         mf_fbt_vec(&tb->root, MODEL_BUFFERS, 4, &tb->buffers) == MF_FB_BAD) {
-        return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(56, "", "model tables out of bounds"));
+        return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(MODEL_TABLES_BOUNDS));
     }
     if (subgraphs.count < 1) {
-        return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(57, "", "model has no subgraph"));
+        return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(NO_SUBGRAPH));
     }
     if (mf_fbv_table(&tb->root, &subgraphs, 0, &tb->sg) != MF_FB_OK ||
         mf_fbt_vec(&tb->sg, SG_TENSORS, 4, &tb->tensors) == MF_FB_BAD ||
         mf_fbt_vec(&tb->sg, SG_OPERATORS, 4, &tb->ops) == MF_FB_BAD) {
-        return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(58, "", "subgraph 0 out of bounds"));
+        return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(SUBGRAPH_BOUNDS));
     }
     if (tb->tensors.count > MF_MAX_TENSORS || tb->ops.count > MF_MAX_NODES) {
-        return mf_set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(59, ": %u; %u; %d; %d",
-            "model has %u tensors and %u ops, engine supports up to %d and %d"),
+        return mf_set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(MODEL_TOO_LARGE),
             (unsigned)tb->tensors.count, (unsigned)tb->ops.count, MF_MAX_TENSORS, MF_MAX_NODES);
     }
     return MF_OK;
@@ -273,12 +264,11 @@ static mf_status_t read_nodes(mf_model_box_t *box, const mf_fbv_t *opcodes, mf_e
         mf_node_t *node = &m->nodes[i];
         mf_fbt_t ot, oc, opt;
         if (mf_fbv_table(sg, &box->load->operators, i, &ot) != MF_FB_OK) {
-            return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(60, ": %u", "node %u: table out of bounds"), (unsigned)i);
+            return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(NODE_TABLE_BOUNDS), (unsigned)i);
         }
         uint32_t opcode_index = mf_fbt_u32(&ot, OP_OPCODE, 0);
         if (opcode_index >= opcodes->count || mf_fbv_table(root, opcodes, opcode_index, &oc) != MF_FB_OK) {
-            return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(61, ": %u; %u; %u",
-                "node %u: opcode index %u out of range (model has %u)"),
+            return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(NODE_OPCODE_INDEX),
                 (unsigned)i, (unsigned)opcode_index, (unsigned)opcodes->count);
         }
         int32_t code = mf_fbt_i32(&oc, OPCODE_BUILTIN, 0);
@@ -310,13 +300,10 @@ static mf_status_t read_nodes(mf_model_box_t *box, const mf_fbv_t *opcodes, mf_e
         }
         if (mf_fbt_has(&ot, OP_INTERMEDIATES) || mf_fbt_has(&ot, OP_CUSTOM_OPTIONS) ||
             mf_fbt_u8(&ot, OP_OPTIONS2_TYPE, 0) != 0) {
-            return mf_set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(62, ": %u; %s",
-                "node %u (%s): intermediates/custom options unsupported"),
-                (unsigned)i, mf_op_table[op].name);
+            return mf_set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(NODE_INTERMEDIATES), (unsigned)i, mf_op_table[op].name);
         }
         if (mf_fbt_table(&ot, OP_OPTIONS, &opt) == MF_FB_BAD) {
-            return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(63, ": %u; %s",
-                "node %u (%s): options out of bounds"), (unsigned)i, mf_op_table[op].name);
+            return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(NODE_OPTIONS_BOUNDS), (unsigned)i, mf_op_table[op].name);
         }
     }
     m->cache = mf_meta_alloc_back(meta, (size_t)max_io * sizeof(mf_tensor_t));
@@ -366,8 +353,7 @@ static mf_status_t place(mf_model_box_t *box, mf_error_t *err) {
     size_t act;
     int over = mf_plan(m, limit, &act);
     if (over >= 0) {
-        return mf_set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(193, ": %lu; %s; %d",
-            "arena needs more than %lu bytes (%s %d does not fit), the most this build can address"),
+        return mf_set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(ARENA_ADDRESS_LIMIT),
             (unsigned long)((MF_ALIGN - 1) + m->meta_used + limit),
             over < m->n_tensors ? "tensor" : "scratch of node",
             over < m->n_tensors ? over : over - m->n_tensors);

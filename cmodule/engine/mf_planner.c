@@ -16,8 +16,7 @@ mf_status_t mf_compute_lifetimes(mf_model_t *m, mf_error_t *err) {
     for (int i = 0; i < m->n_inputs; i++) {
         mf_plan_t *t = &m->plan[m->inputs[i]];
         if (t->kind == MF_T_CONST) {
-            return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(48, ": %d; %d",
-                "graph input %d (tensor %d) has constant data"), i, m->inputs[i]);
+            return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(GRAPH_INPUT_CONSTANT), i, m->inputs[i]);
         }
         t->first_use = -1;
         t->last_use = -1;
@@ -31,8 +30,7 @@ mf_status_t mf_compute_lifetimes(mf_model_t *m, mf_error_t *err) {
             }
             mf_plan_t *t = &m->plan[ix];
             if (t->kind != MF_T_CONST && t->first_use == INT16_MAX) {
-                return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(49, ": %d; %d",
-                    "node %d reads tensor %d before any node writes it"), n, ix);
+                return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(READ_BEFORE_WRITE), n, ix);
             }
             t->last_use = (int16_t)n;
         }
@@ -40,12 +38,10 @@ mf_status_t mf_compute_lifetimes(mf_model_t *m, mf_error_t *err) {
             int16_t ix = mf_node_output(node, k);
             mf_plan_t *t = &m->plan[ix];
             if (t->kind == MF_T_CONST) {
-                return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(50, ": %d; %d",
-                    "node %d writes constant tensor %d"), n, ix);
+                return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(WRITES_CONSTANT), n, ix);
             }
             if (t->first_use != INT16_MAX) {
-                return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(51, ": %d; %d",
-                    "tensor %d is written twice (node %d)"), ix, n);
+                return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(WRITTEN_TWICE), ix, n);
             }
             t->first_use = (int16_t)n;
             if (t->last_use < n) {
@@ -56,8 +52,7 @@ mf_status_t mf_compute_lifetimes(mf_model_t *m, mf_error_t *err) {
     for (int i = 0; i < m->n_outputs; i++) {
         mf_plan_t *t = &m->plan[m->outputs[i]];
         if (t->kind != MF_T_CONST && t->first_use == INT16_MAX) {
-            return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(52, ": %d; %d",
-                "graph output %d (tensor %d) is never written"), i, m->outputs[i]);
+            return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(OUTPUT_NEVER_WRITTEN), i, m->outputs[i]);
         }
         t->last_use = m->n_nodes;
     }

@@ -27,13 +27,12 @@ mf_status_t mf_check_io(mf_ctx_t *ctx, const mf_node_t *n, const mf_op_t *op) {
     const int min_in = op->min_in, max_in = op->max_in, n_out = op->n_out;
     if (n->n_in < min_in || n->n_in > max_in) {
         if (min_in == max_in) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(1, ": %d; %d", "has %d inputs, need %d"), n->n_in, min_in);
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(NODE_INPUTS), n->n_in, min_in);
         }
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(2, ": %d; %d; %d",
-            "has %d inputs, need %d to %d"), n->n_in, min_in, max_in);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(NODE_INPUTS_RANGE), n->n_in, min_in, max_in);
     }
     if (n->n_out != n_out) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(3, ": %d; %d", "has %d outputs, need %d"), n->n_out, n_out);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(NODE_OUTPUTS), n->n_out, n_out);
     }
     for (int i = 0; i < min_in; i++) {
         if (mf_node_input(n, i) < 0) {
@@ -45,8 +44,7 @@ mf_status_t mf_check_io(mf_ctx_t *ctx, const mf_node_t *n, const mf_op_t *op) {
 
 mf_status_t mf_check_type(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what, mf_type_t type) {
     if (t->type != type) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(5, ": %s; %s; %s",
-            "%s has type %s, need %s"), what, mf_type_name(t->type), mf_type_name(type));
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(TYPE_MISMATCH), what, mf_type_name(t->type), mf_type_name(type));
     }
     return MF_OK;
 }
@@ -54,18 +52,15 @@ mf_status_t mf_check_type(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what,
 mf_status_t mf_check_quant(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {
     if (t->nq != 1) {
         if (t->nq == 0) {
-            return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(6, ": %s", "%s is not quantized"), what);
+            return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(NOT_QUANTIZED), what);
         }
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(7, ": %s; %d",
-            "%s has %d quantization scales, need 1 (per-tensor)"), what, (int)t->nq);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(NOT_PER_TENSOR), what, (int)t->nq);
     }
     if (!(t->scale > 0.0f && t->scale < 3.0e38f)) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(8, ": %s",
-            "%s has scale that is not a positive finite number"), what);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(SCALE_INVALID), what);
     }
     if (t->type == MF_INT8 && (t->zero_point < -128 || t->zero_point > 127)) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(9, ": %s; %d",
-            "%s zero point %d outside int8 range"), what, (int)t->zero_point);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(ZERO_POINT_RANGE), what, (int)t->zero_point);
     }
     return MF_OK;
 }
@@ -91,24 +86,20 @@ mf_status_t mf_check_filter(mf_ctx_t *ctx, const mf_tensor_t *w, const mf_tensor
         return st;
     }
     if (w->nq == 0) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(10, "", "filter is not quantized"));
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(FILTER_NOT_QUANTIZED));
     }
     if (w->nq > 1 && (w->q_dim != q_dim || w->nq != channels)) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(11, ": %d; %d; %d; %d",
-            "filter has %d scales along dim %d, need 1 or %d along dim %d"),
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(FILTER_SCALE_COUNT),
             (int)w->nq, (int)w->q_dim, (int)channels, (int)q_dim);
     }
     for (int32_t i = 0; i < w->nq; i++) {
         float s = mf_tensor_qscale(w, i);
         if (!(s >= 0.0f && s < 3.0e38f)) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(12, ": %d",
-                "filter scale %d is not a finite non-negative number"), (int)i);
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(FILTER_SCALE_INVALID), (int)i);
         }
         /* The reference kernels ignore the filter zero point: weights must be symmetric. */
         if (mf_tensor_qzp(w, i) != 0) {
-            return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(13, ": %d; %ld",
-                "filter zero point %d is %ld, need 0 (symmetric weights)"),
-                (int)i, (long)mf_tensor_qzp(w, i));
+            return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(FILTER_ZERO_POINT), (int)i, (long)mf_tensor_qzp(w, i));
         }
     }
     if (bias) {
@@ -117,12 +108,11 @@ mf_status_t mf_check_filter(mf_ctx_t *ctx, const mf_tensor_t *w, const mf_tensor
             return st;
         }
         if (bias->count != channels) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(14, ": %d; %d",
-                "bias has %d elements, need %d"), (int)bias->count, (int)channels);
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(BIAS_COUNT), (int)bias->count, (int)channels);
         }
         /* The kernels read the bias as int32 in place (the loader aligns int32 data). */
         if (((uintptr_t)bias->data & 3u) != 0) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(15, "", "bias data is not 4-byte aligned"));
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(BIAS_UNALIGNED));
         }
     }
     return MF_OK;
@@ -137,8 +127,7 @@ mf_status_t mf_check_shape(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what
         char want[64], have[64];
         mf_format_dims(want, sizeof(want), dims, ndim);
         mf_format_dims(have, sizeof(have), t->dims, t->ndim);
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(16, ": %s; %s; %s",
-            "%s has shape %s, expected %s"), what, have, want);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(SHAPE_MISMATCH), what, have, want);
     }
     return MF_OK;
 }
@@ -157,67 +146,64 @@ mf_status_t mf_node_options(mf_ctx_t *ctx, const mf_node_t *n, mf_fbt_t *opt) {
     opt->present = 0;
     if (mf_fbv_table(&box->load->subgraph, &box->load->operators, (uint32_t)(n - ctx->m->nodes), &ot) != MF_FB_OK ||
         mf_fbt_table(&ot, OP_OPTIONS_FIELD, opt) == MF_FB_BAD) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(17, "", "options out of bounds"));
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(OPTIONS_BOUNDS));
     }
     const int options_type = mf_fbt_u8(&ot, OP_OPTIONS_TYPE, 0);
     if (options_type == 0 && !opt->present) {
         return MF_OK;
     }
     if (options_type != expected_type) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(18, ": %d; %d",
-            "options type %d, expected %d"), options_type, expected_type);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(OPTIONS_TYPE), options_type, expected_type);
     }
     return MF_OK;
 }
 
 mf_status_t mf_fail_missing(mf_ctx_t *ctx, int i) {
-    return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(4, ": %d", "input %d is missing"), i);
+    return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(INPUT_MISSING), i);
 }
 
 mf_status_t mf_check_s8_4d(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {
     mf_status_t st = mf_check_s8(ctx, t, what);
     if (st == MF_OK && t->ndim != 4) {
-        st = mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(81, ": %s; %d", "%s has %d dims, need 4"), what, t->ndim);
+        st = mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(NOT_4D), what, t->ndim);
     }
     return st;
 }
 
 mf_status_t mf_check_depth(mf_ctx_t *ctx, int32_t depth, int32_t max) {
     if (depth > max) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(78, ": %d; %d", "accumulation depth %d exceeds %d"),
-            (int)depth, (int)max);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(DEPTH_TOO_LARGE), (int)depth, (int)max);
     }
     return MF_OK;
 }
 
 mf_status_t mf_check_shift(mf_ctx_t *ctx, int32_t shift) {
     if (shift > 30) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(80, ": %d", "effective scale too large (shift %d, max 30)"),
-            (int)shift);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(SCALE_SHIFT), (int)shift);
     }
     return MF_OK;
 }
 
 mf_status_t mf_check_activation(mf_ctx_t *ctx, int act) {
     if (act < MF_ACT_NONE || act > MF_ACT_SIGN_BIT) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(85, ": %d", "unknown fused activation %d"), act);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(ACTIVATION_UNKNOWN), act);
     }
     if (act > MF_ACT_RELU6) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(86, ": %d", "fused activation %d unsupported"), act);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(ACTIVATION_UNSUPPORTED), act);
     }
     return MF_OK;
 }
 
 mf_status_t mf_activation_clamp_s8(mf_ctx_t *ctx, int act, float scale, int32_t zero_point, int32_t *lo, int32_t *hi) {
     if (!mf_activation_range_int8(act, scale, zero_point, lo, hi)) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(87, "", "activation range does not fit output quantization"));
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(ACTIVATION_RANGE));
     }
     return MF_OK;
 }
 
 mf_status_t mf_check_padding(mf_ctx_t *ctx, int padding) {
     if (padding != MF_PAD_SAME && padding != MF_PAD_VALID) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(89, ": %d", "unknown padding %d"), padding);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(PADDING_UNKNOWN), padding);
     }
     return MF_OK;
 }
@@ -228,7 +214,7 @@ mf_status_t mf_fail_float_left_out(mf_ctx_t *ctx) {
 
 mf_status_t mf_check_const(mf_ctx_t *ctx, const mf_tensor_t *t, const char *what) {
     if (!mf_tensor_is_const(t)) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(19, ": %s", "%s must be a constant tensor"), what);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(NOT_CONSTANT), what);
     }
     return MF_OK;
 }
@@ -253,14 +239,14 @@ mf_status_t mf_make_alias(mf_ctx_t *ctx, mf_node_t *n, int in_index, int out_ind
         return mf_fail_missing(ctx, in_index);
     }
     if ((size_t)in->count * in->elem_size != (size_t)out->count * out->elem_size) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(21, ": %lu; %lu", "output has %lu bytes, input %lu"),
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(ALIAS_SIZE),
             (unsigned long)((size_t)out->count * out->elem_size), (unsigned long)((size_t)in->count * in->elem_size));
     }
     int16_t root = alias_root(ctx->m, mf_node_input(n, in_index));
     int16_t self = mf_node_output(n, out_index);
     /* A graph input that is also a reshape output would need two owners of one buffer. */
     if (mf_in_list(ctx->m->inputs, ctx->m->n_inputs, self)) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(22, ": %d", "output tensor %d is a graph input"), self);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(ALIAS_OF_GRAPH_INPUT), self);
     }
     set_alias(ctx->m, out, self, root);
     return MF_OK;

@@ -23,17 +23,16 @@ mf_status_t mf_buffer_bytes(const mf_fbt_t *root, const mf_fbv_t *buffers, uint3
     *data = NULL;
     *size = 0;
     if (index >= buffers->count) {
-        return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(23, ": %d; %u; %u",
-            "tensor %d: buffer %u out of range (model has %u)"),
+        return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(TENSOR_BUFFER_INDEX),
             tensor, (unsigned)index, (unsigned)buffers->count);
     }
     if (mf_fbv_table(root, buffers, index, &b) != MF_FB_OK) {
-        return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(24, ": %u", "buffer %u: table out of bounds"), (unsigned)index);
+        return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(BUFFER_TABLE_BOUNDS), (unsigned)index);
     }
     mf_fbv_t v;
     mf_fb_status_t st = mf_fbt_vec(&b, BUF_DATA, 1, &v);
     if (st == MF_FB_BAD) {
-        return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(25, ": %u", "buffer %u: data out of bounds"), (unsigned)index);
+        return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(BUFFER_DATA_BOUNDS), (unsigned)index);
     }
     if (v.count > 0) {
         *data = v.data;
@@ -45,8 +44,7 @@ mf_status_t mf_buffer_bytes(const mf_fbt_t *root, const mf_fbv_t *buffers, uint3
     uint64_t sz = mf_fbt_u64(&b, BUF_SIZE, 0);
     if (off > 1) {
         if (off > root->len || sz > root->len - off) {
-            return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(26, ": %u; %lu; %lu; %lu",
-                "buffer %u: offset %lu size %lu outside the %lu-byte model"),
+            return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(BUFFER_OUTSIDE_MODEL),
                 (unsigned)index, (unsigned long)off, (unsigned long)sz, (unsigned long)root->len);
         }
         *data = root->buf + off;
@@ -59,18 +57,16 @@ static mf_status_t load_tensor(const mf_fbt_t *root, const mf_fbv_t *buffers, co
     int index, mf_tensor_t *t, mf_error_t *err) {
     mf_fbv_t shape;
     if (mf_fbt_vec(tt, T_SHAPE, 4, &shape) == MF_FB_BAD) {
-        return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(27, ": %d", "tensor %d: shape out of bounds"), index);
+        return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(TENSOR_SHAPE_BOUNDS), index);
     }
     if (shape.count > MF_MAX_DIMS) {
-        return mf_set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(28, ": %d; %u; %d",
-            "tensor %d has %u dims, engine supports up to %d"),
+        return mf_set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(TENSOR_TOO_MANY_DIMS),
             index, (unsigned)shape.count, MF_MAX_DIMS);
     }
     int type = mf_fbt_i8(tt, T_TYPE, 0);
     int es = elem_size_of(type);
     if (es == 0) {
-        return mf_set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(29, ": %d; %s; %d",
-            "tensor %d has type %s (%d), unsupported"), index, mf_type_name(type), type);
+        return mf_set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(TENSOR_TYPE_UNSUPPORTED), index, mf_type_name(type), type);
     }
     t->type = (uint8_t)type;
     t->elem_size = (uint8_t)es;
@@ -79,24 +75,20 @@ static mf_status_t load_tensor(const mf_fbt_t *root, const mf_fbv_t *buffers, co
     for (uint32_t i = 0; i < shape.count; i++) {
         int32_t d = mf_fbv_i32(&shape, i);
         if (d < 1) {
-            return mf_set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(30, ": %d; %u; %d",
-                "tensor %d: dim %u is %d (dynamic or empty shapes unsupported)"),
-                index, (unsigned)i, (int)d);
+            return mf_set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(TENSOR_DIM_DYNAMIC), index, (unsigned)i, (int)d);
         }
         t->dims[i] = d;
         count *= (uint64_t)d;
         if (count * (uint64_t)es > MF_MAX_TENSOR_BYTES) {
-            return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(31, ": %d; %lu",
-                "tensor %d: more than %lu bytes"), index, (unsigned long)MF_MAX_TENSOR_BYTES);
+            return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(TENSOR_TOO_LARGE), index, (unsigned long)MF_MAX_TENSOR_BYTES);
         }
     }
     t->count = (int32_t)count;
     if (mf_fbt_u8(tt, T_IS_VARIABLE, 0)) {
-        return mf_set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(32, ": %d",
-            "tensor %d is a variable tensor, unsupported"), index);
+        return mf_set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(TENSOR_VARIABLE), index);
     }
     if (mf_fbt_has(tt, T_SPARSITY)) {
-        return mf_set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(33, ": %d", "tensor %d is sparse, unsupported"), index);
+        return mf_set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(TENSOR_SPARSE), index);
     }
     const uint8_t *data;
     uint32_t size;
@@ -108,8 +100,7 @@ static mf_status_t load_tensor(const mf_fbt_t *root, const mf_fbv_t *buffers, co
     t->alias_of = -1;
     if (data) {
         if (size != (uint32_t)count * (uint32_t)es) {
-            return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(34, ": %d; %u; %u",
-                "tensor %d: buffer has %u bytes, shape needs %u"),
+            return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(TENSOR_BUFFER_SIZE),
                 index, (unsigned)size, (unsigned)(count * (uint64_t)es));
         }
         /* Kernels read int16/int32/float weights with aligned loads. */
@@ -124,30 +115,25 @@ static mf_status_t load_tensor(const mf_fbt_t *root, const mf_fbv_t *buffers, co
     mf_fbt_t q;
     mf_fb_status_t qs = mf_fbt_table(tt, T_QUANT, &q);
     if (qs == MF_FB_BAD) {
-        return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(35, ": %d",
-            "tensor %d: quantization table out of bounds"), index);
+        return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(TENSOR_QUANT_BOUNDS), index);
     }
     if (qs == MF_FB_OK) {
         mf_fbv_t sc, zp;
         if (mf_fbt_vec(&q, Q_SCALE, 4, &sc) == MF_FB_BAD || mf_fbt_vec(&q, Q_ZERO_POINT, 8, &zp) == MF_FB_BAD) {
-            return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(36, ": %d",
-                "tensor %d: quantization vectors out of bounds"), index);
+            return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(TENSOR_QUANT_VECTORS_BOUNDS), index);
         }
         if (mf_fbt_u8(&q, Q_DETAILS_TYPE, 0) != 0) {
-            return mf_set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(37, ": %d",
-                "tensor %d: custom quantization details unsupported"), index);
+            return mf_set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(TENSOR_QUANT_CUSTOM), index);
         }
         if (sc.count > 0) {
             int32_t qdim = mf_fbt_i32(&q, Q_QDIM, 0);
             if (zp.count != 0 && zp.count != sc.count) {
-                return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(38, ": %d; %u; %u",
-                    "tensor %d: %u scales but %u zero points"),
+                return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(TENSOR_QUANT_COUNTS),
                     index, (unsigned)sc.count, (unsigned)zp.count);
             }
             if (sc.count > 1) {
                 if (qdim < 0 || qdim >= t->ndim || (uint32_t)t->dims[qdim] != sc.count) {
-                    return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(39, ": %d; %u; %d",
-                        "tensor %d: %u scales along dim %d do not match its shape"),
+                    return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(TENSOR_QUANT_DIM),
                         index, (unsigned)sc.count, (int)qdim);
                 }
             }
@@ -158,7 +144,7 @@ static mf_status_t load_tensor(const mf_fbt_t *root, const mf_fbv_t *buffers, co
             t->scale = mf_ld_f32(sc.data);
             int64_t z = zp.count ? mf_ld_i64(zp.data) : 0;
             if (z < INT32_MIN || z > INT32_MAX) {
-                return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(40, ": %d", "tensor %d: zero point out of range"), index);
+                return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(TENSOR_ZERO_POINT_RANGE), index);
             }
             t->zero_point = (int32_t)z;
         }
@@ -171,7 +157,7 @@ mf_status_t mf_parse_tensor(const mf_model_box_t *box, int16_t index, mf_tensor_
     mf_fbt_t tt;
     memset(t, 0, sizeof(*t));
     if (mf_fbv_table(&box->load->root, &box->load->tensors, (uint32_t)index, &tt) != MF_FB_OK) {
-        return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(41, ": %d", "tensor %d: table out of bounds"), index);
+        return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(TENSOR_TABLE_BOUNDS), index);
     }
     return load_tensor(&box->load->root, &box->load->buffers, &tt, index, t, err);
 }

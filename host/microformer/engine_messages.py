@@ -2,10 +2,11 @@
 
 A firmware built with MF_TERSE_ERRORS (the default for `microformer firmware build
 --ops-from`) keeps no sentences for model-validation errors: it reports a code and the
-numbers, e.g. ``node 5 (FULLY_CONNECTED): E112: 64; 48``. Each code is an MF_MSG(code,
-conversions, sentence) in cmodule/engine; `_engine_messages.MESSAGES` is the table of those
-sentences (generated from the sources: ``python -m microformer.engine_messages --write``
-in a checkout; tests/engine/test_engine_messages.py fails when it is stale).
+numbers, e.g. ``node 5 (FULLY_CONNECTED): E112: 64``. The messages are the lines of
+cmodule/engine/mf_messages.def, a message's code its position there; `_engine_messages.MESSAGES`
+is their table, code -> sentence. ``python -m microformer.engine_messages --write`` (in a
+checkout) derives that table and the engine's mf_messages.h from the .def;
+tests/engine/test_engine_messages.py fails when either is stale.
 """
 import pathlib
 import re
@@ -13,13 +14,20 @@ import sys
 
 from ._engine_messages import MESSAGES
 
-_MSG = re.compile(r'MF_MSG\(\s*(\d+)\s*,\s*"([^"]*)"\s*,\s*((?:"(?:[^"\\]|\\.)*"\s*)+)\)', re.S)
-_LIT = re.compile(r'"((?:[^"\\]|\\.)*)"')
 _CONV = re.compile(r"%(l?[dus]|%)")
+_ENTRY = re.compile(r'MF_MESSAGE\(([A-Z][A-Z0-9_]*), "([^"\\]*)"\)$')
+_RETIRED = re.compile(r"MF_MESSAGE_RETIRED\((\d+)\)$")
+_COMMENT = re.compile(r"/\*.*?\*/", re.S)
 # "E112" or "E112: 64; 48" ending a message (the args run to the end of the line).
 _TERSE = re.compile(r"\bE(\d+)(?:: ([^\n]*))?$", re.M)
 # "unsupported op #47": a firmware without the op-name table (MF_OP_NAMES 0).
 _OP_CODE = re.compile(r"\bop #(\d+)")
+
+# What the terse word holds (mf_internal.h): a 10-bit code, then 3 bits per argument.
+MAX_CODE = 1023
+MAX_ARGS = 5
+DEF = "cmodule/engine/mf_messages.def"
+HEADER = "cmodule/engine/mf_messages.h"
 
 
 def conversions(sentence):
@@ -27,19 +35,43 @@ def conversions(sentence):
     return [c for c in _CONV.findall(sentence) if c != "%"]
 
 
-def parse_sources(engine_dir):
-    """{code: (conversions string, sentence)} of every MF_MSG in the engine's .c files,
-    raising ValueError on a duplicate code."""
-    found = {}
-    for path in sorted(pathlib.Path(engine_dir).rglob("*.c")):
-        for m in _MSG.finditer(path.read_text()):
-            code = int(m.group(1))
-            sentence = "".join(_LIT.findall(m.group(3)))
-            if code in found:
-                raise ValueError(f"MF_MSG code {code} is used twice ({path.name}: {sentence!r} "
-                                 f"and {found[code][1]!r})")
-            found[code] = (m.group(2), sentence)
-    return found
+def conversions_literal(sentence):
+    """The terse build's format of the sentence's arguments: ": %d; %lu" ("" for none)."""
+    return "".join((": " if i == 0 else "; ") + "%" + c for i, c in enumerate(conversions(sentence)))
+
+
+def read_def(text):
+    """[(code, NAME, sentence)] of mf_messages.def's text, codes from 1 in order, with
+    (code, None, None) for a retired code; ValueError for a line that is not an entry, a
+    name used twice, a retired number that is not its position, or a sentence the terse
+    word cannot carry."""
+    entries, names = [], set()
+    for i, line in enumerate(_COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), text).splitlines(), 1):
+        line = line.strip()
+        if not line:
+            continue
+        code = len(entries) + 1
+        entry, retired = _ENTRY.match(line), _RETIRED.match(line)
+        if retired:
+            if int(retired.group(1)) != code:
+                raise ValueError(f"mf_messages.def:{i}: retired code {retired.group(1)} is entry {code}: "
+                                 f"a line was removed or inserted above it (codes must not move)")
+            entries.append((code, None, None))
+            continue
+        if not entry:
+            raise ValueError(f'mf_messages.def:{i}: not MF_MESSAGE(NAME, "sentence") or MF_MESSAGE_RETIRED(code) '
+                             f"on one line: {line!r}")
+        name, sentence = entry.groups()
+        if name in names:
+            raise ValueError(f"mf_messages.def:{i}: {name} is already a message")
+        if len(conversions(sentence)) > MAX_ARGS or any(c not in ("d", "u", "ld", "lu", "s", "%")
+                                                        for c in re.findall(r"%(l?[dus]|%|.?)", sentence)):
+            raise ValueError(f"mf_messages.def:{i}: {name}: at most {MAX_ARGS} conversions, each %d %u %ld %lu or %s")
+        names.add(name)
+        entries.append((code, name, sentence))
+    if len(entries) > MAX_CODE:
+        raise ValueError(f"mf_messages.def has {len(entries)} entries, the terse word holds codes up to {MAX_CODE}")
+    return entries
 
 
 def _format(sentence, args):
@@ -72,30 +104,58 @@ def explain(text):
     return _OP_CODE.sub(_op_name, _TERSE.sub(one, text))
 
 
-def render_table(found):
-    lines = ['"""Sentences of the engine\'s load errors by code (MF_MSG in cmodule/engine).',
+def render_table(entries):
+    """host/microformer/_engine_messages.py: {code: sentence} of the live messages."""
+    lines = ['"""Sentences of the engine\'s load errors by code (cmodule/engine/mf_messages.def).',
              "", "Generated by `python -m microformer.engine_messages --write`; do not edit.", '"""',
              "MESSAGES = {"]
-    for code in sorted(found):
-        lines.append(f"    {code}: {found[code][1]!r},")
+    lines += [f"    {code}: {sentence!r}," for code, name, sentence in entries if name]
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def render_header(entries):
+    """cmodule/engine/mf_messages.h: MF_MSG_<NAME> as MF_MSG_ENC(code, conversions, sentence),
+    the form mf_internal.h turns into the sentence or the terse word."""
+    lines = ["/*",
+             " * Generated from mf_messages.def by `python -m microformer.engine_messages --write`; do not",
+             " * edit. MF_MSG(NAME) is MF_MSG_<NAME>: MF_MSG_ENC(code, conversions, sentence), which",
+             " * mf_internal.h makes the sentence or, with MF_TERSE_ERRORS, the code and argument types.",
+             " */",
+             "#ifndef MF_MESSAGES_H",
+             "#define MF_MESSAGES_H",
+             ""]
+    for code, name, sentence in entries:
+        if name:
+            lines.append(f'#define MF_MSG_{name} MF_MSG_ENC({code}, "{conversions_literal(sentence)}", "{sentence}")')
+        else:
+            lines.append(f"/* {code}: retired */")
+    lines += ["", "#endif /* MF_MESSAGES_H */"]
+    return "\n".join(lines) + "\n"
+
+
+def generated(root):
+    """{path: text} of the files derived from the .def of the checkout at root."""
+    entries = read_def((root / DEF).read_text())
+    return {root / HEADER: render_header(entries),
+            pathlib.Path(__file__).with_name("_engine_messages.py"): render_table(entries)}
 
 
 def main(argv=None):
     from .firmware import source_root
 
     argv = sys.argv[1:] if argv is None else argv
-    root = source_root()
-    text = render_table(parse_sources(root / "cmodule" / "engine"))
-    target = pathlib.Path(__file__).with_name("_engine_messages.py")
-    if argv == ["--write"]:
-        target.write_text(text)
-        print(f"wrote {target}")
-        return 0
-    current = target.read_text() if target.exists() else ""
-    print("up to date" if current == text else f"{target} is stale: run with --write")
-    return 0 if current == text else 1
+    stale = 0
+    for path, text in generated(source_root()).items():
+        if argv == ["--write"]:
+            path.write_text(text)
+            print(f"wrote {path}")
+        elif not path.exists() or path.read_text() != text:
+            print(f"{path} is stale: run with --write")
+            stale = 1
+    if argv != ["--write"] and not stale:
+        print("up to date")
+    return stale
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
-"""Load-error messages: MF_MSG codes in cmodule/engine, the terse build and its decoder.
+"""Load-error messages: cmodule/engine/mf_messages.def (the one list, a message's code its
+position), the MF_MSG(NAME) call sites, the terse build and its decoder.
 
 A terse build (MF_TERSE_ERRORS=1, the default of `firmware build --ops-from`) prints a code
 and the numbers; `microformer explain` must turn that back into exactly the sentence the
-full build prints, for the same model.
+full build prints, for the same model, also for a firmware built before the message list
+last grew.
 """
 import ctypes
 import json
@@ -24,6 +26,14 @@ from microformer._engine_messages import MESSAGES
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ENGINE = ROOT / "cmodule" / "engine"
+# The codes as firmware built so far prints them: code -> sentence, null for a code
+# retired before this record (the numbered MF_MSG(code, ...) of commit a4d1c5f). A code
+# here never moves; a reworded sentence is updated here, with the same conversions.
+CODES = {int(k): v for k, v in json.loads((pathlib.Path(__file__).with_name("engine_message_codes.json")).read_text()).items()}
+# Messages still raised by number, MF_MSG(code, conversions, sentence): mf_runtime.c's,
+# which change with that file (the three-argument MF_MSG in mf_internal.h is for them).
+# Each must agree with its .def entry; name them and this set and that form go.
+NUMBERED = {"mf_runtime.c": {64, 65, 66, 67}}
 # Format literals that stay sentences in terse builds: they depend on the device (heap,
 # buffer alignment) or on the firmware's op set, which the host cannot check beforehand,
 # or they are a caller's argument errors at run time (mf_write_window), not model errors,
@@ -31,24 +41,109 @@ ENGINE = ROOT / "cmodule" / "engine"
 KEPT_WHOLE = ("arena too small", "unsupported op", "unsupported custom op", "aligned (load",
               "left out of this build", "window", "to size the model's arena")
 
-
-def test_codes_are_unique_and_conversions_match_the_sentence():
-    found = engine_messages.parse_sources(ENGINE)
-    assert len(found) > 150
-    for code, (conv, sentence) in found.items():
-        want = "".join((": " if i == 0 else "; ") + "%" + c
-                       for i, c in enumerate(engine_messages.conversions(sentence)))
-        assert conv == want, f"MF_MSG({code}): conversions {conv!r}, the sentence {sentence!r} needs {want!r}"
+_NAMED = re.compile(r"\bMF_MSG\(\s*([A-Za-z_]\w*)\s*\)")
+_NUMBERED = re.compile(r'\bMF_MSG\(\s*(\d+)\s*,\s*"([^"]*)"\s*,\s*((?:"(?:[^"\\]|\\.)*"\s*)+)\)', re.S)
+_LIT = re.compile(r'"((?:[^"\\]|\\.)*)"')
 
 
-def test_host_table_is_current():
-    found = engine_messages.parse_sources(ENGINE)
-    assert {c: s for c, (_, s) in found.items()} == MESSAGES, \
-        "host/microformer/_engine_messages.py is stale: python -m microformer.engine_messages --write"
+def _entries():
+    return engine_messages.read_def((ROOT / engine_messages.DEF).read_text())
+
+
+def _sources():
+    """The engine's sources that raise messages: not mf_internal.h, which defines MF_MSG, nor
+    the generated mf_messages.h."""
+    return [p for p in sorted(ENGINE.rglob("*.[ch]")) if p.name not in ("mf_internal.h", "mf_messages.h")]
+
+
+def _call_sites():
+    """[(file:line, NAME or code, conversions or None, sentence or None)] of every MF_MSG(...)
+    in the engine's sources; AssertionError for one of neither form."""
+    sites = []
+    for path in _sources():
+        source = path.read_text()
+        for m in re.finditer(r"\bMF_MSG\(", source):
+            where = f"{path.name}:{source.count(chr(10), 0, m.start()) + 1}"
+            named, numbered = _NAMED.match(source, m.start()), _NUMBERED.match(source, m.start())
+            assert named or numbered, f"{where}: MF_MSG takes the name of a message of mf_messages.def"
+            if named:
+                sites.append((where, named.group(1), None, None))
+            else:
+                sites.append((where, int(numbered.group(1)), numbered.group(2),
+                              "".join(_LIT.findall(numbered.group(3)))))
+    return sites
+
+
+def test_the_def_parses_and_codes_fit_the_terse_word():
+    entries = _entries()
+    assert [code for code, _, _ in entries] == list(range(1, len(entries) + 1))
+    assert sum(1 for _, name, _ in entries if name) > 150
+    with pytest.raises(ValueError, match="retired code 3 is entry 2"):
+        engine_messages.read_def('MF_MESSAGE(A, "a")\nMF_MESSAGE_RETIRED(3)\n')
+    with pytest.raises(ValueError, match="already a message"):
+        engine_messages.read_def('MF_MESSAGE(A, "a")\nMF_MESSAGE(A, "b")\n')
+    with pytest.raises(ValueError, match="at most 5 conversions"):
+        engine_messages.read_def('MF_MESSAGE(A, "%d %d %d %d %d %d")\n')
+    with pytest.raises(ValueError, match="at most 5 conversions"):
+        engine_messages.read_def('MF_MESSAGE(A, "%x")\n')
+    with pytest.raises(ValueError, match="on one line"):
+        engine_messages.read_def('MF_MESSAGE(A,\n    "a")\n')
+
+
+def test_no_code_moves():
+    """Every code firmware may print keeps its sentence, or is retired; a retired code is
+    never raised again."""
+    entries = {code: sentence for code, _, sentence in _entries()}
+    for code, sentence in CODES.items():
+        assert code in entries, f"code {code} is gone from mf_messages.def: codes are positions, lines are never removed"
+        if sentence is None:
+            assert entries[code] is None, f"code {code} was retired: a new message is a new last line"
+        elif entries[code] is not None:
+            assert entries[code] == sentence, \
+                f"code {code} was {sentence!r}, the .def says {entries[code]!r}: a line moved, or a rewording " \
+                "(same conversions) must update tests/engine/engine_message_codes.json"
+
+
+def test_each_message_is_raised_exactly_once_by_name():
+    """Every live message of the .def is raised at one call site, by name; a message no
+    source raises is retired (MF_MESSAGE_RETIRED), not left behind. Only NUMBERED may still
+    be raised by number, and then with the .def's conversions and sentence."""
+    entries = _entries()
+    by_name = {name: code for code, name, _ in entries if name}
+    by_code = {code: (name, sentence) for code, name, sentence in entries if name}
+    raised = {}
+    for where, key, conv, sentence in _call_sites():
+        if isinstance(key, str):
+            assert key in by_name, f"{where}: MF_MSG({key}) is not a message of mf_messages.def"
+            code = by_name[key]
+        else:
+            code = key
+            assert code in NUMBERED.get(where.split(":")[0], ()), \
+                f"{where}: MF_MSG({code}, ...): name the message, MF_MSG(NAME) (mf_messages.def)"
+            assert code in by_code and sentence == by_code[code][1], \
+                f"{where}: message {code} is {by_code.get(code, (None, None))[1]!r} in mf_messages.def, not {sentence!r}"
+            assert conv == engine_messages.conversions_literal(sentence), f"{where}: conversions {conv!r}"
+        assert code not in raised, f"{where}: message {code} is already raised at {raised[code]}"
+        raised[code] = where
+    unraised = sorted(by_name[name] for name in by_name if by_name[name] not in raised)
+    assert not unraised, f"messages no source raises: {unraised}: retire them (MF_MESSAGE_RETIRED(code))"
+
+
+def test_message_names_are_not_engine_macros():
+    """MF_MSG_<NAME> must not redefine one of mf_internal.h's MF_MSG_* helpers."""
+    helpers = set(re.findall(r"\bMF_MSG_(\w+)", (ENGINE / "mf_internal.h").read_text()))
+    clash = sorted(name for _, name, _ in _entries() if name in helpers)
+    assert not clash, f"message names that are mf_internal.h's MF_MSG_* helpers: {clash}"
+
+
+def test_generated_files_are_current():
+    for path, text in engine_messages.generated(ROOT).items():
+        assert path.read_text() == text, f"{path} is stale: python -m microformer.engine_messages --write"
+    assert MESSAGES == {code: sentence for code, name, sentence in _entries() if name}
 
 
 def test_every_format_is_an_mf_msg():
-    """A format is MF_MSG(code, ...) or, for the few sentences kept whole, MF_TEXT("...")."""
+    """A format is MF_MSG(NAME) or, for the few sentences kept whole, MF_TEXT("...")."""
     raw = re.compile(r'\b(?:mf_fail|set_err)\s*\(\s*[^,()]+,\s*[^,()]+,\s*(")')
     text = re.compile(r'\bMF_TEXT\(\s*("(?:[^"\\]|\\.)*")')
     kept = 0
@@ -56,10 +151,10 @@ def test_every_format_is_an_mf_msg():
         source = path.read_text()
         for m in raw.finditer(source):
             line = source.count("\n", 0, m.start()) + 1
-            raise AssertionError(f"{path.name}:{line}: wrap the format in MF_MSG(<next free code>, ...)")
+            raise AssertionError(f"{path.name}:{line}: a new last line of mf_messages.def, raised as MF_MSG(NAME)")
         for m in text.finditer(source):
             assert any(k in m.group(1) for k in KEPT_WHOLE), \
-                f"{path.name}: MF_TEXT({m.group(1)}) is not a kept-whole sentence: use MF_MSG(<next free code>, ...)"
+                f"{path.name}: MF_TEXT({m.group(1)}) is not a kept-whole sentence: add it to mf_messages.def, MF_MSG(NAME)"
             kept += 1
     assert kept >= len(KEPT_WHOLE)
 
@@ -101,21 +196,25 @@ def test_every_conversion_pattern_formats_as_explain_expects(terse, tmp_path):
     cc = extbuild.host_cc()
     if cc is None:
         pytest.skip("no host C compiler (cc, gcc, clang) found")
-    found = engine_messages.parse_sources(ENGINE)
     patterns = {}
-    for code, (conv, sentence) in sorted(found.items()):
-        patterns.setdefault(conv, (code, sentence))
+    for code, name, sentence in _entries():
+        if name:
+            patterns.setdefault(engine_messages.conversions_literal(sentence), (code, name, sentence))
     assert len(patterns) > 20
     calls, want = [], []
-    for conv, (code, sentence) in patterns.items():
+    for conv, (code, name, sentence) in patterns.items():
         kinds = engine_messages.conversions(sentence)
-        assert len(kinds) <= 5, f"MF_MSG({code}) has {len(kinds)} conversions, the terse word holds 5"
         args = "".join(", " + _SAMPLE[k][0] for k in kinds)
-        c_sentence = sentence.replace("\\", "\\\\").replace('"', '\\"')
-        calls.append(f'    show(MF_MSG({code}, "{conv}", "{c_sentence}"){args});')
+        calls.append(f"    show(MF_MSG({name}){args});")
         values = [_SAMPLE[k][1] for k in kinds]
         want.append(f"E{code}" + "".join((": " if i == 0 else "; ") + v for i, v in enumerate(values))
                     if terse else engine_messages._format(sentence, values))
+    # the numbered form still compiles (NUMBERED), to the same word or sentence
+    code, name, sentence = next(e for e in _entries() if e[1] and engine_messages.conversions(e[2]) == ["u"])
+    calls.append(f'    show(MF_MSG({code}, ": %u", "{sentence}"), 7u);')
+    want.append(f"E{code}: 7" if terse else engine_messages._format(sentence, ["7"]))
+    # a message may share its name with a macro (op_batch_matmul.c had BMM_RANK both ways)
+    calls.insert(0, f"#define {next(iter(patterns.values()))[1]} 5")
     calls.append('    show(MF_TEXT("arena too small: need %lu bytes, have %lu (%s, %d%%)"), 9ul, 8ul, "x", -1);')
     want.append("arena too small: need 9 bytes, have 8 (x, -1%)")
     src = tmp_path / "words.c"

@@ -73,13 +73,11 @@ static mf_status_t sigmoid_params(mf_ctx_t *ctx, const mf_tensor_t *in, mf_k_sig
     if (shift < 0) {
         /* TFLite shifts by a negative amount in CalculateInputRadius (undefined). */
         const int e = 1 + mf_real_log2(mf_real_from_float(in->scale));  /* frexp's exponent */
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(68, ": %d",
-            "input scale about 2^%d is too small, need at least 2^-28"), e - 1);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(SIGMOID_INPUT_SCALE_SMALL), e - 1);
     }
     if (shift > 62 || q_fixed >= 2147483648u) {
         const int e = 1 + mf_real_log2(mf_real_from_float(in->scale));  /* frexp's exponent */
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(69, ": %d",
-            "input scale about 2^%d is too large, need below 2^35"), e - 1);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(SIGMOID_INPUT_SCALE_LARGE), e - 1);
     }
     p->input_zero_point = in->zero_point;
     p->input_multiplier = (int32_t)q_fixed;
@@ -99,8 +97,7 @@ static mf_status_t sigmoid_lut_prepare(mf_ctx_t *ctx, mf_node_t *node, int need_
         return st;
     }
     if (need_zp_m128 && out->zero_point != -128) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(70, ": %d",
-            "output zero point %d, need -128"), (int)out->zero_point);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(SIGMOID_OUTPUT_ZERO_POINT), (int)out->zero_point);
     }
     mf_k_sigmoid_params_t sp;
     if ((st = sigmoid_params(ctx, in, &sp)) != MF_OK) {
@@ -147,14 +144,11 @@ mf_status_t mf_hard_swish_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     if (out_qm.shift > 0) {
         /* TF_LITE_ENSURE(output_multiplier_exponent <= 0) */
         return mf_fail(ctx, MF_ERR_UNSUPPORTED,
-            MF_MSG(71, ": %d",
-                "input scale / (128 * output scale) needs a left shift of %d, need none"), (int)out_qm.shift);
+            MF_MSG(HARD_SWISH_OUTPUT_SHIFT), (int)out_qm.shift);
     }
     if (reluish_qm.shift > 31) {
         /* TFLite would shift int16 values by 31 or more (undefined). */
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(72, ": %d",
-            "input scale too large (reluish shift %d, need at most 31)"),
-            (int)reluish_qm.shift);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(HARD_SWISH_RELUISH_SHIFT), (int)reluish_qm.shift);
     }
     mf_k_hard_swish_params_t hp;
     hp.input_zero_point = (int16_t)in->zero_point;
@@ -187,8 +181,7 @@ mf_status_t mf_relu_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     if (rp.output_qm.shift > 23) {
         /* (x - zero point) * 2^shift would overflow int32 in TFLite. */
         return mf_fail(ctx, MF_ERR_UNSUPPORTED,
-            MF_MSG(73, ": %d",
-                "input scale / output scale needs a left shift of %d, need at most 23"), (int)rp.output_qm.shift);
+            MF_MSG(RELU_OUTPUT_SHIFT), (int)rp.output_qm.shift);
     }
     rp.input_offset = in->zero_point;
     rp.output_offset = out->zero_point;
@@ -220,8 +213,7 @@ mf_status_t mf_relu6_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     if (!mf_activation_range_int8(MF_ACT_RELU6, in->scale, in->zero_point, &lo, &hi)) {
         /* 6 / scale beyond int32: TFLite's float -> int conversion is undefined there. */
         const int e = 1 + mf_real_log2(mf_real_from_float(in->scale));  /* frexp's exponent */
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(74, ": %d",
-            "input scale about 2^%d is too small for RELU6"), e - 1);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(RELU6_INPUT_SCALE), e - 1);
     }
     int8_t *lut = act_alloc_lut(ctx, node);
     if (lut == NULL) {

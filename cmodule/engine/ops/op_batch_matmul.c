@@ -45,8 +45,7 @@ mf_status_t mf_bmm_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         return st;
     }
     if (lhs->ndim < 2 || lhs->ndim > BMM_RANK || rhs->ndim < 2 || rhs->ndim > BMM_RANK) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(75, ": %d; %d; %d", "operands have %d and %d dims, need 2 to %d"),
-            lhs->ndim, rhs->ndim, BMM_RANK);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(BMM_OPERAND_DIMS), lhs->ndim, rhs->ndim, BMM_RANK);
     }
     /* l, r: the operands' shapes extended to 5-D with leading 1s; want: the output's, the
      * broadcast batch dims then [M, N] (its last `rank` dims are the declared shape). */
@@ -55,8 +54,7 @@ mf_status_t mf_bmm_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     bmm_extend(rhs, r);
     for (int i = 0; i < BMM_RANK; i++) {
         if (l[i] < 1 || r[i] < 1) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(76, ": %d; %d",
-                "operand dim %d is %d"), i, (int)(l[i] < 1 ? l[i] : r[i]));
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(BMM_DIM_EMPTY), i, (int)(l[i] < 1 ? l[i] : r[i]));
         }
     }
     const int32_t M = adj_x ? l[4] : l[3];
@@ -64,15 +62,14 @@ mf_status_t mf_bmm_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     const int32_t K2 = adj_y ? r[4] : r[3];
     const int32_t N = adj_y ? r[3] : r[4];
     if (K != K2) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(77, ": %d; %d", "lhs depth %d != rhs depth %d"), (int)K, (int)K2);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(BMM_DEPTH_MISMATCH), (int)K, (int)K2);
     }
     if ((st = mf_check_depth(ctx, K, MF_K_MAX_DEPTH)) != MF_OK) {
         return st;
     }
     for (int i = 0; i < 3; i++) {
         if (l[i] != r[i] && l[i] != 1 && r[i] != 1) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(79, ": %d; %d",
-                "batch dims %d and %d do not broadcast"), (int)l[i], (int)r[i]);
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(BMM_BATCH_BROADCAST), (int)l[i], (int)r[i]);
         }
         want[i] = l[i] != 1 ? l[i] : r[i];
     }

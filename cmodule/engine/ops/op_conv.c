@@ -25,8 +25,7 @@
 static mf_status_t conv_axis(mf_ctx_t *ctx, const char *axis, int padding, int32_t in, int32_t f, int32_t stride,
     int32_t dil, int32_t *out, int32_t *pad) {
     if (stride < 1 || dil < 1) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(82, ": %s; %d; %d",
-            "%s stride %d / dilation %d must be >= 1"), axis, (int)stride, (int)dil);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(CONV_STRIDE), axis, (int)stride, (int)dil);
     }
     const int64_t eff = (int64_t)(f - 1) * dil + 1;
     /* Dims are at most 2^26, so num < 2^32 and the quotient is a 32-bit division (no
@@ -34,13 +33,10 @@ static mf_status_t conv_axis(mf_ctx_t *ctx, const char *axis, int padding, int32
     const int64_t num = padding == MF_PAD_SAME ? (int64_t)in + stride - 1 : (int64_t)in + stride - eff;
     int64_t o = num < stride ? 0 : (int64_t)((uint32_t)num / (uint32_t)stride);
     if (o < 1) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(83, ": %s; %ld; %d",
-            "%s: filter extent %ld exceeds input %d with VALID padding"),
-            axis, (long)eff, (int)in);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(CONV_FILTER_EXCEEDS_INPUT), axis, (long)eff, (int)in);
     }
     if ((o - 1) * stride + eff > CONV_MAX_SPAN) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(84, ": %s; %ld",
-            "%s: window span %ld too large"), axis, (long)((o - 1) * stride + eff));
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(CONV_WINDOW_SPAN), axis, (long)((o - 1) * stride + eff));
     }
     int64_t total = (o - 1) * stride + eff - in;
     *out = (int32_t)o;
@@ -73,9 +69,7 @@ static mf_status_t conv_quant(mf_ctx_t *ctx, const mf_tensor_t *in, const mf_ten
             mf_real_from_float(mf_tensor_qscale(w, w->nq > 1 ? c : 0))), mf_real_from_float(out->scale));
         mf_qm_t qm = mf_quantize_multiplier(real);
         if (qm.shift > 30) {
-            return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(88, ": %d; %d",
-                "channel %d: effective scale too large (shift %d, max 30)"),
-                (int)c, (int)qm.shift);
+            return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(CONV_CHANNEL_SHIFT), (int)c, (int)qm.shift);
         }
         mult[c] = qm.multiplier;
         shift[c] = (int8_t)qm.shift;
@@ -172,7 +166,7 @@ mf_status_t mf_conv_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     const mf_tensor_t *bias = mf_node_in(m, node, 2);
     const mf_tensor_t *out = mf_node_out(m, node, 0);
     if (w->ndim != 4) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(90, ": %d", "filter has %d dims, need 4"), w->ndim);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(CONV_FILTER_DIMS), w->ndim);
     }
     p->batches = in->dims[0];
     p->in_h = in->dims[1];
@@ -183,18 +177,15 @@ mf_status_t mf_conv_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     p->f_w = w->dims[2];
     p->f_c = w->dims[3];
     if (p->out_c < 1 || p->f_h < 1 || p->f_w < 1 || p->f_c < 1) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(91, ": %d; %d; %d; %d", "filter shape [%d,%d,%d,%d] is empty"),
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(CONV_FILTER_EMPTY),
             (int)p->out_c, (int)p->f_h, (int)p->f_w, (int)p->f_c);
     }
     if (p->in_c % p->f_c != 0) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(92, ": %d; %d",
-            "input channels %d not a multiple of filter channels %d"),
-            (int)p->in_c, (int)p->f_c);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(CONV_INPUT_CHANNELS), (int)p->in_c, (int)p->f_c);
     }
     p->groups = p->in_c / p->f_c;
     if (p->out_c % p->groups != 0) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(93, ": %d; %d", "output channels %d not a multiple of %d groups"),
-            (int)p->out_c, (int)p->groups);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(CONV_GROUPS), (int)p->out_c, (int)p->groups);
     }
     const int32_t depth = p->f_h * p->f_w * p->f_c;  /* <= filter count, fits int32 */
     if ((st = mf_check_depth(ctx, depth, MF_K_MAX_DEPTH)) != MF_OK) {
@@ -237,9 +228,7 @@ mf_status_t mf_dw_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     const mf_tensor_t *bias = mf_node_in(m, node, 2);
     const mf_tensor_t *out = mf_node_out(m, node, 0);
     if (w->ndim != 4 || w->dims[0] != 1) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(95, ": %d; %d",
-            "filter must be [1,h,w,channels], has %d dims (first %d)"),
-            w->ndim, (int)(w->ndim ? w->dims[0] : 0));
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(DW_FILTER_DIMS), w->ndim, (int)(w->ndim ? w->dims[0] : 0));
     }
     p->batches = in->dims[0];
     p->in_h = in->dims[1];
@@ -251,18 +240,14 @@ mf_status_t mf_dw_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     p->f_c = 1;
     p->groups = 1;
     if (p->out_c < 1 || p->f_h < 1 || p->f_w < 1) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(96, ": %d; %d; %d",
-            "filter shape [1,%d,%d,%d] is empty"), (int)p->f_h, (int)p->f_w, (int)p->out_c);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(DW_FILTER_EMPTY), (int)p->f_h, (int)p->f_w, (int)p->out_c);
     }
     /* TFLM's kernel loops over in_c * depth_multiplier channels: the option must agree. */
     if (p->mult < 1 || (int64_t)p->in_c * p->mult != p->out_c) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(97, ": %d; %d; %d",
-            "depth multiplier %d with %d input channels, filter has %d"),
-            (int)p->mult, (int)p->in_c, (int)p->out_c);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(DW_MULTIPLIER), (int)p->mult, (int)p->in_c, (int)p->out_c);
     }
     if (p->f_h * p->f_w > MF_K_MAX_DEPTH) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(98, ": %d; %d",
-            "filter has %d taps, max %d"), (int)(p->f_h * p->f_w), MF_K_MAX_DEPTH);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(DW_TAPS), (int)(p->f_h * p->f_w), MF_K_MAX_DEPTH);
     }
     if ((st = conv_geometry_and_quant(ctx, padding, act, in, w, bias, out, 3, p)) != MF_OK) {
         return st;

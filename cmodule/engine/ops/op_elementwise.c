@@ -43,14 +43,13 @@ typedef struct {
  * a shift above 30 overflows in TFLM (undefined), so it is refused. */
 static mf_status_t ew_qm(mf_ctx_t *ctx, mf_real_t real, const char *what, int lt1, mf_qm_t *qm) {
     if (lt1 && !(real > 0 && real < mf_real_pow2(0))) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(103, ": %s",
-            "%s rescale factor outside (0, 1): scales too far apart"), what);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(RESCALE_RANGE), what);
     }
     *qm = mf_quantize_multiplier(real);
     if (qm->shift > (lt1 ? 0 : 30)) {
         /* 104 ignores the shift argument. */
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, lt1 ? MF_MSG(104, ": %s", "%s rescale factor rounds to 1") :
-            MF_MSG(105, ": %s; %d", "%s effective scale too large (shift %d, max 30)"), what,
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, lt1 ? MF_MSG(RESCALE_ROUNDS_TO_1) :
+            MF_MSG(RESCALE_SHIFT), what,
             (int)qm->shift);
     }
     return MF_OK;
@@ -86,8 +85,7 @@ static mf_status_t ew_binary_prepare(mf_ctx_t *ctx, mf_node_t *node, int op) {
         return MF_ERR_UNSUPPORTED;
     }
     if (out->type != MF_INT8 && !is_float) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(101, ": %s", "output has type %s, need int8 or float32"),
-            mf_type_name(out->type));
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(BINARY_OUTPUT_TYPE), mf_type_name(out->type));
     }
     for (int j = 0; j < (is_float ? 2 : 3); j++) {
         if ((st = is_float ? mf_check_type(ctx, t[j], names[j], MF_FLOAT32) : mf_check_s8(ctx, t[j], names[j])) !=
@@ -109,9 +107,7 @@ static mf_status_t ew_binary_prepare(mf_ctx_t *ctx, mf_node_t *node, int op) {
         } else if (d1[i] == 1) {
             want[i] = d2[i];
         } else {
-            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(102, ": %d; %d; %d",
-                "input shapes do not broadcast: dim %d is %d and %d"),
-                i, (int)d1[i], (int)d2[i]);
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(BROADCAST), i, (int)d1[i], (int)d2[i]);
         }
     }
     if ((st = mf_check_shape(ctx, out, "output", nd, want)) != MF_OK) {
@@ -295,8 +291,7 @@ static mf_status_t ew_unary_prepare(mf_ctx_t *ctx, mf_node_t *node, int is_neg) 
     const mf_tensor_t *in = mf_node_in(m, node, 0);
     const mf_tensor_t *out = mf_node_out(m, node, 0);
     if (in->type != MF_FLOAT32 && in->type != MF_INT8) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(108, ": %s", "input has type %s, need int8 or float32"),
-            mf_type_name(in->type));
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(UNARY_INPUT_TYPE), mf_type_name(in->type));
     }
     if ((st = mf_check_type(ctx, out, "output", (mf_type_t)in->type)) != MF_OK) {
         return st;
@@ -321,7 +316,7 @@ static mf_status_t ew_unary_prepare(mf_ctx_t *ctx, mf_node_t *node, int is_neg) 
             return st;
         }
         if (!is_float && in->scale != out->scale) {
-            return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(110, "", "int8 input and output scales differ"));
+            return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(UNARY_SCALES_DIFFER));
         }
     }
 #endif /* MF_OP_ON(NEG) */
@@ -337,8 +332,7 @@ static mf_status_t ew_unary_prepare(mf_ctx_t *ctx, mf_node_t *node, int is_neg) 
                 mf_real_pow2(600));
             /* RsqrtEvalQuantized shifts by shift - 20: keep that a valid shift amount. */
             if (k.out.shift - 20 < -31 || k.out.shift - 20 > 30) {
-                return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(109, ": %d",
-                    "rescale factor out of range (shift %d)"), (int)k.out.shift);
+                return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(UNARY_RESCALE_SHIFT), (int)k.out.shift);
             }
             kind = in->count >= EW_RSQRT_LUT_MIN ? EW_RSQRT_LUT : EW_RSQRT_S8;
         }

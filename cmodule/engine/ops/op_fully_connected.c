@@ -28,8 +28,7 @@ mf_status_t mf_fc_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     int wfmt = mf_fbt_u8(&opt, FC_OPT_WEIGHTS_FORMAT, 0);
     int keep = mf_fbt_u8(&opt, FC_OPT_KEEP_NUM_DIMS, 0) != 0;
     if (wfmt != 0) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(112, ": %d",
-            "weights format %d unsupported (only DEFAULT)"), wfmt);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(FC_WEIGHTS_FORMAT), wfmt);
     }
     if ((st = mf_check_activation(ctx, act)) != MF_OK) {
         return st;
@@ -46,13 +45,12 @@ mf_status_t mf_fc_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         return st;
     }
     if (w->ndim != 2) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(115, ": %d", "filter has %d dims, need 2"), w->ndim);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(FC_FILTER_DIMS), w->ndim);
     }
     const int32_t units = w->dims[0];
     const int32_t depth = w->dims[1];
     if (units < 1 || depth < 1) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(116, ": %d; %d",
-            "filter shape [%d,%d] is empty"), (int)units, (int)depth);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(FC_FILTER_EMPTY), (int)units, (int)depth);
     }
     if ((st = mf_check_depth(ctx, depth, MF_K_MAX_DEPTH)) != MF_OK) {
         return st;
@@ -66,9 +64,7 @@ mf_status_t mf_fc_prepare(mf_ctx_t *ctx, mf_node_t *node) {
 
     /* Shapes: TFLite's rule. Batches are all leading dims of the input. */
     if (in->ndim < 1 || in->count < 1 || in->count % depth != 0) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(118, ": %d; %d",
-            "input has %d elements, not a multiple of depth %d"),
-            (int)in->count, (int)depth);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(FC_INPUT_COUNT), (int)in->count, (int)depth);
     }
     const int32_t batches = in->count / depth;
     /* Output: [batches, units], or the input's shape with units last (keep_num_dims). */
@@ -77,8 +73,7 @@ mf_status_t mf_fc_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     want[0] = batches;
     if (keep) {
         if (in->dims[in->ndim - 1] != depth) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(119, ": %d; %d", "input last dim %d, filter depth %d"),
-                (int)in->dims[in->ndim - 1], (int)depth);
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(FC_INPUT_DEPTH), (int)in->dims[in->ndim - 1], (int)depth);
         }
         wn = in->ndim;
         memcpy(want, in->dims, sizeof(int32_t) * (size_t)(wn - 1));
@@ -115,15 +110,13 @@ mf_status_t mf_fc_prepare(mf_ctx_t *ctx, mf_node_t *node) {
              * fail the test as in double. 0x3F947AE147AE147B is the double 0.02. */
             const mf_real_t diff = mf_real_addsub(prod, mf_real_from_float(bias->scale), !(bias->scale < 0.0f));
             if (!(mf_real_div(diff, out_scale) <= 0x3F947AE147AE147Bu)) {
-                return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(121, "",
-                    "bias scale does not match input scale * filter scale"));
+                return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(FC_BIAS_SCALE));
             }
         }
         const mf_qm_t qm = mf_quantize_multiplier(mf_real_div(prod, out_scale));
         /* TFLM applies multipliers with x * (1 << shift): larger shifts would overflow. */
         if (qm.shift > 30) {
-            return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(111, ": %d; %d",
-                "unit %d: effective scale too large (shift %d, max 30)"), (int)u, (int)qm.shift);
+            return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(FC_UNIT_SHIFT), (int)u, (int)qm.shift);
         }
         mult[u] = qm.multiplier;
         shift[u] = (int8_t)qm.shift;

@@ -23,19 +23,17 @@ enum { POOL_OPT_PADDING = 0, POOL_OPT_STRIDE_W = 1, POOL_OPT_STRIDE_H = 2, POOL_
 static mf_status_t pool_axis(mf_ctx_t *ctx, const char *axis, int padding, int32_t in, int32_t f, int32_t stride,
     int32_t *out, int32_t *pad) {
     if (stride < 1 || f < 1) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(123, ": %s; %d; %d",
-            "%s stride %d / filter %d must be >= 1"), axis, (int)stride, (int)f);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(POOL_STRIDE), axis, (int)stride, (int)f);
     }
     /* Dims are at most 2^26, so num < 2^32 and the quotient is a 32-bit division (no
      * int64 one: that is a libgcc call on Cortex-M). o < 1 exactly when num < stride. */
     const int64_t num = padding == MF_PAD_SAME ? (int64_t)in + stride - 1 : (int64_t)in + stride - f;
     int64_t o = num < stride ? 0 : (int64_t)((uint32_t)num / (uint32_t)stride);
     if (o < 1) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(124, ": %s; %d; %d",
-            "%s: filter %d exceeds input %d with VALID padding"), axis, (int)f, (int)in);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(POOL_FILTER_EXCEEDS_INPUT), axis, (int)f, (int)in);
     }
     if ((o - 1) * stride + f > POOL_MAX_SPAN) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(125, ": %s", "%s: window span too large"), axis);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(POOL_WINDOW_SPAN), axis);
     }
     int64_t total = (o - 1) * stride + f - in;
     *out = (int32_t)o;
@@ -65,9 +63,7 @@ static mf_status_t pool_prepare(mf_ctx_t *ctx, mf_node_t *node, int average) {
      * the float compare decides exactly as the double one. */
     float ds = in->scale - out->scale;
     if (!((ds < 0 ? -ds : ds) <= 1.0e-6f) || in->zero_point != out->zero_point) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(129, ": %d; %d",
-            "output quantization differs from input (zero points %d, %d)"),
-            (int)in->zero_point, (int)out->zero_point);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(POOL_QUANT), (int)in->zero_point, (int)out->zero_point);
     }
     mf_pool_params_t *p = mf_alloc(ctx, sizeof(*p));
     if (!p) {
@@ -86,8 +82,7 @@ static mf_status_t pool_prepare(mf_ctx_t *ctx, mf_node_t *node, int average) {
         return st;
     }
     if ((int64_t)p->f_h * p->f_w > POOL_MAX_TAPS) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(130, ": %d; %d; %d",
-            "pool window %dx%d exceeds %d taps"), (int)p->f_h, (int)p->f_w,
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(POOL_TAPS), (int)p->f_h, (int)p->f_w,
             POOL_MAX_TAPS);
     }
     const int32_t want[4] = { p->batches, p->out_h, p->out_w, p->depth };

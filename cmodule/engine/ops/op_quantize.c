@@ -48,8 +48,7 @@ static mf_status_t qz_prepare(mf_ctx_t *ctx, mf_node_t *node, int deq) {
         }
     } else {
         if (in->type != MF_FLOAT32 && in->type != MF_INT8) {
-            return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(132, ": %s", "input has type %s, need float32 or int8"),
-                mf_type_name(in->type));
+            return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(QUANTIZE_INPUT_TYPE), mf_type_name(in->type));
         }
         if ((st = mf_check_s8(ctx, out, "output")) != MF_OK) {
             return st;

@@ -58,8 +58,7 @@ mf_status_t mf_mean_prepare(mf_ctx_t *ctx, mf_node_t *node) {
 #if MF_K_RED_MAX < MF_MAX_DIMS
     /* The loader allows more dims than the plan has loops. */
     if (ndim > MF_K_RED_MAX) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(134, ": %d; %d",
-            "input has %d dims, max %d"), ndim, MF_K_RED_MAX);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(MEAN_DIMS), ndim, MF_K_RED_MAX);
     }
 #endif /* MF_K_RED_MAX < MF_MAX_DIMS */
 
@@ -70,8 +69,7 @@ mf_status_t mf_mean_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         const int32_t a = (int32_t)mf_const_int(axis, i);   /* int32 axes */
         const int32_t r = a < 0 ? a + ndim : a;
         if ((uint32_t)r >= (uint32_t)ndim) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(135, ": %ld; %d",
-                "axis %ld out of range for %d dims"), (long)a, ndim);
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(MEAN_AXIS), (long)a, ndim);
         }
         reduced[r] = 1;
     }

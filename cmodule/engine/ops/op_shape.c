@@ -24,7 +24,7 @@
 /* Byte-moving ops: the output keeps the input's element type. */
 static mf_status_t shape_same_type(mf_ctx_t *ctx, const mf_tensor_t *in, const mf_tensor_t *out, int index) {
     if (in->type != out->type) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(137, ": %d; %s; %s", "input %d has type %s, output %s"), index,
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(SHAPE_TYPES_DIFFER), index,
             mf_type_name(in->type), mf_type_name(out->type));
     }
     return MF_OK;
@@ -42,18 +42,15 @@ static mf_status_t shape_read_ints(mf_ctx_t *ctx, const mf_tensor_t *t, const ch
         return st;
     }
     if (t->type != MF_INT32 && t->type != MF_INT64) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(138, ": %s; %s",
-            "%s has type %s, need int32 or int64"), what, mf_type_name(t->type));
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(INTS_TYPE), what, mf_type_name(t->type));
     }
     if (t->count > max_count) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(139, ": %s; %d; %d",
-            "%s has %d elements, at most %d allowed"), what, (int)t->count, max_count);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(INTS_COUNT), what, (int)t->count, max_count);
     }
     for (int32_t i = 0; i < t->count; i++) {
         int64_t v = mf_const_int(t, i);
         if (v < INT32_MIN || v > INT32_MAX) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(140, ": %s; %d; %ld",
-                "%s[%d] = %ld does not fit int32"), what, (int)i, (long)v);
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(INTS_RANGE), what, (int)i, (long)v);
         }
         out[i] = (int32_t)v;
     }
@@ -105,8 +102,7 @@ mf_status_t mf_reshape_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         /* TFLM ignores the shape input and trusts the output's declared shape; reading it
          * (constant only) lets a model whose declared shape disagrees be refused. */
         if (shape_t->ndim != 1) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(141, ": %d",
-                "shape input has %d dims, need 1"), shape_t->ndim);
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(RESHAPE_SHAPE_DIMS), shape_t->ndim);
         }
         if ((st = shape_read_ints(ctx, shape_t, "shape input", MF_MAX_DIMS, shape)) != MF_OK) {
             return st;
@@ -120,13 +116,11 @@ mf_status_t mf_reshape_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         mf_fbv_t v;
         mf_fb_status_t fs = mf_fbt_vec(&opt, RESHAPE_OPT_NEW_SHAPE, 4, &v);
         if (fs == MF_FB_BAD) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(142, "", "new_shape option out of bounds"));
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(RESHAPE_OPTION_BOUNDS));
         }
         if (fs == MF_FB_OK) {
             if (v.count > MF_MAX_DIMS) {
-                return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(143, ": %u; %d",
-                    "new_shape has %u dims, engine supports up to %d"),
-                    (unsigned)v.count, MF_MAX_DIMS);
+                return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(RESHAPE_OPTION_DIMS), (unsigned)v.count, MF_MAX_DIMS);
             }
             n = (int)v.count;
             for (int i = 0; i < n; i++) {
@@ -149,32 +143,26 @@ mf_status_t mf_reshape_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     for (int i = 0; i < n; i++) {
         if (shape[i] == -1) {
             if (stretch >= 0) {
-                return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(144, ": %d; %d",
-                    "shape has -1 at both dim %d and dim %d"), stretch, i);
+                return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(RESHAPE_TWO_STRETCH), stretch, i);
             }
             stretch = i;
         } else if (shape[i] < 1) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(145, ": %d; %d", "shape dim %d is %d"), i, (int)shape[i]);
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(RESHAPE_DIM), i, (int)shape[i]);
         } else {
             /* known * shape[i] > count, without the product overflowing. */
             if (shape[i] > in->count / known) {
-                return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(146, ": %d",
-                    "shape needs more than the %d elements of the input"),
-                    (int)in->count);
+                return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(RESHAPE_TOO_MANY), (int)in->count);
             }
             known *= shape[i];
         }
     }
     if (stretch >= 0) {
         if (in->count % known != 0) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(147, ": %d; %d; %d",
-                "cannot infer dim %d: %d input elements are not a multiple of %d"),
-                stretch, (int)in->count, (int)known);
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(RESHAPE_STRETCH), stretch, (int)in->count, (int)known);
         }
         shape[stretch] = in->count / known;
     } else if (known != in->count) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(148, ": %d; %d",
-            "shape has %d elements, input has %d"), (int)known, (int)in->count);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(RESHAPE_COUNT), (int)known, (int)in->count);
     }
     if ((st = mf_check_shape(ctx, out, "output", n, shape)) != MF_OK) {
         return st;
@@ -199,23 +187,20 @@ mf_status_t mf_expand_dims_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     }
     int32_t axis;
     if (axis_t->ndim > 1) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(149, ": %d",
-            "axis input has %d dims, need a scalar"), axis_t->ndim);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(EXPAND_AXIS_DIMS), axis_t->ndim);
     }
     if ((st = shape_read_ints(ctx, axis_t, "axis input", 1, &axis)) != MF_OK) {
         return st;
     }
     const int nd = in->ndim;
     if (axis < -(nd + 1) || axis > nd) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(150, ": %d; %d",
-            "axis %d out of range for a %d-dim input"), (int)axis, nd);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(EXPAND_AXIS_RANGE), (int)axis, nd);
     }
     if (axis < 0) {
         axis += nd + 1;
     }
     if (nd + 1 > MF_MAX_DIMS) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(151, ": %d; %d",
-            "output would have %d dims, engine supports up to %d"), nd + 1, MF_MAX_DIMS);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(EXPAND_TOO_MANY_DIMS), nd + 1, MF_MAX_DIMS);
     }
     int32_t dims[MF_MAX_DIMS];
     for (int i = 0, j = 0; i < nd + 1; i++) {
@@ -250,12 +235,10 @@ mf_status_t mf_squeeze_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     }
     mf_fbv_t v;
     if (mf_fbt_vec(&opt, SQUEEZE_OPT_DIMS, 4, &v) == MF_FB_BAD) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(152, "", "squeeze_dims option out of bounds"));
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(SQUEEZE_OPTION_BOUNDS));
     }
     if (v.count > SQUEEZE_MAX_LIST) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(153, ": %u; %d",
-            "squeeze_dims has %u entries, at most %d allowed"),
-            (unsigned)v.count, SQUEEZE_MAX_LIST);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(SQUEEZE_COUNT), (unsigned)v.count, SQUEEZE_MAX_LIST);
     }
     const int nd = in->ndim;
     uint8_t squeeze[MF_MAX_DIMS] = {0};
@@ -268,15 +251,11 @@ mf_status_t mf_squeeze_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         for (uint32_t k = 0; k < v.count; k++) {
             int32_t d = mf_fbv_i32(&v, k);
             if (d < -nd || d >= nd) {
-                return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(154, ": %u; %d; %d",
-                    "squeeze_dims[%u] = %d out of range for a %d-dim input"),
-                    (unsigned)k, (int)d, nd);
+                return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(SQUEEZE_DIM_RANGE), (unsigned)k, (int)d, nd);
             }
             int32_t c = d < 0 ? d + nd : d;
             if (in->dims[c] != 1) {
-                return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(155, ": %u; %d; %d",
-                    "squeeze_dims[%u]: input dim %d has size %d, not 1"),
-                    (unsigned)k, (int)c, (int)in->dims[c]);
+                return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(SQUEEZE_DIM_NOT_1), (unsigned)k, (int)c, (int)in->dims[c]);
             }
             squeeze[c] = 1;
         }
@@ -341,7 +320,7 @@ mf_status_t mf_transpose_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     }
     const int nd = in->ndim;
     if (perm_t->ndim != 1) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(156, ": %d", "perm has %d dims, need 1"), perm_t->ndim);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(PERM_DIMS), perm_t->ndim);
     }
     int32_t perm[MF_MAX_DIMS];
     if ((st = shape_read_ints(ctx, perm_t, "perm", MF_MAX_DIMS, perm)) != MF_OK) {
@@ -349,7 +328,7 @@ mf_status_t mf_transpose_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     }
     const int n = (int)perm_t->count;
     if (n != nd) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(157, ": %d; %d", "perm has %d entries, input has %d dims"), n, nd);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(PERM_COUNT), n, nd);
     }
     mf_k_gather_t g;
     memset(&g, 0, sizeof(g));
@@ -358,12 +337,10 @@ mf_status_t mf_transpose_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     for (int i = 0; i < nd; i++) {
         const int32_t a = perm[i];
         if (a < 0 || a >= nd) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(158, ": %d; %d; %d",
-                "perm[%d] = %d out of range for %d dims"), i, (int)a, nd);
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(PERM_RANGE), i, (int)a, nd);
         }
         if (seen >> a & 1) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(159, ": %d",
-                "perm is not a permutation: %d appears twice"), (int)a);
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(PERM_TWICE), (int)a);
         }
         seen |= (uint32_t)1 << a;
         int32_t step = 1;  /* row-major stride of input axis a */
@@ -416,7 +393,7 @@ mf_status_t mf_strided_slice_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     for (int k = 0; k < 3; k++) {
         const mf_tensor_t *t = mf_node_in(m, node, k + 1);
         if (t->ndim != 1) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(160, ": %s; %d", "%s has %d dims, need 1"), names[k], t->ndim);
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(SLICE_ARG_DIMS), names[k], t->ndim);
         }
         if ((st = shape_read_ints(ctx, t, names[k], SS_MAX_AXES, vals[k])) != MF_OK) {
             return st;
@@ -426,9 +403,7 @@ mf_status_t mf_strided_slice_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     const int32_t *begin = vals[0], *end = vals[1], *strides = vals[2];
     const int nsp = counts[0];  /* entries of the sparse spec */
     if (counts[1] != nsp || counts[2] != nsp) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(161, ": %d; %d; %d",
-            "begin, end and strides have %d, %d and %d entries"),
-            counts[0], counts[1], counts[2]);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(SLICE_ARG_COUNTS), counts[0], counts[1], counts[2]);
     }
     mf_fbt_t opt;
     if ((st = mf_node_options(ctx, node, &opt)) != MF_OK) {
@@ -442,13 +417,11 @@ mf_status_t mf_strided_slice_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     const int offset = mf_fbt_u8(&opt, SS_OPT_OFFSET, 0) != 0;
     const uint32_t spec_bits = nsp >= 32 ? 0xffffffffu : (((uint32_t)1 << nsp) - 1);
     if ((ellipsis_mask & ~spec_bits) || (new_axis_mask & ~spec_bits)) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(162, ": %u; %u; %d",
-            "ellipsis_mask %u / new_axis_mask %u name entries past the %d given"),
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(SLICE_MASK_PAST),
             (unsigned)ellipsis_mask, (unsigned)new_axis_mask, nsp);
     }
     if (ellipsis_mask & (ellipsis_mask - 1)) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(163, ": %u",
-            "ellipsis_mask %u has more than one ellipsis"), (unsigned)ellipsis_mask);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(SLICE_TWO_ELLIPSES), (unsigned)ellipsis_mask);
     }
 
     /* Dense (effective) spec, built like TFLite's BuildStridedSliceParams: the ellipsis
@@ -462,14 +435,13 @@ mf_status_t mf_strided_slice_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     }
     const int eff = in->ndim + num_add;
     if (eff > SS_MAX_AXES) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(164, ": %d; %d",
-            "slice spans %d axes, engine supports up to %d"), eff, SS_MAX_AXES);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(SLICE_TOO_MANY_AXES), eff, SS_MAX_AXES);
     }
     /* TFLite's expansion gives an ellipsis at least one axis, so an ellipsis that should
      * cover none drops the spec's last entry instead. That is only right when the
      * ellipsis is that last entry; refuse the other cases rather than mis-slice. */
     if (nsp > eff && !(nsp == eff + 1 && ellipsis_mask == (uint32_t)1 << (nsp - 1))) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(165, ": %d; %d", "begin has %d entries for %d axes"), nsp, eff);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(SLICE_BEGIN_COUNT), nsp, eff);
     }
     uint32_t eff_ellipsis = 0, eff_new = 0;
     int ellipsis_start = eff, expanded = 0;
@@ -527,7 +499,7 @@ mf_status_t mf_strided_slice_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         size[i] = in_axis[i] < 0 ? 1 : in->dims[in_axis[i]];
     }
     if (!fits || added_axes != num_add) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(166, ": %d", "slice spec does not fit a %d-dim input"), in->ndim);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(SLICE_SPEC_DIMS), in->ndim);
     }
 
     /* Per axis: first index and loop count, exactly as the reference loop visits them
@@ -544,7 +516,7 @@ mf_status_t mf_strided_slice_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         const int64_t s = e_stride[i];
         const int32_t sz = size[i];
         if (s == 0) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(168, ": %d", "stride of axis %d is 0"), i);
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(SLICE_STRIDE_ZERO), i);
         }
         int64_t start = e_begin[i];
         if (start < 0) {
@@ -579,14 +551,12 @@ mf_status_t mf_strided_slice_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         if (shrink) {
             if (cnt != 1) {
                 /* The reference kernels would leave the output element unwritten. */
-                return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(169, ": %d; %d; %d; %d; %d",
-                    "shrunk axis %d selects %d elements (begin %d, stride %d, size %d)"),
+                return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(SLICE_SHRINK),
                     i, (int)cnt, (int)e_begin[i], (int)s, (int)sz);
             }
         } else {
             if (n_out >= MF_MAX_DIMS) {
-                return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(170, ": %d",
-                    "output would have more than %d dims"), MF_MAX_DIMS);
+                return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(SLICE_OUTPUT_DIMS), MF_MAX_DIMS);
             }
             out_dims[n_out++] = (int32_t)cnt;
         }
@@ -608,7 +578,7 @@ mf_status_t mf_strided_slice_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     }
     if (empty) {
         /* Unreachable while the loader refuses empty tensors; never plan a read for it. */
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(171, "", "slice selects no elements"));
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(SLICE_EMPTY));
     }
     g.base = (int32_t)base;
     return gather_finish(ctx, node, in, &g);
@@ -639,21 +609,18 @@ mf_status_t mf_concat_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     int act = mf_fbt_i8(&opt, CONCAT_OPT_ACTIVATION, 0);
     if (act != 0) {
         /* TFLM's concatenation accepts only NONE. */
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(172, ": %d",
-            "fused activation %d unsupported (only NONE)"), act);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(CONCAT_ACTIVATION), act);
     }
     mf_tensor_t *out = mf_node_out(m, node, 0);
     const int nd = out->ndim;
     if (axis < -nd || axis >= nd) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(173, ": %d; %d",
-            "axis %d out of range for a %d-dim output"), (int)axis, nd);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(CONCAT_AXIS), (int)axis, nd);
     }
     if (axis < 0) {
         axis += nd;
     }
     if (out->type == MF_INT8 && out->nq > 1) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(174, ": %d",
-            "output has %d quantization scales, need 1 (per-tensor)"), (int)out->nq);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(CONCAT_OUTPUT_PER_TENSOR), (int)out->nq);
     }
     const int n = node->n_in;
     int64_t axis_sum = 0;
@@ -666,13 +633,11 @@ mf_status_t mf_concat_prepare(mf_ctx_t *ctx, mf_node_t *node) {
             return st;
         }
         if (in->ndim != nd) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(176, ": %d; %d; %d",
-                "input %d has %d dims, output %d"), i, in->ndim, nd);
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(CONCAT_INPUT_DIMS), i, in->ndim, nd);
         }
         for (int d = 0; d < nd; d++) {
             if (d != axis && in->dims[d] != out->dims[d]) {
-                return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(177, ": %d; %d; %d; %d",
-                    "input %d dim %d is %d, output's is %d"),
+                return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(CONCAT_INPUT_DIM),
                     i, d, (int)in->dims[d], (int)out->dims[d]);
             }
         }
@@ -681,29 +646,21 @@ mf_status_t mf_concat_prepare(mf_ctx_t *ctx, mf_node_t *node) {
             /* TFLM copies int8 bytes unchanged, so every input must already be in the
              * output's quantization; requantizing concatenation is not TFLM's. */
             if (in->nq > 1) {
-                return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(178, ": %d; %d",
-                    "input %d has %d quantization scales, need 1 (per-tensor)"),
-                    i, (int)in->nq);
+                return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(CONCAT_INPUT_PER_TENSOR), i, (int)in->nq);
             }
             if (in->scale != out->scale || in->zero_point != out->zero_point) {
                 return mf_fail(ctx, MF_ERR_UNSUPPORTED,
-                    MF_MSG(179, ": %d; %d; %d", "input %d quantization (zero point %d) differs from the output's (zero point %d); "
-                    "inputs must share the output's scale and zero point"),
-                    i, (int)in->zero_point, (int)out->zero_point);
+                    MF_MSG(CONCAT_INPUT_QUANT), i, (int)in->zero_point, (int)out->zero_point);
             }
         } else if (in->type == MF_INT16 && in->zero_point != 0) {
-            return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(180, ": %d; %d",
-                "int16 input %d has zero point %d, need 0"), i, (int)in->zero_point);
+            return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(CONCAT_INT16_INPUT_ZERO_POINT), i, (int)in->zero_point);
         }
     }
     if (out->type == MF_INT16 && out->zero_point != 0) {
-        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(181, ": %d",
-            "int16 output has zero point %d, need 0"), (int)out->zero_point);
+        return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(CONCAT_INT16_OUTPUT_ZERO_POINT), (int)out->zero_point);
     }
     if (axis_sum != out->dims[axis]) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(182, ": %ld; %d; %d",
-            "inputs add up to %ld along axis %d, output has %d"),
-            (long)axis_sum, (int)axis, (int)out->dims[axis]);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(CONCAT_AXIS_SUM), (long)axis_sum, (int)axis, (int)out->dims[axis]);
     }
     if (n == 1) {
         return mf_make_alias(ctx, node, 0, 0);
@@ -758,8 +715,7 @@ mf_status_t mf_pad_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     }
     const int nd = in->ndim;
     if (pad_t->ndim != 2 || pad_t->dims[0] != nd || pad_t->dims[1] != 2) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(183, ": %d; %d",
-            "paddings must have shape [%d, 2] for a %d-dim input"), nd, nd);
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(PAD_PADDINGS_SHAPE), nd, nd);
     }
     int32_t pads[2 * MF_MAX_DIMS];
     if ((st = shape_read_ints(ctx, pad_t, "paddings", 2 * MF_MAX_DIMS, pads)) != MF_OK) {
@@ -772,13 +728,11 @@ mf_status_t mf_pad_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     for (int i = 0; i < nd; i++) {
         const int32_t l = pads[2 * i], r = pads[2 * i + 1];
         if (l < 0 || r < 0) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(184, ": %d; %d; %d",
-                "paddings of dim %d are [%d, %d], must not be negative"),
-                i, (int)l, (int)r);
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(PAD_NEGATIVE), i, (int)l, (int)r);
         }
         int64_t d = (int64_t)in->dims[i] + l + r;
         if (d > INT32_MAX) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(185, ": %d", "padded dim %d is too large"), i);
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(PAD_TOO_LARGE), i);
         }
         dims[i] = (int32_t)d;
         p.out_dims[i] = dims[i];
@@ -797,18 +751,15 @@ mf_status_t mf_pad_prepare(mf_ctx_t *ctx, mf_node_t *node) {
             return st;
         }
         if (value_t->type != in->type || value_t->count != 1) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(186, ": %s",
-                "constant_values must be one %s element"), mf_type_name(in->type));
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(PAD_VALUE_COUNT), mf_type_name(in->type));
         }
         if (in->type == MF_INT8 && (value_t->scale != out->scale || value_t->zero_point != out->zero_point)) {
-            return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(187, "",
-                "constant_values quantization differs from the output's"));
+            return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(PAD_VALUE_QUANT));
         }
         memcpy(p.pad_value, value_t->data, (size_t)es);  /* set for constants and their aliases */
     } else if (in->type == MF_INT8) {
         if (out->zero_point < -128 || out->zero_point > 127) {
-            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(188, ": %d",
-                "output zero point %d outside int8 range"), (int)out->zero_point);
+            return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(PAD_OUTPUT_ZERO_POINT), (int)out->zero_point);
         }
         p.pad_value[0] = (uint8_t)(int8_t)out->zero_point;
     }

@@ -37,7 +37,7 @@ mf_status_t mf_softmax_prepare(mf_ctx_t *ctx, mf_node_t *node) {
         return st;
     }
     if (in->ndim < 1) {
-        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(189, "", "input has 0 dims, need at least 1"));
+        return mf_fail(ctx, MF_ERR_MALFORMED, MF_MSG(SOFTMAX_SCALAR));
     }
     if ((st = mf_check_same_shape(ctx, in, out)) != MF_OK) {
         return st;
@@ -46,9 +46,7 @@ mf_status_t mf_softmax_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     if (out->zero_point != -128 || out->scale != 1.0f / 256.0f) {
         const int e = 1 + mf_real_log2(mf_real_from_float(out->scale));  /* frexp's exponent */
         return mf_fail(ctx, MF_ERR_UNSUPPORTED,
-            MF_MSG(190, ": %d; %d",
-                "output zero point %d and scale about 2^%d, need zero point -128 and scale 1/256"),
-            (int)out->zero_point, e - 1);
+            MF_MSG(SOFTMAX_OUTPUT_QUANT), (int)out->zero_point, e - 1);
     }
     mf_fbt_t opt;
     if ((st = mf_node_options(ctx, node, &opt)) != MF_OK) {
@@ -61,12 +59,11 @@ mf_status_t mf_softmax_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     if (qm.multiplier == 0) {
         /* TFLite aborts in QuantizeMultiplierGreaterThanOne here. */
         if (!(beta > 0.0f)) {
-            return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(191, "", "beta is not a positive number"));
+            return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(SOFTMAX_BETA));
         }
         const int e = 1 + mf_real_log2(mf_real_mul(mf_real_from_float(beta), mf_real_from_float(in->scale)));
         return mf_fail(ctx, MF_ERR_UNSUPPORTED,
-            MF_MSG(192, ": %d",
-                "beta * input scale is about 2^%d, need more than 2^-26"), e - 1);
+            MF_MSG(SOFTMAX_BETA_SCALE), e - 1);
     }
     softmax_params_t *p = (softmax_params_t *)mf_alloc(ctx, sizeof(*p));
     if (p == NULL) {
