@@ -351,7 +351,21 @@ static mf_status_t place(mf_model_box_t *box, mf_error_t *err) {
     size_t room = MF_SIZE_MAX - (MF_ALIGN - 1) - m->meta_used;
     uint32_t limit = room < MF_PLAN_MAX ? (uint32_t)room : MF_PLAN_MAX;
     size_t act;
-    int over = mf_plan(m, limit, &act);
+    /* The planner's work list, load-only: in the prepare step's tensor cache, which is
+     * done with, when it fits (most models: no arena byte for it), else at the back. */
+    int max_io = 1;
+    for (int i = 0; i < m->n_nodes; i++) {
+        if (m->nodes[i].n_in + m->nodes[i].n_out > max_io) {
+            max_io = m->nodes[i].n_in + m->nodes[i].n_out;
+        }
+    }
+    size_t order_bytes = (size_t)(m->n_tensors + m->n_nodes) * sizeof(uint16_t);
+    uint16_t *order = order_bytes <= (size_t)max_io * sizeof(mf_tensor_t) ? (uint16_t *)(void *)m->cache
+        : mf_meta_alloc_back(&box->load->meta, order_bytes);
+    if (order == NULL) {
+        return MF_ERR_ARENA;
+    }
+    int over = mf_plan(m, order, limit, &act);
     if (over >= 0) {
         return mf_set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(ARENA_ADDRESS_LIMIT),
             (unsigned long)((MF_ALIGN - 1) + m->meta_used + limit),

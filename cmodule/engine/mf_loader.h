@@ -78,7 +78,6 @@ mf_status_t mf_parse_tensor(const mf_model_box_t *box, int16_t index, mf_tensor_
 mf_status_t mf_view_tensor(const mf_model_box_t *box, int16_t index, mf_tensor_t *t, mf_error_t *err);
 
 /* ---- mf_planner.c */
-#define PLACE_NONE 0xffffffffu
 /* Largest activation area the planner lays out: offsets are uint32_t, so 4 GiB less 8
  * (the largest multiple of MF_ALIGN below 2^32). load() lowers it further where the
  * front tables plus activations would not fit a size_t (32-bit boards). */
@@ -94,8 +93,9 @@ mf_status_t mf_view_tensor(const mf_model_box_t *box, int16_t index, mf_tensor_t
 mf_status_t mf_compute_lifetimes(mf_model_t *m, mf_error_t *err);
 /* Places every buffer at an offset below `limit` (<= MF_PLAN_MAX) and sets *total to the
  * activation bytes. Returns -1, or the buffer (tensor i, or n_tensors + node for a
- * node's scratch) that would end past `limit`. */
-int mf_plan(mf_model_t *m, uint32_t limit, size_t *total_out);
+ * node's scratch) that would end past `limit`. `order`: n_tensors + n_nodes entries of
+ * scratch, owned by the caller. */
+int mf_plan(mf_model_t *m, uint16_t *order, uint32_t limit, size_t *total_out);
 
 /* ---- mf_prepare.c */
 /* The node's input and output counts against its op's; required inputs present. */

@@ -74,33 +74,36 @@ static uint32_t plan_size(uint32_t bytes) {
     return bytes > MF_PLAN_MAX ? UINT32_MAX : (uint32_t)mf_align_up(bytes);
 }
 
-/* A plannable buffer: tensor i (0 <= i < n_tensors) or scratch of node i - n_tensors. */
-static int buf_info(const mf_model_t *m, int b, uint32_t *size, int *first, int *last, uint32_t **offset) {
+/* Buffer b: tensor b (b < n_tensors) or the scratch of node b - n_tensors. Sets its
+ * lifetime and where its offset goes; returns its planned size, 0 when it is not planned
+ * (not an arena tensor, or a node without scratch). */
+static uint32_t buf_info(const mf_model_t *m, int b, int *first, int *last, uint32_t **offset) {
     if (b < m->n_tensors) {
         mf_plan_t *t = &m->plan[b];
-        if (t->kind != MF_T_ARENA) {
-            return 0;
-        }
-        *size = plan_size(t->bytes);
         *first = t->first_use;
         *last = t->last_use;
         *offset = &t->offset;
-        return 1;
+        return t->kind == MF_T_ARENA ? plan_size(t->bytes) : 0;
     }
-    mf_node_t *n = &m->nodes[b - m->n_tensors];
-    if (n->scratch_bytes == 0) {
-        return 0;
-    }
-    *size = plan_size(n->scratch_bytes);
-    *first = *last = b - m->n_tensors;
-    *offset = &m->scratch_at[b - m->n_tensors];
-    return 1;
+    const int n = b - m->n_tensors;
+    *first = *last = n;
+    *offset = &m->scratch_at[n];
+    return m->nodes[n].scratch_bytes ? plan_size(m->nodes[n].scratch_bytes) : 0;
 }
 
 /* Places every buffer at an offset below `limit` (<= MF_PLAN_MAX) and sets *total to the
  * activation bytes. Returns -1, or the buffer (as buf_info numbers them) that would end
- * past `limit`: every offset + size stays <= limit, so no uint32_t sum here can wrap. */
-int mf_plan(mf_model_t *m, uint32_t limit, size_t *total_out) {
+ * past `limit`: every offset + size stays <= limit, so no uint32_t sum here can wrap.
+ *
+ * `order` (n_tensors + n_nodes entries, caller-owned scratch) first lists the plannable
+ * buffers largest first (ties by index keep the plan deterministic); then, as each is
+ * placed, order[0..i) holds the placed ones by offset. One pass over those finds the
+ * lowest offset where the buffer overlaps no placed buffer alive at the same time: a
+ * conflicting buffer that overlaps the candidate makes every offset up to its end
+ * infeasible, and later ones start no lower. O(buffers^2) in all, where scanning every
+ * buffer for the largest and re-scanning after each move cost O(buffers^3) (half of a
+ * 3-layer transformer's load). */
+int mf_plan(mf_model_t *m, uint16_t *order, uint32_t limit, size_t *total_out) {
     int nb = m->n_tensors + m->n_nodes;
     /* Aliases keep their root alive as long as they are used. */
     for (int i = 0; i < m->n_tensors; i++) {
@@ -112,60 +115,56 @@ int mf_plan(mf_model_t *m, uint32_t limit, size_t *total_out) {
             }
         }
     }
+    int k = 0;
     for (int b = 0; b < nb; b++) {
-        uint32_t size, *off;
+        uint32_t *off;
         int first, last;
-        if (buf_info(m, b, &size, &first, &last, &off)) {
-            *off = PLACE_NONE;
+        const uint32_t size = buf_info(m, b, &first, &last, &off);
+        if (size == 0) {
+            continue;
         }
+        /* Insertion by size, largest first; equal sizes stay in index order. */
+        int j = k++;
+        for (; j > 0 && buf_info(m, order[j - 1], &first, &last, &off) < size; j--) {
+            order[j] = order[j - 1];
+        }
+        order[j] = (uint16_t)b;
     }
     size_t total = 0;
-    for (;;) {
-        /* Largest unplaced buffer; ties by index keep the plan deterministic. */
-        int pick = -1;
-        uint32_t pick_size = 0;
-        for (int b = 0; b < nb; b++) {
-            uint32_t size, *off;
-            int first, last;
-            if (buf_info(m, b, &size, &first, &last, &off) && *off == PLACE_NONE && (pick < 0 || size > pick_size)) {
-                pick = b;
-                pick_size = size;
-            }
-        }
-        if (pick < 0) {
-            break;
-        }
-        uint32_t size, *off;
+    for (int i = 0; i < k; i++) {
+        const int pick = order[i];
+        uint32_t *off;
         int first, last;
-        buf_info(m, pick, &size, &first, &last, &off);
+        const uint32_t size = buf_info(m, pick, &first, &last, &off);
+        /* `at` is 0 or a placed buffer's end, so at <= limit; `pos` is where the pick
+         * goes in the by-offset prefix. */
         uint32_t at = 0;
-        /* Move past every conflicting placed buffer until a gap fits; each pass either
-         * finds no conflict or moves `at` strictly up, so this ends after <= nb passes.
-         * `at` is 0 or a placed buffer's end, so at <= limit. */
-        for (int moved = 1; moved;) {
-            if (size > limit - at) {
-                return pick;
+        int pos = 0;
+        if (size > limit) {
+            return pick;
+        }
+        for (int j = 0; j < i; j++) {
+            uint32_t *o2;
+            int f2, l2;
+            const uint32_t s2 = buf_info(m, order[j], &f2, &l2, &o2);
+            if (f2 <= last && l2 >= first && *o2 < at + size && at < *o2 + s2) {
+                at = *o2 + s2;
+                if (size > limit - at) {
+                    return pick;
+                }
             }
-            moved = 0;
-            for (int b = 0; b < nb; b++) {
-                uint32_t s2, *o2;
-                int f2, l2;
-                if (!buf_info(m, b, &s2, &f2, &l2, &o2) || *o2 == PLACE_NONE) {
-                    continue;
-                }
-                if (f2 > last || l2 < first) {
-                    continue;
-                }
-                if (*o2 < at + size && at < *o2 + s2) {
-                    at = *o2 + s2;
-                    moved = 1;
-                }
+            if (*o2 <= at) {
+                pos = j + 1;
             }
         }
         *off = at;
         if (at + size > total) {
             total = at + size;
         }
+        for (int j = i; j > pos; j--) {
+            order[j] = order[j - 1];
+        }
+        order[pos] = (uint16_t)pick;
     }
     *total_out = total;
     return -1;
