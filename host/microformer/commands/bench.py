@@ -53,18 +53,25 @@ def pick_model(board, name):
     return names[0] + ".tflite"
 
 
-def bench(board, fname, n):
+def run_on_board(board, fname, fn, n, per_invoke_s):
+    """onboard.<fn>(active model, n) on the board (bench or profile), with the model's
+    state checked first; its result plus model, sha256 and target."""
     st = board.call("state", board.models_dir, fname)
     if st["active"] is None:
         raise DeviceError(f"{fname} on the {board.describe()} is unusable: "
                           f"{st['problem'] or 'no model file'}")
     # Loading and n invokes of a big model on a slow board take a while.
-    res = board.call("bench", st["active"], n, timeout=60.0 + n * 2.0)
+    res = board.call(fn, st["active"], n, timeout=60.0 + n * per_invoke_s)
     if "error" in res:
-        raise DeviceError(f"bench on the {board.describe()}: {res['error']}")
+        raise DeviceError(f"{fn} on the {board.describe()}: {res['error']}")
     res["model"] = fname
     res["sha256"] = st["sha"]
     res["target"] = board.describe()
+    return res
+
+
+def bench(board, fname, n):
+    res = run_on_board(board, fname, "bench", n, 2.0)
     res["heap_free"] = None if res["heap_free"] < 0 else res["heap_free"]
     res["heap_free_before"] = None if res["heap_free_before"] < 0 else res["heap_free_before"]
     res["slot"] = slot_reserve(res["model_bytes"], res["arena_bytes"])
@@ -73,17 +80,8 @@ def bench(board, fname, n):
 
 def profile(board, fname, n):
     """onboard.profile on the board: per node [op, fused, ticks summed over n invokes]."""
-    st = board.call("state", board.models_dir, fname)
-    if st["active"] is None:
-        raise DeviceError(f"{fname} on the {board.describe()} is unusable: "
-                          f"{st['problem'] or 'no model file'}")
     # Two clock reads per node and a result tuple per invoke: slower than bench's invokes.
-    res = board.call("profile", st["active"], n, timeout=60.0 + n * 4.0)
-    if "error" in res:
-        raise DeviceError(f"profile on the {board.describe()}: {res['error']}")
-    res["model"] = fname
-    res["target"] = board.describe()
-    return res
+    return run_on_board(board, fname, "profile", n, 4.0)
 
 
 # How each clock's ticks read: the unit name, and the scale to microseconds (None: cycles).
