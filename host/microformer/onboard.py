@@ -345,12 +345,15 @@ def profile(path, n, warmup=3):
     _fill(m)
     for _ in range(warmup):
         m.invoke()
-    unit, nodes = m.profile()
-    ticks = [t for _, _, t in nodes]
-    for _ in range(n - 1):
-        _, run = m.profile()
-        for i in range(len(ticks)):
-            ticks[i] += run[i][2]
+    try:
+        unit, nodes = m.profile()
+        ticks = [t for _, _, t in nodes]
+        for _ in range(n - 1):
+            _, run = m.profile()
+            for i in range(len(ticks)):
+                ticks[i] += run[i][2]
+    except (NotImplementedError, MemoryError) as e:  # a natmod without time.ticks_us; a full heap
+        return {"error": "profile: %s: %s" % (type(e).__name__, e)}
     out = {"n": n, "unit": unit, "model_bytes": len(buf), "arena_bytes": m.arena_size,
            "nodes": [[nodes[i][0], nodes[i][1], ticks[i]] for i in range(len(ticks))]}
     out.update(_runtime(uf))

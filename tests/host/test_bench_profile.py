@@ -117,24 +117,39 @@ def test_bad_invokes_are_refused(tmp_path, capsys):
     assert err.endswith("microformer bench: error: argument -n/--invokes: must be >= 1, got 0\n")
 
 
+class _NoProfiler:
+    """_uformer.Model of a firmware built with MF_PROFILE 0: everything but profile."""
+
+    real = None  # the real _uformer, set before the test replaces it
+
+    def __init__(self, buf):
+        self._m = self.real.Model(buf)
+        self.arena_size = self._m.arena_size
+        self.input, self.input_info, self.invoke = self._m.input, self._m.input_info, self._m.invoke
+
+
+class _FullHeap(_NoProfiler):
+    def profile(self):
+        raise MemoryError("cannot allocate 64 bytes of profile ticks (not enough free heap)")
+
+
 @needs_engine
-def test_engine_without_profiler_is_one_line(model_files, tmp_path, capsys, monkeypatch):
-    """A firmware built with MF_PROFILE 0 has no Model.profile: bench says so in one line."""
+@pytest.mark.parametrize("model, says", [
+    (_NoProfiler, "this firmware's _uformer has no profiler (its engine was built with MF_PROFILE 0)"),
+    (_FullHeap, "profile: MemoryError: cannot allocate 64 bytes of profile ticks (not enough free heap)"),
+])
+def test_board_side_failures_are_one_line(model_files, tmp_path, capsys, monkeypatch, model, says):
+    """What the board reports (no profiler in its build, no heap for the result) is one line."""
     import _uformer
 
-    class Model:
-        def __init__(self, buf):
-            self._m = _uformer.Model(buf)
-            self.arena_size = self._m.arena_size
-
-    stub = types.SimpleNamespace(Model=Model, version=_uformer.version)
+    monkeypatch.setattr(_NoProfiler, "real", _uformer)
+    stub = types.SimpleNamespace(Model=model, version=_uformer.version)
     sim = tmp_path / "sim"
     assert run_cli(capsys, "push", model_files[0], "--sim", sim)[0] == 0
     monkeypatch.setitem(sys.modules, "_uformer", stub)
     code, out, err = run_cli(capsys, "bench", "--sim", sim, "--profile")
     assert code == 1 and out == ""
-    assert err == ("microformer: profile on the simulator %s: this firmware's _uformer has no profiler "
-                   "(its engine was built with MF_PROFILE 0)\n" % sim)
+    assert err == "microformer: profile on the simulator %s: %s\n" % (sim, says)
 
 
 @pytest.mark.firmware
