@@ -48,12 +48,14 @@
 #endif /* MF_TERSE_ERRORS */
 
 /* mf_invoke_profiled and mf_node_fused: per-node ticks for Model.profile() and
- * `microformer bench --profile`. 1 by default (host and firmware, so a board can be
- * profiled as it ships); 0 leaves them out, and the bindings' Model.profile with them
- * (define it for the binding too): 140 bytes less engine flash on Cortex-M4 -Os, 432 less
- * _uformer in the QEMU_M4 firmware (engine 142, MicroPython binding 290). */
+ * `microformer bench --profile`. On by default (host and firmware, so a board can be
+ * profiled as it ships), off in terse-errors builds: those are the flash-minimal ones
+ * (`firmware build --ops-from`), which drop diagnostics for bytes. 0 leaves them out, and
+ * the bindings' Model.profile with them (define it for the binding too): 140 bytes less
+ * engine flash on Cortex-M4 -Os, 432 less _uformer in the QEMU_M4 firmware (engine 142,
+ * MicroPython binding 290). */
 #ifndef MF_PROFILE
-#define MF_PROFILE 1
+#define MF_PROFILE (!MF_TERSE_ERRORS)
 #endif /* MF_PROFILE */
 
 /* For the per-element steps of hot loops, which -Os would otherwise keep as one shared

@@ -216,15 +216,8 @@ typedef const char *mf_msg_t;
  * is the literal either way, so naming a message costs no byte. */
 #include "mf_messages.h"
 /* MF_MSG(NAME) is MF_MSG_<NAME>, pasted before anything expands NAME (a message may share
- * its name with a macro, e.g. a file's limit). The three-argument form MF_MSG(code,
- * conversions, sentence) is the numbered one it replaces, kept only for mf_runtime.c's
- * messages (METADATA_*), which change with that file: once they are named, MF_MSG(name)
- * is just MF_MSG_##name. */
-#define MF_MSG(...) MF_MSG_PICK_(MF_MSG_##__VA_ARGS__, MF_MSG_NUMBERED_, MF_MSG_NUMBERED_, MF_MSG_NAMED_, ~) \
-    (MF_MSG_##__VA_ARGS__, __VA_ARGS__)
-#define MF_MSG_PICK_(a, b, c, pick, ...) pick
-#define MF_MSG_NAMED_(msg, ...) msg
-#define MF_MSG_NUMBERED_(pasted, conv_, sentence_, code, conversions, sentence) MF_MSG_ENC(code, conversions, sentence)
+ * its name with a macro, e.g. a file's limit). */
+#define MF_MSG(name) MF_MSG_##name
 
 /* Formats "node N (OP): <message>" into ctx->err and returns st. Formats support
  * %d %u %ld %lu %s %%. */

@@ -139,19 +139,19 @@ mf_status_t mf_metadata(const uint8_t *buf, size_t len, const char *name,
     *data = NULL;
     *size = 0;
     if (buf == NULL || mf_fb_root(buf, len, &root) != MF_FB_OK) {
-        return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(64, "", "not a .tflite model: bad root table"));
+        return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(METADATA_BAD_ROOT));
     }
     mf_fbv_t metas, buffers;
     if (mf_fbt_vec(&root, MODEL_METADATA, 4, &metas) == MF_FB_BAD ||
         mf_fbt_vec(&root, MODEL_BUFFERS, 4, &buffers) == MF_FB_BAD) {
-        return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(65, "", "metadata out of bounds"));
+        return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(METADATA_BOUNDS));
     }
     size_t name_len = strlen(name);
     for (uint32_t i = 0; i < metas.count; i++) {
         mf_fbt_t mt;
         mf_fbv_t nm;
         if (mf_fbv_table(&root, &metas, i, &mt) != MF_FB_OK || mf_fbt_vec(&mt, META_NAME, 1, &nm) == MF_FB_BAD) {
-            return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(66, ": %u", "metadata %u out of bounds"), (unsigned)i);
+            return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(METADATA_ENTRY_BOUNDS), (unsigned)i);
         }
         if (nm.count != name_len || memcmp(nm.data, name, name_len) != 0) {
             continue;
@@ -168,5 +168,5 @@ mf_status_t mf_metadata(const uint8_t *buf, size_t len, const char *name,
         *size = sz;
         return MF_OK;
     }
-    return mf_set_err(err, MF_ERR_ARG, MF_MSG(67, ": %s", "no metadata entry named %s"), name);
+    return mf_set_err(err, MF_ERR_ARG, MF_MSG(METADATA_NOT_FOUND), name);
 }

@@ -30,10 +30,6 @@ ENGINE = ROOT / "cmodule" / "engine"
 # retired before this record (the numbered MF_MSG(code, ...) of commit a4d1c5f). A code
 # here never moves; a reworded sentence is updated here, with the same conversions.
 CODES = {int(k): v for k, v in json.loads((pathlib.Path(__file__).with_name("engine_message_codes.json")).read_text()).items()}
-# Messages still raised by number, MF_MSG(code, conversions, sentence): mf_runtime.c's,
-# which change with that file (the three-argument MF_MSG in mf_internal.h is for them).
-# Each must agree with its .def entry; name them and this set and that form go.
-NUMBERED = {"mf_runtime.c": {64, 65, 66, 67}}
 # Format literals that stay sentences in terse builds: they depend on the device (heap,
 # buffer alignment) or on the firmware's op set, which the host cannot check beforehand,
 # or they are a caller's argument errors at run time (mf_write_window), not model errors,
@@ -42,8 +38,6 @@ KEPT_WHOLE = ("arena too small", "unsupported op", "unsupported custom op", "ali
               "left out of this build", "window", "to size the model's arena")
 
 _NAMED = re.compile(r"\bMF_MSG\(\s*([A-Za-z_]\w*)\s*\)")
-_NUMBERED = re.compile(r'\bMF_MSG\(\s*(\d+)\s*,\s*"([^"]*)"\s*,\s*((?:"(?:[^"\\]|\\.)*"\s*)+)\)', re.S)
-_LIT = re.compile(r'"((?:[^"\\]|\\.)*)"')
 
 
 def _entries():
@@ -57,20 +51,16 @@ def _sources():
 
 
 def _call_sites():
-    """[(file:line, NAME or code, conversions or None, sentence or None)] of every MF_MSG(...)
-    in the engine's sources; AssertionError for one of neither form."""
+    """[(file:line, NAME)] of every MF_MSG(...) in the engine's sources; AssertionError for
+    one that does not name a message (a number, a sentence)."""
     sites = []
     for path in _sources():
         source = path.read_text()
         for m in re.finditer(r"\bMF_MSG\(", source):
             where = f"{path.name}:{source.count(chr(10), 0, m.start()) + 1}"
-            named, numbered = _NAMED.match(source, m.start()), _NUMBERED.match(source, m.start())
-            assert named or numbered, f"{where}: MF_MSG takes the name of a message of mf_messages.def"
-            if named:
-                sites.append((where, named.group(1), None, None))
-            else:
-                sites.append((where, int(numbered.group(1)), numbered.group(2),
-                              "".join(_LIT.findall(numbered.group(3)))))
+            named = _NAMED.match(source, m.start())
+            assert named, f"{where}: MF_MSG takes the name of a message of mf_messages.def"
+            sites.append((where, named.group(1)))
     return sites
 
 
@@ -106,23 +96,13 @@ def test_no_code_moves():
 
 def test_each_message_is_raised_exactly_once_by_name():
     """Every live message of the .def is raised at one call site, by name; a message no
-    source raises is retired (MF_MESSAGE_RETIRED), not left behind. Only NUMBERED may still
-    be raised by number, and then with the .def's conversions and sentence."""
+    source raises is retired (MF_MESSAGE_RETIRED), not left behind."""
     entries = _entries()
     by_name = {name: code for code, name, _ in entries if name}
-    by_code = {code: (name, sentence) for code, name, sentence in entries if name}
     raised = {}
-    for where, key, conv, sentence in _call_sites():
-        if isinstance(key, str):
-            assert key in by_name, f"{where}: MF_MSG({key}) is not a message of mf_messages.def"
-            code = by_name[key]
-        else:
-            code = key
-            assert code in NUMBERED.get(where.split(":")[0], ()), \
-                f"{where}: MF_MSG({code}, ...): name the message, MF_MSG(NAME) (mf_messages.def)"
-            assert code in by_code and sentence == by_code[code][1], \
-                f"{where}: message {code} is {by_code.get(code, (None, None))[1]!r} in mf_messages.def, not {sentence!r}"
-            assert conv == engine_messages.conversions_literal(sentence), f"{where}: conversions {conv!r}"
+    for where, key in _call_sites():
+        assert key in by_name, f"{where}: MF_MSG({key}) is not a message of mf_messages.def"
+        code = by_name[key]
         assert code not in raised, f"{where}: message {code} is already raised at {raised[code]}"
         raised[code] = where
     unraised = sorted(by_name[name] for name in by_name if by_name[name] not in raised)
@@ -209,10 +189,6 @@ def test_every_conversion_pattern_formats_as_explain_expects(terse, tmp_path):
         values = [_SAMPLE[k][1] for k in kinds]
         want.append(f"E{code}" + "".join((": " if i == 0 else "; ") + v for i, v in enumerate(values))
                     if terse else engine_messages._format(sentence, values))
-    # the numbered form still compiles (NUMBERED), to the same word or sentence
-    code, name, sentence = next(e for e in _entries() if e[1] and engine_messages.conversions(e[2]) == ["u"])
-    calls.append(f'    show(MF_MSG({code}, ": %u", "{sentence}"), 7u);')
-    want.append(f"E{code}: 7" if terse else engine_messages._format(sentence, ["7"]))
     # a message may share its name with a macro (op_batch_matmul.c had BMM_RANK both ways)
     calls.insert(0, f"#define {next(iter(patterns.values()))[1]} 5")
     calls.append('    show(MF_TEXT("arena too small: need %lu bytes, have %lu (%s, %d%%)"), 9ul, 8ul, "x", -1);')
