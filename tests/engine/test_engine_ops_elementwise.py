@@ -8,10 +8,10 @@ Negate formula and, where they agree, TFLite's reference interpreter.
 """
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from oracle import (assert_identical, assert_same, log_uniform, random_inputs, refused, run_engine,
-                    run_tflite_ref)
+                    run_tflite_ref, run_tflm)
 from tflbuild import Graph, options
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -199,6 +199,7 @@ def unary_model(op, shape, dtype, qin=None, qout=None, version=2, out_dtype=None
 
 @settings(max_examples=300, **SETTINGS)
 @given(seed=st.integers(0, 2**32 - 1))
+@example(seed=421666868)
 def test_rsqrt_int8_every_value(seed):
     rng = np.random.default_rng(seed)
     si = log_uniform(rng, 1e-4, 10.0)
@@ -209,7 +210,17 @@ def test_rsqrt_int8_every_value(seed):
     zo = int(rng.integers(-128, 128))
     vals = np.arange(zi, 128, dtype=np.int32).astype(np.int8)   # TFLM fails below zi
     model = unary_model("RSQRT", (vals.size,), "int8", (si, zi), (so, zo))
-    assert_identical(model, [vals])
+    got, want = run_engine(model, [vals])[0], run_tflm(model, [vals])[0]
+    # TFLM's SetRsqrtOutputMultiplier takes 1 / (std::sqrt(s_in) * s_out) with the product
+    # in float, as the engine does; the tflite-micro wheel (the oracle, an x86-64 build)
+    # matched the double product instead where that rounds an output the other way (about
+    # 1 scale pair in 20,000; seed 421666868: 74 vs 73 where the exact value is 73.49998).
+    # So an output may differ by one only where the exact value is that close to a tie.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exact = 1.0 / np.sqrt((vals.astype(np.float64) - zi) * np.float32(si)) / np.float32(so) + zo
+        tie = np.abs(exact - np.floor(exact) - 0.5) < 1e-4
+    diff = got.astype(np.int32) - want.astype(np.int32)
+    assert np.all((diff == 0) | ((np.abs(diff) == 1) & tie)), (list(got), list(want))
 
 
 def test_rsqrt_int8_layernorm_scales():
