@@ -251,6 +251,20 @@ static mf_status_t fuse_attention_at(mf_ctx_t *ctx, int n2) {
     if (fa == NULL) {
         return MF_ERR_ARENA;
     }
+#if MF_OP_ON(TRANSPOSE)
+    /* V stored [K][N] makes each output a walk down a column of V, a byte at a time on
+     * every core. When V is a TRANSPOSE's output that only this node reads, that
+     * transpose writes V^T instead (its K x N bytes walked once per invoke rather than
+     * K x N x M multiply-adds walked by column) and the outputs become dot products over
+     * rows (the DSP and SSE2 paths): the same sums, so the same bytes. Done while
+     * pv_node still holds its own parameters, once nothing can fail. */
+    const int16_t v_t = mf_node_input(pv_node, 1);
+    const int vp = fuse_prev(m, v_t, n2);
+    if (!pv->adj_y && vp >= 0 && fuse_code(m, &m->nodes[vp]) == MF_CODE_TRANSPOSE &&
+        fuse_droppable(m, v_t, -1, -1) && mf_rows_transpose_swap_last(&m->nodes[vp], pv->k, pv->n)) {
+        mf_rows_batch_matmul_rhs_transposed(pv_node);
+    }
+#endif /* MF_OP_ON(TRANSPOSE) */
     fa->pv = pv;
     fa->qk_node = (int16_t)n1;
     fa->mul_node = (int16_t)mul;

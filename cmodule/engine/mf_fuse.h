@@ -27,6 +27,14 @@ const mf_k_softmax_params_t *mf_rows_softmax(const mf_node_t *node);
  * plan), NULL for a float32 MUL, which cannot join. */
 const mf_k_binary_s8_t *mf_rows_mul(const mf_node_t *node);
 
+/* ops/op_batch_matmul.c: the rhs of a prepared BATCH_MATMUL that read it as stored
+ * ([K][N], adj_y false) now arrives transposed ([N][K]): its rows are read instead. */
+void mf_rows_batch_matmul_rhs_transposed(mf_node_t *node);
+/* ops/op_shape.c: a prepared TRANSPOSE whose output ends in axes [rows][cols] writes
+ * them as [cols][rows] instead (each rows x cols block transposed); false, and nothing
+ * changed, when its plan does not end in those two axes (or it is a plain copy). */
+bool mf_rows_transpose_swap_last(mf_node_t *node, int32_t rows, int32_t cols);
+
 /* ---- the pass (mf_fuse.c), for the loader and the runtime */
 
 /* Runs after every node is prepared and before planning: rewrites node flags/params,

@@ -352,14 +352,15 @@ static mf_status_t place(mf_model_box_t *box, mf_error_t *err) {
     uint32_t limit = room < MF_PLAN_MAX ? (uint32_t)room : MF_PLAN_MAX;
     size_t act;
     /* The planner's work list, load-only: in the prepare step's tensor cache, which is
-     * done with, when it fits (most models: no arena byte for it), else at the back. */
+     * done with, when it fits (every zoo model: no byte of arena, nor of the tables
+     * that mf_measure's scratch must hold), else at the back. */
     int max_io = 1;
     for (int i = 0; i < m->n_nodes; i++) {
         if (m->nodes[i].n_in + m->nodes[i].n_out > max_io) {
             max_io = m->nodes[i].n_in + m->nodes[i].n_out;
         }
     }
-    size_t order_bytes = (size_t)(m->n_tensors + m->n_nodes) * sizeof(uint16_t);
+    size_t order_bytes = (size_t)mf_plan_buffers(m) * sizeof(uint16_t);
     uint16_t *order = order_bytes <= (size_t)max_io * sizeof(mf_tensor_t) ? (uint16_t *)(void *)m->cache
         : mf_meta_alloc_back(&box->load->meta, order_bytes);
     if (order == NULL) {

@@ -93,9 +93,11 @@ mf_status_t mf_view_tensor(const mf_model_box_t *box, int16_t index, mf_tensor_t
 mf_status_t mf_compute_lifetimes(mf_model_t *m, mf_error_t *err);
 /* Places every buffer at an offset below `limit` (<= MF_PLAN_MAX) and sets *total to the
  * activation bytes. Returns -1, or the buffer (tensor i, or n_tensors + node for a
- * node's scratch) that would end past `limit`. `order`: n_tensors + n_nodes entries of
+ * node's scratch) that would end past `limit`. `order`: mf_plan_buffers(m) entries of
  * scratch, owned by the caller. */
 int mf_plan(mf_model_t *m, uint16_t *order, uint32_t limit, size_t *total_out);
+/* The buffers mf_plan places: arena tensors and nodes with scratch. */
+int mf_plan_buffers(const mf_model_t *m);
 
 /* ---- mf_prepare.c */
 /* The node's input and output counts against its op's; required inputs present. */

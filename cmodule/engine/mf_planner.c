@@ -91,11 +91,21 @@ static uint32_t buf_info(const mf_model_t *m, int b, int *first, int *last, uint
     return m->nodes[n].scratch_bytes ? plan_size(m->nodes[n].scratch_bytes) : 0;
 }
 
+int mf_plan_buffers(const mf_model_t *m) {
+    int k = 0;
+    for (int b = 0; b < m->n_tensors + m->n_nodes; b++) {
+        uint32_t *off;
+        int first, last;
+        k += buf_info(m, b, &first, &last, &off) != 0;
+    }
+    return k;
+}
+
 /* Places every buffer at an offset below `limit` (<= MF_PLAN_MAX) and sets *total to the
  * activation bytes. Returns -1, or the buffer (as buf_info numbers them) that would end
  * past `limit`: every offset + size stays <= limit, so no uint32_t sum here can wrap.
  *
- * `order` (n_tensors + n_nodes entries, caller-owned scratch) first lists the plannable
+ * `order` (mf_plan_buffers entries, caller-owned scratch) first lists the plannable
  * buffers largest first (ties by index keep the plan deterministic); then, as each is
  * placed, order[0..i) holds the placed ones by offset. One pass over those finds the
  * lowest offset where the buffer overlaps no placed buffer alive at the same time: a

@@ -125,4 +125,9 @@ const mf_bmm_params_t *mf_rows_batch_matmul(const mf_node_t *node) {
     return node->params;
 }
 
+void mf_rows_batch_matmul_rhs_transposed(mf_node_t *node) {
+    mf_bmm_params_t *p = node->params;
+    p->adj_y = 1;
+}
+
 #endif /* MF_OP_ON(BATCH_MATMUL) */

@@ -357,6 +357,24 @@ mf_status_t mf_transpose_prepare(mf_ctx_t *ctx, mf_node_t *node) {
     return gather_finish(ctx, node, in, &g);
 }
 
+bool mf_rows_transpose_swap_last(mf_node_t *node, int32_t rows, int32_t cols) {
+    mf_k_gather_t *g = node->params;
+    /* Output element (.., r, c) is in[.. + r * step[n-2] + c * step[n-1]] when the plan's
+     * last two axes are [rows][cols] (the row-major output then holds rows x cols
+     * blocks); swapping the axes writes element (.., c, r) there instead. */
+    const int n = g ? g->ndim : 0;
+    if (n < 2 || rows < 2 || cols < 2 || g->count[n - 2] != rows || g->count[n - 1] != cols) {
+        return false;
+    }
+    const int32_t step = g->step[n - 2];
+    g->count[n - 2] = cols;
+    g->step[n - 2] = g->step[n - 1];
+    g->count[n - 1] = rows;
+    g->step[n - 1] = step;
+    mf_k_gather_simplify(g);
+    return true;
+}
+
 
 #endif /* MF_OP_ON(TRANSPOSE) */
 
