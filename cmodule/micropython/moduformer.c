@@ -132,7 +132,12 @@ static void uformer_scratch_release(void *ctx, void *p, size_t bytes) {
 // Exact arena bytes the model needs: the engine's one dry-run sizing, in GC scratch that is
 // freed before this returns or raises (MemoryError when the heap cannot hold the tables).
 static size_t uformer_measure(const uint8_t *buf, size_t len) {
-    const mf_scratch_alloc_t lender = { uformer_scratch_alloc, uformer_scratch_release, NULL };
+    /* Filled at run time, not by an initializer: a constant initializer with function
+     * addresses lands in .data, which a native module (.mpy) cannot have. */
+    mf_scratch_alloc_t lender;
+    lender.alloc = uformer_scratch_alloc;
+    lender.release = uformer_scratch_release;
+    lender.ctx = NULL;
     mf_error_t err;
     size_t need = 0;
     mf_status_t st = mf_measure(buf, len, &lender, &need, &err);

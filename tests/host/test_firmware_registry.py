@@ -97,5 +97,10 @@ def test_next_step_per_kind_of_board(tmp_path):
 def test_terse_errors_default_is_one_rule():
     from microformer.firmware import builder
 
+    from microformer.firmware import natmod
+
     assert boards.terse_errors_default(["m.tflite"]) and not boards.terse_errors_default([])
+    # A native module's code sits in the board's heap: terse whatever its ops.
+    assert boards.terse_errors_default([], natmod=True)
     assert "boards.terse_errors_default" in builder.build.__doc__
+    assert "terse_errors_default(ops_from, natmod=True)" in pathlib.Path(natmod.__file__).read_text()

@@ -65,7 +65,8 @@ def _add_natmod_parser(sub):
     n.add_argument("--ops-from", nargs="+", metavar="MODEL", default=[],
                    help="compile only the kernels these .tflite models use")
     n.add_argument("--errors", choices=("full", "terse"),
-                   help="model errors as sentences or codes (default: terse with --ops-from)")
+                   help="model errors as sentences or codes (default: terse: a native module's "
+                        "code sits in the board's heap; `microformer explain` decodes the codes)")
     n.add_argument("--out", metavar="DIR", default="out/natmod",
                    help="output directory (default: out/natmod); the files go to DIR/ARCH")
 
@@ -111,7 +112,7 @@ def _natmod(args):
     version = natmod.check(args.arch, args.micropython)
     print(f"MicroPython {version} at {args.micropython}; arch {args.arch} "
           f"({natmod.ARCHS[args.arch].cores})")
-    errors = args.errors or ("terse" if boards.terse_errors_default(args.ops_from) else "full")
+    errors = args.errors or ("terse" if boards.terse_errors_default(args.ops_from, natmod=True) else "full")
     bar = _progress(f"_uformer.mpy ({args.arch})")
     try:
         d = natmod.build(args.arch, args.micropython, args.out, args.ops_from or None,

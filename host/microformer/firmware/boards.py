@@ -115,10 +115,12 @@ def default_out(board):
     return pathlib.Path("out") / "firmware" / board
 
 
-def terse_errors_default(ops_from):
-    """Model errors as codes unless asked otherwise: exactly when the firmware is cut to
-    some models' kernels (--ops-from), where flash is what the build is about."""
-    return bool(ops_from)
+def terse_errors_default(ops_from, natmod=False):
+    """Model errors as codes unless asked otherwise: when the firmware is cut to some
+    models' kernels (--ops-from), where flash is what the build is about, and always for a
+    native module, whose code a stock board loads into its heap (the sentences are about
+    6 KB of it on rv32imc: the arena of a small transformer on a 140 KB heap)."""
+    return natmod or bool(ops_from)
 
 
 # What makes a build a microformer firmware; build.py checks the linker map for them and

@@ -26,7 +26,7 @@ import shutil
 import subprocess
 import sys
 
-from . import FirmwareError, driver, opsconfig, source_root
+from . import FirmwareError, boards, driver, opsconfig, source_root
 
 # py/persistentcode.h: MP_NATIVE_ARCH_* in file order.
 MPY_ARCHS = ("none", "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp",
@@ -261,11 +261,11 @@ def build(arch_name, micropython_dir, out, ops_from=None, terse_errors=None, on_
     """Builds _uformer.mpy and the compiled uformer package for one arch into
     <out>/<arch>/ (layout in the module docstring); returns that directory.
     ops_from: .tflite paths whose ops are the only kernels compiled in (None: all).
-    terse_errors: None = terse exactly when ops_from is given (as `firmware build`)."""
+    terse_errors: None = the registry's default for a native module (terse)."""
     a = arch(arch_name)
     ops_from = [ops_from] if isinstance(ops_from, (str, os.PathLike)) else list(ops_from or [])
     if terse_errors is None:
-        terse_errors = bool(ops_from)
+        terse_errors = boards.terse_errors_default(ops_from, natmod=True)
     mpy_dir = pathlib.Path(micropython_dir).resolve()
     version = check(a.name, mpy_dir)
     root = source_root()
