@@ -26,3 +26,24 @@ def host_cc():
         if name and shutil.which(name):
             return name
     return None
+
+
+def c_harness(out, source, name="harness", cflags=()):
+    """A C test harness: `source` compiled by the host compiler (C99, -Os, warnings as
+    errors) with the engine's unity build into out/name; skips the test when there is no
+    host compiler."""
+    import pytest
+
+    cc = host_cc()
+    if cc is None:
+        pytest.skip("no host C compiler (cc, gcc, clang) found")
+    out = pathlib.Path(out)
+    src = out / f"{name}.c"
+    src.write_text(source)
+    exe = out / name
+    engine = ROOT / "cmodule" / "engine"
+    r = subprocess.run([cc, "-std=c99", "-Os", "-Wall", "-Werror", *cflags, "-I", str(engine), str(src),
+                        str(engine / "unity" / "mf_unity.c"), "-lm", "-o", str(exe)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return exe

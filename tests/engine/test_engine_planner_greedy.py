@@ -16,7 +16,6 @@ import pytest
 
 import extbuild
 
-ENGINE = extbuild.ROOT / "cmodule" / "engine"
 CASES = 1000
 
 HARNESS = r"""
@@ -242,18 +241,7 @@ int main(int argc, char **argv) {
 
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory):
-    cc = extbuild.host_cc()
-    if cc is None:
-        pytest.skip("no host C compiler (cc, gcc, clang) found")
-    d = tmp_path_factory.mktemp("planner")
-    src = d / "harness.c"
-    src.write_text(HARNESS)
-    exe = d / "harness"
-    r = subprocess.run([cc, "-std=c99", "-Os", "-Wall", "-Werror", "-I", str(ENGINE), str(src),
-                        str(ENGINE / "unity" / "mf_unity.c"), "-lm", "-o", str(exe)],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return exe
+    return extbuild.c_harness(tmp_path_factory.mktemp("planner"), HARNESS)
 
 
 def _run(exe, *args):
