@@ -83,10 +83,22 @@ def quantize(model, calib_windows, per_tensor=False, n_calib=DEFAULT_CALIB, seed
             f"({c['window']}, {c['channels']})")
     if len(calib) == 0:
         raise MicroformerError("no calibration windows")
-    rng = np.random.default_rng(seed)
-    if len(calib) > n_calib:
-        calib = calib[np.sort(rng.choice(len(calib), n_calib, replace=False))]
     calib = normalize(calib, info)
+    rng = np.random.default_rng(seed)
+    keep = np.arange(len(calib))
+    rng_in = info["normalization"].get("input_range")
+    if rng_in is not None:
+        # Training saw the input quantized over input_range: calibrate the int8 input to
+        # exactly that range, keeping the windows that hold its ends in the subsample.
+        calib = np.clip(calib, rng_in[0], rng_in[1])
+        flat = calib.reshape(len(calib), -1)
+        ends = np.unique([int(np.argmin(flat.min(1))), int(np.argmax(flat.max(1)))])
+        rest = np.setdiff1d(keep, ends)
+        keep = np.concatenate([ends, rng.choice(rest, min(len(rest), n_calib - len(ends)),
+                                                replace=False)])
+    elif len(calib) > n_calib:
+        keep = rng.choice(len(calib), n_calib, replace=False)
+    calib = calib[np.sort(keep)]
 
     dev = models.build_device_model(model)
     fn = tf.function(lambda x: dev(x, training=False))

@@ -223,12 +223,12 @@ def fit_warnings(labels, train_acc, val_acc):
     return out
 
 
-def _fit(keras, models, cfg, mean, std, info, x, y, o, n_classes, progress, aug, val=None,
-         desc="train", groups=()):
+def _fit(keras, models, cfg, mean, std, info, x, y, o, n_classes, progress, aug, input_range,
+         val=None, desc="train", groups=()):
     """Build and train one model on (x, y) with augmentation `aug` ({name: strength}, as
-    data.resolve_augment gives it); -> (model, history, seconds)."""
+    data.resolve_augment gives it) and the int8 input's range; -> (model, history, seconds)."""
     keras.utils.set_random_seed(o["seed"])
-    model = models.build_model(cfg, mean, std, info)
+    model = models.build_model(cfg, mean, std, info, input_range=input_range)
     if o["qat"]:
         from .compress import qat
 
@@ -287,6 +287,9 @@ def train(data_dir, progress=True, log=print, warn=None, **opts):
     for m in data_warnings(ds, sp):
         warn(m)
     mean, std = D.fit_normalization(sp.x["train"])
+    # Train and validation examples are what quantize calibrates the int8 input on.
+    input_range, why = D.input_range(np.concatenate([sp.x["train"], sp.x["val"]]), mean, std)
+    log(f"input: {why}")
     cfg = models.resolve_config(
         {k: o[k] for k in ("arch", "layers", "d_model", "heads", "ffn", "attention", "patch",
                            "activation", "dropout", "ln_epsilon", "layernorm")},
@@ -320,7 +323,7 @@ def train(data_dir, progress=True, log=print, warn=None, **opts):
         info["event"] = event
     n_classes = len(ds.labels)
     model, history, seconds = _fit(keras, models, cfg, mean, std, info, sp.x["train"],
-                                   sp.y["train"], o, n_classes, progress, aug,
+                                   sp.y["train"], o, n_classes, progress, aug, input_range,
                                    val=(sp.x["val"], sp.y["val"]), groups=groups)
     val_acc = accuracy(model, sp.x["val"], sp.y["val"])
     train_acc = accuracy(model, sp.x["train"], sp.y["train"])
@@ -335,7 +338,7 @@ def train(data_dir, progress=True, log=print, warn=None, **opts):
         xa = np.concatenate([sp.x["train"], sp.x["val"]])
         ya = np.concatenate([sp.y["train"], sp.y["val"]])
         model, _, more = _fit(keras, models, cfg, mean, std, info, xa, ya, o_refit, n_classes,
-                              progress, aug, desc="refit", groups=groups)
+                              progress, aug, input_range, desc="refit", groups=groups)
         seconds += more
     test_acc = accuracy(model, sp.x["test"], sp.y["test"])
     # JSON has no NaN (MicroPython's json refuses it): an empty split's accuracy is null.
