@@ -14,6 +14,10 @@ get the model's windows).
     pip install -e ".[bench]"
     python benchmarks/accuracy.py                      # all sets (~15 min on 2 cores)
     python benchmarks/accuracy.py --sets ArrowHead     # one set
+    python benchmarks/accuracy.py --seeds 3            # also --seed 1 and 2: the spread
+
+With 36-200 training series a different seed moves a set by 2-5 points; --seeds N adds a
+table of each set's int8 and float mean (min-max) over seeds 0..N-1 (N times the time).
 
 `--test-fraction 0` is a split flag, not a model flag: these sets come with their own test
 recordings, so nothing of TRAIN is held back (MiniRocket and 1-NN see all of TRAIN too).
@@ -95,7 +99,28 @@ def examples(info, data_dir):
     return x, y
 
 
-def run_set(name, work, log):
+def train_eval(name, work, train_dir, test_dir, seed, log):
+    """The CLI defaults on one set with `--seed seed`: -> (row, .tflite path)."""
+    tag = name if seed == 0 else f"{name}-seed{seed}"
+    keras_path = os.path.join(work, f"{tag}.keras")
+    tfl_path = os.path.join(work, f"{tag}.tflite")
+    t0, c0 = time.perf_counter(), time.process_time()
+    code, out = cli("train", train_dir, "--out", keras_path, "--quiet", "--test-fraction", "0",
+                    "--seed", str(seed))
+    if code:
+        raise SystemExit(f"{name}: train failed ({code})")
+    code, _ = cli("quantize", keras_path, "--calib", train_dir, "--out", tfl_path)
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    log(out.strip())
+    # CPU seconds (all threads) / 2 is what an otherwise idle 2-core machine takes.
+    res = {"seed": seed, "train_quantize_s": round(seconds, 1), "cpu_s": round(cpu, 1)}
+    for key, model in (("float", keras_path), ("int8", tfl_path)):
+        code, out = cli("eval", model, test_dir, "--json")
+        res[key] = json.loads(out)["accuracy"]
+    return res, tfl_path
+
+
+def run_set(name, work, log, seeds=(0,)):
     data = os.path.join(work, name)
     train_dir, test_dir = os.path.join(data, "train"), os.path.join(data, "test")
     if name == "IMU":
@@ -106,20 +131,12 @@ def run_set(name, work, log):
     else:
         for split, out in (("TRAIN", train_dir), ("TEST", test_dir)):
             write_folder(*ucr_split(name, split), out)
-    keras_path = os.path.join(work, f"{name}.keras")
-    tfl_path = os.path.join(work, f"{name}.tflite")
-    t0, c0 = time.perf_counter(), time.process_time()
-    code, out = cli("train", train_dir, "--out", keras_path, "--quiet", "--test-fraction", "0")
-    if code:
-        raise SystemExit(f"{name}: train failed ({code})")
-    code, _ = cli("quantize", keras_path, "--calib", train_dir, "--out", tfl_path)
-    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    log(out.strip())
-    # CPU seconds (all threads) / 2 is what an otherwise idle 2-core machine takes.
-    res = {"set": name, "train_quantize_s": round(seconds, 1), "cpu_s": round(cpu, 1)}
-    for key, model in (("float", keras_path), ("int8", tfl_path)):
-        code, out = cli("eval", model, test_dir, "--json")
-        res[key] = json.loads(out)["accuracy"]
+    runs, paths = zip(*(train_eval(name, work, train_dir, test_dir, seed, log) for seed in seeds))
+    tfl_path = paths[0]
+    # The first seed's run is the table's row; with more seeds, the rest are its spread.
+    res = {"set": name, **{k: v for k, v in runs[0].items() if k != "seed"}}
+    if len(runs) > 1:
+        res["seeds"] = list(runs)
     from microformer.engine import Engine
 
     with open(tfl_path, "rb") as f:
@@ -150,12 +167,32 @@ def table(rows):
     return "\n".join(lines)
 
 
+def seed_table(rows):
+    """Per set over --seeds: int8 and float mean (min-max), and the mean's gap."""
+    lines = ["| set | seeds | int8 mean (min-max) | float mean (min-max) | MiniRocket "
+             "| int8 mean - MiniRocket |", "| --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        runs = r.get("seeds") or [r]
+        cells = []
+        for key in ("int8", "float"):
+            v = np.array([x[key] for x in runs])
+            cells.append(f"{v.mean():.3f} ({v.min():.3f}-{v.max():.3f})")
+        gap = (np.mean([x["int8"] for x in runs]) - r["minirocket"]) * 100
+        lines.append(f"| {r['set']} | {len(runs)} | {cells[0]} | {cells[1]} | {r['minirocket']:.3f} "
+                     f"| {gap:+.1f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sets", default=",".join(SETS), help=f"comma list of {', '.join(SETS)}")
     ap.add_argument("--work", help="keep the data and models here (default: a temp dir)")
     ap.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    ap.add_argument("--seeds", type=int, default=1,
+                    help="train each set with --seed 0..N-1 and add a table of the spread (default 1)")
     a = ap.parse_args(argv)
+    if a.seeds < 1:
+        ap.error(f"--seeds must be at least 1, got {a.seeds}")
     sets = [s.strip() for s in a.sets.split(",") if s.strip()]
     bad = [s for s in sets if s not in SETS]
     if bad:
@@ -165,9 +202,13 @@ def main(argv=None):
         work = a.work or tmp
         for name in sets:
             print(f"== {name}", file=sys.stderr, flush=True)
-            rows.append(run_set(name, work, lambda m: print(m, file=sys.stderr, flush=True)))
+            rows.append(run_set(name, work, lambda m: print(m, file=sys.stderr, flush=True),
+                                seeds=range(a.seeds)))
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     print(table(rows))
+    if a.seeds > 1:
+        print()
+        print(seed_table(rows))
     if a.json:
         with open(a.json, "w") as f:
             json.dump(rows, f, indent=1)
