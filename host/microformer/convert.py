@@ -94,7 +94,7 @@ def quantize(model, calib_windows, per_tensor=False, n_calib=DEFAULT_CALIB, seed
         flat = calib.reshape(len(calib), -1)
         ends = np.unique([int(np.argmin(flat.min(1))), int(np.argmax(flat.max(1)))])
         rest = np.setdiff1d(keep, ends)
-        keep = np.concatenate([ends, rng.choice(rest, min(len(rest), n_calib - len(ends)),
+        keep = np.concatenate([ends, rng.choice(rest, max(0, min(len(rest), n_calib - len(ends))),
                                                 replace=False)])
     elif len(calib) > n_calib:
         keep = rng.choice(len(calib), n_calib, replace=False)
