@@ -103,7 +103,7 @@ mf_status_t mf_set_err(mf_error_t *err, mf_status_t st, mf_msg_t msg, ...) {
 }
 
 const char *mf_op_display_name(int32_t code, char *tmp, size_t size) {
-    const char *name = mf_builtin_name(code);
+    const char *name = mf_builtin_name(code, tmp, size);
     if (name) {
         return name;
     }

@@ -345,8 +345,9 @@ static inline int64_t mf_ld_i64(const uint8_t *p) {
 extern const mf_op_t mf_op_table[];
 extern const int mf_op_count;
 
-/* Schema name of a BuiltinOperator code, or NULL (mf_opnames.c). */
-const char *mf_builtin_name(int32_t code);
+/* Schema name of a BuiltinOperator code written into out (size bytes; 33 hold every
+ * name), or NULL when the build has no name for it (mf_opnames.c). */
+const char *mf_builtin_name(int32_t code, char *out, size_t size);
 
 /* Safe formatting of an mf_msg_t into a fixed buffer (no libc printf on some boards). */
 void mf_vformat(char *out, size_t size, mf_msg_t msg, va_list ap);

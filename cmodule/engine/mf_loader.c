@@ -277,7 +277,7 @@ static mf_status_t read_nodes(mf_model_box_t *box, const mf_fbv_t *opcodes, mf_e
             code = dep;
         }
         int32_t ver = mf_fbt_i32(&oc, OPCODE_VERSION, 1);
-        char tmp[16];
+        char tmp[40];  /* an op name (at most 32 characters) or "#<code>" */
         if (mf_fbt_has(&oc, OPCODE_CUSTOM)) {
             return mf_set_err(err, MF_ERR_UNSUPPORTED, MF_TEXT("unsupported custom op at node %u"), (unsigned)i);
         }

@@ -3,6 +3,9 @@ engine source exactly once: a file missing there would silently drop its ops fro
 firmware and from the CPython extension (both compile only the unity file)."""
 import pathlib
 import re
+import subprocess
+
+import extbuild
 
 ENGINE = pathlib.Path(__file__).resolve().parents[2] / "cmodule" / "engine"
 
@@ -16,16 +19,47 @@ def test_unity_includes_every_engine_source_once():
 
 
 def test_op_name_table_matches_the_schema():
-    """mf_opnames.c names BuiltinOperator 0..MF_NAMED_OPS-1 in schema order."""
-    from microformer import tflite
+    """mf_opnames.c names BuiltinOperator 0..MF_NAMED_OPS-1 in schema order, 6 bits a
+    character (engine_opnames packs and decodes; the engine's own decoding is checked by the
+    unsupported-op messages below and in test_engine_robustness)."""
+    from microformer import engine_opnames, tflite
 
     text = (ENGINE / "mf_opnames.c").read_text()
     count = int(re.search(r"#define MF_NAMED_OPS (\d+)", text).group(1))
-    table = text.split("mf_builtin_names[] =")[1].split(";")[0]
-    names = re.findall(r'"([A-Z0-9_]*)(?:\\0)?"', table)
+    assert count == engine_opnames.NAMED
+    length, data = engine_opnames.table_in(text)
+    assert length == len(data)
     schema = tflite._op_names()
-    assert len(names) == count
-    assert names == [schema[i] for i in range(count)]
+    names = [schema[i] for i in range(count)]
+    assert engine_opnames.unpack(data, count) == names
+    assert data == engine_opnames.pack(names), "stale: python -m microformer.engine_opnames --write"
+    assert len(data) < 0.76 * sum(len(n) + 1 for n in names)
+
+
+def test_op_names_decode_in_the_engine(tmp_path):
+    """mf_builtin_name decodes every name of the table, and names past it are NULL."""
+    from microformer import engine_opnames, tflite
+
+    src = r"""
+#include <stdio.h>
+#include "mf_internal.h"
+int main(void) {
+    char buf[40];
+    for (int c = -1; c <= 170; c++) {
+        const char *n = mf_builtin_name(c, buf, sizeof buf);
+        printf("%d %s\n", c, n ? n : "-");
+    }
+    char small[4];
+    printf("small %s\n", mf_builtin_name(3, small, sizeof small));
+    return 0;
+}
+"""
+    exe = extbuild.c_harness(tmp_path, src, "names")
+    out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.splitlines()
+    schema = tflite._op_names()
+    want = [f"{c} {schema[c] if 0 <= c < engine_opnames.NAMED else '-'}" for c in range(-1, 171)]
+    assert out[:-1] == want
+    assert out[-1] == "small CON"  # truncated to the buffer, still terminated
 
 
 _FLOATLESS_CHILD = """
