@@ -253,13 +253,25 @@ static mf_status_t read_tensors(mf_model_box_t *box, mf_error_t *err) {
     return m->io ? MF_OK : MF_ERR_ARENA;
 }
 
+/* The prepare step's tensor cache: one view per input and output of the widest node. It
+ * is not kept in the tables (a field would grow the load state past its alignment), so
+ * the planner's step sizes it the same way to reuse it. */
+static size_t cache_bytes(const mf_model_t *m) {
+    int max_io = 1;
+    for (int i = 0; i < m->n_nodes; i++) {
+        if (m->nodes[i].n_in + m->nodes[i].n_out > max_io) {
+            max_io = m->nodes[i].n_in + m->nodes[i].n_out;
+        }
+    }
+    return (size_t)max_io * sizeof(mf_tensor_t);
+}
+
 /* Load step 4: every node's op (code and version against the op table) and tensors. */
 static mf_status_t read_nodes(mf_model_box_t *box, const mf_fbv_t *opcodes, mf_error_t *err) {
     mf_model_t *m = &box->model;
     mf_meta_t *meta = &box->load->meta;
     const mf_fbt_t *root = &box->load->root;
     const mf_fbt_t *sg = &box->load->subgraph;
-    int max_io = 1;
     for (uint32_t i = 0; i < (uint32_t)m->n_nodes; i++) {
         mf_node_t *node = &m->nodes[i];
         mf_fbt_t ot, oc, opt;
@@ -295,9 +307,6 @@ static mf_status_t read_nodes(mf_model_box_t *box, const mf_fbv_t *opcodes, mf_e
         if (st != MF_OK) {
             return st;
         }
-        if (node->n_in + node->n_out > max_io) {
-            max_io = node->n_in + node->n_out;
-        }
         if (mf_fbt_has(&ot, OP_INTERMEDIATES) || mf_fbt_has(&ot, OP_CUSTOM_OPTIONS) ||
             mf_fbt_u8(&ot, OP_OPTIONS2_TYPE, 0) != 0) {
             return mf_set_err(err, MF_ERR_UNSUPPORTED, MF_MSG(NODE_INTERMEDIATES), (unsigned)i, mf_op_table[op].name);
@@ -306,7 +315,7 @@ static mf_status_t read_nodes(mf_model_box_t *box, const mf_fbv_t *opcodes, mf_e
             return mf_set_err(err, MF_ERR_MALFORMED, MF_MSG(NODE_OPTIONS_BOUNDS), (unsigned)i, mf_op_table[op].name);
         }
     }
-    m->cache = mf_meta_alloc_back(meta, (size_t)max_io * sizeof(mf_tensor_t));
+    m->cache = mf_meta_alloc_back(meta, cache_bytes(m));
     m->scratch_at = mf_meta_alloc_back(meta, (size_t)(m->n_nodes ? m->n_nodes : 1) * sizeof(uint32_t));
     return m->cache && m->scratch_at ? MF_OK : MF_ERR_ARENA;
 }
@@ -354,14 +363,8 @@ static mf_status_t place(mf_model_box_t *box, mf_error_t *err) {
     /* The planner's work list, load-only: in the prepare step's tensor cache, which is
      * done with, when it fits (every zoo model: no byte of arena, nor of the tables
      * that mf_measure's scratch must hold), else at the back. */
-    int max_io = 1;
-    for (int i = 0; i < m->n_nodes; i++) {
-        if (m->nodes[i].n_in + m->nodes[i].n_out > max_io) {
-            max_io = m->nodes[i].n_in + m->nodes[i].n_out;
-        }
-    }
     size_t order_bytes = (size_t)mf_plan_buffers(m) * sizeof(uint16_t);
-    uint16_t *order = order_bytes <= (size_t)max_io * sizeof(mf_tensor_t) ? (uint16_t *)(void *)m->cache
+    uint16_t *order = order_bytes <= cache_bytes(m) ? (uint16_t *)(void *)m->cache
         : mf_meta_alloc_back(&box->load->meta, order_bytes);
     if (order == NULL) {
         return MF_ERR_ARENA;
