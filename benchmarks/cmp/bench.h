@@ -54,6 +54,21 @@ uint8_t *lib_input(int i, size_t *len);
 const uint8_t *lib_output(int i, size_t *len);
 int lib_invoke(char *msg, size_t msg_len);
 
+/* Writes v in decimal at buf + k (no NUL; at most 20 characters) and returns the new
+ * length: the harness prints without a libc printf. */
+static inline size_t bench_put_dec(char *buf, size_t k, uint64_t v) {
+    char digits[20];
+    size_t d = 0;
+    do {
+        digits[d++] = (char)('0' + (unsigned)(v % 10u));
+        v /= 10u;
+    } while (v != 0u);
+    while (d > 0) {
+        buf[k++] = digits[--d];
+    }
+    return k;
+}
+
 #ifdef __cplusplus
 }
 #endif /* __cplusplus */

@@ -63,20 +63,12 @@ const uint8_t *lib_output(int i, size_t *len) {
 /* "PROF <node> <op> <fused 0/1> <instructions>\n" */
 static void put_prof(int node, const char *op, int fused, uint64_t n) {
     char buf[96];
-    char digits[24];
-    size_t k = 0, d = 0;
+    size_t k = 0;
     const char *head = "PROF ";
     while (*head != '\0') {
         buf[k++] = *head++;
     }
-    uint32_t x = (uint32_t)node;
-    do {
-        digits[d++] = (char)('0' + x % 10u);
-        x /= 10u;
-    } while (x != 0u);
-    while (d > 0) {
-        buf[k++] = digits[--d];
-    }
+    k = bench_put_dec(buf, k, (uint32_t)node);
     buf[k++] = ' ';
     for (; *op != '\0' && k < 60; op++) {
         buf[k++] = *op;
@@ -84,13 +76,7 @@ static void put_prof(int node, const char *op, int fused, uint64_t n) {
     buf[k++] = ' ';
     buf[k++] = fused ? '1' : '0';
     buf[k++] = ' ';
-    do {
-        digits[d++] = (char)('0' + (unsigned)(n % 10u));
-        n /= 10u;
-    } while (n != 0u);
-    while (d > 0) {
-        buf[k++] = digits[--d];
-    }
+    k = bench_put_dec(buf, k, n);
     buf[k++] = '\n';
     buf[k] = '\0';
     bench_write(buf);

@@ -12,31 +12,17 @@ static uint8_t arena[BENCH_ARENA_BYTES] __attribute__((aligned(16)));
 
 static void put_u64(const char *tag, int with_index, uint32_t index, uint64_t v) {
     char buf[64];
-    char digits[24];
-    size_t n = 0, d = 0;
+    size_t n = 0;
     while (tag[n] != '\0') {
         buf[n] = tag[n];
         n++;
     }
     if (with_index) {
         buf[n++] = ' ';
-        uint32_t x = index;
-        do {
-            digits[d++] = (char)('0' + x % 10u);
-            x /= 10u;
-        } while (x != 0u);
-        while (d > 0) {
-            buf[n++] = digits[--d];
-        }
+        n = bench_put_dec(buf, n, index);
     }
     buf[n++] = ' ';
-    do {
-        digits[d++] = (char)('0' + (unsigned)(v % 10u));
-        v /= 10u;
-    } while (v != 0u);
-    while (d > 0) {
-        buf[n++] = digits[--d];
-    }
+    n = bench_put_dec(buf, n, v);
     buf[n++] = '\n';
     buf[n] = '\0';
     bench_write(buf);
@@ -62,17 +48,8 @@ static void put_output(uint32_t s, int j, const uint8_t *p, size_t len) {
     head[n++] = 'U';
     head[n++] = 'T';
     for (int k = 0; k < 2; k++) {
-        char digits[12];
-        size_t d = 0;
-        uint32_t x = nums[k];
-        do {
-            digits[d++] = (char)('0' + x % 10u);
-            x /= 10u;
-        } while (x != 0u);
         head[n++] = ' ';
-        while (d > 0) {
-            head[n++] = digits[--d];
-        }
+        n = bench_put_dec(head, n, nums[k]);
     }
     head[n++] = ' ';
     head[n] = '\0';
