@@ -287,8 +287,10 @@ def train(data_dir, progress=True, log=print, warn=None, **opts):
     for m in data_warnings(ds, sp):
         warn(m)
     mean, std = D.fit_normalization(sp.x["train"])
-    # Train and validation examples are what quantize calibrates the int8 input on.
-    input_range, why = D.input_range(np.concatenate([sp.x["train"], sp.x["val"]]), mean, std)
+    # Train and validation examples: what quantize calibrates the int8 input on, and what a
+    # refit trains on.
+    xa = np.concatenate([sp.x["train"], sp.x["val"]])
+    input_range, why = D.input_range(xa, mean, std)
     log(f"input: {why}")
     cfg = models.resolve_config(
         {k: o[k] for k in ("arch", "layers", "d_model", "heads", "ffn", "attention", "patch",
@@ -335,7 +337,6 @@ def train(data_dir, progress=True, log=print, warn=None, **opts):
             f"validation ({len(sp.y['train']) + len(sp.y['val'])} examples, fewer than "
             f"{REFIT_BELOW} validation examples)")
         o_refit = dict(o, epochs=epochs_run)
-        xa = np.concatenate([sp.x["train"], sp.x["val"]])
         ya = np.concatenate([sp.y["train"], sp.y["val"]])
         model, _, more = _fit(keras, models, cfg, mean, std, info, xa, ya, o_refit, n_classes,
                               progress, aug, input_range, desc="refit", groups=groups)
