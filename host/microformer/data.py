@@ -696,9 +696,12 @@ AUGMENTS = {
     "channel-dropout": (0.1, "probability that a channel is replaced by its mean"),
     "rotate": (90.0, "random 3-D rotation up to s degrees of each x/y/z channel triplet "
                      "(accelerometer, gyroscope: another mounting of the same sensor)"),
+    "mixup": (0.2, "each example mixed with another of its batch, labels alike, by a weight "
+                   "w ~ Beta(s, s) with the larger part on the example (mixup)"),
 }
-# AUGMENTS' maximum strength (channel-dropout is a probability, rotate is in degrees).
-_AUG_MAX = {"channel-dropout": 1.0, "rotate": 180.0}
+# AUGMENTS' maximum strength (channel-dropout is a probability, rotate is in degrees, mixup
+# is Beta's parameter: above 1 most mixes are near half and half).
+_AUG_MAX = {"channel-dropout": 1.0, "rotate": 180.0, "mixup": 2.0}
 
 
 def rotation_groups(channels):
@@ -795,9 +798,24 @@ def augment(x, aug, mean, std, rng, groups=()):
     return x.astype(np.float32)
 
 
+def mixup(x, y, w, alpha, rng):
+    """Batch x (n, window, channels) with its one-hot labels y (n, classes) and sample
+    weights w (n,), each example mixed with a random other one of the batch by a weight
+    lam ~ Beta(alpha, alpha), max(lam, 1 - lam) on the example itself so that it stays the
+    larger part. -> (x, y, w) mixed alike; labels stay distributions (rows sum to 1)."""
+    n = len(x)
+    lam = rng.beta(alpha, alpha, size=(n, 1, 1)).astype(np.float32)
+    lam = np.maximum(lam, 1.0 - lam)
+    other = rng.permutation(n)
+    ly = lam[:, :, 0]
+    return (lam * x + (1.0 - lam) * x[other], ly * y + (1.0 - ly) * y[other],
+            lam[:, 0, 0] * w + (1.0 - lam[:, 0, 0]) * w[other])
+
+
 # Augmentations that change the signal's shape, which check_augment tests on the data. rotate
-# and channel-dropout model the sensor setup (another mounting, a lost sensor), which no
-# measurement on the recordings can judge; they stay as asked.
+# and channel-dropout model the sensor setup (another mounting, a lost sensor), and mixup
+# regularizes the classifier (measured in training.py's notes), which no measurement on the
+# recordings can judge; they stay as asked.
 SHAPE_AUGMENTS = ("jitter", "scaling", "time-warp")
 # An augmentation is kept at the strongest of its strength, 1/2 and 1/4 of it under which
 # 1-NN still finds a same-label neighbour for augmented training examples at least this
@@ -891,5 +909,5 @@ __all__ = [
     "Dataset", "Recording", "Unit", "Splits", "load", "align_channels", "align_labels",
     "frame", "recording_windows", "split_units", "unit_windows", "make_splits",
     "fit_normalization", "input_range", "default_window", "decide_mode", "event_spec", "fit_event", "MODES",
-    "EVENT_FITS", "parse_augment", "augment", "check_augment", "resolve_augment", "format_augment", "AUGMENTS", "describe",
+    "EVENT_FITS", "parse_augment", "augment", "mixup", "check_augment", "resolve_augment", "format_augment", "AUGMENTS", "describe",
 ]

@@ -13,7 +13,9 @@ benchmarks/accuracy.py (small UCR sets and the synthetic IMU set), not per data 
 - the convformer: three Conv1D+BatchNorm blocks into 16 tokens, one encoder layer, d_model 32;
 - class-balanced loss weights, augmentations (jitter, scaling, time-warp, channel dropout,
   rotation of x/y/z triplets; the shape ones weakened or dropped where a 1-NN measure says
-  they blur the classes, data.check_augment), AdamW with a cosine schedule of about
+  they blur the classes, data.check_augment), mixup of examples and labels within a batch
+  (Beta(0.2, 0.2); int8 mean of seeds 0-2: ArrowHead 0.811 -> 0.850, OSULeaf 0.923 ->
+  0.934, ACSF1 and ItalyPowerDemand within a point), AdamW with a cosine schedule of about
   TARGET_STEPS steps and no early stopping (a few validation examples stop it far too early);
 - when the validation split is small, the final model is refit on train + validation.
 """
@@ -119,6 +121,8 @@ def _batches(keras, x, y, w, batch, aug, mean, std, seed, n_classes, groups=()):
             idx = self.order[i * batch:(i + 1) * batch]
             xb = D.augment(x[idx], aug, mean, std, self.rng, groups)
             yb = np.eye(n_classes, dtype=np.float32)[y[idx]]
+            if aug.get("mixup", 0) > 0:
+                return D.mixup(xb, yb, w[idx], aug["mixup"], self.rng)
             return xb, yb, w[idx]
 
         def on_epoch_end(self):

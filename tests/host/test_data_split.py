@@ -113,6 +113,27 @@ def test_each_augmentation_changes_windows_as_described(rng):
     assert D.augment(x, {}, mean, std, rng) is x
 
 
+def test_mixup_mixes_examples_labels_and_weights_alike(rng):
+    n, classes = 200, 3
+    x = rng.normal(size=(n, 16, 2)).astype(np.float32)
+    y = np.eye(classes, dtype=np.float32)[np.arange(n) % classes]
+    w = rng.uniform(0.5, 2.0, n).astype(np.float32)
+    xm, ym, wm = D.mixup(x, y, w, 0.2, np.random.default_rng(5))
+    # Replay the draws: each example is lam * itself + (1 - lam) * its partner, lam >= 0.5.
+    r = np.random.default_rng(5)
+    lam = r.beta(0.2, 0.2, size=n)
+    lam = np.maximum(lam, 1 - lam)
+    other = r.permutation(n)
+    np.testing.assert_allclose(xm, lam[:, None, None] * x + (1 - lam[:, None, None]) * x[other],
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(wm, lam * w + (1 - lam) * w[other], rtol=1e-5)
+    np.testing.assert_allclose(ym.sum(1), 1.0, rtol=1e-6)
+    # The example keeps the larger part of its own label; Beta(0.2, 0.2) mixes mostly a little.
+    assert np.all(ym[np.arange(n), np.arange(n) % classes] >= 0.5 - 1e-6)
+    assert 0.5 < np.mean(lam > 0.9) < 1.0
+    assert xm.dtype == np.float32 and xm.shape == x.shape
+
+
 def test_recordings_shorter_than_the_window_are_reported(tmp_path):
     root = make_folder_dataset(tmp_path / "d", n_rec=8, n=64)
     (tmp_path / "d" / "a" / "r0.csv").write_text("x,y\n" + "1,2\n" * 10)
