@@ -51,7 +51,8 @@ def add_parser(sub):
                    help="Hz; default: from a t/time/timestamp column in seconds")
     g.add_argument("--augment", help="comma list of jitter[=s], scaling[=s], time-warp[=s], "
                                      "channel-dropout[=p], rotate[=degrees] (x/y/z channel "
-                                     "triplets), all, none, or auto (default: all, with jitter, "
+                                     "triplets), mixup[=beta] (examples and labels mixed "
+                                     "within a batch), all, none, or auto (default: all, with jitter, "
                                      "scaling and time-warp weakened or dropped where a "
                                      "1-NN check on the training data says they blur the "
                                      "classes)")
