@@ -171,10 +171,8 @@ def main(argv=None):
     res = training.train(data_dir, progress=False, log=lambda *x: None, arch="transformer",
                          **epochs)
     rows.append(evaluate("transformer d32/2h/ffn64, PTQ", res.model, res.splits, xi, yi))
-    q = models.build_model(res.info["config"], res.info["normalization"]["mean"],
-                           res.info["normalization"]["std"],
-                           {k: v for k, v in res.info.items() if k not in ("config", "normalization")},
-                           input_range=res.info["normalization"].get("input_range"))
+    q = models.build_like(res.info["config"], res.info["normalization"],
+                          {k: v for k, v in res.info.items() if k not in ("config", "normalization")})
     q.set_weights(res.model.get_weights())
     finetune.finetune(q, res.splits, qat_mode=True, progress=False,
                       **({"epochs": 2} if a.quick else {"epochs": 10}))

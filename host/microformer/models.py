@@ -370,6 +370,12 @@ def build_model(c, mean, std, info, batch_size=None, input_range=None):
     return keras.Model(inp, _core(x, c), name=f"microformer_{c['arch']}")
 
 
+def build_like(c, norm, info):
+    """A fresh training model of config `c` whose Standardize repeats a trained model's:
+    `norm` is model_info's "normalization" (mean, std and, for heavy tails, input_range)."""
+    return build_model(c, norm["mean"], norm["std"], info, input_range=norm.get("input_range"))
+
+
 def build_device_model(model):
     """The trained model without `Standardize`, batch size fixed to 1, weights shared by name.
 
@@ -394,7 +400,7 @@ def model_info(model):
             f"model {model.name!r} has no 'standardize' layer: it was not trained by microformer") from None
     info = dict(st.info)
     info["normalization"] = {"mean": list(st.mean), "std": list(st.std)}
-    if getattr(st, "input_range", None) is not None:
+    if st.input_range is not None:
         info["normalization"]["input_range"] = list(st.input_range)
     return info
 

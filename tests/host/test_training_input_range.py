@@ -45,6 +45,13 @@ def spiky(tmp_path_factory):
     return data_dir, keras_path, tfl_path
 
 
+def _load(keras_path, data_dir):
+    """(model, its metadata, the splits train made of data_dir)."""
+    m = models.load(keras_path)
+    info = models.model_info(m)
+    return m, info, training.load_splits(info, data_dir)[1]
+
+
 def test_input_range_decision():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((50, 64, 2))
@@ -61,10 +68,8 @@ def test_input_range_decision():
 
 def test_input_range_is_the_calibration_range(spiky):
     data_dir, keras_path, tfl_path = spiky
-    m = models.load(keras_path)
-    info = models.model_info(m)
+    m, info, sp = _load(keras_path, data_dir)
     lo, hi = info["normalization"]["input_range"]
-    _, sp = training.load_splits(info, data_dir)
     x = np.concatenate([sp.x["train"], sp.x["val"]])
     norm = info["normalization"]
     assert [lo, hi] == data.input_range(x, norm["mean"], norm["std"])[0]
@@ -77,9 +82,7 @@ def test_input_range_is_the_calibration_range(spiky):
 
 def test_float_model_sees_the_engine_input_codes(spiky):
     data_dir, keras_path, tfl_path = spiky
-    m = models.load(keras_path)
-    info = models.model_info(m)
-    _, sp = training.load_splits(info, data_dir)
+    m, info, sp = _load(keras_path, data_dir)
     x = sp.x["train"]
     seen = np.asarray(m.get_layer("standardize")(x))
     eng = Engine(open(tfl_path, "rb").read())
@@ -103,10 +106,8 @@ def test_quantize_calibrates_to_the_range_with_few_windows(spiky):
     """With fewer calibration windows than examples the windows holding the range's ends
     are kept, so the int8 input still spans exactly input_range."""
     data_dir, keras_path, _ = spiky
-    m = models.load(keras_path)
-    info = models.model_info(m)
+    m, info, sp = _load(keras_path, data_dir)
     lo, hi = info["normalization"]["input_range"]
-    _, sp = training.load_splits(info, data_dir)
     scale, zp = quant.activation_qparams(lo, hi)
     for n in (3, 1):  # one window: the two ends are kept anyway
         eng = Engine(convert.quantize(m, np.concatenate([sp.x["train"], sp.x["val"]]), n_calib=n))

@@ -197,8 +197,7 @@ def build_student(teacher, cfg, seed=0):
     # The student's own training record replaces the teacher's (distill() writes it).
     meta = {k: v for k, v in info.items() if k not in ("config", "metrics", "training", "pruning")}
     keras.utils.set_random_seed(seed)
-    return models.build_model(cfg, norm["mean"], norm["std"], meta,
-                              input_range=norm.get("input_range"))
+    return models.build_like(cfg, norm, meta)
 
 
 def distill(teacher, splits, cfg, alpha=0.5, temperature=4.0, attn_weight=1.0, attn_layers="all",

@@ -180,8 +180,7 @@ def apply(model, keep_h, keep_u):
     new_cfg = _cfg_with(cfg, heads, units, dh)
     norm = info.pop("normalization")
     meta = {k: v for k, v in info.items() if k != "config"}
-    new = models.build_model(new_cfg, norm["mean"], norm["std"], meta,
-                             input_range=norm.get("input_range"))
+    new = models.build_like(new_cfg, norm, meta)
     pruned = set()
     for i in range(cfg["layers"]):
         a_old, a_new = model.get_layer(f"attn{i}"), new.get_layer(f"attn{i}")
