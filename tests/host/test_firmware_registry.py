@@ -95,9 +95,7 @@ def test_next_step_per_kind_of_board(tmp_path):
 
 
 def test_terse_errors_default_is_one_rule():
-    from microformer.firmware import builder
-
-    from microformer.firmware import natmod
+    from microformer.firmware import builder, natmod
 
     assert boards.terse_errors_default(["m.tflite"]) and not boards.terse_errors_default([])
     # A native module's code sits in the board's heap: terse whatever its ops.
