@@ -32,8 +32,6 @@ typedef struct {
     int32_t input_left_shift;
 } mf_k_sigmoid_params_t;
 
-int8_t mf_k_logistic_s8_one(int8_t x, const mf_k_sigmoid_params_t *p);
-int8_t mf_k_tanh_s8_one(int8_t x, const mf_k_sigmoid_params_t *p);
 
 /* reference_ops::HardSwish<int8_t> (HardSwishParams). reluish_exponent in [-31, 31],
  * output_exponent in [-31, 0]. */
