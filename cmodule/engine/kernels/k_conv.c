@@ -59,10 +59,18 @@ static inline int8_t conv_requant(const mf_conv_params_t *p, int32_t acc, int32_
 
 #if MF_OP_ON(CONV_2D)
 
+/* Patch length rounded up to whole words: the ARMv7E-M path pads each patch with the
+ * input zero point, whose term is zero, so its inner loop has no tail. */
+static int32_t conv_depth4(const mf_conv_params_t *p) {
+    return (p->f_h * p->f_w * p->f_c + 3) & ~3;
+}
+
 uint32_t mf_k_conv_scratch(const mf_conv_params_t *p) {
-    /* A 1x1 kernel over a whole group reads its patch straight from the input. */
-    if (p->f_h == 1 && p->f_w == 1 && p->groups == 1) {
-        return 0;
+    /* One size on every core, so that the host's arena is the board's: with groups == 1
+     * the ARMv7E-M path keeps two patches as int16 (conv_pair_dsp); grouped convolutions
+     * gather one int8 patch. */
+    if (p->groups == 1) {
+        return 4u * (uint32_t)conv_depth4(p);
     }
     return (uint32_t)(p->f_h * p->f_w * p->f_c);
 }
@@ -98,8 +106,207 @@ static void conv_gather(const mf_conv_params_t *p, const int8_t *img, int32_t oy
     }
 }
 
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+/*
+ * ARMv7E-M, groups == 1: two output pixels at a time, like CMSIS-NN's
+ * arm_nn_mat_mult_kernel_s8_s16. Each pixel's patch is gathered once (padded to whole
+ * words with the zero point) and widened once to int16 with the input offset added, in
+ * the lane order SXTB16 gives the weights ((0, 2), (1, 3) of every word). The inner loop
+ * then takes two weight rows against both patches: per word of depth two weight loads,
+ * four extends and eight SMLADs make 16 MACs, about 1.2 instructions a MAC at -Os against
+ * 2 for one pixel and four rows (whose loop spills registers). The sums are exact int32
+ * (MF_K_MAX_DEPTH), so they equal the portable kernel's.
+ */
+
+/* n bytes, a word at a time (Cortex-M4 loads and stores words at any address). Not a
+ * memcpy call: newlib-nano's copies bytes one at a time behind a call, which cost more
+ * than the copy for the few bytes of a tap row. */
+static inline void conv_copy(int8_t *dst, const int8_t *src, int32_t n) {
+    for (; n >= 4; n -= 4, dst += 4, src += 4) {
+        const int32_t v = mf_ld4_s8(src);
+        memcpy(dst, &v, 4);
+    }
+    for (; n > 0; n--) {
+        *dst++ = *src++;
+    }
+}
+
+/* The patch of output (oy, ox) into dst: int8, the zero point for taps outside the image
+ * and after the patch's end up to depth4. */
+static void conv_gather_pad(const mf_conv_params_t *p, const int8_t *img, int32_t oy, int32_t ox, int32_t depth4,
+    int8_t *dst) {
+    const int32_t fc = p->f_c, rowlen = p->f_w * fc;
+    const int32_t y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;
+    const int8_t zp = (int8_t)p->in_zp;
+    const int row_inside = p->dil_w == 1 && x0 >= 0 && x0 + p->f_w <= p->in_w;
+    for (int32_t fy = 0; fy < p->f_h; fy++, dst += rowlen) {
+        const int32_t iy = y0 + fy * p->dil_h;
+        if (iy < 0 || iy >= p->in_h) {
+            memset(dst, zp, (size_t)rowlen);
+            continue;
+        }
+        const int8_t *row = img + (size_t)iy * (size_t)p->in_w * (size_t)fc;
+        if (row_inside) {
+            conv_copy(dst, row + (size_t)x0 * (size_t)fc, rowlen);
+            continue;
+        }
+        for (int32_t fx = 0; fx < p->f_w; fx++) {
+            const int32_t ix = x0 + fx * p->dil_w;
+            if (ix < 0 || ix >= p->in_w) {
+                memset(dst + fx * fc, zp, (size_t)fc);
+            } else {
+                conv_copy(dst + fx * fc, row + (size_t)ix * (size_t)fc, fc);
+            }
+        }
+    }
+    /* At most three bytes of padding (written out: a loop would become a memset call). */
+    const int32_t pad = depth4 - p->f_h * rowlen;
+    if (pad > 0) {
+        dst[0] = zp;
+        if (pad > 1) {
+            dst[1] = zp;
+        }
+        if (pad > 2) {
+            dst[2] = zp;
+        }
+    }
+}
+
+/* x + off for the int8 words at src, as int16 pairs in SXTB16 lane order: word g to
+ * dst[2g] (elements 0, 2) and dst[2g + 1] (elements 1, 3). */
+__attribute__((noinline)) static void conv_widen(const int8_t *src, int32_t words, int32_t off2, int32_t *dst) {
+    for (const int8_t *end = src + 4 * words; src < end; src += 4, dst += 2) {
+        const int32_t v = mf_ld4_s8(src);
+        dst[0] = __sxtab16(off2, v);
+        dst[1] = mf_sxtab16_odd(off2, v);
+    }
+}
+
+/* The patch of output pixel `px` (row-major over out_h x out_w), widened into buf
+ * (2 * depth4 bytes): gathered into its upper half first and widened in place, front to
+ * back (word g's pair lands on bytes [8g, 8g + 8), below the int8 word g + 1 still to be
+ * read at depth4 + 4g + 4). */
+static void conv_patch16(const mf_conv_params_t *p, const int8_t *img, int32_t px, int32_t depth4, int32_t off2,
+    int32_t *buf) {
+    int8_t *patch = (int8_t *)buf + depth4;
+    conv_gather_pad(p, img, px / p->out_w, px % p->out_w, depth4, patch);
+    conv_widen(patch, depth4 / 4, off2, buf);
+}
+
+/* Element r < 4 of a widened word pair: the low lane of word r & 1 for r < 2, else the
+ * high lane. */
+static inline int32_t conv_lane(const int32_t *pair, int32_t r) {
+    const uint32_t v = (uint32_t)pair[r & 1] >> (16 * (r >> 1));
+    return (int32_t)(v & 0xFFFFu) - (int32_t)((v & 0x8000u) << 1);
+}
+
+/* acc = {a0, a1, b0, b1}: patches a and b (int16 pairs, `words` words of 4 elements)
+ * against weight rows w0 and w1. The last `tail` elements (< 4) are summed one by one
+ * so that the rows are not read past their end (the filter's last row may end the
+ * model's buffer). */
+__attribute__((noinline)) static void conv_pair_dsp(const int32_t *a, const int32_t *b, const int8_t *w0,
+    const int8_t *w1, int32_t words, int32_t tail, int32_t acc[4]) {
+    int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0;
+    if (words > 0) {
+        /* One word of depth per pass: 19 instructions for 16 MACs. In assembly because the
+         * loop needs 15 values and GCC at -Os spilled the weight pointers and reloaded the
+         * patches (30 instructions); here the end pointer is reloaded from the stack. */
+        const int32_t *const end = a + 2 * words;
+        int32_t q, we0, wo0, we1, xe, xo;
+        __asm__ (
+            "1:\n\t"
+            "ldr    %[q], [%[w0]], #4\n\t"
+            "sxtb16 %[we0], %[q]\n\t"
+            "sxtb16 %[wo0], %[q], ror #8\n\t"
+            "ldr    %[q], [%[w1]], #4\n\t"
+            "sxtb16 %[we1], %[q]\n\t"
+            "sxtb16 %[q], %[q], ror #8\n\t"
+            "ldrd   %[xe], %[xo], [%[a]], #8\n\t"
+            "smlad  %[a0], %[xe], %[we0], %[a0]\n\t"
+            "smlad  %[a0], %[xo], %[wo0], %[a0]\n\t"
+            "smlad  %[a1], %[xe], %[we1], %[a1]\n\t"
+            "smlad  %[a1], %[xo], %[q], %[a1]\n\t"
+            "ldrd   %[xe], %[xo], [%[b]], #8\n\t"
+            "smlad  %[b0], %[xe], %[we0], %[b0]\n\t"
+            "smlad  %[b0], %[xo], %[wo0], %[b0]\n\t"
+            "smlad  %[b1], %[xe], %[we1], %[b1]\n\t"
+            "smlad  %[b1], %[xo], %[q], %[b1]\n\t"
+            "ldr    %[q], %[end]\n\t"
+            "cmp    %[a], %[q]\n\t"
+            "bcc    1b"
+            : [a0] "+r" (a0), [a1] "+r" (a1), [b0] "+r" (b0), [b1] "+r" (b1), [a] "+r" (a), [b] "+r" (b),
+              [w0] "+r" (w0), [w1] "+r" (w1), [q] "=&r" (q), [we0] "=&r" (we0), [wo0] "=&r" (wo0),
+              [we1] "=&r" (we1), [xe] "=&r" (xe), [xo] "=&r" (xo)
+            : [end] "m" (end)
+            : "cc", "memory");
+    }
+    for (int32_t r = 0; r < tail; r++) {
+        const int32_t xa = conv_lane(a, r), xb = conv_lane(b, r);
+        a0 += xa * w0[r];
+        a1 += xa * w1[r];
+        b0 += xb * w0[r];
+        b1 += xb * w1[r];
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = b0;
+    acc[3] = b1;
+}
+
+static void conv_s8_dsp(const mf_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias,
+    int8_t *out, uint8_t *scratch) {
+    const int32_t depth = p->f_h * p->f_w * p->f_c, depth4 = conv_depth4(p);
+    const int32_t oc = p->out_c, pixels = p->out_h * p->out_w;
+    const int32_t off2 = mf_pair16(-p->in_zp);
+    const int32_t out_offset = p->out_offset, act_min = p->act_min, act_max = p->act_max;
+    int32_t *pa = (int32_t *)(void *)scratch, *pb = pa + depth4 / 2;
+    for (int32_t b = 0; b < p->batches; b++) {
+        const int8_t *img = in + (size_t)b * (size_t)p->in_h * (size_t)p->in_w * (size_t)p->in_c;
+        for (int32_t px = 0; px < pixels; px += 2, out += 2 * (size_t)oc) {
+            /* An odd last pixel runs as both of the pair; only the first is stored. */
+            const int two = px + 1 < pixels;
+            conv_patch16(p, img, px, depth4, off2, pa);
+            if (two) {
+                conv_patch16(p, img, px + 1, depth4, off2, pb);
+            }
+            const int32_t *xb = two ? pb : pa;
+            for (int32_t c = 0; c < oc; c += 2) {
+                /* An odd last channel runs as both rows (the same outputs, written
+                 * twice); the last pair reads its rows only up to depth. */
+                const int32_t c1 = c + 1 < oc ? c + 1 : c;
+                const int last = c1 + 1 >= oc;
+                int32_t acc[4];
+                conv_pair_dsp(pa, xb, w + (size_t)c * (size_t)depth, w + (size_t)c1 * (size_t)depth,
+                    (last ? depth : depth4) / 4, last ? depth & 3 : 0, acc);
+                /* Requantized inline, each channel's parameters loaded once for both
+                 * pixels: a call per output cost as much as the MACs of a small patch,
+                 * and a loop over the two pixels 2% of a CNN's invoke (for 140 bytes). */
+                const int32_t m0 = p->qmult[c], s0 = p->shift[c], m1 = p->qmult[c1], s1 = p->shift[c1];
+                const int32_t bias0 = mf_k_add_bias(0, bias, c), bias1 = mf_k_add_bias(0, bias, c1);
+                out[c] = conv_requant_dsp((int32_t)((uint32_t)acc[0] + (uint32_t)bias0), m0, s0, out_offset,
+                    act_min, act_max);
+                out[c1] = conv_requant_dsp((int32_t)((uint32_t)acc[1] + (uint32_t)bias1), m1, s1, out_offset,
+                    act_min, act_max);
+                if (two) {
+                    out[oc + c] = conv_requant_dsp((int32_t)((uint32_t)acc[2] + (uint32_t)bias0), m0, s0,
+                        out_offset, act_min, act_max);
+                    out[oc + c1] = conv_requant_dsp((int32_t)((uint32_t)acc[3] + (uint32_t)bias1), m1, s1,
+                        out_offset, act_min, act_max);
+                }
+            }
+        }
+    }
+}
+#endif /* __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 */
+
 void mf_k_conv_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias, int8_t *out,
     uint8_t *scratch) {
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+    if (p->groups == 1) {
+        conv_s8_dsp(p, in, w, bias, out, scratch);
+        return;
+    }
+#endif /* __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 */
     const int32_t depth = p->f_h * p->f_w * p->f_c;
     const int32_t per_group = p->out_c / p->groups;
     const int direct = p->f_h == 1 && p->f_w == 1 && p->groups == 1;
