@@ -101,6 +101,19 @@ def test_activation_edges(op, in_scale, in_zp, out_scale, out_zp):
     assert_identical(model, [x])
 
 
+@pytest.mark.parametrize("op", ["LOGISTIC", "TANH"])
+@pytest.mark.parametrize("in_zp", [-128, -40, 0, 77, 127])
+def test_sigmoid_tables_paired_around_the_zero_point(op, in_zp):
+    """The tables are filled in +-k pairs around the zero point (one exact computation for
+    both); every zero point side and input scales from the unsaturated to the mostly
+    saturated give TFLM's bytes."""
+    x = np.arange(-128, 128, dtype=np.int8)
+    for in_scale in np.geomspace(0.004, 0.25, 23):
+        model = act_model(op, (256,), f32(in_scale), in_zp, 1 / 256 if op == "LOGISTIC" else 1 / 128,
+                          -128 if op == "LOGISTIC" else 0)
+        assert_identical(model, [x])
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(shape=shapes, in_scale=scales, in_zp=zps, out_scale=scales, out_zp=zps,
        approximate=st.booleans(), seed=st.integers(0, 2**32 - 1))
