@@ -188,6 +188,19 @@ def test_lut_ops_count_table_in_arena():
         assert m.arena_size == _uformer.arena_size(model) >= 256 + 64
 
 
+@pytest.mark.parametrize("op", ["LOGISTIC", "TANH"])
+def test_small_sigmoid_tensors_compute_without_a_table(op):
+    # Under 64 elements each one is computed at invoke (a table would cost more at load
+    # than it saves): no 256-byte table in the arena, TFLM's bytes for every input value.
+    model = act_model(op, (16,), 0.05, 3, 1 / 256, -128)
+    relu = act_model("RELU", (16,), 0.05, 3, 1 / 256, -128)
+    assert _uformer.arena_size(model) + 256 - 32 <= _uformer.arena_size(relu)  # 256 - alignment
+    assert _uformer.arena_size(act_model(op, (64,), 0.05, 3, 1 / 256, -128)) >= 256 + 64
+    values = np.arange(-128, 128, dtype=np.int8).reshape(16, 16)
+    for row in values:
+        assert_identical(model, [row])
+
+
 # ---------------------------------------------------------------- refusals
 
 @pytest.mark.parametrize("op", TFLM_OPS + ["GELU"])

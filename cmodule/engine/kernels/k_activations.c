@@ -58,7 +58,7 @@ static int8_t k_sigmoid_one(int8_t x, const mf_k_sigmoid_params_t *p, int is_tan
  * Q0.31 before the output rounding: logistic(-a) = 1 - logistic(a), tanh(-a) = -tanh(a).
  * That halves the exp and Newton-Raphson chains, ~500 instructions an entry on
  * Cortex-M4, which dominated loading a model with these ops. */
-static void k_sigmoid_lut(const mf_k_sigmoid_params_t *p, int8_t *lut, int is_tanh) {
+void mf_k_sigmoid_s8_lut(const mf_k_sigmoid_params_t *p, int is_tanh, int8_t *lut) {
     const int32_t zp = p->input_zero_point;
     for (int32_t k = 0; k <= 255; k++) {
         const int32_t hi = zp + k, lo = zp - k;
@@ -86,20 +86,13 @@ static void k_sigmoid_lut(const mf_k_sigmoid_params_t *p, int8_t *lut, int is_ta
         }
     }
 }
+
+void mf_k_sigmoid_s8(const mf_k_sigmoid_params_t *p, int is_tanh, const int8_t *in, int8_t *out, int32_t n) {
+    for (int32_t i = 0; i < n; i++) {
+        out[i] = k_sigmoid_one(in[i], p, is_tanh);
+    }
+}
 #endif /* MF_OP_ON(LOGISTIC) || MF_OP_ON(TANH) */
-
-#if MF_OP_ON(LOGISTIC)
-void mf_k_logistic_s8_lut(const mf_k_sigmoid_params_t *p, int8_t *lut) {
-    k_sigmoid_lut(p, lut, 0);
-}
-#endif /* MF_OP_ON(LOGISTIC) */
-
-#if MF_OP_ON(TANH)
-void mf_k_tanh_s8_lut(const mf_k_sigmoid_params_t *p, int8_t *lut) {
-    k_sigmoid_lut(p, lut, 1);
-}
-#endif /* MF_OP_ON(TANH) */
-
 #if MF_OP_ON(HARD_SWISH)
 /* int16 wrap-around of the C++ implicit conversions (int arithmetic stored in int16_t). */
 static int16_t k_wrap16(int32_t x) {
