@@ -11,34 +11,52 @@
 
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
 /* mf_requant_s8 in the branch-free form of mf_mul_by_qmx (mf_quant.h), which equals it
- * for multipliers >= 0 (every QuantizeMultiplier result): one SMLAL-based rounding high
- * multiply and a mask/threshold rounding shift instead of gemmlowp's sign-dependent
- * nudge and 64-bit division, about a third of the instructions on Cortex-M4. Negative
- * multipliers and shifts outside [-31, 0] (scales >= 1 are rare: a left shift first)
- * take the generic path. */
-__attribute__((always_inline)) static inline int8_t conv_requant_dsp(int32_t acc, int32_t m, int32_t sh, int32_t out_offset, int32_t act_min,
-    int32_t act_max) {
+ * for multipliers >= 0 (every QuantizeMultiplier result) and shifts in [-31, 0]: one
+ * SMLAL-based rounding high multiply and a mask/threshold rounding shift instead of
+ * gemmlowp's sign-dependent nudge and 64-bit division, about a third of the
+ * instructions on Cortex-M4. The kernels' hot loops use it once conv_requant_plain has
+ * checked every channel. */
+__attribute__((always_inline)) static inline int8_t conv_requant_fast(int32_t acc, int32_t m, int32_t sh,
+    int32_t out_offset, int32_t act_min, int32_t act_max) {
     const int32_t right = -sh;
-    if (m < 0 || (uint32_t)right > 31u) {
-        mf_qm_t qm;
-        qm.multiplier = m;
-        qm.shift = sh;
-        return mf_requant_s8(acc, qm, out_offset, act_min, act_max);
-    }
     const int32_t h = (int32_t)(((int64_t)acc * m + ((int64_t)1 << 30)) >> 31);
     const int32_t mask = (int32_t)(((uint32_t)1 << right) - 1u);
     const int32_t v = (h >> right) + ((h & mask) > ((mask >> 1) + (h < 0))) + out_offset;
     return (int8_t)mf_clamp(v, act_min, act_max);
 }
 
+/* Whether every output channel's (multiplier, shift) suits conv_requant_fast. Negative
+ * multipliers and scales >= 1 (a left shift first) are rare enough for the generic
+ * path. */
+static int conv_requant_plain(const mf_conv_params_t *p) {
+    for (int32_t c = 0; c < p->out_c; c++) {
+        if (p->qmult[c] < 0 || (uint32_t)(-(int32_t)p->shift[c]) > 31u) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* One output, any (multiplier, shift). */
+__attribute__((always_inline)) static inline int8_t conv_requant_dsp(int32_t acc, int32_t m, int32_t sh, int32_t out_offset, int32_t act_min,
+    int32_t act_max) {
+    if (m < 0 || (uint32_t)(-sh) > 31u) {
+        mf_qm_t qm;
+        qm.multiplier = m;
+        qm.shift = sh;
+        return mf_requant_s8(acc, qm, out_offset, act_min, act_max);
+    }
+    return conv_requant_fast(acc, m, sh, out_offset, act_min, act_max);
+}
+
 __attribute__((noinline)) static int8_t conv_requant(const mf_conv_params_t *p, int32_t acc, int32_t c) {
     return conv_requant_dsp(acc, p->qmult[c], p->shift[c], p->out_offset, p->act_min, p->act_max);
 }
 
-/* out[r] = requant(acc[r] + bias[c + r]) for r < 4, unrolled: the output parameters
- * are loaded once per block and nothing is tested per output but the requantization's
- * own range check (the loop over r and a bias test per output made it 40 instructions
- * an output on Cortex-M4, half of a 3x3 depthwise convolution's time). */
+/* out[r] = requant(acc[r] + bias[c + r]) for r < 4 (conv_requant_plain holds), unrolled:
+ * the output parameters are loaded once per block and nothing is tested per output (the
+ * loop over r, a bias test and the range check per output made it 40 instructions an
+ * output on Cortex-M4, half of a 3x3 depthwise convolution's time). */
 __attribute__((noinline)) static void conv_requant4(const mf_conv_params_t *p, const int32_t *acc,
     const int32_t *bias, int32_t c, int8_t *out) {
     const int32_t out_offset = p->out_offset, act_min = p->act_min, act_max = p->act_max;
@@ -51,10 +69,10 @@ __attribute__((noinline)) static void conv_requant4(const mf_conv_params_t *p, c
         b2 = (uint32_t)bias[c + 2];
         b3 = (uint32_t)bias[c + 3];
     }
-    out[0] = conv_requant_dsp((int32_t)((uint32_t)acc[0] + b0), qm[0], sh[0], out_offset, act_min, act_max);
-    out[1] = conv_requant_dsp((int32_t)((uint32_t)acc[1] + b1), qm[1], sh[1], out_offset, act_min, act_max);
-    out[2] = conv_requant_dsp((int32_t)((uint32_t)acc[2] + b2), qm[2], sh[2], out_offset, act_min, act_max);
-    out[3] = conv_requant_dsp((int32_t)((uint32_t)acc[3] + b3), qm[3], sh[3], out_offset, act_min, act_max);
+    out[0] = conv_requant_fast((int32_t)((uint32_t)acc[0] + b0), qm[0], sh[0], out_offset, act_min, act_max);
+    out[1] = conv_requant_fast((int32_t)((uint32_t)acc[1] + b1), qm[1], sh[1], out_offset, act_min, act_max);
+    out[2] = conv_requant_fast((int32_t)((uint32_t)acc[2] + b2), qm[2], sh[2], out_offset, act_min, act_max);
+    out[3] = conv_requant_fast((int32_t)((uint32_t)acc[3] + b3), qm[3], sh[3], out_offset, act_min, act_max);
 }
 #else
 static inline int8_t conv_requant(const mf_conv_params_t *p, int32_t acc, int32_t c) {
@@ -293,14 +311,14 @@ static void conv_s8_dsp(const mf_conv_params_t *p, const int8_t *in, const int8_
                  * and a loop over the two pixels 2% of a CNN's invoke (for 140 bytes). */
                 const int32_t m0 = p->qmult[c], s0 = p->shift[c], m1 = p->qmult[c1], s1 = p->shift[c1];
                 const int32_t bias0 = mf_k_add_bias(0, bias, c), bias1 = mf_k_add_bias(0, bias, c1);
-                out[c] = conv_requant_dsp((int32_t)((uint32_t)acc[0] + (uint32_t)bias0), m0, s0, out_offset,
+                out[c] = conv_requant_fast((int32_t)((uint32_t)acc[0] + (uint32_t)bias0), m0, s0, out_offset,
                     act_min, act_max);
-                out[c1] = conv_requant_dsp((int32_t)((uint32_t)acc[1] + (uint32_t)bias1), m1, s1, out_offset,
+                out[c1] = conv_requant_fast((int32_t)((uint32_t)acc[1] + (uint32_t)bias1), m1, s1, out_offset,
                     act_min, act_max);
                 if (two) {
-                    out[oc + c] = conv_requant_dsp((int32_t)((uint32_t)acc[2] + (uint32_t)bias0), m0, s0,
+                    out[oc + c] = conv_requant_fast((int32_t)((uint32_t)acc[2] + (uint32_t)bias0), m0, s0,
                         out_offset, act_min, act_max);
-                    out[oc + c1] = conv_requant_dsp((int32_t)((uint32_t)acc[3] + (uint32_t)bias1), m1, s1,
+                    out[oc + c1] = conv_requant_fast((int32_t)((uint32_t)acc[3] + (uint32_t)bias1), m1, s1,
                         out_offset, act_min, act_max);
                 }
             }
@@ -312,7 +330,7 @@ static void conv_s8_dsp(const mf_conv_params_t *p, const int8_t *in, const int8_
 void mf_k_conv_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias, int8_t *out,
     uint8_t *scratch) {
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
-    if (p->groups == 1) {
+    if (p->groups == 1 && conv_requant_plain(p)) {
         conv_s8_dsp(p, in, w, bias, out, scratch);
         return;
     }
@@ -340,10 +358,6 @@ void mf_k_conv_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t *w, 
                     for (; c + 4 <= c_end; c += 4) {
                         int32_t d[4];
                         mf_dot4_s8(x, off, w + (size_t)c * (size_t)depth, (size_t)depth, depth, d);
-#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
-                        conv_requant4(p, d, bias, c, out + c);
-                        continue;
-#endif /* __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 */
                         for (int r = 0; r < 4; r++) {
                             out[c + r] = conv_requant(p, mf_k_add_bias(d[r], bias, c + r), c + r);
                         }
@@ -499,6 +513,9 @@ void mf_k_depthwise_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t
     const int32_t mult = p->mult;
     const int32_t off = -p->in_zp;
     int32_t *acc = (int32_t *)(void *)scratch;
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+    const int plain = mult == 1 && conv_requant_plain(p);
+#endif /* __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 */
     for (int32_t b = 0; b < p->batches; b++) {
         const int8_t *img = in + (size_t)b * (size_t)p->in_h * (size_t)p->in_w * (size_t)p->in_c;
         for (int32_t oy = 0; oy < p->out_h; oy++) {
@@ -506,7 +523,7 @@ void mf_k_depthwise_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t
             for (int32_t ox = 0; ox < p->out_w; ox++, out += oc) {
                 const int32_t x0 = ox * p->stride_w - p->pad_w;
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
-                if (mult == 1) {
+                if (plain) {
                     dw_pixel_m1(p, img, y0, x0, w, bias, out);
                     continue;
                 }
