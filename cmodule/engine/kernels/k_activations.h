@@ -36,7 +36,6 @@ typedef struct {
  * where a table would cost more at load than it saves; in == out allowed). */
 void mf_k_sigmoid_s8(const mf_k_sigmoid_params_t *p, int is_tanh, const int8_t *in, int8_t *out, int32_t n);
 
-
 /* reference_ops::HardSwish<int8_t> (HardSwishParams). reluish_exponent in [-31, 31],
  * output_exponent in [-31, 0]. */
 typedef struct {
