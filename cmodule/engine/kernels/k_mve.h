@@ -1,0 +1,141 @@
+/*
+ * Helium (M-profile Vector Extension, MVE) bodies of the int8 kernels, for Armv8.1-M
+ * cores built with integer MVE (Cortex-M55, M85: -mcpu=cortex-m55). Such cores define
+ * __ARM_FEATURE_DSP as well; where both apply the callers take these and skip the
+ * ARMv7E-M DSP code.
+ *
+ * Arithmetic: the callers' sum((x + x_off) * w), exact in int32 (MF_K_MAX_DEPTH). A
+ * 128-bit vector holds sixteen int8, but x + x_off needs nine bits, so it is split:
+ * sum(x * w) (VMLADAVA.S8: sixteen products added to an int32 in one instruction,
+ * |partial sums| <= 2^16 * 2^14) plus x_off * sum(w) (VADDVA.S8). The two parts are added
+ * in uint32: each may be larger than the exact total, which fits int32, so the sum modulo
+ * 2^32 is that total. The last n % 16 elements are loaded with a tail predicate (VCTP):
+ * inactive lanes read nothing and are zero, adding nothing to either sum.
+ *
+ * Requantization (MultiplyByQuantizedMultiplier, TFLite's default double rounding) four
+ * lanes at a time, equal to mf_mul_by_qmx lane by lane:
+ *  - SaturatingRoundingDoublingHighMul is VQRDMULH: (2ab + 2^31) >> 32 = (ab + 2^30) >> 31,
+ *    which is gemmlowp's nudge-and-truncate for either sign of ab (for ab < 0 both give
+ *    -floor((|ab| + 2^30 - 1) / 2^31)), saturating the one overflowing case as it does;
+ *  - RoundingDivideByPOT is VRSHL by -exponent (round half up, the addition done without
+ *    overflow) after subtracting 1 from negative lanes, which turns half up into
+ *    gemmlowp's half away from zero: (x - 1 + 2^(e-1)) >> e rounds up exactly when the
+ *    remainder x mod 2^e exceeds 2^(e-1). The subtraction saturates only INT32_MIN,
+ *    whose quotient is exact either way.
+ * Builds with MF_SINGLE_ROUNDING keep the scalar output loops.
+ */
+#ifndef MF_K_MVE_H
+#define MF_K_MVE_H
+
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#include <stddef.h>
+#include <stdint.h>
+
+#include <arm_mve.h>
+
+#include "mf_config.h"
+#include "mf_quant.h"
+
+/* sum((x[i] + x_off) * w[i]) for i < n. */
+static inline int32_t mf_mve_dot_s8(const int8_t *x, int32_t x_off, const int8_t *w, int32_t n) {
+    int32_t xw = 0, ws = 0;
+    const int8_t *end = x + (n & ~15);
+    while (x < end) {
+        const int8x16_t wv = vldrbq_s8(w);
+        xw = vmladavaq_s8(xw, vldrbq_s8(x), wv);
+        ws = vaddvaq_s8(ws, wv);
+        x += 16;
+        w += 16;
+    }
+    n &= 15;
+    if (n > 0) {
+        const mve_pred16_t p = vctp8q((uint32_t)n);
+        const int8x16_t wv = vldrbq_z_s8(w, p);
+        xw = vmladavaq_s8(xw, vldrbq_z_s8(x, p), wv);
+        ws = vaddvaq_s8(ws, wv);
+    }
+    return (int32_t)((uint32_t)xw + (uint32_t)x_off * (uint32_t)ws);
+}
+
+/* Two weight rows `stride` apart against one x: out[r] = sum((x[i] + x_off) *
+ * w[r * stride + i]), r < 2. Two rows per pass, not four: four would need four products,
+ * four weight sums and five pointers live in the loop, more than the integer registers
+ * (the spills cost more than reloading x once more per pair of rows). */
+static inline void mf_mve_dot2_s8(const int8_t *x, int32_t x_off, const int8_t *w, size_t stride, int32_t n,
+    int32_t out[2]) {
+    const int8_t *w0 = w, *w1 = w + stride;
+    int32_t xw0 = 0, xw1 = 0, ws0 = 0, ws1 = 0;
+    /* Against an end pointer, every pointer post-incremented by its load: 10 instructions
+     * per 32 MACs at -Os (a counted loop recomputed the pointers each step). */
+    const int8_t *end = x + (n & ~15);
+    while (x < end) {
+        const int8x16_t xv = vldrbq_s8(x);
+        const int8x16_t q0 = vldrbq_s8(w0), q1 = vldrbq_s8(w1);
+        xw0 = vmladavaq_s8(xw0, xv, q0);
+        ws0 = vaddvaq_s8(ws0, q0);
+        xw1 = vmladavaq_s8(xw1, xv, q1);
+        ws1 = vaddvaq_s8(ws1, q1);
+        x += 16;
+        w0 += 16;
+        w1 += 16;
+    }
+    n &= 15;
+    if (n > 0) {
+        const mve_pred16_t p = vctp8q((uint32_t)n);
+        const int8x16_t xv = vldrbq_z_s8(x, p);
+        const int8x16_t q0 = vldrbq_z_s8(w0, p), q1 = vldrbq_z_s8(w1, p);
+        xw0 = vmladavaq_s8(xw0, xv, q0);
+        ws0 = vaddvaq_s8(ws0, q0);
+        xw1 = vmladavaq_s8(xw1, xv, q1);
+        ws1 = vaddvaq_s8(ws1, q1);
+    }
+    out[0] = (int32_t)((uint32_t)xw0 + (uint32_t)x_off * (uint32_t)ws0);
+    out[1] = (int32_t)((uint32_t)xw1 + (uint32_t)x_off * (uint32_t)ws1);
+}
+
+/* out[r] = sum((x[i] + x_off) * w[r * stride + i]), r < 4: mf_dot4_s8. */
+static inline void mf_mve_dot4_s8(const int8_t *x, int32_t x_off, const int8_t *w, size_t stride, int32_t n,
+    int32_t out[4]) {
+    mf_mve_dot2_s8(x, x_off, w, stride, n, out);
+    mf_mve_dot2_s8(x, x_off, w + 2 * stride, stride, n, out + 2);
+}
+
+/* sum(a[i]) for i < n: sixteen bytes per VADDVA. */
+static inline int32_t mf_mve_sum_s8(const int8_t *a, int32_t n) {
+    int32_t acc = 0;
+    const int8_t *end = a + (n & ~15);
+    while (a < end) {
+        acc = vaddvaq_s8(acc, vldrbq_s8(a));
+        a += 16;
+    }
+    n &= 15;
+    if (n > 0) {
+        acc = vaddvaq_s8(acc, vldrbq_z_s8(a, vctp8q((uint32_t)n)));
+    }
+    return acc;
+}
+
+#ifndef MF_SINGLE_ROUNDING
+/* RoundingDivideByPOT(x, exponent) per lane, exponent in [0, 31]. */
+static MF_ALWAYS_INLINE int32x4_t mf_mve_rdbypot(int32x4_t x, int32_t exponent) {
+    if (exponent > 0) {
+        x = vqaddq_s32(x, vshrq_n_s32(x, 31));
+    }
+    return vrshlq_n_s32(x, -exponent);
+}
+
+/* mf_mul_by_qmx(x, q) per lane; q->right_shift <= 31 (QuantizeMultiplier never gives a
+ * shift below -31). The left shift wraps like the scalar one's uint32 shift. */
+static MF_ALWAYS_INLINE int32x4_t mf_mve_mul_by_qmx(int32x4_t x, const mf_qmx_t *q) {
+    return mf_mve_rdbypot(vqrdmulhq_n_s32(vshlq_r_s32(x, q->left_shift), q->multiplier), q->right_shift);
+}
+
+/* clamp(v + zp, lo, hi) per lane: an int8 in each int32 lane, for VSTRB.32. */
+static MF_ALWAYS_INLINE int32x4_t mf_mve_out_s8(int32x4_t v, int32_t zp, int32_t lo, int32_t hi) {
+    return vminq_s32(vmaxq_s32(vaddq_n_s32(v, zp), vdupq_n_s32(lo)), vdupq_n_s32(hi));
+}
+#endif /* MF_SINGLE_ROUNDING */
+
+#endif /* __ARM_FEATURE_MVE & 1 */
+
+#endif /* MF_K_MVE_H */
