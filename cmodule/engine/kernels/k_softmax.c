@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "mf_quant.h"
+#include "kernels/k_mve.h"
 #include "kernels/k_softmax.h"
 
 /* Integer bits of the rescaled difference (Q5.26) and of the sum of exps (Q12.19). */
@@ -30,12 +31,21 @@ void mf_k_softmax_reset(const mf_k_softmax_params_t *p, int32_t *table) {
 static void k_softmax_row(const int8_t *x, int8_t *y, int32_t depth, const mf_k_softmax_params_t *p,
     int32_t *exps, int per_element) {
     const int32_t limit = p->limit;
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+    /* Sixteen per VMAXV; the tail's inactive lanes take no part. */
+    int32_t max_in_row = INT8_MIN;
+    for (int32_t c = 0; c < depth; c += 16) {
+        const mve_pred16_t pr = vctp8q((uint32_t)(depth - c));
+        max_in_row = vmaxvq_p_s8((int8_t)max_in_row, vldrbq_z_s8(x + c, pr), pr);
+    }
+#else
     int32_t max_in_row = INT8_MIN;
     for (int32_t c = 0; c < depth; c++) {
         if (x[c] > max_in_row) {
             max_in_row = x[c];
         }
     }
+#endif /* __ARM_FEATURE_MVE & 1 */
     if (per_element) {
         memset(exps, 0xff, (size_t)depth * sizeof(int32_t));
     }
@@ -67,6 +77,22 @@ static void k_softmax_row(const int8_t *x, int8_t *y, int32_t depth, const mf_k_
     const int32_t shifted_scale =
         mf_fp_get_reciprocal((int32_t)sum_of_exps, K_SOFTMAX_ACCUM_BITS, &num_bits_over_unit);
     const int exponent = num_bits_over_unit + 31 - 8;
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && !defined(MF_SINGLE_ROUNDING)
+    /* Four outputs per step: the exps of the lanes with d <= limit (loaded, or gathered
+     * from the table by d), times the reciprocal (VQRDMULH = SaturatingRoundingDoubling-
+     * HighMul), divided by 2^exponent (exponent <= 31: the sum is below 2^28), shifted
+     * to [-128, 127]; the other lanes give -128, as below. */
+    for (int32_t c = 0; c < depth; c += 4) {
+        const mve_pred16_t pr = vctp32q((uint32_t)(depth - c));
+        const int32x4_t d = vsubq_s32(vdupq_n_s32(max_in_row), vldrbq_z_s32(x + c, pr));
+        const mve_pred16_t valid = vcmpleq_m_n_s32(d, limit, pr);
+        const int32x4_t e = per_element ? vldrwq_z_s32(exps + c, valid) :
+            vldrwq_gather_shifted_offset_z_s32(exps, vreinterpretq_u32_s32(d), valid);
+        const int32x4_t v = mf_mve_rdbypot(vqrdmulhq_n_s32(e, shifted_scale), exponent);
+        const int32x4_t out = mf_mve_out_s8(v, INT8_MIN, INT8_MIN, INT8_MAX);
+        vstrbq_p_s32(y + c, vpselq_s32(out, vdupq_n_s32(INT8_MIN), valid), pr);
+    }
+#else
     for (int32_t c = 0; c < depth; c++) {
         const int32_t d = max_in_row - x[c];
         int32_t v = INT8_MIN;
@@ -78,6 +104,7 @@ static void k_softmax_row(const int8_t *x, int8_t *y, int32_t depth, const mf_k_
         }
         y[c] = (int8_t)v;
     }
+#endif /* __ARM_FEATURE_MVE & 1 && !MF_SINGLE_ROUNDING */
 }
 
 void mf_k_softmax_rows(const int8_t *in, int8_t *out, int32_t outer, int32_t depth,
