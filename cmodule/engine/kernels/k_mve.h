@@ -130,6 +130,36 @@ static MF_ALWAYS_INLINE int32x4_t mf_mve_mul_by_qmx(int32x4_t x, const mf_qmx_t 
     return mf_mve_rdbypot(vqrdmulhq_n_s32(vshlq_r_s32(x, q->left_shift), q->multiplier), q->right_shift);
 }
 
+/* Per-lane multipliers (per-channel quantization): mf_mul_by_qm(x[i], mult[i], shift[i])
+ * with the shifts split as mf_qmx does; right shifts <= 31. */
+typedef struct {
+    int32x4_t mult;
+    int32x4_t left;        /* max(shift, 0) */
+    int32x4_t neg_right;   /* -max(-shift, 0): the VRSHL amount */
+    mve_pred16_t rounds;   /* lanes with a right shift (their negative values get the -1) */
+} mf_mve_qm4_t;
+
+/* The four (multiplier, shift) pairs of lanes r < n; lanes from n on get (0, 0). */
+static inline mf_mve_qm4_t mf_mve_qm4(const int32_t *mult, const int8_t *shift, int32_t step, int32_t n) {
+    int32_t m[4] = {0, 0, 0, 0}, sh[4] = {0, 0, 0, 0};
+    for (int32_t r = 0; r < n; r++) {
+        m[r] = mult[r * step];
+        sh[r] = shift[r * step];
+    }
+    const int32x4_t s = vldrwq_s32(sh);
+    mf_mve_qm4_t q;
+    q.mult = vldrwq_s32(m);
+    q.left = vmaxq_s32(s, vdupq_n_s32(0));
+    q.neg_right = vminq_s32(s, vdupq_n_s32(0));
+    q.rounds = vcmpltq_n_s32(s, 0);
+    return q;
+}
+
+static MF_ALWAYS_INLINE int32x4_t mf_mve_mul_by_qm4(int32x4_t x, const mf_mve_qm4_t *q) {
+    const int32x4_t h = vqrdmulhq_s32(vshlq_s32(x, q->left), q->mult);
+    return vrshlq_s32(vqaddq_m_s32(h, h, vshrq_n_s32(h, 31), q->rounds), q->neg_right);
+}
+
 /* clamp(v + zp, lo, hi) per lane: an int8 in each int32 lane, for VSTRB.32. */
 static MF_ALWAYS_INLINE int32x4_t mf_mve_out_s8(int32x4_t v, int32_t zp, int32_t lo, int32_t hi) {
     return vminq_s32(vmaxq_s32(vaddq_n_s32(v, zp), vdupq_n_s32(lo)), vdupq_n_s32(hi));
