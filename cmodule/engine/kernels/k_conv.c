@@ -8,6 +8,14 @@
 
 #include "kernels/k_conv.h"
 #include "kernels/k_fully_connected.h"
+#include "kernels/k_mve.h"
+
+/* Helium (Cortex-M55): the blocks under MF_K_CONV_MVE take precedence over the DSP ones. */
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && !defined(MF_SINGLE_ROUNDING)
+#define MF_K_CONV_MVE 1
+#else
+#define MF_K_CONV_MVE 0
+#endif /* __ARM_FEATURE_MVE & 1 && !MF_SINGLE_ROUNDING */
 
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
 /* mf_requant_s8 in the branch-free form of mf_mul_by_qmx (mf_quant.h), which equals it
@@ -54,6 +62,23 @@ static inline int8_t conv_requant(const mf_conv_params_t *p, int32_t acc, int32_
     return mf_requant_s8(acc, qm, p->out_offset, p->act_min, p->act_max);
 }
 #endif /* __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 */
+
+#if MF_K_CONV_MVE
+/* out[r * step] = requant(acc[r] + bias[c + r * step]) for the lanes r < n <= 4, whose
+ * channels are c + r * step: the bias added modulo 2^32, the channels' multipliers per
+ * lane (k_mve.h, equal to mf_requant_s8 for any multiplier). */
+static void conv_out4_mve(const mf_conv_params_t *p, int32x4_t acc, const int32_t *bias, int32_t c, int32_t step,
+    int32_t n, int8_t *out) {
+    const mve_pred16_t pn = vctp32q((uint32_t)n);
+    const uint32x4_t at = mf_mve_lanes(step);
+    const mf_mve_qm4_t q = mf_mve_qm4(p->qmult + c, p->shift + c, step, n);
+    if (bias) {
+        acc = vaddq_s32(acc, vldrwq_gather_shifted_offset_z_s32(bias + c, at, pn));
+    }
+    const int32x4_t v = mf_mve_out_s8(mf_mve_mul_by_qm4(acc, &q), p->out_offset, p->act_min, p->act_max);
+    vstrbq_scatter_offset_p_s32(out, at, v, pn);
+}
+#endif /* MF_K_CONV_MVE */
 
 #endif /* MF_OP_ON(CONV_2D) || MF_OP_ON(DEPTHWISE_CONV_2D) */
 
@@ -123,6 +148,10 @@ void mf_k_conv_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t *w, 
                     for (; c + 4 <= c_end; c += 4) {
                         int32_t d[4];
                         mf_dot4_s8(x, off, w + (size_t)c * (size_t)depth, (size_t)depth, depth, d);
+#if MF_K_CONV_MVE
+                        conv_out4_mve(p, vldrwq_s32(d), bias, c, 1, 4, out + c);
+                        continue;
+#endif /* MF_K_CONV_MVE */
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
                         conv_requant_n(p, d, bias, c, 4, out + c);
                         continue;
@@ -262,6 +291,64 @@ __attribute__((noinline)) static void dw_pixel_m1(const mf_conv_params_t *p, con
 }
 #endif /* __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 */
 
+#if MF_K_CONV_MVE
+/*
+ * Depth multiplier 1 with Helium: eight channels per pass, the taps inside the image (the
+ * reference's skipping, as dw_pixel_m1) inside. Per tap the eight inputs and weights are
+ * loaded as int16 lanes, the input offset added (x + off is in [-255, 255]), and VMULLB /
+ * VMULLT give the int32 products of the even and of the odd lanes, each added to its
+ * vector of four sums: channels c, c + 2, c + 4, c + 6 and c + 1, c + 3, ... (no integer
+ * vector multiply-accumulate exists, and widening to int32 first would take twice the
+ * loads). Channels past out_c are predicated off: their weights load as zero and they
+ * are not stored. Integer sums are exact, so the order is free. Not inlined: the tap
+ * loop gets the registers.
+ */
+__attribute__((noinline)) static void dw_pixel_m1_mve(const mf_conv_params_t *p, const int8_t *img, int32_t y0,
+    int32_t x0, const int8_t *w, const int32_t *bias, int8_t *out) {
+    const int32_t oc = p->out_c;
+    const int16_t off = (int16_t)-p->in_zp;
+    int32_t fy0 = 0, fy1 = p->f_h, fx0 = 0, fx1 = p->f_w;
+    while (fy0 < fy1 && y0 + fy0 * p->dil_h < 0) {
+        fy0++;
+    }
+    while (fy1 > fy0 && y0 + (fy1 - 1) * p->dil_h >= p->in_h) {
+        fy1--;
+    }
+    while (fx0 < fx1 && x0 + fx0 * p->dil_w < 0) {
+        fx0++;
+    }
+    while (fx1 > fx0 && x0 + (fx1 - 1) * p->dil_w >= p->in_w) {
+        fx1--;
+    }
+    const size_t xstep = (size_t)p->dil_w * (size_t)oc;
+    const size_t ystep = (size_t)p->dil_h * (size_t)p->in_w * (size_t)oc;
+    const size_t wrow = (size_t)p->f_w * (size_t)oc;
+    const int8_t *xbase = img + ((size_t)(y0 + fy0 * p->dil_h) * (size_t)p->in_w + (size_t)(x0 + fx0 * p->dil_w)) *
+        (size_t)oc;
+    const int8_t *wbase = w + (size_t)fy0 * wrow + (size_t)fx0 * (size_t)oc;
+    const int32_t nx = fx1 - fx0, ny = fy1 - fy0;
+    for (int32_t c = 0; c < oc; c += 8) {
+        const int32_t left = oc - c < 8 ? oc - c : 8;
+        const mve_pred16_t pr = vctp16q((uint32_t)left);
+        int32x4_t even = vdupq_n_s32(0), odd = even;
+        const int8_t *xr = xbase + c, *wr = wbase + c;
+        for (int32_t fy = 0; fy < ny; fy++, xr += ystep, wr += wrow) {
+            const int8_t *xt = xr, *wt = wr;
+            for (int32_t fx = 0; fx < nx; fx++, xt += xstep, wt += oc) {
+                const int16x8_t xv = vaddq_n_s16(vldrbq_z_s16(xt, pr), off);
+                const int16x8_t wv = vldrbq_z_s16(wt, pr);
+                even = vaddq_s32(even, vmullbq_int_s16(xv, wv));
+                odd = vaddq_s32(odd, vmulltq_int_s16(xv, wv));
+            }
+        }
+        conv_out4_mve(p, even, bias, c, 2, (left + 1) / 2, out + c);
+        if (left > 1) {
+            conv_out4_mve(p, odd, bias, c + 1, 2, left / 2, out + c + 1);
+        }
+    }
+}
+#endif /* MF_K_CONV_MVE */
+
 void mf_k_depthwise_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias,
     int8_t *out, uint8_t *scratch) {
     const int32_t oc = p->out_c;
@@ -274,6 +361,12 @@ void mf_k_depthwise_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t
             const int32_t y0 = oy * p->stride_h - p->pad_h;
             for (int32_t ox = 0; ox < p->out_w; ox++, out += oc) {
                 const int32_t x0 = ox * p->stride_w - p->pad_w;
+#if MF_K_CONV_MVE
+                if (mult == 1) {
+                    dw_pixel_m1_mve(p, img, y0, x0, w, bias, out);
+                    continue;
+                }
+#endif /* MF_K_CONV_MVE */
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
                 if (mult == 1) {
                     dw_pixel_m1(p, img, y0, x0, w, bias, out);

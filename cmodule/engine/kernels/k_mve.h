@@ -139,16 +139,20 @@ typedef struct {
     mve_pred16_t rounds;   /* lanes with a right shift (their negative values get the -1) */
 } mf_mve_qm4_t;
 
-/* The four (multiplier, shift) pairs of lanes r < n; lanes from n on get (0, 0). */
+/* Lane offsets 0, step, 2 step, 3 step (elements of a gather or scatter). */
+static MF_ALWAYS_INLINE uint32x4_t mf_mve_lanes(int32_t step) {
+    return vmulq_n_u32(vidupq_n_u32(0u, 1), (uint32_t)step);
+}
+
+/* The (multiplier, shift) pairs mult[r * step], shift[r * step] of lanes r < n (gathered:
+ * step 0 is one per-tensor pair, step 1 consecutive channels); lanes from n on get
+ * (0, 0) and read nothing. */
 static inline mf_mve_qm4_t mf_mve_qm4(const int32_t *mult, const int8_t *shift, int32_t step, int32_t n) {
-    int32_t m[4] = {0, 0, 0, 0}, sh[4] = {0, 0, 0, 0};
-    for (int32_t r = 0; r < n; r++) {
-        m[r] = mult[r * step];
-        sh[r] = shift[r * step];
-    }
-    const int32x4_t s = vldrwq_s32(sh);
+    const mve_pred16_t pn = vctp32q((uint32_t)n);
+    const uint32x4_t at = mf_mve_lanes(step);
+    const int32x4_t s = vldrbq_gather_offset_z_s32(shift, at, pn);
     mf_mve_qm4_t q;
-    q.mult = vldrwq_s32(m);
+    q.mult = vldrwq_gather_shifted_offset_z_s32(mult, at, pn);
     q.left = vmaxq_s32(s, vdupq_n_s32(0));
     q.neg_right = vminq_s32(s, vdupq_n_s32(0));
     q.rounds = vcmpltq_n_s32(s, 0);
