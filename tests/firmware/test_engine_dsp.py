@@ -1,14 +1,18 @@
 """The engine's ARMv7E-M DSP kernels (__ARM_FEATURE_DSP: SXTB16/SXTAB16, SMLAD, SMLABB/SMLATT
-in cmodule/engine/kernels) give the same bytes as its portable C and as the host _uformer.
+in cmodule/engine/kernels) and its Helium ones (__ARM_FEATURE_MVE: kernels/k_mve.h and the
+MVE blocks) give the same bytes as its portable C and as the host _uformer.
 
-The engine is built twice into the bare-metal harness of benchmarks/cortex_m_vs_tflm.py
-(-Os -mcpu=cortex-m4, one unity build with the DSP paths and one with -U__ARM_FEATURE_DSP)
-and both run on QEMU mps2-an386. The models aim at the corners of those paths: dot-product
+The engine is built into the bare-metal harness of benchmarks/cortex_m_vs_tflm.py four
+times: -Os -mcpu=cortex-m4 with the DSP paths and with -U__ARM_FEATURE_DSP, run on QEMU
+mps2-an386, and -mcpu=cortex-m55 (MVE) and -mcpu=cortex-m55+nomve (DSP on the same core),
+run on QEMU mps3-an547. The models aim at the corners of those paths: dot-product
 depths and channel counts that are not multiples of four (the scalar tails), strides,
 dilation, SAME/VALID padding (depthwise taps outside the image are skipped), depth
 multiplier 2 (portable path inside a DSP build), 1x1 convolutions read in place, an
 input zero point of -128, where x - zero_point reaches 255 in the int16 lanes, and a small
-transformer (dense layers, attention matmuls, element-wise ops, LayerNorm).
+transformer (dense layers, attention matmuls, element-wise ops, LayerNorm). For MVE the
+same shapes are the tail predicates: depths and channel counts off multiples of 16, 8 and
+4, and outputs fewer than a vector.
 Needs arm-none-eabi-gcc, qemu-system-arm and TensorFlow (to convert the models).
 """
 import pathlib
@@ -67,10 +71,10 @@ def _depthwise_wide():
     return keras.Model(inp, keras.layers.Flatten()(x))
 
 
-def _build(cmp, out, name, flags):
+def _build(cmp, out, name, flags, arm=None):
     """The engine harness ELF (benchmarks/cmp + the engine's unity build) with the
-    benchmark's Cortex-M4 flags plus `flags`."""
-    arm = cmp.ARM
+    benchmark's flags for target `arm` (default its Cortex-M4) plus `flags`."""
+    arm = arm or cmp.ARM
     elf = out / f"engine-{name}.elf"
     cmd = ([arm["prefix"] + "gcc"] + arm["arch"] + cmp.COMMON + ["-std=c99", f"-I{cmp.CMP}", f"-I{cmp.ENGINE}"]
            + flags + arm["link"] + ["-Wl,--gc-sections", "-o", str(elf)]
@@ -95,12 +99,14 @@ def harnesses(tmp_path_factory):
     cmp = _tools()
     out = tmp_path_factory.mktemp("dsp")
     return cmp, {"dsp": _build(cmp, out, "dsp", []),
-                 "portable": _build(cmp, out, "portable", ["-U__ARM_FEATURE_DSP"])}
+                 "portable": _build(cmp, out, "portable", ["-U__ARM_FEATURE_DSP"]),
+                 "mve": _build(cmp, out, "mve", [], cmp.M55),
+                 "m55-dsp": _build(cmp, out, "m55-dsp", [], cmp.M55_NOMVE)}
 
 
 @pytest.mark.parametrize("builder,positive", [(_conv_corners, False), (_conv_corners, True),
                                               (_depthwise_wide, True), (_transformer, False)])
-def test_dsp_and_portable_kernels_equal_host(builder, positive, harnesses, tmp_path):
+def test_mve_dsp_and_portable_kernels_equal_host(builder, positive, harnesses, tmp_path):
     import _uformer
 
     cmp, hs = harnesses
@@ -121,10 +127,24 @@ def test_dsp_and_portable_kernels_equal_host(builder, positive, harnesses, tmp_p
 
 
 def test_only_the_dsp_build_has_dual_macs(harnesses):
-    """The two builds differ where they should: SMLAD/SMLABB only with __ARM_FEATURE_DSP."""
+    """The Cortex-M4 builds differ where they should: SMLAD/SMLABB only with
+    __ARM_FEATURE_DSP."""
     _, hs = harnesses
-    for name, h in hs.items():
-        dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(h.elf)], capture_output=True, text=True,
+    for name in ("dsp", "portable"):
+        dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(hs[name].elf)], capture_output=True, text=True,
                              check=True).stdout
         found = {op for op in ("smlad", "smlabb", "sxtab16") if f"\t{op}\t" in dis}
         assert found == ({"smlad", "smlabb", "sxtab16"} if name == "dsp" else set()), (name, found)
+
+
+def test_only_the_mve_build_has_helium_kernels(harnesses):
+    """The Cortex-M55 builds differ where they should: the MVE kernels (named *_mve*; the
+    depthwise one is never inlined) only with __ARM_FEATURE_MVE. objdump 2.40 prints MVE
+    instructions as coprocessor ones, so the symbols tell."""
+    _, hs = harnesses
+    syms = {}
+    for name in ("mve", "m55-dsp"):
+        nm = subprocess.run(["arm-none-eabi-nm", str(hs[name].elf)], capture_output=True, text=True, check=True)
+        syms[name] = {line.split()[-1] for line in nm.stdout.splitlines()}
+    assert "dw_pixel_m1_mve" in syms["mve"]
+    assert not any("_mve" in s for s in syms["m55-dsp"]) and "dw_taps4" in syms["m55-dsp"]
