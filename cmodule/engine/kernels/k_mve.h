@@ -93,9 +93,20 @@ static inline void mf_mve_dot2_s8(const int8_t *x, int32_t x_off, const int8_t *
     out[1] = (int32_t)((uint32_t)xw1 + (uint32_t)x_off * (uint32_t)ws1);
 }
 
-/* out[r] = sum((x[i] + x_off) * w[r * stride + i]), r < 4: mf_dot4_s8. */
+/* out[r] = sum((x[i] + x_off) * w[r * stride + i]), r < 4: mf_dot4_s8. Rows of at most
+ * sixteen (a head's keys, a 3x3 single-channel patch) are one predicated vector each: x
+ * loaded once and no loop, where two dot2 passes would cost their set-up twice. */
 static inline void mf_mve_dot4_s8(const int8_t *x, int32_t x_off, const int8_t *w, size_t stride, int32_t n,
     int32_t out[4]) {
+    if (n <= 16) {
+        const mve_pred16_t p = vctp8q((uint32_t)n);
+        const int8x16_t xv = vldrbq_z_s8(x, p);
+        for (int r = 0; r < 4; r++, w += stride) {
+            const int8x16_t q = vldrbq_z_s8(w, p);
+            out[r] = (int32_t)((uint32_t)vmladavq_s8(xv, q) + (uint32_t)x_off * (uint32_t)vaddvq_s8(q));
+        }
+        return;
+    }
     mf_mve_dot2_s8(x, x_off, w, stride, n, out);
     mf_mve_dot2_s8(x, x_off, w + 2 * stride, stride, n, out + 2);
 }
