@@ -175,6 +175,39 @@ static MF_ALWAYS_INLINE int32x4_t mf_mve_mul_by_qm4(int32x4_t x, const mf_mve_qm
     return vrshlq_s32(vqaddq_m_s32(h, h, vshrq_n_s32(h, 31), q->rounds), q->neg_right);
 }
 
+/* gemmlowp exp_on_negative_values per lane: mf_fp_exp_on_negative_values(a[i],
+ * integer_bits), integer_bits in [0, 30]. Every step of it is lane-wise: wrapping adds
+ * (VADD), SaturatingRoundingDoublingHighMul (VQRDMULH), SaturatingRoundingMultiplyByPOT
+ * (VQSHL saturates exactly where gemmlowp's thresholds do; right: mf_mve_rdbypot), and
+ * the barrel's multiplies predicated on the bits of the remainder. */
+static inline int32x4_t mf_mve_exp_on_negative_values(int32x4_t a, int integer_bits) {
+    /* Q0.31 values of exp(-2^k) for k = -2 .. 4 (mf_quant.c). */
+    static const int32_t barrel[7] = {1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242};
+    const int fractional_bits = 31 - integer_bits;
+    const int32_t one_quarter = (int32_t)1 << (fractional_bits - 2);
+    const int32x4_t amq = vsubq_n_s32(vandq_s32(a, vdupq_n_s32(one_quarter - 1)), one_quarter);
+    /* exp on [-1/4, 0): Taylor around -1/8, as mf_fp_exp_on_interval_... */
+    const int32x4_t x = vaddq_n_s32(integer_bits > 0 ? vqshlq_r_s32(amq, integer_bits) : amq, (int32_t)1 << 28);
+    const int32x4_t x2 = vqrdmulhq_s32(x, x);
+    const int32x4_t x3 = vqrdmulhq_s32(x2, x);
+    const int32x4_t x4_over_4 = mf_mve_rdbypot(vqrdmulhq_s32(x2, x2), 2);
+    const int32x4_t poly = mf_mve_rdbypot(vaddq_s32(vqrdmulhq_n_s32(vaddq_s32(x4_over_4, x3), 715827883), x2), 1);
+    int32x4_t result = vaddq_n_s32(vqrdmulhq_n_s32(vaddq_s32(x, poly), 1895147668), 1895147668);
+    const int32x4_t remainder = vsubq_s32(amq, a);
+    for (int k = 0; k < 7; k++) {
+        if (integer_bits > k - 2) {
+            const int32_t bit = (int32_t)1 << (fractional_bits + k - 2);
+            const mve_pred16_t set = vcmpneq_n_s32(vandq_s32(remainder, vdupq_n_s32(bit)), 0);
+            result = vqrdmulhq_m_n_s32(result, result, barrel[k], set);
+        }
+    }
+    if (integer_bits > 5) {
+        /* Below -32 the result is 0. */
+        result = vpselq_s32(vdupq_n_s32(0), result, vcmpltq_n_s32(a, -((int32_t)1 << (36 - integer_bits))));
+    }
+    return vpselq_s32(vdupq_n_s32(INT32_MAX), result, vcmpeqq_n_s32(a, 0));
+}
+
 /* clamp(v + zp, lo, hi) per lane: an int8 in each int32 lane, for VSTRB.32. */
 static MF_ALWAYS_INLINE int32x4_t mf_mve_out_s8(int32x4_t v, int32_t zp, int32_t lo, int32_t hi) {
     return vminq_s32(vmaxq_s32(vaddq_n_s32(v, zp), vdupq_n_s32(lo)), vdupq_n_s32(hi));
