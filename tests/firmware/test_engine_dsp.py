@@ -148,3 +148,25 @@ def test_only_the_mve_build_has_helium_kernels(harnesses):
         syms[name] = {line.split()[-1] for line in nm.stdout.splitlines()}
     assert "dw_pixel_m1_mve" in syms["mve"]
     assert not any("_mve" in s for s in syms["m55-dsp"]) and "dw_taps4" in syms["m55-dsp"]
+
+
+def test_mve_fixed_point_equals_scalar(tmp_path):
+    """k_mve.h's exp_on_negative_values and requantization against mf_quant.h's scalar
+    functions on pseudo-random operands (tests/firmware/mve_check.c), on mps3-an547."""
+    cmp = _tools()
+    arm = cmp.M55
+    elf = tmp_path / "mve_check.elf"
+    cmd = ([arm["prefix"] + "gcc"] + arm["arch"] + cmp.COMMON + ["-std=c99", f"-I{cmp.CMP}", f"-I{cmp.ENGINE}"]
+           + arm["link"] + ["-Wl,--gc-sections", "-o", str(elf), str(ROOT / "tests" / "firmware" / "mve_check.c"),
+                            str(cmp.CMP / arm["port"]), str(cmp.ENGINE / "mf_quant.c"), "-lm"])
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    blob = tmp_path / "none.bin"  # the harness's qemu command loads a blob; this program reads none
+    blob.write_bytes(bytes(16))
+    run = subprocess.run(cmp.QEMU[arm["name"]](elf, blob), capture_output=True, text=True, timeout=600,
+                         stdin=subprocess.DEVNULL)
+    line = next((ln for ln in (run.stdout + run.stderr).splitlines() if ln.startswith("MVECHECK")), None)
+    assert line, run.stdout + run.stderr
+    exp_bad, exp_n, qm_bad, qm_n = (int(v) for v in line.split()[1:])
+    assert exp_n == 31 * 4000 * 4 and qm_n == 100000 * 8
+    assert (exp_bad, qm_bad) == (0, 0)
