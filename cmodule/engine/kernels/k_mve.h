@@ -94,8 +94,9 @@ static inline void mf_mve_dot2_s8(const int8_t *x, int32_t x_off, const int8_t *
 }
 
 /* out[r] = sum((x[i] + x_off) * w[r * stride + i]), r < 4: mf_dot4_s8. Rows of at most
- * sixteen (a head's keys, a 3x3 single-channel patch) are one predicated vector each: x
- * loaded once and no loop, where two dot2 passes would cost their set-up twice. */
+ * 16 (a head's keys, a single-channel 3x3 patch) are one predicated vector each, rows of
+ * at most 32 (a 3x3 patch of three channels) two: x loaded once and no loop, where two
+ * dot2 passes would cost their set-up twice. */
 static inline void mf_mve_dot4_s8(const int8_t *x, int32_t x_off, const int8_t *w, size_t stride, int32_t n,
     int32_t out[4]) {
     if (n <= 16) {
@@ -104,6 +105,17 @@ static inline void mf_mve_dot4_s8(const int8_t *x, int32_t x_off, const int8_t *
         for (int r = 0; r < 4; r++, w += stride) {
             const int8x16_t q = vldrbq_z_s8(w, p);
             out[r] = (int32_t)((uint32_t)vmladavq_s8(xv, q) + (uint32_t)x_off * (uint32_t)vaddvq_s8(q));
+        }
+        return;
+    }
+    if (n <= 32) {
+        const mve_pred16_t p = vctp8q((uint32_t)(n - 16));
+        const int8x16_t x0 = vldrbq_s8(x), x1 = vldrbq_z_s8(x + 16, p);
+        for (int r = 0; r < 4; r++, w += stride) {
+            const int8x16_t q0 = vldrbq_s8(w), q1 = vldrbq_z_s8(w + 16, p);
+            const int32_t xw = vmladavaq_s8(vmladavq_s8(x0, q0), x1, q1);
+            const int32_t ws = vaddvaq_s8(vaddvq_s8(q0), q1);
+            out[r] = (int32_t)((uint32_t)xw + (uint32_t)x_off * (uint32_t)ws);
         }
         return;
     }
