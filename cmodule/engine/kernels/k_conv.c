@@ -64,19 +64,32 @@ static inline int8_t conv_requant(const mf_conv_params_t *p, int32_t acc, int32_
 #endif /* __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 */
 
 #if MF_K_CONV_MVE
-/* out[r * step] = requant(acc[r] + bias[c + r * step]) for the lanes r < n <= 4, whose
- * channels are c + r * step: the bias added modulo 2^32, the channels' multipliers per
- * lane (k_mve.h, equal to mf_requant_s8 for any multiplier). */
-static void conv_out4_mve(const mf_conv_params_t *p, int32x4_t acc, const int32_t *bias, int32_t c, int32_t step,
-    int32_t n, int8_t *out) {
-    const mve_pred16_t pn = vctp32q((uint32_t)n);
-    const uint32x4_t at = mf_mve_lanes(step);
-    const mf_mve_qm4_t q = mf_mve_qm4(p->qmult + c, p->shift + c, step, n);
-    if (bias) {
-        acc = vaddq_s32(acc, vldrwq_gather_shifted_offset_z_s32(bias + c, at, pn));
-    }
-    const int32x4_t v = mf_mve_out_s8(mf_mve_mul_by_qm4(acc, &q), p->out_offset, p->act_min, p->act_max);
-    vstrbq_scatter_offset_p_s32(out, at, v, pn);
+/* The output stage of four channels c + r * step (lanes r < n <= 4): their multipliers
+ * and shifts per lane (k_mve.h, equal to mf_requant_s8 for any multiplier), bias, and
+ * where they go. The same for every pixel, so the kernels compute those of their first
+ * MF_K_CONV_MVE_BLOCKS blocks once per call (gathers; about half the instructions of
+ * an output block otherwise). */
+typedef struct {
+    mf_mve_qm4_t q;
+    int32x4_t bias;
+    uint32x4_t at;      /* byte offsets of the lanes' outputs: r * step */
+    mve_pred16_t pn;    /* lanes r < n */
+} conv_out4_t;
+
+#define MF_K_CONV_MVE_BLOCKS 4
+
+static void conv_out4_init(const mf_conv_params_t *p, const int32_t *bias, int32_t c, int32_t step, int32_t n,
+    conv_out4_t *o) {
+    o->pn = vctp32q((uint32_t)n);
+    o->at = mf_mve_lanes(step);
+    o->q = mf_mve_qm4(p->qmult + c, p->shift + c, step, n);
+    o->bias = bias ? vldrwq_gather_shifted_offset_z_s32(bias + c, o->at, o->pn) : vdupq_n_s32(0);
+}
+
+/* out[r * step] = requant(acc[r] + bias) for the lanes of o; the bias is added modulo 2^32. */
+static void conv_out4_mve(const mf_conv_params_t *p, int32x4_t acc, const conv_out4_t *o, int8_t *out) {
+    const int32x4_t v = mf_mve_mul_by_qm4(vaddq_s32(acc, o->bias), &o->q);
+    vstrbq_scatter_offset_p_s32(out, o->at, mf_mve_out_s8(v, p->out_offset, p->act_min, p->act_max), o->pn);
 }
 #endif /* MF_K_CONV_MVE */
 
@@ -130,6 +143,14 @@ void mf_k_conv_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t *w, 
     const int direct = p->f_h == 1 && p->f_w == 1 && p->groups == 1;
     const int32_t off = -p->in_zp;
     int8_t *patch = (int8_t *)scratch;
+#if MF_K_CONV_MVE
+    /* The output stages of channels 0-3, 4-7, ... (one group: the blocks start there). */
+    conv_out4_t cached[MF_K_CONV_MVE_BLOCKS];
+    const int32_t ncached = p->groups == 1 ? (p->out_c / 4 < MF_K_CONV_MVE_BLOCKS ? p->out_c / 4 : MF_K_CONV_MVE_BLOCKS) : 0;
+    for (int32_t k = 0; k < ncached; k++) {
+        conv_out4_init(p, bias, 4 * k, 1, 4, &cached[k]);
+    }
+#endif /* MF_K_CONV_MVE */
     for (int32_t b = 0; b < p->batches; b++) {
         const int8_t *img = in + (size_t)b * (size_t)p->in_h * (size_t)p->in_w * (size_t)p->in_c;
         for (int32_t oy = 0; oy < p->out_h; oy++) {
@@ -149,7 +170,14 @@ void mf_k_conv_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t *w, 
                         int32_t d[4];
                         mf_dot4_s8(x, off, w + (size_t)c * (size_t)depth, (size_t)depth, depth, d);
 #if MF_K_CONV_MVE
-                        conv_out4_mve(p, vldrwq_s32(d), bias, c, 1, 4, out + c);
+                        conv_out4_t own;
+                        const conv_out4_t *o = &own;
+                        if (c / 4 < ncached) {
+                            o = &cached[c / 4];
+                        } else {
+                            conv_out4_init(p, bias, c, 1, 4, &own);
+                        }
+                        conv_out4_mve(p, vldrwq_s32(d), o, out + c);
                         continue;
 #endif /* MF_K_CONV_MVE */
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
@@ -304,7 +332,7 @@ __attribute__((noinline)) static void dw_pixel_m1(const mf_conv_params_t *p, con
  * loop gets the registers.
  */
 __attribute__((noinline)) static void dw_pixel_m1_mve(const mf_conv_params_t *p, const int8_t *img, int32_t y0,
-    int32_t x0, const int8_t *w, const int32_t *bias, int8_t *out) {
+    int32_t x0, const int8_t *w, const int32_t *bias, const conv_out4_t *cached, int32_t ncached, int8_t *out) {
     const int32_t oc = p->out_c;
     const int16_t off = (int16_t)-p->in_zp;
     int32_t fy0 = 0, fy1 = p->f_h, fx0 = 0, fx1 = p->f_w;
@@ -341,9 +369,24 @@ __attribute__((noinline)) static void dw_pixel_m1_mve(const mf_conv_params_t *p,
                 odd = vaddq_s32(odd, vmulltq_int_s16(xv, wv));
             }
         }
-        conv_out4_mve(p, even, bias, c, 2, (left + 1) / 2, out + c);
+        /* Block c / 8: even channels (entry 2 k), odd ones (2 k + 1). */
+        const int32_t k = 2 * (c / 8);
+        conv_out4_t own;
+        const conv_out4_t *o = &own;
+        if (k < ncached) {
+            o = &cached[k];
+        } else {
+            conv_out4_init(p, bias, c, 2, (left + 1) / 2, &own);
+        }
+        conv_out4_mve(p, even, o, out + c);
         if (left > 1) {
-            conv_out4_mve(p, odd, bias, c + 1, 2, left / 2, out + c + 1);
+            if (k + 1 < ncached) {
+                o = &cached[k + 1];
+            } else {
+                conv_out4_init(p, bias, c + 1, 2, left / 2, &own);
+                o = &own;
+            }
+            conv_out4_mve(p, odd, o, out + c + 1);
         }
     }
 }
@@ -355,6 +398,17 @@ void mf_k_depthwise_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t
     const int32_t mult = p->mult;
     const int32_t off = -p->in_zp;
     int32_t *acc = (int32_t *)(void *)scratch;
+#if MF_K_CONV_MVE
+    /* The output stages of the first channel blocks of dw_pixel_m1_mve (even and odd lanes
+     * of channels 0-7, then 8-15). */
+    conv_out4_t cached[MF_K_CONV_MVE_BLOCKS];
+    int32_t ncached = 0;
+    for (int32_t c = 0; mult == 1 && c < oc && ncached + 2 <= MF_K_CONV_MVE_BLOCKS; c += 8) {
+        const int32_t left = oc - c < 8 ? oc - c : 8;
+        conv_out4_init(p, bias, c, 2, (left + 1) / 2, &cached[ncached++]);
+        conv_out4_init(p, bias, c + 1, 2, left / 2, &cached[ncached++]);
+    }
+#endif /* MF_K_CONV_MVE */
     for (int32_t b = 0; b < p->batches; b++) {
         const int8_t *img = in + (size_t)b * (size_t)p->in_h * (size_t)p->in_w * (size_t)p->in_c;
         for (int32_t oy = 0; oy < p->out_h; oy++) {
@@ -363,7 +417,7 @@ void mf_k_depthwise_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t
                 const int32_t x0 = ox * p->stride_w - p->pad_w;
 #if MF_K_CONV_MVE
                 if (mult == 1) {
-                    dw_pixel_m1_mve(p, img, y0, x0, w, bias, out);
+                    dw_pixel_m1_mve(p, img, y0, x0, w, bias, cached, ncached, out);
                     continue;
                 }
 #endif /* MF_K_CONV_MVE */
