@@ -21,14 +21,18 @@ static mf_real_t mf_real_pack(uint64_t q, int sticky, int32_t e) {
     if (q == 0) {
         return 0;
     }
-    while (q < (MF_REAL_HIDDEN << 1)) {
-        q <<= 1;
-        e--;
-    }
-    while (q >= (MF_REAL_HIDDEN << 2)) {
-        sticky |= (int)q & 1;
-        q >>= 1;
-        e++;
+    /* Normalize q to [2^53, 2^54) (10 leading zeros) in one shift; bits shifted out on
+     * the right only count as sticky. */
+    const uint32_t hi = (uint32_t)(q >> 32);
+    const int lz = hi ? mf_clz32(hi) : 32 + mf_clz32((uint32_t)q);
+    if (lz > 10) {
+        q <<= lz - 10;
+        e -= lz - 10;
+    } else if (lz < 10) {
+        const int n = 10 - lz;
+        sticky |= (q & (((uint64_t)1 << n) - 1)) != 0;
+        q >>= n;
+        e += n;
     }
     /* 53 bits and a guard bit: round up when the guard is set and the rest is nonzero or
      * the result odd. A carry to 2^53 lands in the exponent field, as it must. */
@@ -270,7 +274,10 @@ int32_t mf_fp_rounding_half_sum(int32_t a, int32_t b) {
     return (int32_t)((sum + sign) / 2);
 }
 
-int32_t mf_fp_mul_pot(int32_t x, int exponent) {
+/* gemmlowp::SaturatingRoundingMultiplyByPOT<exponent> (int32): saturating left shift for
+ * exponent > 0, RoundingDivideByPOT for exponent < 0. Also Rescale<dst>(FixedPoint<src>)
+ * which is this with exponent = src - dst. */
+static MF_QUANT_HOT int32_t mf_fp_mul_pot(int32_t x, int exponent) {
     if (exponent > 0) {
         int32_t threshold = (int32_t)(((int32_t)1 << (31 - exponent)) - 1);
         if (x > threshold) {

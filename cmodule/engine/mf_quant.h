@@ -81,20 +81,34 @@ mf_qm_t mf_preprocess_softmax_scaling(float beta, float input_scale, int input_i
  * 0 <= integer_bits <= total_signed_bits <= 31 (TFLite's default 31; every caller). */
 int32_t mf_calculate_input_radius(int input_integer_bits, int input_left_shift, int total_signed_bits);
 
+/* The per-output steps (mf_mul_by_qmx, mf_mul_by_qm_shl20) and the fixed-point
+ * primitives (mf_srdhm, mf_rdbypot) are forced inline on ARMv7E-M: -Os otherwise keeps
+ * one out-of-line copy, about 10 instructions of call and argument moves per use on
+ * Cortex-M4 (benchmarks/cortex_m_vs_tflm.py), where the DSP kernels' output loops and
+ * the activation tables built at load (~20 uses an entry) call them. Elsewhere the
+ * compiler decides. */
+#if defined(__GNUC__) && defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+#define MF_QUANT_HOT inline __attribute__((always_inline))
+#else
+#define MF_QUANT_HOT inline
+#endif /* __GNUC__ && __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 */
+
 /* gemmlowp::SaturatingRoundingDoublingHighMul */
-static inline int32_t mf_srdhm(int32_t a, int32_t b) {
+static MF_QUANT_HOT int32_t mf_srdhm(int32_t a, int32_t b) {
     if (a == b && a == INT32_MIN) {
         return INT32_MAX;
     }
-    int64_t ab = (int64_t)a * (int64_t)b;
-    int32_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
-    /* Division (not shift) truncates toward zero, as gemmlowp does. */
-    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+    /* gemmlowp adds a sign-dependent nudge (2^30, or 1 - 2^30 below zero) and divides
+     * truncating toward zero; for a negative sum that truncation is a ceiling, and
+     * ceil((ab + 1 - 2^30) / 2^31) = floor((ab + 2^30) / 2^31). So both signs are one
+     * add and one arithmetic shift: on Cortex-M4 five instructions instead of the
+     * division form's sign fix-ups (the activation tables call this ~20 times an entry). */
+    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
 }
 
 /* gemmlowp::RoundingDivideByPOT: round half away from zero; exponent in [0, 31]. */
-static inline int32_t mf_rdbypot(int32_t x, int exponent) {
-    int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
+static MF_QUANT_HOT int32_t mf_rdbypot(int32_t x, int exponent) {
+    int32_t mask = (int32_t)((1u << exponent) - 1u);
     int32_t remainder = x & mask;
     int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
     return (x >> exponent) + (remainder > threshold ? 1 : 0);
@@ -194,10 +208,6 @@ static inline int mf_clz32(uint32_t x) {
 
 /* gemmlowp::RoundingHalfSum (int32). */
 int32_t mf_fp_rounding_half_sum(int32_t a, int32_t b);
-/* gemmlowp::SaturatingRoundingMultiplyByPOT<exponent> (int32): saturating left shift for
- * exponent > 0, RoundingDivideByPOT for exponent < 0. Also Rescale<dst>(FixedPoint<src>)
- * which is this with exponent = src - dst. */
-int32_t mf_fp_mul_pot(int32_t x, int exponent);
 /* gemmlowp::exp_on_negative_values(FixedPoint<int32_t, integer_bits>) -> Q0.31;
  * integer_bits in [0, 30]. */
 int32_t mf_fp_exp_on_negative_values(int32_t a, int integer_bits);
@@ -254,16 +264,6 @@ void mf_lut_populate_s8(float input_scale, int32_t input_zero_point, float outpu
 #define MF_QMX_WIDE 0
 #endif /* UINTPTR_MAX */
 #endif /* MF_QMX_WIDE */
-
-/* The per-output steps below (mf_mul_by_qmx, mf_mul_by_qm_shl20) are forced inline on
- * ARMv7E-M, where the DSP kernels' output loops call them: -Os otherwise keeps one
- * out-of-line copy, about 10 instructions of call and argument moves per output on
- * Cortex-M4 (benchmarks/cortex_m_vs_tflm.py). Elsewhere the compiler decides. */
-#if defined(__GNUC__) && defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
-#define MF_QUANT_HOT inline __attribute__((always_inline))
-#else
-#define MF_QUANT_HOT inline
-#endif /* __GNUC__ && __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 */
 
 typedef struct {
     int32_t multiplier;

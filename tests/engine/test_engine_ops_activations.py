@@ -101,6 +101,19 @@ def test_activation_edges(op, in_scale, in_zp, out_scale, out_zp):
     assert_identical(model, [x])
 
 
+@pytest.mark.parametrize("op", ["LOGISTIC", "TANH"])
+@pytest.mark.parametrize("in_zp", [-128, -40, 0, 77, 127])
+def test_sigmoid_tables_paired_around_the_zero_point(op, in_zp):
+    """The tables are filled in +-k pairs around the zero point (one exact computation for
+    both); every zero point side and input scales from the unsaturated to the mostly
+    saturated give TFLM's bytes."""
+    x = np.arange(-128, 128, dtype=np.int8)
+    for in_scale in np.geomspace(0.004, 0.25, 23):
+        model = act_model(op, (256,), f32(in_scale), in_zp, 1 / 256 if op == "LOGISTIC" else 1 / 128,
+                          -128 if op == "LOGISTIC" else 0)
+        assert_identical(model, [x])
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(shape=shapes, in_scale=scales, in_zp=zps, out_scale=scales, out_zp=zps,
        approximate=st.booleans(), seed=st.integers(0, 2**32 - 1))
@@ -173,6 +186,19 @@ def test_lut_ops_count_table_in_arena():
         model = act_model(op, (64,), 0.05, 0, 1 / 256, -128)
         m = _uformer.Model(model)
         assert m.arena_size == _uformer.arena_size(model) >= 256 + 64
+
+
+@pytest.mark.parametrize("op", ["LOGISTIC", "TANH"])
+def test_small_sigmoid_tensors_compute_without_a_table(op):
+    # Under 64 elements each one is computed at invoke (a table would cost more at load
+    # than it saves): no 256-byte table in the arena, TFLM's bytes for every input value.
+    model = act_model(op, (16,), 0.05, 3, 1 / 256, -128)
+    relu = act_model("RELU", (16,), 0.05, 3, 1 / 256, -128)
+    assert _uformer.arena_size(model) + 256 - 32 <= _uformer.arena_size(relu)  # 256 - alignment
+    assert _uformer.arena_size(act_model(op, (64,), 0.05, 3, 1 / 256, -128)) >= 256 + 64
+    values = np.arange(-128, 128, dtype=np.int8).reshape(16, 16)
+    for row in values:
+        assert_identical(model, [row])
 
 
 # ---------------------------------------------------------------- refusals

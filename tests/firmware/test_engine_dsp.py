@@ -7,7 +7,8 @@ times: -Os -mcpu=cortex-m4 with the DSP paths and with -U__ARM_FEATURE_DSP, run 
 mps2-an386, and -mcpu=cortex-m55 (MVE) and -mcpu=cortex-m55+nomve (DSP on the same core),
 run on QEMU mps3-an547. The models aim at the corners of those paths: dot-product
 depths and channel counts that are not multiples of four (the scalar tails), strides,
-dilation, SAME/VALID padding (depthwise taps outside the image are skipped), depth
+dilation, SAME/VALID padding (depthwise taps outside the image are skipped), an odd
+number of output pixels (the pixel-pair convolution's last pixel alone), depth
 multiplier 2 (portable path inside a DSP build), 1x1 convolutions read in place, an
 input zero point of -128, where x - zero_point reaches 255 in the int16 lanes, and a small
 transformer (dense layers, attention matmuls, element-wise ops, LayerNorm). For MVE the
@@ -56,7 +57,8 @@ def _conv_corners():
     z = keras.layers.Flatten()(z)
     x = keras.layers.Concatenate()([y, z])
     x = keras.layers.Dense(13, activation="relu")(x)                            # 4 + 4 + 4 + 1 units
-    out = keras.layers.Dense(3)(x)
+    x = keras.layers.Activation("sigmoid")(x)                                   # paired table at load
+    out = keras.layers.Dense(3, activation="tanh")(x)
     return keras.Model(inp, out)
 
 
@@ -120,6 +122,47 @@ def test_mve_dsp_and_portable_kernels_equal_host(builder, positive, harnesses, t
     if positive:
         assert info[3] == -128, f"input zero point {info[3]}, expected -128"
     samples = fwutil.inputs(_uformer, model, samples=4)
+    expected = fwutil.reference(_uformer, model, samples)
+    blob = tmp_path / "m.bin"
+    blob.write_bytes(cmp.blob(model, samples))
+    for name, h in hs.items():
+        r = cmp.run(h, blob, timeout=300)
+        assert not r.error, f"{name}: {r.error}"
+        assert cmp.as_rows(r.outputs) == expected, f"{name} build differs from the host _uformer"
+
+
+def _scales_above_one():
+    """CONV_2D and DEPTHWISE_CONV_2D whose input * filter / output scale is above 1 for
+    some channels (a left shift before the multiply): the DSP kernels check every
+    channel and take the generic requantization for such a layer."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "tests" / "engine"))
+    from tflbuild import Graph, options
+
+    rng = np.random.default_rng(5)
+    g = Graph()
+    x = g.input((1, 5, 6, 3), "int8", scale=0.5, zp=3)
+    w = g.const(rng.integers(-127, 128, (5, 3, 3, 3), dtype=np.int8), "int8",
+                scale=np.array([0.5, 0.001, 0.2, 0.002, 0.9], np.float32), zp=0, qdim=0)
+    y = g.output((1, 5, 6, 5), "int8", scale=0.01, zp=-7)
+    g.op("CONV_2D", [x, w, -1], [y], options("Conv2DOptions", padding=0, strideH=1, strideW=1,
+                                                 dilationHFactor=1, dilationWFactor=1), version=3)
+    wd = g.const(rng.integers(-127, 128, (1, 3, 3, 5), dtype=np.int8), "int8",
+                 scale=np.array([0.001, 0.3, 0.002, 0.7, 0.004], np.float32), zp=0, qdim=3)
+    z = g.output((1, 5, 6, 5), "int8", scale=0.05, zp=2)
+    g.op("DEPTHWISE_CONV_2D", [y, wd, -1], [z], options("DepthwiseConv2DOptions", padding=0, strideH=1,
+                                                         strideW=1, dilationHFactor=1, dilationWFactor=1,
+                                                         depthMultiplier=1), version=3)
+    return g.build()
+
+
+def test_scales_above_one_take_the_generic_requantization(harnesses, tmp_path):
+    import _uformer
+
+    cmp, hs = harnesses
+    model = _scales_above_one()
+    samples = fwutil.inputs(_uformer, model, samples=3)
     expected = fwutil.reference(_uformer, model, samples)
     blob = tmp_path / "m.bin"
     blob.write_bytes(cmp.blob(model, samples))

@@ -28,9 +28,18 @@ void mf_k_clamp_s8_lut(int8_t lo, int8_t hi, int8_t *lut) {
 }
 #endif /* MF_OP_ON(RELU6) */
 
-#if MF_OP_ON(LOGISTIC)
-int8_t mf_k_logistic_s8_one(int8_t x, const mf_k_sigmoid_params_t *p) {
-    /* Q4.27 input, Q0.31 result, output scale 1/256 with zero point -128. */
+#if MF_OP_ON(LOGISTIC) || MF_OP_ON(TANH)
+/* The Q0.31 result to int8: logistic's output scale is 1/256 with zero point -128, tanh's
+ * 1/128 with zero point 0. */
+static int8_t k_logistic_out(int32_t q0) {
+    return (int8_t)mf_clamp(mf_rdbypot(q0, 31 - 8) - 128, INT8_MIN, INT8_MAX);
+}
+static int8_t k_tanh_out(int32_t q0) {
+    return (int8_t)mf_clamp(mf_rdbypot(q0, 31 - 7), INT8_MIN, INT8_MAX);
+}
+
+/* Q4.27 input, Q0.31 result; inputs at or beyond the radius saturate. */
+static int8_t k_sigmoid_one(int8_t x, const mf_k_sigmoid_params_t *p, int is_tanh) {
     const int32_t input = (int32_t)x - p->input_zero_point;
     if (input <= -p->input_range_radius) {
         return INT8_MIN;
@@ -39,41 +48,51 @@ int8_t mf_k_logistic_s8_one(int8_t x, const mf_k_sigmoid_params_t *p) {
         return INT8_MAX;
     }
     const int32_t input_in_q4 = mf_mul_by_qm(input, p->input_multiplier, p->input_left_shift);
-    const int32_t output_in_q0 = mf_fp_logistic(input_in_q4, 4);
-    const int32_t output_in_q23 = mf_rdbypot(output_in_q0, 31 - 8);
-    return (int8_t)mf_clamp(output_in_q23 - 128, INT8_MIN, INT8_MAX);
+    return is_tanh ? k_tanh_out(mf_fp_tanh(input_in_q4, 4))
+                   : k_logistic_out(mf_fp_logistic(input_in_q4, 4));
 }
 
-void mf_k_logistic_s8_lut(const mf_k_sigmoid_params_t *p, int8_t *lut) {
-    for (int v = -128; v <= 127; v++) {
-        lut[(uint8_t)(int8_t)v] = mf_k_logistic_s8_one((int8_t)v, p);
+/* The table is filled in pairs: inputs zp + k and zp - k scale to Q4.27 values a and -a
+ * (except where the multiplier's rounding tie goes differently for the two signs; those
+ * are computed alone), and gemmlowp derives the negative side from the positive one in
+ * Q0.31 before the output rounding: logistic(-a) = 1 - logistic(a), tanh(-a) = -tanh(a).
+ * That halves the exp and Newton-Raphson chains, ~500 instructions an entry on
+ * Cortex-M4, which dominated loading a model with these ops. */
+void mf_k_sigmoid_s8_lut(const mf_k_sigmoid_params_t *p, int is_tanh, int8_t *lut) {
+    const int32_t zp = p->input_zero_point;
+    for (int32_t k = 0; k <= 255; k++) {
+        const int32_t hi = zp + k, lo = zp - k;
+        const int hi_in = hi <= INT8_MAX, lo_in = k > 0 && lo >= INT8_MIN;
+        if (hi_in && lo_in && k < p->input_range_radius) {
+            const int32_t a = mf_mul_by_qm(k, p->input_multiplier, p->input_left_shift);
+            if (a > 0 && mf_mul_by_qm(-k, p->input_multiplier, p->input_left_shift) == -a) {
+                if (is_tanh) {
+                    const int32_t q0 = mf_fp_tanh(a, 4);
+                    lut[(uint8_t)(int8_t)hi] = k_tanh_out(q0);
+                    lut[(uint8_t)(int8_t)lo] = k_tanh_out(mf_wsub(0, q0));
+                } else {
+                    const int32_t q0 = mf_fp_logistic(a, 4);
+                    lut[(uint8_t)(int8_t)hi] = k_logistic_out(q0);
+                    lut[(uint8_t)(int8_t)lo] = k_logistic_out(mf_wsub(INT32_MAX, q0));
+                }
+                continue;
+            }
+        }
+        if (hi_in) {
+            lut[(uint8_t)(int8_t)hi] = k_sigmoid_one((int8_t)hi, p, is_tanh);
+        }
+        if (lo_in) {
+            lut[(uint8_t)(int8_t)lo] = k_sigmoid_one((int8_t)lo, p, is_tanh);
+        }
     }
 }
-#endif /* MF_OP_ON(LOGISTIC) */
 
-#if MF_OP_ON(TANH)
-int8_t mf_k_tanh_s8_one(int8_t x, const mf_k_sigmoid_params_t *p) {
-    /* Q4.27 input, Q0.31 result, output in Q0.7 (scale 1/128, zero point 0). */
-    const int32_t input = (int32_t)x - p->input_zero_point;
-    if (input <= -p->input_range_radius) {
-        return INT8_MIN;
-    }
-    if (input >= p->input_range_radius) {
-        return INT8_MAX;
-    }
-    const int32_t input_in_q4 = mf_mul_by_qm(input, p->input_multiplier, p->input_left_shift);
-    const int32_t output_in_q0 = mf_fp_tanh(input_in_q4, 4);
-    const int32_t output_in_q24 = mf_rdbypot(output_in_q0, 31 - 7);
-    return (int8_t)mf_clamp(output_in_q24, INT8_MIN, INT8_MAX);
-}
-
-void mf_k_tanh_s8_lut(const mf_k_sigmoid_params_t *p, int8_t *lut) {
-    for (int v = -128; v <= 127; v++) {
-        lut[(uint8_t)(int8_t)v] = mf_k_tanh_s8_one((int8_t)v, p);
+void mf_k_sigmoid_s8(const mf_k_sigmoid_params_t *p, int is_tanh, const int8_t *in, int8_t *out, int32_t n) {
+    for (int32_t i = 0; i < n; i++) {
+        out[i] = k_sigmoid_one(in[i], p, is_tanh);
     }
 }
-#endif /* MF_OP_ON(TANH) */
-
+#endif /* MF_OP_ON(LOGISTIC) || MF_OP_ON(TANH) */
 #if MF_OP_ON(HARD_SWISH)
 /* int16 wrap-around of the C++ implicit conversions (int arithmetic stored in int16_t). */
 static int16_t k_wrap16(int32_t x) {

@@ -32,8 +32,10 @@ typedef struct {
     int32_t input_left_shift;
 } mf_k_sigmoid_params_t;
 
-int8_t mf_k_logistic_s8_one(int8_t x, const mf_k_sigmoid_params_t *p);
-int8_t mf_k_tanh_s8_one(int8_t x, const mf_k_sigmoid_params_t *p);
+/* out[i] = logistic (is_tanh 0) or tanh of in[i], computed one by one (small tensors,
+ * where a table would cost more at load than it saves; in == out allowed). */
+void mf_k_sigmoid_s8(const mf_k_sigmoid_params_t *p, int is_tanh, const int8_t *in, int8_t *out, int32_t n);
+
 
 /* reference_ops::HardSwish<int8_t> (HardSwishParams). reluish_exponent in [-31, 31],
  * output_exponent in [-31, 0]. */
@@ -61,8 +63,7 @@ typedef struct {
 int8_t mf_k_relu_s8_one(int8_t x, const mf_k_relu_params_t *p);
 
 /* Table builders: lut[(uint8_t)x] = f(x) for all 256 inputs (load time). */
-void mf_k_logistic_s8_lut(const mf_k_sigmoid_params_t *p, int8_t *lut);
-void mf_k_tanh_s8_lut(const mf_k_sigmoid_params_t *p, int8_t *lut);
+void mf_k_sigmoid_s8_lut(const mf_k_sigmoid_params_t *p, int is_tanh, int8_t *lut);
 void mf_k_hard_swish_s8_lut(const mf_k_hard_swish_params_t *p, int8_t *lut);
 void mf_k_relu_s8_lut(const mf_k_relu_params_t *p, int8_t *lut);
 /* TFLM Relu6Quantized: min(max(x, lo), hi). */

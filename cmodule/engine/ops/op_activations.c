@@ -5,7 +5,8 @@
  *
  * Prepare computes each op's parameters exactly as TFLM's prepare does, then runs the
  * bit-exact integer reference computation for all 256 int8 inputs into a table in the
- * node's params (256 bytes of arena); eval is a table lookup.
+ * node's params (256 bytes of arena); eval is a table lookup. LOGISTIC and TANH on
+ * fewer than SIGMOID_TABLE_MIN elements compute each element at invoke instead.
  *
  * Output quantization is checked where TFLM checks it and nowhere else: LOGISTIC needs
  * output zero point -128 (its scale is taken to be 1/256), TANH writes Q0.7 whatever
@@ -87,35 +88,73 @@ static mf_status_t sigmoid_params(mf_ctx_t *ctx, const mf_tensor_t *in, mf_k_sig
     return MF_OK;
 }
 
-/* The input stage and the 256-entry table of LOGISTIC and TANH; logistic.cc also
- * requires the output zero point -128 (its range is [0, 1)). */
-static mf_status_t sigmoid_lut_prepare(mf_ctx_t *ctx, mf_node_t *node, int need_zp_m128,
-    void (*fill)(const mf_k_sigmoid_params_t *p, int8_t *lut)) {
+/* Below this many elements LOGISTIC and TANH compute each element at invoke, as TFLM
+ * does, instead of looking it up: a table costs 128-256 exact evaluations (40-70k
+ * instructions on Cortex-M4) at every load and 256 bytes of arena, and repays that only
+ * after 256 / count invokes, while 63 elements cost at most ~16k instructions an invoke.
+ * Measured (benchmarks/cortex_m_vs_tflm.py): the MLP's 16-unit sigmoid and the CNN's
+ * 16-unit tanh made loading 1.8x TFLM's init. */
+#define SIGMOID_TABLE_MIN 64
+
+/* Params of LOGISTIC and TANH: the table, or NULL and the input stage. */
+typedef struct {
+    int32_t count;
+    int32_t is_tanh;
+    const int8_t *lut;
+    mf_k_sigmoid_params_t sp;
+} act_sigmoid_t;
+
+/* The input stage, and the 256-entry table for tensors of SIGMOID_TABLE_MIN or more
+ * elements; logistic.cc also requires the output zero point -128 (its range is [0, 1)). */
+static mf_status_t sigmoid_prepare(mf_ctx_t *ctx, mf_node_t *node, int is_tanh) {
     const mf_tensor_t *in, *out;
     mf_status_t st = act_check(ctx, node, &in, &out);
     if (st != MF_OK) {
         return st;
     }
-    if (need_zp_m128 && out->zero_point != -128) {
+    if (!is_tanh && out->zero_point != -128) {
         return mf_fail(ctx, MF_ERR_UNSUPPORTED, MF_MSG(SIGMOID_OUTPUT_ZERO_POINT), (int)out->zero_point);
     }
-    mf_k_sigmoid_params_t sp;
-    if ((st = sigmoid_params(ctx, in, &sp)) != MF_OK) {
-        return st;
-    }
-    int8_t *lut = act_alloc_lut(ctx, node);
-    if (lut == NULL) {
+    act_sigmoid_t *p = (act_sigmoid_t *)mf_alloc(ctx, sizeof(act_sigmoid_t));
+    node->params = p;
+    if (p == NULL) {
         return MF_ERR_ARENA;
     }
-    fill(&sp, lut);
+    if ((st = sigmoid_params(ctx, in, &p->sp)) != MF_OK) {
+        return st;
+    }
+    p->count = in->count;
+    p->is_tanh = is_tanh;
+    p->lut = NULL;
+    /* Both forms read element k before writing it. */
+    mf_allow_inplace(ctx, node, 0, 0);
+    if (in->count >= SIGMOID_TABLE_MIN) {
+        int8_t *lut = (int8_t *)mf_alloc(ctx, 256);
+        if (lut == NULL) {
+            return MF_ERR_ARENA;
+        }
+        mf_k_sigmoid_s8_lut(&p->sp, is_tanh, lut);
+        p->lut = lut;
+    }
     return MF_OK;
+}
+
+void mf_act_sigmoid_eval(mf_model_t *m, const mf_node_t *node) {
+    const act_sigmoid_t *p = (const act_sigmoid_t *)node->params;
+    const int8_t *in = (const int8_t *)mf_in_data(m, node, 0);
+    int8_t *out = (int8_t *)mf_out_data(m, node, 0);
+    if (p->lut) {
+        mf_k_lut_s8(in, out, p->count, p->lut);
+    } else {
+        mf_k_sigmoid_s8(&p->sp, p->is_tanh, in, out, p->count);
+    }
 }
 #endif /* MF_OP_ON(LOGISTIC) || MF_OP_ON(TANH) */
 
 /* ---------------------------------------------------------------- LOGISTIC */
 #if MF_OP_ON(LOGISTIC)
 mf_status_t mf_logistic_prepare(mf_ctx_t *ctx, mf_node_t *node) {
-    return sigmoid_lut_prepare(ctx, node, 1, mf_k_logistic_s8_lut);
+    return sigmoid_prepare(ctx, node, 0);
 }
 
 #endif /* MF_OP_ON(LOGISTIC) */
@@ -123,7 +162,7 @@ mf_status_t mf_logistic_prepare(mf_ctx_t *ctx, mf_node_t *node) {
 /* ---------------------------------------------------------------- TANH */
 #if MF_OP_ON(TANH)
 mf_status_t mf_tanh_prepare(mf_ctx_t *ctx, mf_node_t *node) {
-    return sigmoid_lut_prepare(ctx, node, 0, mf_k_tanh_s8_lut);
+    return sigmoid_prepare(ctx, node, 1);
 }
 
 #endif /* MF_OP_ON(TANH) */
