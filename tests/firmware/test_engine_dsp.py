@@ -194,7 +194,7 @@ def test_only_the_mve_build_has_helium_kernels(harnesses):
     for name in ("mve", "m55-dsp"):
         nm = subprocess.run(["arm-none-eabi-nm", str(hs[name].elf)], capture_output=True, text=True, check=True)
         syms[name] = {line.split()[-1] for line in nm.stdout.splitlines()}
-    assert "dw_pixel_m1_mve" in syms["mve"]
+    assert "dw_pixels_m1_mve" in syms["mve"]
     assert not any("_mve" in s for s in syms["m55-dsp"]) and "dw_taps4" in syms["m55-dsp"]
 
 

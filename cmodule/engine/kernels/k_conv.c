@@ -574,11 +574,14 @@ __attribute__((noinline)) static void dw_pixel_m1(const mf_conv_params_t *p, con
  * vector multiply-accumulate exists, and widening to int32 first would take twice the
  * loads). Channels past out_c are predicated off: their weights load as zero and they
  * are not stored. Integer sums are exact, so the order is free. Not inlined: the tap
- * loop gets the registers.
+ * loop gets the registers. Pixel ox and, when its taps are inside the image columns, the
+ * run of following pixels that are too (their set-up cost more instructions than the
+ * MACs of a small layer); returns how many pixels it wrote.
  */
-__attribute__((noinline)) static void dw_pixel_m1_mve(const mf_conv_params_t *p, const int8_t *img, int32_t y0,
-    int32_t x0, const int8_t *w, const int32_t *bias, const conv_out4_t *cached, int32_t ncached, int8_t *out) {
+__attribute__((noinline)) static int32_t dw_pixels_m1_mve(const mf_conv_params_t *p, const int8_t *img, int32_t y0,
+    int32_t ox, const int8_t *w, const int32_t *bias, const conv_out4_t *cached, int32_t ncached, int8_t *out) {
     const int32_t oc = p->out_c;
+    const int32_t x0 = ox * p->stride_w - p->pad_w;
     const int16_t off = (int16_t)-p->in_zp;
     int32_t fy0 = 0, fy1 = p->f_h, fx0 = 0, fx1 = p->f_w;
     while (fy0 < fy1 && y0 + fy0 * p->dil_h < 0) {
@@ -600,40 +603,54 @@ __attribute__((noinline)) static void dw_pixel_m1_mve(const mf_conv_params_t *p,
         (size_t)oc;
     const int8_t *wbase = w + (size_t)fy0 * wrow + (size_t)fx0 * (size_t)oc;
     const int32_t nx = fx1 - fx0, ny = fy1 - fy0;
-    for (int32_t c = 0; c < oc; c += 8) {
-        const int32_t left = oc - c < 8 ? oc - c : 8;
-        const mve_pred16_t pr = vctp16q((uint32_t)left);
-        int32x4_t even = vdupq_n_s32(0), odd = even;
-        const int8_t *xr = xbase + c, *wr = wbase + c;
-        for (int32_t fy = 0; fy < ny; fy++, xr += ystep, wr += wrow) {
-            const int8_t *xt = xr, *wt = wr;
-            for (int32_t fx = 0; fx < nx; fx++, xt += xstep, wt += oc) {
-                const int16x8_t xv = vaddq_n_s16(vldrbq_z_s16(xt, pr), off);
-                const int16x8_t wv = vldrbq_z_s16(wt, pr);
-                even = vaddq_s32(even, vmullbq_int_s16(xv, wv));
-                odd = vaddq_s32(odd, vmulltq_int_s16(xv, wv));
+    /* The following pixels whose taps are all inside the image rows too (as this one's
+     * are) share the bounds and pointers but for a step of stride_w pixels: up to the last
+     * ox with ox * stride_w - pad_w + (f_w - 1) * dil_w <= in_w - 1 (the numerator is >= 0
+     * here, since this ox satisfies it). */
+    int32_t run = 1;
+    if (fx0 == 0 && fx1 == p->f_w) {
+        const int32_t last = (p->in_w - 1 - (p->f_w - 1) * p->dil_w + p->pad_w) / p->stride_w;
+        run = (last < p->out_w - 1 ? last : p->out_w - 1) - ox + 1;
+        run = run < 1 ? 1 : run;
+    }
+    const size_t pxstep = (size_t)p->stride_w * (size_t)oc;
+    for (int32_t px = 0; px < run; px++, xbase += pxstep, out += oc) {
+        for (int32_t c = 0; c < oc; c += 8) {
+            const int32_t left = oc - c < 8 ? oc - c : 8;
+            const mve_pred16_t pr = vctp16q((uint32_t)left);
+            int32x4_t even = vdupq_n_s32(0), odd = even;
+            const int8_t *xr = xbase + c, *wr = wbase + c;
+            for (int32_t fy = 0; fy < ny; fy++, xr += ystep, wr += wrow) {
+                const int8_t *xt = xr, *wt = wr;
+                for (int32_t fx = 0; fx < nx; fx++, xt += xstep, wt += oc) {
+                    const int16x8_t xv = vaddq_n_s16(vldrbq_z_s16(xt, pr), off);
+                    const int16x8_t wv = vldrbq_z_s16(wt, pr);
+                    even = vaddq_s32(even, vmullbq_int_s16(xv, wv));
+                    odd = vaddq_s32(odd, vmulltq_int_s16(xv, wv));
+                }
             }
-        }
-        /* Block c / 8: even channels (entry 2 k), odd ones (2 k + 1). */
-        const int32_t k = 2 * (c / 8);
-        conv_out4_t own;
-        const conv_out4_t *o = &own;
-        if (k < ncached) {
-            o = &cached[k];
-        } else {
-            conv_out4_init(p, bias, c, 2, (left + 1) / 2, &own);
-        }
-        conv_out4_mve(p, even, o, out + c);
-        if (left > 1) {
-            if (k + 1 < ncached) {
-                o = &cached[k + 1];
+            /* Block c / 8: even channels (entry 2 k), odd ones (2 k + 1). */
+            const int32_t k = 2 * (c / 8);
+            conv_out4_t own;
+            const conv_out4_t *o = &own;
+            if (k < ncached) {
+                o = &cached[k];
             } else {
-                conv_out4_init(p, bias, c + 1, 2, left / 2, &own);
-                o = &own;
+                conv_out4_init(p, bias, c, 2, (left + 1) / 2, &own);
             }
-            conv_out4_mve(p, odd, o, out + c + 1);
+            conv_out4_mve(p, even, o, out + c);
+            if (left > 1) {
+                if (k + 1 < ncached) {
+                    o = &cached[k + 1];
+                } else {
+                    conv_out4_init(p, bias, c + 1, 2, left / 2, &own);
+                    o = &own;
+                }
+                conv_out4_mve(p, odd, o, out + c + 1);
+            }
         }
     }
+    return run;
 }
 #endif /* MF_K_CONV_MVE */
 
@@ -665,7 +682,10 @@ void mf_k_depthwise_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t
                 const int32_t x0 = ox * p->stride_w - p->pad_w;
 #if MF_K_CONV_MVE
                 if (mult == 1) {
-                    dw_pixel_m1_mve(p, img, y0, x0, w, bias, cached, ncached, out);
+                    /* A run of pixels (one at the edges); the loop steps past the rest. */
+                    const int32_t run = dw_pixels_m1_mve(p, img, y0, ox, w, bias, cached, ncached, out);
+                    ox += run - 1;
+                    out += (size_t)(run - 1) * (size_t)oc;
                     continue;
                 }
 #endif /* MF_K_CONV_MVE */
