@@ -16,6 +16,13 @@ With riscv64-unknown-elf-gcc and picolibc (`make firmware-deps`), the engine and
 reference kernels are also built for rv32imc (portable C) and run on qemu-system-riscv32
 -M virt, where minstret counts instructions exactly.
 
+--m55 adds the engine alone on a Cortex-M55 (qemu mps3-an547), built with and without
+Helium (-mcpu=cortex-m55 vs -mcpu=cortex-m55+nomve, all else equal): instructions per
+invoke of both and their ratio, outputs byte-identical to the host's. `--m55 only` runs
+just that, without TFLM checkouts:
+
+    python benchmarks/cortex_m_vs_tflm.py --m55 only
+
 Nothing from the checkouts is copied into this repository: objects and ELFs go to --build
 (default out/bench/cortex_m_vs_tflm). The TFLM checkout's own third-party pins say which
 flatbuffers/gemmlowp/ruy/CMSIS-NN versions fit it (tensorflow/lite/micro/tools/make/
@@ -72,9 +79,20 @@ ARM = dict(
     name="cortex-m4",
     prefix="arm-none-eabi-",
     arch=["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
-    link=["--specs=nano.specs", "--specs=nosys.specs", "-nostartfiles", f"-T{CMP / 'mps2_an386.ld'}"],
+    link=["--specs=nano.specs", "--specs=nosys.specs", "-nostartfiles", f"-L{CMP}", f"-T{CMP / 'mps2_an386.ld'}"],
     port="port_arm.c",
 )
+# The engine alone on the Cortex-M55 (mps3-an547), built twice with the same flags but for
+# Helium: -mcpu=cortex-m55 (integer and float MVE: the engine's k_mve.h kernels) and
+# -mcpu=cortex-m55+nomve (the same core without MVE: its ARMv7E-M DSP kernels).
+M55 = dict(
+    name="cortex-m55",
+    prefix="arm-none-eabi-",
+    arch=["-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard", "-DBENCH_MPS3_AN547"],
+    link=["--specs=nano.specs", "--specs=nosys.specs", "-nostartfiles", f"-L{CMP}", f"-T{CMP / 'mps3_an547.ld'}"],
+    port="port_arm.c",
+)
+M55_NOMVE = dict(M55, name="cortex-m55+nomve", arch=["-mcpu=cortex-m55+nomve"] + M55["arch"][1:])
 RISCV = dict(
     name="rv32imc",
     prefix="riscv64-unknown-elf-",
@@ -104,8 +122,13 @@ QEMU = {
         "-monitor", "none", "-serial", "stdio", "-icount", "shift=0",
         "-kernel", str(elf), "-device", f"loader,file={blob},addr=0x82000000,force-raw=on"],
 }
+for _t in (M55, M55_NOMVE):
+    QEMU[_t["name"]] = lambda elf, blob: [
+        "qemu-system-arm", "-machine", "mps3-an547", "-nographic", "-monitor", "none",
+        "-serial", "none", "-semihosting-config", "enable=on,target=native", "-icount", "shift=0",
+        "-kernel", str(elf), "-device", f"loader,file={blob},addr=0x60000000,force-raw=on"]
 QEMU["host"] = lambda elf, blob: [str(elf)]
-BLOB_MAX = {"cortex-m4": 16 << 20, "rv32imc": 64 << 20}
+BLOB_MAX = {"cortex-m4": 16 << 20, "rv32imc": 64 << 20, "cortex-m55": 16 << 20, "cortex-m55+nomve": 16 << 20}
 
 
 # ---------------------------------------------------------------------------- sources
@@ -585,6 +608,58 @@ def report(names, results, harnesses, expected, target, libs):
     return ok
 
 
+def m55_section(names, models, samples, expected, build, jobs, timeout, engine):
+    """The engine on the Cortex-M55 with and without Helium; prints the per-model table and
+    returns True when every output matched the host's."""
+    builds = {}
+    for target in (M55_NOMVE, M55):
+        out = build / target["name"]
+        print(f"building the engine for {target['name']} in {out} ...", file=sys.stderr)
+        builds[target["name"]] = build_all(None, target, out, jobs, False, engine)[0]
+    results = {n: {} for n in names}
+    with tempfile.TemporaryDirectory(prefix="mfm55-") as tmp:
+        jobs_ = []
+        for n in names:
+            data = blob(models[n], samples[n])
+            if len(data) > BLOB_MAX[M55["name"]]:
+                raise CompareError(f"model {n}: blob of {len(data)} bytes exceeds the "
+                                   f"{BLOB_MAX[M55['name']]} bytes the Cortex-M55 harness maps")
+            bp = pathlib.Path(tmp) / f"{n}.bin"
+            bp.write_bytes(data)
+            jobs_ += [(n, t, h, bp) for t, h in builds.items()]
+        print(f"running {len(jobs_)} qemu runs on mps3-an547 ...", file=sys.stderr)
+        with concurrent.futures.ThreadPoolExecutor(jobs) as ex:
+            futs = {ex.submit(run, h, bp, timeout): (n, t) for n, t, h, bp in jobs_}
+            for f in concurrent.futures.as_completed(futs):
+                n, t = futs[f]
+                results[n][t] = f.result()
+    no, mve = M55_NOMVE["name"], M55["name"]
+    print(f"\n== cortex-m55 (mps3-an547), engine only: instructions per invoke (min over samples) "
+          f"without Helium ({' '.join(M55_NOMVE['arch'][:1])}) and with it ({' '.join(M55['arch'][:1])})")
+    print(f"{'model':<16} {'class':<11} {'no MVE':>12} {'MVE':>12} {'MVE/no':>7}  outputs")
+    ok = True
+    per_class = {}
+    for n in names:
+        r = results[n]
+        cls = MODELS[n][0]
+        if r[no].error or r[mve].error:
+            print(f"{n:<16} {cls:<11} " + "; ".join(f"{t}: {r[t].error}" for t in (no, mve) if r[t].error))
+            ok = False
+            continue
+        same = as_rows(r[no].outputs) == expected[n] and as_rows(r[mve].outputs) == expected[n]
+        ok &= same
+        per_class.setdefault(cls, []).append(r[mve].invoke / r[no].invoke)
+        print(f"{n:<16} {cls:<11} {r[no].invoke:>12,} {r[mve].invoke:>12,} {ratio(r[mve].invoke, r[no].invoke):>7}  "
+              + ("identical" if same else "DIFFER"))
+    print(f"\n{'class':<12} {'MVE/no':>10}")
+    for cls, v in per_class.items():
+        print(f"{cls:<12} {span(v):>10}")
+    for t, h in builds.items():
+        code, lib, _ = flash_bytes(h)
+        print(f"  engine flash {t}: {lib:,} bytes (code {code / 1024:.1f} KB)")
+    return ok
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--tflm", help="tensorflow/tflite-micro checkout")
@@ -596,11 +671,14 @@ def main(argv=None):
     p.add_argument("--samples", type=int, default=2, help="random input samples per model")
     p.add_argument("--riscv", choices=("auto", "yes", "no"), default="auto",
                    help="also the rv32imc comparison (auto: when riscv64-unknown-elf-gcc is installed)")
+    p.add_argument("--m55", choices=("auto", "yes", "no", "only"), default="auto",
+                   help="also the engine on the Cortex-M55 with and without Helium (auto: when "
+                        "arm-none-eabi-gcc knows cortex-m55); only: just that, no TFLM checkouts needed")
     p.add_argument("--build", default=str(ROOT / "out" / "bench" / "cortex_m_vs_tflm"))
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument("--timeout", type=int, default=900, help="seconds per qemu run")
-    p.add_argument("--on", choices=("cortex-m4", "host"), default="cortex-m4",
-                   help="with --profile: the emulated Cortex-M4 (instructions) or this machine (nanoseconds, "
+    p.add_argument("--on", choices=("cortex-m4", "cortex-m55", "cortex-m55+nomve", "host"), default="cortex-m4",
+                   help="with --profile: an emulated Cortex-M (instructions) or this machine (nanoseconds, "
                         "the engine built natively as the simulator's _uformer is)")
     p.add_argument("--engine-rev", metavar="REV",
                    help="build cmodule/engine as committed at REV (git archive) instead of the working tree")
@@ -610,6 +688,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.profile:
         return main_profile(args)
+    if args.m55 == "only":
+        return main_m55(args)
     if not args.tflm or not args.cmsis_nn:
         raise CompareError("--tflm DIR and --cmsis-nn DIR are needed for the comparison")
 
@@ -623,12 +703,7 @@ def main(argv=None):
         ruy=pathlib.Path(args.ruy or dl / "ruy").expanduser().resolve(),
     )
     co.check()
-    names = [n for n in args.models.split(",") if n]
-    unknown = [n for n in names if n not in MODELS]
-    if unknown:
-        raise CompareError(f"unknown model {unknown[0]}; models: {', '.join(MODELS)}")
-    if args.samples < 1:
-        raise CompareError(f"--samples {args.samples}: need at least 1")
+    names = _model_args(args)
 
     import _uformer
     import fwutil
@@ -678,7 +753,55 @@ def main(argv=None):
                     n, h = futs[f]
                     results[n][h.name] = f.result()
         ok &= report(names, results, harnesses, expected, target["name"], libs)
+    if args.m55 == "yes" or (args.m55 == "auto" and _knows_m55()):
+        ok &= m55_section(names, models, samples, expected, build, args.jobs, args.timeout, engine)
     print("\nall outputs identical (every library on every target, byte for byte, to the host _uformer's)" if ok
+          else "\nSOME OUTPUTS DIFFER OR RUNS FAILED (see above)")
+    return 0 if ok else 1
+
+
+def _knows_m55():
+    """True when arm-none-eabi-gcc compiles for -mcpu=cortex-m55 (gcc 10+)."""
+    try:
+        r = subprocess.run([ARM["prefix"] + "gcc", "-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard", "-x", "c",
+                            "-fsyntax-only", "-"], input="", capture_output=True, text=True)
+    except OSError:
+        return False
+    return r.returncode == 0
+
+
+def _model_args(args):
+    names = [n for n in args.models.split(",") if n]
+    unknown = [n for n in names if n not in MODELS]
+    if unknown:
+        raise CompareError(f"unknown model {unknown[0]}; models: {', '.join(MODELS)}")
+    if args.samples < 1:
+        raise CompareError(f"--samples {args.samples}: need at least 1")
+    return names
+
+
+def main_m55(args):
+    """--m55 only: the Cortex-M55 section alone."""
+    import _uformer
+    import fwutil
+
+    if not _knows_m55():
+        raise CompareError(f"{ARM['prefix']}gcc does not compile for -mcpu=cortex-m55 (gcc 10 or later needed)")
+    names = _model_args(args)
+    build = pathlib.Path(args.build).resolve()
+    engine, engine_state = engine_sources(args.engine_rev, build)
+    print("models and reference outputs (host _uformer) ...", file=sys.stderr)
+    models, samples, expected = {}, {}, {}
+    for n in names:
+        models[n] = model_bytes(n)
+        samples[n] = fwutil.inputs(_uformer, models[n], samples=args.samples)
+        expected[n] = fwutil.reference(_uformer, models[n], samples[n])
+    print(f"cortex_m_vs_tflm --m55 only: {len(names)} models, {args.samples} samples each; qemu -icount shift=0")
+    print(f"  compiler: {_version(ARM['prefix'] + 'gcc')}; flags: {' '.join(COMMON)} -Wl,--gc-sections; "
+          f"{' '.join(M55['arch'])}")
+    print(f"  engine: cmodule/engine, {engine_state}")
+    ok = m55_section(names, models, samples, expected, build, args.jobs, args.timeout, engine)
+    print("\nall outputs identical (with and without Helium, byte for byte, to the host _uformer's)" if ok
           else "\nSOME OUTPUTS DIFFER OR RUNS FAILED (see above)")
     return 0 if ok else 1
 
@@ -702,7 +825,7 @@ def main_profile(args):
     build = pathlib.Path(args.build).resolve()
     engine, engine_state = engine_sources(args.engine_rev, build)
     print(f"engine: cmodule/engine, {engine_state}")
-    target = HOST if args.on == "host" else ARM
+    target = {"host": HOST, "cortex-m4": ARM, M55["name"]: M55, M55_NOMVE["name"]: M55_NOMVE}[args.on]
     h = build_profile(target, build / target["name"], args.jobs, engine)
     return 0 if profile(h, name, model, samples, expected, args.timeout) else 1
 

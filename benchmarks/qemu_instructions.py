@@ -1,7 +1,9 @@
-"""Cortex-M4 instructions per inference of the zoo models on the emulated QEMU_M4 board.
+"""Instructions per inference of the zoo models on an emulated board (QEMU_M4, or QEMU_M55
+with --board: the Cortex-M55 firmware, whose engine runs its Helium kernels).
 
     MICROPY_DIR=~/micropython python benchmarks/qemu_instructions.py [--models a,b] [--invokes N]
     python benchmarks/qemu_instructions.py --firmware out/firmware/QEMU_M4/firmware.elf
+    python benchmarks/qemu_instructions.py --board QEMU_M55 --firmware out/firmware/QEMU_M55/firmware.elf
 
 qemu runs with -icount shift=0: its clock advances exactly 1 ns per instruction, so the
 board's time.ticks_us() counts thousands of instructions. Each model is mapped in place
@@ -24,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import _uformer  # noqa: E402
 
 import fwutil  # noqa: E402
-from microformer.firmware import FirmwareError, builder, device, qemu, romfs  # noqa: E402
+from microformer.firmware import FirmwareError, boards, builder, device, qemu, romfs  # noqa: E402
 
 SCRIPT = """
 import _uformer, gc
@@ -62,7 +64,8 @@ def main(argv=None):
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--micropython", default=os.environ.get("MICROPY_DIR"))
-    p.add_argument("--firmware", help="QEMU_M4 firmware.elf (default: build it)")
+    p.add_argument("--board", choices=sorted(boards.EMULATED), default="QEMU_M4", help="emulated board")
+    p.add_argument("--firmware", help="the board's firmware.elf (default: build it)")
     p.add_argument("--models", default=",".join(zoo.MODELS), help="comma-separated zoo names")
     p.add_argument("--invokes", type=int, default=3)
     p.add_argument("--out", default=str(ROOT / "out" / "bench" / "qemu"))
@@ -73,18 +76,18 @@ def main(argv=None):
     if fw is None:
         if not args.micropython:
             p.error("set MICROPY_DIR (or --micropython) to build the firmware, or pass --firmware")
-        fw = builder.build("QEMU_M4", args.micropython, out / "firmware").firmware
+        fw = builder.build(args.board, args.micropython, out / "firmware" / args.board).firmware
 
     names = [n for n in args.models.split(",") if n]
     files, expected = fwutil.zoo_files(_uformer, names, args.invokes)
     img = out / "models.romfs"
     img.write_bytes(romfs.build(files))
     code = "import time\n" + SCRIPT.format(names=names, invokes=args.invokes)
-    with qemu.booted("QEMU_M4", fw, romfs=img) as b:
+    with qemu.booted(args.board, fw, romfs=img) as b:
         text = device.run(b.pty, code, timeout=3600)
 
     got = {}
-    print(f"QEMU_M4 (mps2-an386, Cortex-M4F), qemu -icount shift=0; firmware {fw}")
+    print(f"{args.board} ({boards.BOARDS[args.board].description}), qemu -icount shift=0; firmware {fw}")
     print(f"{'model':<20} {'ops':>4} {'arena':>8} {'instructions':>13}  outputs")
     for line in text.splitlines():
         f = line.split()

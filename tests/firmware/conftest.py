@@ -1,7 +1,8 @@
 """Fixtures for the firmware tests: MicroPython builds with _uformer and the emulated board.
 
 Tests marked `firmware` need a MicroPython checkout in $MICROPY_DIR (v1.25+) and the
-toolchains (gcc; arm-none-eabi-gcc and qemu-system-arm for QEMU_M4: `make firmware-deps`);
+toolchains (gcc; arm-none-eabi-gcc and qemu-system-arm for QEMU_M4 and QEMU_M55: `make
+firmware-deps`);
 without them they skip with that reason. Builds go to $MF_FIRMWARE_OUT/<BOARD> when set
 (kept between runs, so make rebuilds only what changed), else to a fresh temporary
 directory; the MicroPython tree is only read.
@@ -39,6 +40,23 @@ def unix_firmware(firmware_out):
 @pytest.fixture(scope="session")
 def qemu_firmware(firmware_out):
     return _build("QEMU_M4", firmware_out / "QEMU_M4")
+
+
+@pytest.fixture(scope="session", params=("QEMU_M4", "QEMU_M55"))
+def emulated_firmware(request, firmware_out):
+    """The firmware of every emulated board in turn (QEMU_M4: the qemu_firmware build)."""
+    if request.param == "QEMU_M4":
+        return request.getfixturevalue("qemu_firmware")
+    return _build(request.param, firmware_out / request.param)
+
+
+@pytest.fixture
+def emulated_board(emulated_firmware):
+    """A freshly booted emulated board (each of them in turn), stopped after the test."""
+    from microformer.firmware import qemu
+
+    with qemu.booted(emulated_firmware.board, emulated_firmware.firmware) as b:
+        yield b
 
 
 @pytest.fixture(scope="session")

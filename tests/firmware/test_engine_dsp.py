@@ -1,15 +1,19 @@
 """The engine's ARMv7E-M DSP kernels (__ARM_FEATURE_DSP: SXTB16/SXTAB16, SMLAD, SMLABB/SMLATT
-in cmodule/engine/kernels) give the same bytes as its portable C and as the host _uformer.
+in cmodule/engine/kernels) and its Helium ones (__ARM_FEATURE_MVE: kernels/k_mve.h and the
+MVE blocks) give the same bytes as its portable C and as the host _uformer.
 
-The engine is built twice into the bare-metal harness of benchmarks/cortex_m_vs_tflm.py
-(-Os -mcpu=cortex-m4, one unity build with the DSP paths and one with -U__ARM_FEATURE_DSP)
-and both run on QEMU mps2-an386. The models aim at the corners of those paths: dot-product
+The engine is built into the bare-metal harness of benchmarks/cortex_m_vs_tflm.py four
+times: -Os -mcpu=cortex-m4 with the DSP paths and with -U__ARM_FEATURE_DSP, run on QEMU
+mps2-an386, and -mcpu=cortex-m55 (MVE) and -mcpu=cortex-m55+nomve (DSP on the same core),
+run on QEMU mps3-an547. The models aim at the corners of those paths: dot-product
 depths and channel counts that are not multiples of four (the scalar tails), strides,
 dilation, SAME/VALID padding (depthwise taps outside the image are skipped), an odd
 number of output pixels (the pixel-pair convolution's last pixel alone), depth
 multiplier 2 (portable path inside a DSP build), 1x1 convolutions read in place, an
 input zero point of -128, where x - zero_point reaches 255 in the int16 lanes, and a small
-transformer (dense layers, attention matmuls, element-wise ops, LayerNorm).
+transformer (dense layers, attention matmuls, element-wise ops, LayerNorm). For MVE the
+same shapes are the tail predicates: depths and channel counts off multiples of 16, 8 and
+4, and outputs fewer than a vector.
 Needs arm-none-eabi-gcc, qemu-system-arm and TensorFlow (to convert the models).
 """
 import pathlib
@@ -69,10 +73,10 @@ def _depthwise_wide():
     return keras.Model(inp, keras.layers.Flatten()(x))
 
 
-def _build(cmp, out, name, flags):
+def _build(cmp, out, name, flags, arm=None):
     """The engine harness ELF (benchmarks/cmp + the engine's unity build) with the
-    benchmark's Cortex-M4 flags plus `flags`."""
-    arm = cmp.ARM
+    benchmark's flags for target `arm` (default its Cortex-M4) plus `flags`."""
+    arm = arm or cmp.ARM
     elf = out / f"engine-{name}.elf"
     cmd = ([arm["prefix"] + "gcc"] + arm["arch"] + cmp.COMMON + ["-std=c99", f"-I{cmp.CMP}", f"-I{cmp.ENGINE}"]
            + flags + arm["link"] + ["-Wl,--gc-sections", "-o", str(elf)]
@@ -96,13 +100,18 @@ def _transformer():
 def harnesses(tmp_path_factory):
     cmp = _tools()
     out = tmp_path_factory.mktemp("dsp")
-    return cmp, {"dsp": _build(cmp, out, "dsp", []),
-                 "portable": _build(cmp, out, "portable", ["-U__ARM_FEATURE_DSP"])}
+    hs = {"dsp": _build(cmp, out, "dsp", []),
+          "portable": _build(cmp, out, "portable", ["-U__ARM_FEATURE_DSP"])}
+    # The Cortex-M55 builds need gcc 10+ (-mcpu=cortex-m55); older compilers test the M4 only.
+    if cmp._knows_m55():
+        hs["mve"] = _build(cmp, out, "mve", [], cmp.M55)
+        hs["m55-dsp"] = _build(cmp, out, "m55-dsp", [], cmp.M55_NOMVE)
+    return cmp, hs
 
 
 @pytest.mark.parametrize("builder,positive", [(_conv_corners, False), (_conv_corners, True),
                                               (_depthwise_wide, True), (_transformer, False)])
-def test_dsp_and_portable_kernels_equal_host(builder, positive, harnesses, tmp_path):
+def test_mve_dsp_and_portable_kernels_equal_host(builder, positive, harnesses, tmp_path):
     import _uformer
 
     cmp, hs = harnesses
@@ -164,10 +173,50 @@ def test_scales_above_one_take_the_generic_requantization(harnesses, tmp_path):
 
 
 def test_only_the_dsp_build_has_dual_macs(harnesses):
-    """The two builds differ where they should: SMLAD/SMLABB only with __ARM_FEATURE_DSP."""
+    """The Cortex-M4 builds differ where they should: SMLAD/SMLABB only with
+    __ARM_FEATURE_DSP."""
     _, hs = harnesses
-    for name, h in hs.items():
-        dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(h.elf)], capture_output=True, text=True,
+    for name in ("dsp", "portable"):
+        dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(hs[name].elf)], capture_output=True, text=True,
                              check=True).stdout
         found = {op for op in ("smlad", "smlabb", "sxtab16") if f"\t{op}\t" in dis}
         assert found == ({"smlad", "smlabb", "sxtab16"} if name == "dsp" else set()), (name, found)
+
+
+def test_only_the_mve_build_has_helium_kernels(harnesses):
+    """The Cortex-M55 builds differ where they should: the MVE kernels (named *_mve*; the
+    depthwise one is never inlined) only with __ARM_FEATURE_MVE. objdump 2.40 prints MVE
+    instructions as coprocessor ones, so the symbols tell."""
+    _, hs = harnesses
+    if "mve" not in hs:
+        pytest.skip("arm-none-eabi-gcc does not compile for -mcpu=cortex-m55 (gcc 10 or later)")
+    syms = {}
+    for name in ("mve", "m55-dsp"):
+        nm = subprocess.run(["arm-none-eabi-nm", str(hs[name].elf)], capture_output=True, text=True, check=True)
+        syms[name] = {line.split()[-1] for line in nm.stdout.splitlines()}
+    assert "dw_pixels_m1_mve" in syms["mve"]
+    assert not any("_mve" in s for s in syms["m55-dsp"]) and "dw_taps4" in syms["m55-dsp"]
+
+
+def test_mve_fixed_point_equals_scalar(tmp_path):
+    """k_mve.h's exp_on_negative_values and requantization against mf_quant.h's scalar
+    functions on pseudo-random operands (tests/firmware/mve_check.c), on mps3-an547."""
+    cmp = _tools()
+    if not cmp._knows_m55():
+        pytest.skip("arm-none-eabi-gcc does not compile for -mcpu=cortex-m55 (gcc 10 or later)")
+    arm = cmp.M55
+    elf = tmp_path / "mve_check.elf"
+    cmd = ([arm["prefix"] + "gcc"] + arm["arch"] + cmp.COMMON + ["-std=c99", f"-I{cmp.CMP}", f"-I{cmp.ENGINE}"]
+           + arm["link"] + ["-Wl,--gc-sections", "-o", str(elf), str(ROOT / "tests" / "firmware" / "mve_check.c"),
+                            str(cmp.CMP / arm["port"]), str(cmp.ENGINE / "mf_quant.c"), "-lm"])
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    blob = tmp_path / "none.bin"  # the harness's qemu command loads a blob; this program reads none
+    blob.write_bytes(bytes(16))
+    run = subprocess.run(cmp.QEMU[arm["name"]](elf, blob), capture_output=True, text=True, timeout=600,
+                         stdin=subprocess.DEVNULL)
+    line = next((ln for ln in (run.stdout + run.stderr).splitlines() if ln.startswith("MVECHECK")), None)
+    assert line, run.stdout + run.stderr
+    exp_bad, exp_n, qm_bad, qm_n = (int(v) for v in line.split()[1:])
+    assert exp_n == 31 * 4000 * 4 and qm_n == 100000 * 8
+    assert (exp_bad, qm_bad) == (0, 0)

@@ -161,7 +161,7 @@ def test_firmware_command_rejects_unknown_boards(tmp_path):
     p = argparse.ArgumentParser()
     firmware.add_parser(p.add_subparsers(dest="verb"))
     args = p.parse_args(["firmware", "build", "--board", "ESP32", "--micropython", str(tmp_path)])
-    with pytest.raises(FirmwareError, match="unknown board 'ESP32'; boards: UNIX, QEMU_M4, RPI_PICO, RPI_PICO2"):
+    with pytest.raises(FirmwareError, match="unknown board 'ESP32'; boards: UNIX, QEMU_M4, QEMU_M55, RPI_PICO, RPI_PICO2"):
         firmware.run(args)
 
 

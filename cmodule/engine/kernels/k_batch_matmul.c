@@ -56,6 +56,65 @@ static void bmm_axpy_rows(const int8_t *a, int32_t a_off, const int8_t *b, int32
 }
 #endif /* __SSE2__ */
 
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && !defined(MF_SINGLE_ROUNDING)
+/* out[i] = requant(acc[i] + rbase) for the lanes of p: the bias term added modulo 2^32
+ * (VADD wraps like the uint32 sum), then the output multiplier, offset and int8 range. */
+static MF_ALWAYS_INLINE void bmm_out4_mve(int32x4_t acc, uint32_t rbase, const mf_qmx_t *q, int32_t out_offset,
+    int8_t *out, mve_pred16_t p) {
+    const int32x4_t v = mf_mve_mul_by_qmx(vaddq_n_s32(acc, (int32_t)rbase), q);
+    vstrbq_p_s32(out, mf_mve_out_s8(v, out_offset, -128, 127), p);
+}
+
+/* out[j] = requant(sum_k (a[k] + a_off) * b[k * n + j] + rbase) for j < n: rhs stored
+ * [k][n], read a row at a time. Sixteen columns per pass, their int32 sums in four
+ * vectors: per k one scalar (a[k] + a_off, exact) times four loads of four int8 widened
+ * to int32 (VLDRB.S32), VMLA adds the products lane by lane; the partial sums are bounded
+ * by depth * 255 * 128 < 2^31. The last block's columns past n are predicated off
+ * (nothing read, nothing stored). A dot product per column would have to gather bytes n
+ * apart, which MVE loads one byte per beat. */
+static void bmm_cols_mve(const int8_t *a, int32_t a_off, const int8_t *b, int32_t depth, int32_t n,
+    uint32_t rbase, const mf_qmx_t *q, int32_t out_offset, int8_t *out) {
+    for (int32_t j = 0; j < n; j += 16) {
+        const int32_t left = n - j;
+        const mve_pred16_t p0 = vctp32q((uint32_t)left);
+        const mve_pred16_t p1 = vctp32q(left > 4 ? (uint32_t)(left - 4) : 0u);
+        const mve_pred16_t p2 = vctp32q(left > 8 ? (uint32_t)(left - 8) : 0u);
+        const mve_pred16_t p3 = vctp32q(left > 12 ? (uint32_t)(left - 12) : 0u);
+        int32x4_t s0 = vdupq_n_s32(0), s1 = s0, s2 = s0, s3 = s0;
+        const int8_t *r = b + j;
+        for (int32_t k = 0; k < depth; k++, r += n) {
+            const int32_t c = a[k] + a_off;
+            s0 = vmlaq_n_s32(s0, vldrbq_z_s32(r, p0), c);
+            s1 = vmlaq_n_s32(s1, vldrbq_z_s32(r + 4, p1), c);
+            s2 = vmlaq_n_s32(s2, vldrbq_z_s32(r + 8, p2), c);
+            s3 = vmlaq_n_s32(s3, vldrbq_z_s32(r + 12, p3), c);
+        }
+        bmm_out4_mve(s0, rbase, q, out_offset, out + j, p0);
+        bmm_out4_mve(s1, rbase, q, out_offset, out + j + 4, p1);
+        bmm_out4_mve(s2, rbase, q, out_offset, out + j + 8, p2);
+        bmm_out4_mve(s3, rbase, q, out_offset, out + j + 12, p3);
+    }
+}
+
+/* The same with rhs stored [n][k] (adj_y): output j is the dot product of a with rhs row
+ * j, four rows per mf_dot4_s8, requantized four at a time. */
+static void bmm_rows_mve(const int8_t *a, int32_t a_off, const int8_t *b, int32_t depth, int32_t n,
+    uint32_t rbase, const mf_qmx_t *q, int32_t out_offset, int8_t *out) {
+    for (int32_t j = 0; j < n; j += 4) {
+        const int32_t nj = n - j < 4 ? n - j : 4;
+        int32_t d[4] = {0, 0, 0, 0};
+        if (nj == 4) {
+            mf_mve_dot4_s8(a, a_off, b + (size_t)j * (size_t)depth, (size_t)depth, depth, d);
+        } else {
+            for (int32_t r = 0; r < nj; r++) {
+                d[r] = mf_mve_dot_s8(a, a_off, b + (size_t)(j + r) * (size_t)depth, depth);
+            }
+        }
+        bmm_out4_mve(vldrwq_s32(d), rbase, q, out_offset, out + j, vctp32q((uint32_t)nj));
+    }
+}
+#endif /* __ARM_FEATURE_MVE & 1 && !MF_SINGLE_ROUNDING */
+
 void mf_k_batch_matmul_row(const mf_bmm_params_t *p, const int8_t *row, const int8_t *rhs, int8_t *out,
     int32_t *acc) {
     const int32_t N = p->n, K = p->k;
@@ -73,6 +132,14 @@ void mf_k_batch_matmul_row(const mf_bmm_params_t *p, const int8_t *row, const in
     }
 #else
     (void)acc;
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && !defined(MF_SINGLE_ROUNDING)
+    if (p->adj_y) {
+        bmm_rows_mve(row, off, rhs, K, N, rbase, &q, p->out_offset, out);
+    } else {
+        bmm_cols_mve(row, off, rhs, K, N, rbase, &q, p->out_offset, out);
+    }
+    return;
+#endif /* __ARM_FEATURE_MVE & 1 && !MF_SINGLE_ROUNDING */
 #endif /* __SSE2__ */
     /* Output j reads rhs[j * js + k * ks]: a row of rhs when adj_y, else a column. */
     const size_t js = p->adj_y ? (size_t)K : 1, ks = p->adj_y ? 1 : (size_t)N;

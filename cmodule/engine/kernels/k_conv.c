@@ -8,6 +8,14 @@
 
 #include "kernels/k_conv.h"
 #include "kernels/k_fully_connected.h"
+#include "kernels/k_mve.h"
+
+/* Helium (Cortex-M55): the blocks under MF_K_CONV_MVE take precedence over the DSP ones. */
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && !defined(MF_SINGLE_ROUNDING)
+#define MF_K_CONV_MVE 1
+#else
+#define MF_K_CONV_MVE 0
+#endif /* __ARM_FEATURE_MVE & 1 && !MF_SINGLE_ROUNDING */
 
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
 /* mf_requant_s8 in the branch-free form of mf_mul_by_qmx (mf_quant.h), which equals it
@@ -83,6 +91,36 @@ static inline int8_t conv_requant(const mf_conv_params_t *p, int32_t acc, int32_
 }
 #endif /* __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 */
 
+#if MF_K_CONV_MVE
+/* The output stage of four channels c + r * step (lanes r < n <= 4): their multipliers
+ * and shifts per lane (k_mve.h, equal to mf_requant_s8 for any multiplier), bias, and
+ * where they go. The same for every pixel, so the kernels compute those of their first
+ * MF_K_CONV_MVE_BLOCKS blocks once per call (gathers; about half the instructions of
+ * an output block otherwise). */
+typedef struct {
+    mf_mve_qm4_t q;
+    int32x4_t bias;
+    uint32x4_t at;      /* byte offsets of the lanes' outputs: r * step */
+    mve_pred16_t pn;    /* lanes r < n */
+} conv_out4_t;
+
+#define MF_K_CONV_MVE_BLOCKS 4
+
+static void conv_out4_init(const mf_conv_params_t *p, const int32_t *bias, int32_t c, int32_t step, int32_t n,
+    conv_out4_t *o) {
+    o->pn = vctp32q((uint32_t)n);
+    o->at = mf_mve_lanes(step);
+    o->q = mf_mve_qm4(p->qmult + c, p->shift + c, step, n);
+    o->bias = bias ? vldrwq_gather_shifted_offset_z_s32(bias + c, o->at, o->pn) : vdupq_n_s32(0);
+}
+
+/* out[r * step] = requant(acc[r] + bias) for the lanes of o; the bias is added modulo 2^32. */
+static void conv_out4_mve(const mf_conv_params_t *p, int32x4_t acc, const conv_out4_t *o, int8_t *out) {
+    const int32x4_t v = mf_mve_mul_by_qm4(vaddq_s32(acc, o->bias), &o->q);
+    vstrbq_scatter_offset_p_s32(out, o->at, mf_mve_out_s8(v, p->out_offset, p->act_min, p->act_max), o->pn);
+}
+#endif /* MF_K_CONV_MVE */
+
 #endif /* MF_OP_ON(CONV_2D) || MF_OP_ON(DEPTHWISE_CONV_2D) */
 
 #if MF_OP_ON(CONV_2D)
@@ -134,7 +172,7 @@ static void conv_gather(const mf_conv_params_t *p, const int8_t *img, int32_t oy
     }
 }
 
-#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32) && !MF_K_CONV_MVE
 /*
  * ARMv7E-M, groups == 1: two output pixels at a time, like CMSIS-NN's
  * arm_nn_mat_mult_kernel_s8_s16. Each pixel's patch is gathered once (padded to whole
@@ -325,21 +363,29 @@ static void conv_s8_dsp(const mf_conv_params_t *p, const int8_t *in, const int8_
         }
     }
 }
-#endif /* __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 */
+#endif /* __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 && !MF_K_CONV_MVE */
 
 void mf_k_conv_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias, int8_t *out,
     uint8_t *scratch) {
-#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32) && !MF_K_CONV_MVE
     if (p->groups == 1 && conv_requant_plain(p)) {
         conv_s8_dsp(p, in, w, bias, out, scratch);
         return;
     }
-#endif /* __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 */
+#endif /* __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 && !MF_K_CONV_MVE */
     const int32_t depth = p->f_h * p->f_w * p->f_c;
     const int32_t per_group = p->out_c / p->groups;
     const int direct = p->f_h == 1 && p->f_w == 1 && p->groups == 1;
     const int32_t off = -p->in_zp;
     int8_t *patch = (int8_t *)scratch;
+#if MF_K_CONV_MVE
+    /* The output stages of channels 0-3, 4-7, ... (one group: the blocks start there). */
+    conv_out4_t cached[MF_K_CONV_MVE_BLOCKS];
+    const int32_t ncached = p->groups == 1 ? (p->out_c / 4 < MF_K_CONV_MVE_BLOCKS ? p->out_c / 4 : MF_K_CONV_MVE_BLOCKS) : 0;
+    for (int32_t k = 0; k < ncached; k++) {
+        conv_out4_init(p, bias, 4 * k, 1, 4, &cached[k]);
+    }
+#endif /* MF_K_CONV_MVE */
     for (int32_t b = 0; b < p->batches; b++) {
         const int8_t *img = in + (size_t)b * (size_t)p->in_h * (size_t)p->in_w * (size_t)p->in_c;
         for (int32_t oy = 0; oy < p->out_h; oy++) {
@@ -358,6 +404,17 @@ void mf_k_conv_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t *w, 
                     for (; c + 4 <= c_end; c += 4) {
                         int32_t d[4];
                         mf_dot4_s8(x, off, w + (size_t)c * (size_t)depth, (size_t)depth, depth, d);
+#if MF_K_CONV_MVE
+                        conv_out4_t own;
+                        const conv_out4_t *o = &own;
+                        if (c / 4 < ncached) {
+                            o = &cached[c / 4];
+                        } else {
+                            conv_out4_init(p, bias, c, 1, 4, &own);
+                        }
+                        conv_out4_mve(p, vldrwq_s32(d), o, out + c);
+                        continue;
+#endif /* MF_K_CONV_MVE */
                         for (int r = 0; r < 4; r++) {
                             out[c + r] = conv_requant(p, mf_k_add_bias(d[r], bias, c + r), c + r);
                         }
@@ -507,12 +564,113 @@ __attribute__((noinline)) static void dw_pixel_m1(const mf_conv_params_t *p, con
 }
 #endif /* __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 */
 
+#if MF_K_CONV_MVE
+/*
+ * Depth multiplier 1 with Helium: eight channels per pass, the taps inside the image (the
+ * reference's skipping, as dw_pixel_m1) inside. Per tap the eight inputs and weights are
+ * loaded as int16 lanes, the input offset added (x + off is in [-255, 255]), and VMULLB /
+ * VMULLT give the int32 products of the even and of the odd lanes, each added to its
+ * vector of four sums: channels c, c + 2, c + 4, c + 6 and c + 1, c + 3, ... (no integer
+ * vector multiply-accumulate exists, and widening to int32 first would take twice the
+ * loads). Channels past out_c are predicated off: their weights load as zero and they
+ * are not stored. Integer sums are exact, so the order is free. Not inlined: the tap
+ * loop gets the registers. Pixel ox and, when its taps are inside the image columns, the
+ * run of following pixels that are too (their set-up cost more instructions than the
+ * MACs of a small layer); returns how many pixels it wrote.
+ */
+__attribute__((noinline)) static int32_t dw_pixels_m1_mve(const mf_conv_params_t *p, const int8_t *img, int32_t y0,
+    int32_t ox, const int8_t *w, const int32_t *bias, const conv_out4_t *cached, int32_t ncached, int8_t *out) {
+    const int32_t oc = p->out_c;
+    const int32_t x0 = ox * p->stride_w - p->pad_w;
+    const int16_t off = (int16_t)-p->in_zp;
+    int32_t fy0 = 0, fy1 = p->f_h, fx0 = 0, fx1 = p->f_w;
+    while (fy0 < fy1 && y0 + fy0 * p->dil_h < 0) {
+        fy0++;
+    }
+    while (fy1 > fy0 && y0 + (fy1 - 1) * p->dil_h >= p->in_h) {
+        fy1--;
+    }
+    while (fx0 < fx1 && x0 + fx0 * p->dil_w < 0) {
+        fx0++;
+    }
+    while (fx1 > fx0 && x0 + (fx1 - 1) * p->dil_w >= p->in_w) {
+        fx1--;
+    }
+    const size_t xstep = (size_t)p->dil_w * (size_t)oc;
+    const size_t ystep = (size_t)p->dil_h * (size_t)p->in_w * (size_t)oc;
+    const size_t wrow = (size_t)p->f_w * (size_t)oc;
+    const int8_t *xbase = img + ((size_t)(y0 + fy0 * p->dil_h) * (size_t)p->in_w + (size_t)(x0 + fx0 * p->dil_w)) *
+        (size_t)oc;
+    const int8_t *wbase = w + (size_t)fy0 * wrow + (size_t)fx0 * (size_t)oc;
+    const int32_t nx = fx1 - fx0, ny = fy1 - fy0;
+    /* The following pixels whose taps are all inside the image rows too (as this one's
+     * are) share the bounds and pointers but for a step of stride_w pixels: up to the last
+     * ox with ox * stride_w - pad_w + (f_w - 1) * dil_w <= in_w - 1 (the numerator is >= 0
+     * here, since this ox satisfies it). */
+    int32_t run = 1;
+    if (fx0 == 0 && fx1 == p->f_w) {
+        const int32_t last = (p->in_w - 1 - (p->f_w - 1) * p->dil_w + p->pad_w) / p->stride_w;
+        run = (last < p->out_w - 1 ? last : p->out_w - 1) - ox + 1;
+        run = run < 1 ? 1 : run;
+    }
+    const size_t pxstep = (size_t)p->stride_w * (size_t)oc;
+    for (int32_t px = 0; px < run; px++, xbase += pxstep, out += oc) {
+        for (int32_t c = 0; c < oc; c += 8) {
+            const int32_t left = oc - c < 8 ? oc - c : 8;
+            const mve_pred16_t pr = vctp16q((uint32_t)left);
+            int32x4_t even = vdupq_n_s32(0), odd = even;
+            const int8_t *xr = xbase + c, *wr = wbase + c;
+            for (int32_t fy = 0; fy < ny; fy++, xr += ystep, wr += wrow) {
+                const int8_t *xt = xr, *wt = wr;
+                for (int32_t fx = 0; fx < nx; fx++, xt += xstep, wt += oc) {
+                    const int16x8_t xv = vaddq_n_s16(vldrbq_z_s16(xt, pr), off);
+                    const int16x8_t wv = vldrbq_z_s16(wt, pr);
+                    even = vaddq_s32(even, vmullbq_int_s16(xv, wv));
+                    odd = vaddq_s32(odd, vmulltq_int_s16(xv, wv));
+                }
+            }
+            /* Block c / 8: even channels (entry 2 k), odd ones (2 k + 1). */
+            const int32_t k = 2 * (c / 8);
+            conv_out4_t own;
+            const conv_out4_t *o = &own;
+            if (k < ncached) {
+                o = &cached[k];
+            } else {
+                conv_out4_init(p, bias, c, 2, (left + 1) / 2, &own);
+            }
+            conv_out4_mve(p, even, o, out + c);
+            if (left > 1) {
+                if (k + 1 < ncached) {
+                    o = &cached[k + 1];
+                } else {
+                    conv_out4_init(p, bias, c + 1, 2, left / 2, &own);
+                    o = &own;
+                }
+                conv_out4_mve(p, odd, o, out + c + 1);
+            }
+        }
+    }
+    return run;
+}
+#endif /* MF_K_CONV_MVE */
+
 void mf_k_depthwise_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias,
     int8_t *out, uint8_t *scratch) {
     const int32_t oc = p->out_c;
     const int32_t mult = p->mult;
     const int32_t off = -p->in_zp;
     int32_t *acc = (int32_t *)(void *)scratch;
+#if MF_K_CONV_MVE
+    /* The output stages of the first channel blocks of dw_pixel_m1_mve (even and odd lanes
+     * of channels 0-7, then 8-15). */
+    conv_out4_t cached[MF_K_CONV_MVE_BLOCKS];
+    int32_t ncached = 0;
+    for (int32_t c = 0; mult == 1 && c < oc && ncached + 2 <= MF_K_CONV_MVE_BLOCKS; c += 8) {
+        const int32_t left = oc - c < 8 ? oc - c : 8;
+        conv_out4_init(p, bias, c, 2, (left + 1) / 2, &cached[ncached++]);
+        conv_out4_init(p, bias, c + 1, 2, left / 2, &cached[ncached++]);
+    }
+#endif /* MF_K_CONV_MVE */
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
     const int plain = mult == 1 && conv_requant_plain(p);
 #endif /* __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 */
@@ -522,6 +680,15 @@ void mf_k_depthwise_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t
             const int32_t y0 = oy * p->stride_h - p->pad_h;
             for (int32_t ox = 0; ox < p->out_w; ox++, out += oc) {
                 const int32_t x0 = ox * p->stride_w - p->pad_w;
+#if MF_K_CONV_MVE
+                if (mult == 1) {
+                    /* A run of pixels (one at the edges); the loop steps past the rest. */
+                    const int32_t run = dw_pixels_m1_mve(p, img, y0, ox, w, bias, cached, ncached, out);
+                    ox += run - 1;
+                    out += (size_t)(run - 1) * (size_t)oc;
+                    continue;
+                }
+#endif /* MF_K_CONV_MVE */
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
                 if (plain) {
                     dw_pixel_m1(p, img, y0, x0, w, bias, out);

@@ -16,6 +16,7 @@
 
 #include "mf_config.h"
 #include "mf_quant.h"
+#include "kernels/k_mve.h"
 
 /* Longest reduction the int8 kernels accept: |sum of (x + off) * w| <= 2^16 * 255 * 128
  * < 2^31, so every partial sum is an exact int32 (no wrap-around, hence no undefined
@@ -34,8 +35,9 @@
  * build) the body is explicit: a baseline x86-64 compiler cannot multiply int8 vectors
  * directly and its auto-vectorized code was no faster than TFLM's reference loop;
  * sign-extending to int16 and using pmaddwd halves the time of a whole transformer.
- * Elsewhere (Cortex-M) plain C with independent accumulators keeps everything in
- * registers.
+ * Cortex-M cores with Helium take the MVE bodies of k_mve.h (sixteen MACs per
+ * instruction), ARMv7E-M ones the DSP code below; elsewhere plain C with independent
+ * accumulators keeps everything in registers.
  */
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -94,6 +96,9 @@ static inline int32_t mf_pair16(int32_t v) {
 #endif /* __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 */
 
 static inline int32_t mf_dot_s8(const int8_t *x, int32_t x_off, const int8_t *w, int32_t n) {
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+    return mf_mve_dot_s8(x, x_off, w, n);
+#else
     int32_t acc = 0;
 #if defined(__SSE2__)
     int32_t i = 0;
@@ -139,6 +144,7 @@ static inline int32_t mf_dot_s8(const int8_t *x, int32_t x_off, const int8_t *w,
         } while (x < end);
     }
     return acc;
+#endif /* __ARM_FEATURE_MVE & 1 */
 }
 
 /* out[r] = sum((x[i] + x_off) * w[r * stride + i * step]), r < 4: four rows of a matrix
@@ -146,6 +152,14 @@ static inline int32_t mf_dot_s8(const int8_t *x, int32_t x_off, const int8_t *w,
  * adjacent columns. The SSE2 body is for rows. */
 static inline void mf_dot4s_s8(const int8_t *x, int32_t x_off, const int8_t *w, size_t stride, size_t step,
     int32_t n, int32_t out[4]) {
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+    /* Rows (step 1) only: BATCH_MATMUL's columns take their own MVE loop (k_batch_matmul.c)
+     * and the remaining column calls the scalar loop below. */
+    if (step == 1) {
+        mf_mve_dot4_s8(x, x_off, w, stride, n, out);
+        return;
+    }
+#endif /* __ARM_FEATURE_MVE & 1 */
     int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
 #if defined(__SSE2__)
     const int8_t *w0 = w, *w1 = w + stride, *w2 = w + 2 * stride, *w3 = w + 3 * stride;
@@ -242,6 +256,9 @@ static inline int32_t mf_k_add_bias(int32_t acc, const int32_t *bias, int32_t c)
 /* sum(a[i]) for i < n (row sums for zero-point folding). With SSE2, sixteen bytes per
  * step: flipping the sign bit maps int8 v to uint8 v + 128, psadbw sums those. */
 static inline int32_t mf_sum_s8(const int8_t *a, int32_t n) {
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+    return mf_mve_sum_s8(a, n);
+#else
     int32_t acc = 0;
     int32_t i = 0;
 #if defined(__SSE2__)
@@ -260,6 +277,7 @@ static inline int32_t mf_sum_s8(const int8_t *a, int32_t n) {
         acc += a[i];
     }
     return acc;
+#endif /* __ARM_FEATURE_MVE & 1 */
 }
 
 /* Accumulator -> int8 output: MultiplyByQuantizedMultiplier, + output offset, clamp. */

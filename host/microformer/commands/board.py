@@ -1,4 +1,4 @@
-"""`microformer board start|stop`: the emulated board (QEMU_M4) with its UART on a pty.
+"""`microformer board start|stop`: an emulated board (QEMU_M4, QEMU_M55) with its UART on a pty.
 
     microformer board start QEMU_M4 [--firmware out/firmware/QEMU_M4/firmware.elf] [--romfs DIR|IMG]
     microformer board stop [QEMU_M4]
@@ -17,7 +17,7 @@ def _default_firmware(board):
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("board", help="start or stop the emulated board (QEMU_M4)",
+    p = subparsers.add_parser("board", help="start or stop an emulated board (QEMU_M4, QEMU_M55)",
                               description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="action", metavar="ACTION")
     sub.required = True
