@@ -1,6 +1,7 @@
 # QEMU_M4: the microformer firmware plus the boot script that mounts the RAM disk at /.
 include("../../firmware/manifest.py")
 freeze(".", "_boot.py")
+freeze("../qemu_common", "_ramdisk.py")
 
 # MicroPython's own test suite (tests/run-tests.py) needs unittest on the board, which the
 # stock qemu boards freeze from micropython-lib. A checkout without that submodule builds

@@ -121,7 +121,14 @@ def test_mve_dsp_and_portable_kernels_equal_host(builder, positive, harnesses, t
     info = _uformer.Model(model).input_info(0)
     if positive:
         assert info[3] == -128, f"input zero point {info[3]}, expected -128"
-    samples = fwutil.inputs(_uformer, model, samples=4)
+    _every_build_equals_host(cmp, hs, model, 4, tmp_path)
+
+
+def _every_build_equals_host(cmp, hs, model, n, tmp_path):
+    """Runs n random samples through every harness build; each must give the host's bytes."""
+    import _uformer
+
+    samples = fwutil.inputs(_uformer, model, samples=n)
     expected = fwutil.reference(_uformer, model, samples)
     blob = tmp_path / "m.bin"
     blob.write_bytes(cmp.blob(model, samples))
@@ -158,18 +165,8 @@ def _scales_above_one():
 
 
 def test_scales_above_one_take_the_generic_requantization(harnesses, tmp_path):
-    import _uformer
-
     cmp, hs = harnesses
-    model = _scales_above_one()
-    samples = fwutil.inputs(_uformer, model, samples=3)
-    expected = fwutil.reference(_uformer, model, samples)
-    blob = tmp_path / "m.bin"
-    blob.write_bytes(cmp.blob(model, samples))
-    for name, h in hs.items():
-        r = cmp.run(h, blob, timeout=300)
-        assert not r.error, f"{name}: {r.error}"
-        assert cmp.as_rows(r.outputs) == expected, f"{name} build differs from the host _uformer"
+    _every_build_equals_host(cmp, hs, _scales_above_one(), 3, tmp_path)
 
 
 def test_only_the_dsp_build_has_dual_macs(harnesses):

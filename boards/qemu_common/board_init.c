@@ -1,4 +1,5 @@
-// QEMU_M55 start-up: mount the RAM-disk littlefs at / by running the frozen _boot.py.
+// QEMU_M4 and QEMU_M55 start-up: mount the RAM-disk littlefs at / by running the frozen
+// _boot.py.
 // Called by mp_init() (MICROPY_PORT_INIT_FUNC), after the runtime is set up and before
 // the ROMFS is mounted at /rom; the qemu port's main.c runs no boot script itself.
 #include "py/runtime.h"
