@@ -13,7 +13,8 @@ multiplier 2 (portable path inside a DSP build), 1x1 convolutions read in place,
 input zero point of -128, where x - zero_point reaches 255 in the int16 lanes, and a small
 transformer (dense layers, attention matmuls, element-wise ops, LayerNorm). For MVE the
 same shapes are the tail predicates: depths and channel counts off multiples of 16, 8 and
-4, and outputs fewer than a vector.
+4, and outputs fewer than a vector; average pooling with windows clipped by the padding
+(divisors 4, 6 and 9) over 8 + 8 + 5 channels.
 Needs arm-none-eabi-gcc, qemu-system-arm and TensorFlow (to convert the models).
 """
 import pathlib
@@ -68,9 +69,10 @@ def _depthwise_wide():
     keras.utils.set_random_seed(4)
     inp = keras.Input((7, 6, 21), batch_size=1)
     x = keras.layers.DepthwiseConv2D(3, padding="same")(inp)                    # 21 = 5 blocks + 1
+    p = keras.layers.AveragePooling2D(3, strides=2, padding="same")(x)          # 21 = 8 + 8 + 5, clipped windows
     x = keras.layers.DepthwiseConv2D(5, strides=2, padding="valid", activation="relu")(x)
     x = keras.layers.Conv2D(5, 1)(x)
-    return keras.Model(inp, keras.layers.Flatten()(x))
+    return keras.Model(inp, keras.layers.Concatenate()([keras.layers.Flatten()(x), keras.layers.Flatten()(p)]))
 
 
 def _build(cmp, out, name, flags, arm=None):
