@@ -14,7 +14,9 @@ input zero point of -128, where x - zero_point reaches 255 in the int16 lanes, a
 transformer (dense layers, attention matmuls, element-wise ops, LayerNorm). For MVE the
 same shapes are the tail predicates: depths and channel counts off multiples of 16, 8 and
 4, and outputs fewer than a vector; average pooling with windows clipped by the padding
-(divisors 4, 6 and 9) over 8 + 8 + 5 channels.
+(divisors 4, 6 and 9) over 8 + 8 + 5 channels; a convolution of 19 filters (blocks past
+the four whose output stages the Helium kernel keeps, a last block of three) whose patch
+rows of 63 bytes take several vectors, clipped at the padding.
 Needs arm-none-eabi-gcc, qemu-system-arm and TensorFlow (to convert the models).
 """
 import pathlib
@@ -72,7 +74,9 @@ def _depthwise_wide():
     p = keras.layers.AveragePooling2D(3, strides=2, padding="same")(x)          # 21 = 8 + 8 + 5, clipped windows
     x = keras.layers.DepthwiseConv2D(5, strides=2, padding="valid", activation="relu")(x)
     x = keras.layers.Conv2D(5, 1)(x)
-    return keras.Model(inp, keras.layers.Concatenate()([keras.layers.Flatten()(x), keras.layers.Flatten()(p)]))
+    q = keras.layers.Conv2D(19, 3, padding="same")(inp)                         # 4 x 4 + 3 filters, rows of 63
+    flat = [keras.layers.Flatten()(t) for t in (x, p, q)]
+    return keras.Model(inp, keras.layers.Concatenate()(flat))
 
 
 def _build(cmp, out, name, flags, arm=None):
