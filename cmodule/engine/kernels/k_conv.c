@@ -369,24 +369,32 @@ static void conv_s8_dsp(const mf_conv_params_t *p, const int8_t *in, const int8_
 /* sum(x[i] * w[r * depth + i]) for i < depth (no zero-point term: conv_out4_fold puts
  * x_off * sum(w) into the bias) of four filters, r < n; the lanes from n on (a filter
  * read again, or 0) are not stored. One accumulator live per filter pass: with four, gcc -Os
- * spilled them to the stack in the inner loop. Depths up to 32 (3x3 patches of up to
- * three channels) keep x in two vectors for the four filters. */
+ * spilled them to the stack in the inner loop. Depths up to 16 (1x1 of up to sixteen
+ * channels) keep x in one vector for the four filters, up to 32 (3x3 patches of up to
+ * three channels) in two. */
 static inline int32x4_t conv_block_mve(const int8_t *x, const int8_t *w, int32_t depth, int32_t n) {
+    /* Zeroed by one vector store: gcc -Os makes a 16-byte initializer a memset call. */
     int32_t acc[4];
-    if (depth <= 32) {
+    vstrwq_s32(acc, vdupq_n_s32(0));
+    if (depth <= 16) {
         const mve_pred16_t p0 = vctp8q((uint32_t)depth);
-        const mve_pred16_t p1 = vctp8q((uint32_t)(depth > 16 ? depth - 16 : 0));
-        const int8x16_t x0 = vldrbq_z_s8(x, p0), x1 = vldrbq_z_s8(x + 16, p1);
-        for (int32_t r = 0; r < 4; r++) {
-            const int8_t *wr = w + (size_t)(r < n ? r : 0) * (size_t)depth;
-            acc[r] = vmladavaq_s8(vmladavq_s8(x0, vldrbq_z_s8(wr, p0)), x1, vldrbq_z_s8(wr + 16, p1));
+        const int8x16_t x0 = vldrbq_z_s8(x, p0);
+        for (int32_t r = 0; r < n; r++, w += depth) {
+            acc[r] = vmladavq_s8(x0, vldrbq_z_s8(w, p0));
+        }
+        return vldrwq_s32(acc);
+    }
+    if (depth <= 32) {
+        const mve_pred16_t p1 = vctp8q((uint32_t)(depth - 16));
+        const int8x16_t x0 = vldrbq_s8(x), x1 = vldrbq_z_s8(x + 16, p1);
+        for (int32_t r = 0; r < n; r++, w += depth) {
+            acc[r] = vmladavaq_s8(vmladavq_s8(x0, vldrbq_s8(w)), x1, vldrbq_z_s8(w + 16, p1));
         }
         return vldrwq_s32(acc);
     }
     /* Deeper: two filters per pass over x (mf_mve_dot2_s8; x_off 0, so its weight sums
      * drop out). */
     mf_mve_dot2_s8(x, 0, w, n > 1 ? (size_t)depth : 0, depth, acc);
-    acc[2] = acc[3] = 0;
     if (n > 2) {
         mf_mve_dot2_s8(x, 0, w + 2 * (size_t)depth, n > 3 ? (size_t)depth : 0, depth, acc + 2);
     }
@@ -439,7 +447,8 @@ static void conv_gather_mve(const mf_conv_params_t *p, const int8_t *img, int32_
  * sum((x + x_off) * w) + bias. Taps outside the image are the input zero point in the
  * gathered patch, so x_off * w + zp * w = 0 there as in the reference. */
 static void conv_out4_fold(conv_out4_t *o, const int8_t *w, size_t depth, int32_t off, int32_t n) {
-    int32_t ws[4] = {0, 0, 0, 0};
+    int32_t ws[4];
+    vstrwq_s32(ws, vdupq_n_s32(0));
     for (int32_t r = 0; r < n; r++) {
         ws[r] = (int32_t)((uint32_t)off * (uint32_t)mf_mve_sum_s8(w + (size_t)r * depth, (int32_t)depth));
     }
@@ -452,7 +461,7 @@ static void conv_out4_fold(conv_out4_t *o, const int8_t *w, size_t depth, int32_
  * as in 1x1 convolutions); others are gathered with the zero point, by rows as well
  * with dil_w 1 (conv_gather_mve), tap by tap otherwise (conv_gather). Four
  * output channels a block, their zero-point terms folded into the bias once per call
- * for the first MF_K_CONV_MVE_BLOCKS blocks: per pixel only the VMLADAVAs, no weight
+ * for the first MF_K_CONV_MVE_BLOCKS blocks: per pixel only their VMLADAVAs, no weight
  * sums. */
 static void conv_s8_mve(const mf_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias,
     int8_t *out, uint8_t *scratch) {
@@ -506,16 +515,25 @@ static void conv_s8_mve(const mf_conv_params_t *p, const int8_t *in, const int8_
                 for (int32_t c = 0; c < oc; c += 4) {
                     const int32_t n = oc - c < 4 ? oc - c : 4;
                     const int8_t *wc = w + (size_t)c * (size_t)depth;
-                    const int32x4_t acc = conv_block_mve(x, wc, depth, n);
-                    conv_out4_t own;
-                    const conv_out4_t *o = &own;
                     if (c / 4 < ncached) {
-                        o = &cached[c / 4];
-                    } else {
-                        conv_out4_init(p, bias, c, 1, n, &own);
-                        conv_out4_fold(&own, wc, (size_t)depth, off, n);
+                        conv_out4_mve(p, conv_block_mve(x, wc, depth, n), &cached[c / 4], out + c);
+                        continue;
                     }
-                    conv_out4_mve(p, acc, o, out + c);
+                    /* Past the cached blocks the weight sums come with the dot products
+                     * (VADDVA beside each VMLADAVA): cheaper than summing the filters
+                     * again for every pixel. */
+                    int32_t d[4];
+                    vstrwq_s32(d, vdupq_n_s32(0));
+                    if (n == 4) {
+                        mf_mve_dot4_s8(x, off, wc, (size_t)depth, depth, d);
+                    } else {
+                        for (int32_t r = 0; r < n; r++) {
+                            d[r] = mf_mve_dot_s8(x, off, wc + (size_t)r * (size_t)depth, depth);
+                        }
+                    }
+                    conv_out4_t own;
+                    conv_out4_init(p, bias, c, 1, n, &own);
+                    conv_out4_mve(p, vldrwq_s32(d), &own, out + c);
                 }
             }
         }
