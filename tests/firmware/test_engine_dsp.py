@@ -14,7 +14,7 @@ input zero point of -128, where x - zero_point reaches 255 in the int16 lanes, a
 transformer (dense layers, attention matmuls, element-wise ops, LayerNorm). For MVE the
 same shapes are the tail predicates: depths and channel counts off multiples of 16, 8 and
 4, and outputs fewer than a vector; average pooling with windows clipped by the padding
-(divisors 4, 6 and 9) over 8 + 8 + 5 channels; a convolution of 19 filters (blocks past
+(divisors 4, 6 and 9) over 8 + 8 + 5 channels and max pooling over 16 + 5; a convolution of 19 filters (blocks past
 the four whose output stages the Helium kernel keeps, a last block of three) whose patch
 rows of 63 bytes take several vectors, clipped at the padding.
 Needs arm-none-eabi-gcc, qemu-system-arm and TensorFlow (to convert the models).
@@ -72,10 +72,11 @@ def _depthwise_wide():
     inp = keras.Input((7, 6, 21), batch_size=1)
     x = keras.layers.DepthwiseConv2D(3, padding="same")(inp)                    # 21 = 5 blocks + 1
     p = keras.layers.AveragePooling2D(3, strides=2, padding="same")(x)          # 21 = 8 + 8 + 5, clipped windows
+    m = keras.layers.MaxPooling2D(3, strides=2, padding="same")(x)              # 21 = 16 + 5, clipped windows
     x = keras.layers.DepthwiseConv2D(5, strides=2, padding="valid", activation="relu")(x)
     x = keras.layers.Conv2D(5, 1)(x)
     q = keras.layers.Conv2D(19, 3, padding="same")(inp)                         # 4 x 4 + 3 filters, rows of 63
-    flat = [keras.layers.Flatten()(t) for t in (x, p, q)]
+    flat = [keras.layers.Flatten()(t) for t in (x, p, q, m)]
     return keras.Model(inp, keras.layers.Concatenate()(flat))
 
 
