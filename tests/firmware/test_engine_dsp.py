@@ -13,7 +13,10 @@ multiplier 2 (portable path inside a DSP build), 1x1 convolutions read in place,
 input zero point of -128, where x - zero_point reaches 255 in the int16 lanes, and a small
 transformer (dense layers, attention matmuls, element-wise ops, LayerNorm). For MVE the
 same shapes are the tail predicates: depths and channel counts off multiples of 16, 8 and
-4, and outputs fewer than a vector.
+4, and outputs fewer than a vector; average pooling with windows clipped by the padding
+(divisors 4, 6 and 9) over 8 + 8 + 5 channels and max pooling over 16 + 5; a convolution of 19 filters (blocks past
+the four whose output stages the Helium kernel keeps, a last block of three) whose patch
+rows of 63 bytes take several vectors, clipped at the padding.
 Needs arm-none-eabi-gcc, qemu-system-arm and TensorFlow (to convert the models).
 """
 import pathlib
@@ -57,7 +60,7 @@ def _conv_corners():
     z = keras.layers.Flatten()(z)
     x = keras.layers.Concatenate()([y, z])
     x = keras.layers.Dense(13, activation="relu")(x)                            # 4 + 4 + 4 + 1 units
-    x = keras.layers.Activation("sigmoid")(x)                                   # paired table at load
+    x = keras.layers.Activation("sigmoid")(x)                                   # per element, 3 x 4 + 1
     out = keras.layers.Dense(3, activation="tanh")(x)
     return keras.Model(inp, out)
 
@@ -68,9 +71,13 @@ def _depthwise_wide():
     keras.utils.set_random_seed(4)
     inp = keras.Input((7, 6, 21), batch_size=1)
     x = keras.layers.DepthwiseConv2D(3, padding="same")(inp)                    # 21 = 5 blocks + 1
+    p = keras.layers.AveragePooling2D(3, strides=2, padding="same")(x)          # 21 = 8 + 8 + 5, clipped windows
+    m = keras.layers.MaxPooling2D(3, strides=2, padding="same")(x)              # 21 = 16 + 5, clipped windows
     x = keras.layers.DepthwiseConv2D(5, strides=2, padding="valid", activation="relu")(x)
     x = keras.layers.Conv2D(5, 1)(x)
-    return keras.Model(inp, keras.layers.Flatten()(x))
+    q = keras.layers.Conv2D(19, 3, padding="same")(inp)                         # 4 x 4 + 3 filters, rows of 63
+    flat = [keras.layers.Flatten()(t) for t in (x, p, q, m)]
+    return keras.Model(inp, keras.layers.Concatenate()(flat))
 
 
 def _build(cmp, out, name, flags, arm=None):
@@ -169,6 +176,39 @@ def test_scales_above_one_take_the_generic_requantization(harnesses, tmp_path):
     _every_build_equals_host(cmp, hs, _scales_above_one(), 3, tmp_path)
 
 
+def _small_sigmoids():
+    """LOGISTIC and TANH on tensors under 64 elements (computed per element at invoke, four
+    lanes at a time with Helium): 61 elements (a tail of one) of a coarse input scale, where
+    inputs on both sides saturate at the radius, and 37 of a fine one."""
+    sys.path.insert(0, str(ROOT / "tests" / "engine"))
+    from tflbuild import Graph
+
+    g = Graph()
+    for n, scale, zp in ((61, 0.2, 3), (37, 0.02, -9)):
+        x = g.input((1, n), "int8", scale=scale, zp=zp)
+        y = g.output((1, n), "int8", scale=1 / 256, zp=-128)
+        g.op("LOGISTIC", [x], [y])
+        z = g.output((1, n), "int8", scale=1 / 128, zp=0)
+        g.op("TANH", [x], [z])
+    return g.build()
+
+
+def test_small_sigmoids_equal_host(harnesses, tmp_path):
+    """Every int8 input value through both small LOGISTIC and TANH layers."""
+    import _uformer
+
+    cmp, hs = harnesses
+    model = _small_sigmoids()
+    samples = [[bytes((k * n + i) % 256 for i in range(n)) for n in (61, 37)] for k in range(8)]
+    expected = fwutil.reference(_uformer, model, samples)
+    blob = tmp_path / "m.bin"
+    blob.write_bytes(cmp.blob(model, samples))
+    for name, h in hs.items():
+        r = cmp.run(h, blob, timeout=300)
+        assert not r.error, f"{name}: {r.error}"
+        assert cmp.as_rows(r.outputs) == expected, f"{name} build differs from the host _uformer"
+
+
 def test_only_the_dsp_build_has_dual_macs(harnesses):
     """The Cortex-M4 builds differ where they should: SMLAD/SMLABB only with
     __ARM_FEATURE_DSP."""
@@ -197,7 +237,8 @@ def test_only_the_mve_build_has_helium_kernels(harnesses):
 
 def test_mve_fixed_point_equals_scalar(tmp_path):
     """k_mve.h's exp_on_negative_values and requantization against mf_quant.h's scalar
-    functions on pseudo-random operands (tests/firmware/mve_check.c), on mps3-an547."""
+    functions on pseudo-random operands, and its logistic and tanh on a dense sweep of
+    Q4.27 inputs (tests/firmware/mve_check.c), on mps3-an547."""
     cmp = _tools()
     if not cmp._knows_m55():
         pytest.skip("arm-none-eabi-gcc does not compile for -mcpu=cortex-m55 (gcc 10 or later)")
@@ -214,6 +255,7 @@ def test_mve_fixed_point_equals_scalar(tmp_path):
                          stdin=subprocess.DEVNULL)
     line = next((ln for ln in (run.stdout + run.stderr).splitlines() if ln.startswith("MVECHECK")), None)
     assert line, run.stdout + run.stderr
-    exp_bad, exp_n, qm_bad, qm_n = (int(v) for v in line.split()[1:])
+    exp_bad, exp_n, qm_bad, qm_n, sig_bad, sig_n = (int(v) for v in line.split()[1:])
     assert exp_n == 31 * 4000 * 4 and qm_n == 100000 * 8
-    assert (exp_bad, qm_bad) == (0, 0)
+    assert sig_n == (65536 + 4 * 262336 + 4) * 2
+    assert (exp_bad, qm_bad, sig_bad) == (0, 0, 0)

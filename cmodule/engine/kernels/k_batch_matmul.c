@@ -102,7 +102,9 @@ static void bmm_rows_mve(const int8_t *a, int32_t a_off, const int8_t *b, int32_
     uint32_t rbase, const mf_qmx_t *q, int32_t out_offset, int8_t *out) {
     for (int32_t j = 0; j < n; j += 4) {
         const int32_t nj = n - j < 4 ? n - j : 4;
-        int32_t d[4] = {0, 0, 0, 0};
+        /* Zeroed by one vector store: gcc -Os makes a 16-byte initializer a memset call. */
+        int32_t d[4];
+        vstrwq_s32(d, vdupq_n_s32(0));
         if (nj == 4) {
             mf_mve_dot4_s8(a, a_off, b + (size_t)j * (size_t)depth, (size_t)depth, depth, d);
         } else {

@@ -365,6 +365,182 @@ static void conv_s8_dsp(const mf_conv_params_t *p, const int8_t *in, const int8_
 }
 #endif /* __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 && !MF_K_CONV_MVE */
 
+#if MF_K_CONV_MVE
+/* sum(x[i] * w[r * depth + i]) for i < depth (no zero-point term: conv_out4_fold puts
+ * x_off * sum(w) into the bias) of four filters, r < n; the lanes from n on (a filter
+ * read again, or 0) are not stored. One accumulator live per filter pass: with four, gcc -Os
+ * spilled them to the stack in the inner loop. Depths up to 16 (1x1 of up to sixteen
+ * channels) keep x in one vector for the four filters, up to 32 (3x3 patches of up to
+ * three channels) in two. */
+static inline int32x4_t conv_block_mve(const int8_t *x, const int8_t *w, int32_t depth, int32_t n) {
+    /* Zeroed by one vector store: gcc -Os makes a 16-byte initializer a memset call. */
+    int32_t acc[4];
+    vstrwq_s32(acc, vdupq_n_s32(0));
+    if (depth <= 16) {
+        const mve_pred16_t p0 = vctp8q((uint32_t)depth);
+        const int8x16_t x0 = vldrbq_z_s8(x, p0);
+        for (int32_t r = 0; r < n; r++, w += depth) {
+            acc[r] = vmladavq_s8(x0, vldrbq_z_s8(w, p0));
+        }
+        return vldrwq_s32(acc);
+    }
+    if (depth <= 32) {
+        const mve_pred16_t p1 = vctp8q((uint32_t)(depth - 16));
+        const int8x16_t x0 = vldrbq_s8(x), x1 = vldrbq_z_s8(x + 16, p1);
+        for (int32_t r = 0; r < n; r++, w += depth) {
+            acc[r] = vmladavaq_s8(vmladavq_s8(x0, vldrbq_s8(w)), x1, vldrbq_z_s8(w + 16, p1));
+        }
+        return vldrwq_s32(acc);
+    }
+    /* Deeper: two filters per pass over x (mf_mve_dot2_s8; x_off 0, so its weight sums
+     * drop out). */
+    mf_mve_dot2_s8(x, 0, w, n > 1 ? (size_t)depth : 0, depth, acc);
+    if (n > 2) {
+        mf_mve_dot2_s8(x, 0, w + 2 * (size_t)depth, n > 3 ? (size_t)depth : 0, depth, acc + 2);
+    }
+    return vldrwq_s32(acc);
+}
+
+/* n > 0 bytes from src to dst, sixteen per predicated load and store. */
+static inline void conv_copy_mve(int8_t *dst, const int8_t *src, int32_t n) {
+    do {
+        const mve_pred16_t pr = vctp8q((uint32_t)n);
+        vstrbq_p_s8(dst, vldrbq_z_s8(src, pr), pr);
+        dst += 16;
+        src += 16;
+        n -= 16;
+    } while (n > 0);
+}
+
+/* n > 0 bytes of dst set to v's. */
+static inline void conv_fill_mve(int8_t *dst, int8x16_t v, int32_t n) {
+    do {
+        vstrbq_p_s8(dst, v, vctp8q((uint32_t)n));
+        dst += 16;
+        n -= 16;
+    } while (n > 0);
+}
+
+/* conv_gather for one group and dil_w 1: the taps of a patch row inside the image are
+ * contiguous in the input, [cx0, cx1) of the f_w columns; the rest is the zero point. */
+static void conv_gather_mve(const mf_conv_params_t *p, const int8_t *img, int32_t iy, int32_t ix, int8_t *patch) {
+    const int32_t c = p->in_c;
+    const int32_t len = p->f_w * c;
+    const int32_t cx0 = ix < 0 ? -ix : 0;
+    const int32_t cx1 = p->in_w - ix < p->f_w ? p->in_w - ix : p->f_w;
+    const int8x16_t zp = vdupq_n_s8((int8_t)p->in_zp);
+    for (int32_t fy = 0; fy < p->f_h; fy++, patch += len) {
+        const int32_t y = iy + fy * p->dil_h;
+        const int inside = y >= 0 && y < p->in_h && cx0 < cx1;
+        if (!inside || cx0 > 0 || cx1 < p->f_w) {
+            conv_fill_mve(patch, zp, len);
+        }
+        if (inside) {
+            conv_copy_mve(patch + cx0 * c, img + ((size_t)y * (size_t)p->in_w + (size_t)(ix + cx0)) * (size_t)c,
+                (cx1 - cx0) * c);
+        }
+    }
+}
+
+/* Adds x_off * sum(w) of each lane's filter (w + r * depth, r < n) to o's bias, modulo
+ * 2^32 like the dot products' split (k_mve.h): then sum(x * w) + bias is the reference's
+ * sum((x + x_off) * w) + bias. Taps outside the image are the input zero point in the
+ * gathered patch, so x_off * w + zp * w = 0 there as in the reference. */
+static void conv_out4_fold(conv_out4_t *o, const int8_t *w, size_t depth, int32_t off, int32_t n) {
+    int32_t ws[4];
+    vstrwq_s32(ws, vdupq_n_s32(0));
+    for (int32_t r = 0; r < n; r++) {
+        ws[r] = (int32_t)((uint32_t)off * (uint32_t)mf_mve_sum_s8(w + (size_t)r * depth, (int32_t)depth));
+    }
+    o->bias = vaddq_s32(o->bias, vldrwq_s32(ws));
+}
+
+/* CONV_2D with one group. A pixel whose receptive field lies inside the image with
+ * dil_w 1 copies its f_h rows of f_w * in_c contiguous bytes into the patch sixteen bytes
+ * per predicated load and store (or is read in place when the rows follow each other,
+ * as in 1x1 convolutions); others are gathered with the zero point, by rows as well
+ * with dil_w 1 (conv_gather_mve), tap by tap otherwise (conv_gather). Four
+ * output channels a block, their zero-point terms folded into the bias once per call
+ * for the first MF_K_CONV_MVE_BLOCKS blocks: per pixel only their VMLADAVAs, no weight
+ * sums. */
+static void conv_s8_mve(const mf_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias,
+    int8_t *out, uint8_t *scratch) {
+    const int32_t len = p->f_w * p->in_c;   /* bytes of one filter row */
+    const int32_t depth = p->f_h * len;
+    const int32_t off = -p->in_zp;
+    const int32_t oc = p->out_c;
+    const size_t row_bytes = (size_t)p->in_w * (size_t)p->in_c;
+    const size_t seg_step = (size_t)p->dil_h * row_bytes;
+    /* The rows of a field in place follow each other in memory. */
+    const int whole = p->f_h == 1 || seg_step == (size_t)len;
+    const mve_pred16_t row_pred = vctp8q((uint32_t)(len < 16 ? len : 16));
+    int8_t *patch = (int8_t *)scratch;
+    conv_out4_t cached[MF_K_CONV_MVE_BLOCKS];
+    const int32_t nblocks = (oc + 3) / 4;
+    const int32_t ncached = nblocks < MF_K_CONV_MVE_BLOCKS ? nblocks : MF_K_CONV_MVE_BLOCKS;
+    for (int32_t k = 0; k < ncached; k++) {
+        const int32_t n = oc - 4 * k < 4 ? oc - 4 * k : 4;
+        conv_out4_init(p, bias, 4 * k, 1, n, &cached[k]);
+        conv_out4_fold(&cached[k], w + (size_t)(4 * k) * (size_t)depth, (size_t)depth, off, n);
+    }
+    for (int32_t b = 0; b < p->batches; b++) {
+        const int8_t *img = in + (size_t)b * (size_t)p->in_h * row_bytes;
+        for (int32_t oy = 0; oy < p->out_h; oy++) {
+            const int32_t iy = oy * p->stride_h - p->pad_h;
+            const int rows_in = iy >= 0 && iy + (p->f_h - 1) * p->dil_h < p->in_h;
+            for (int32_t ox = 0; ox < p->out_w; ox++, out += oc) {
+                const int32_t ix = ox * p->stride_w - p->pad_w;
+                const int8_t *x = patch;
+                if (rows_in && p->dil_w == 1 && ix >= 0 && ix + p->f_w <= p->in_w) {
+                    const int8_t *src = img + (size_t)iy * row_bytes + (size_t)ix * (size_t)p->in_c;
+                    if (whole) {
+                        x = src;
+                    } else if (len <= 16) {
+                        /* One predicated load and store a row, the predicate made once. */
+                        int8_t *dst = patch;
+                        for (int32_t fy = 0; fy < p->f_h; fy++, src += seg_step, dst += len) {
+                            vstrbq_p_s8(dst, vldrbq_z_s8(src, row_pred), row_pred);
+                        }
+                    } else {
+                        int8_t *dst = patch;
+                        for (int32_t fy = 0; fy < p->f_h; fy++, src += seg_step, dst += len) {
+                            conv_copy_mve(dst, src, len);
+                        }
+                    }
+                } else if (p->dil_w == 1) {
+                    conv_gather_mve(p, img, iy, ix, patch);
+                } else {
+                    conv_gather(p, img, oy, ox, 0, patch);
+                }
+                for (int32_t c = 0; c < oc; c += 4) {
+                    const int32_t n = oc - c < 4 ? oc - c : 4;
+                    const int8_t *wc = w + (size_t)c * (size_t)depth;
+                    if (c / 4 < ncached) {
+                        conv_out4_mve(p, conv_block_mve(x, wc, depth, n), &cached[c / 4], out + c);
+                        continue;
+                    }
+                    /* Past the cached blocks the weight sums come with the dot products
+                     * (VADDVA beside each VMLADAVA): cheaper than summing the filters
+                     * again for every pixel. */
+                    int32_t d[4];
+                    vstrwq_s32(d, vdupq_n_s32(0));
+                    if (n == 4) {
+                        mf_mve_dot4_s8(x, off, wc, (size_t)depth, depth, d);
+                    } else {
+                        for (int32_t r = 0; r < n; r++) {
+                            d[r] = mf_mve_dot_s8(x, off, wc + (size_t)r * (size_t)depth, depth);
+                        }
+                    }
+                    conv_out4_t own;
+                    conv_out4_init(p, bias, c, 1, n, &own);
+                    conv_out4_mve(p, vldrwq_s32(d), &own, out + c);
+                }
+            }
+        }
+    }
+}
+#endif /* MF_K_CONV_MVE */
+
 void mf_k_conv_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias, int8_t *out,
     uint8_t *scratch) {
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32) && !MF_K_CONV_MVE
@@ -373,19 +549,17 @@ void mf_k_conv_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t *w, 
         return;
     }
 #endif /* __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 && !MF_K_CONV_MVE */
+#if MF_K_CONV_MVE
+    if (p->groups == 1) {
+        conv_s8_mve(p, in, w, bias, out, scratch);
+        return;
+    }
+#endif /* MF_K_CONV_MVE */
     const int32_t depth = p->f_h * p->f_w * p->f_c;
     const int32_t per_group = p->out_c / p->groups;
     const int direct = p->f_h == 1 && p->f_w == 1 && p->groups == 1;
     const int32_t off = -p->in_zp;
     int8_t *patch = (int8_t *)scratch;
-#if MF_K_CONV_MVE
-    /* The output stages of channels 0-3, 4-7, ... (one group: the blocks start there). */
-    conv_out4_t cached[MF_K_CONV_MVE_BLOCKS];
-    const int32_t ncached = p->groups == 1 ? (p->out_c / 4 < MF_K_CONV_MVE_BLOCKS ? p->out_c / 4 : MF_K_CONV_MVE_BLOCKS) : 0;
-    for (int32_t k = 0; k < ncached; k++) {
-        conv_out4_init(p, bias, 4 * k, 1, 4, &cached[k]);
-    }
-#endif /* MF_K_CONV_MVE */
     for (int32_t b = 0; b < p->batches; b++) {
         const int8_t *img = in + (size_t)b * (size_t)p->in_h * (size_t)p->in_w * (size_t)p->in_c;
         for (int32_t oy = 0; oy < p->out_h; oy++) {
@@ -405,14 +579,10 @@ void mf_k_conv_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t *w, 
                         int32_t d[4];
                         mf_dot4_s8(x, off, w + (size_t)c * (size_t)depth, (size_t)depth, depth, d);
 #if MF_K_CONV_MVE
+                        /* Grouped (one group took conv_s8_mve): blocks start anywhere. */
                         conv_out4_t own;
-                        const conv_out4_t *o = &own;
-                        if (c / 4 < ncached) {
-                            o = &cached[c / 4];
-                        } else {
-                            conv_out4_init(p, bias, c, 1, 4, &own);
-                        }
-                        conv_out4_mve(p, vldrwq_s32(d), o, out + c);
+                        conv_out4_init(p, bias, c, 1, 4, &own);
+                        conv_out4_mve(p, vldrwq_s32(d), &own, out + c);
                         continue;
 #endif /* MF_K_CONV_MVE */
                         for (int r = 0; r < 4; r++) {

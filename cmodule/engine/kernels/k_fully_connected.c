@@ -30,7 +30,9 @@ void mf_k_fully_connected_s8(const mf_fc_params_t *p, const int8_t *in, const in
         const int8_t *x = in;
         int8_t *y = out + u;
         for (int32_t b = 0; b < p->batches; b++, x += depth, y += units) {
-            int32_t d[4] = {0, 0, 0, 0};
+            /* Zeroed by one vector store: gcc -Os makes a 16-byte initializer a memset call. */
+            int32_t d[4];
+            vstrwq_s32(d, vdupq_n_s32(0));
             if (nu == 4) {
                 mf_mve_dot4_s8(x, off, wu, (size_t)depth, depth, d);
             } else {

@@ -220,6 +220,43 @@ static inline int32x4_t mf_mve_exp_on_negative_values(int32x4_t a, int integer_b
     return vpselq_s32(vdupq_n_s32(INT32_MAX), result, vcmpeqq_n_s32(a, 0));
 }
 
+/* mf_fp_newton_reciprocal_q2 per lane (Q2.29 of 2 / (1 + a)), for a > INT32_MIN (every
+ * exp_on_negative_values result is in [0, INT32_MAX]). The rounding half sum of a and
+ * INT32_MAX, (sum + 1) / 2 truncated, is VRHADD's (a + b + 1) >> 1 wherever the sum is
+ * >= 0, i.e. for every a > INT32_MIN; the adds wrap as mf_wadd/mf_wsub, the Q4 -> Q2
+ * rescale is VQSHL #2, saturating where mf_fp_mul_pot's thresholds do. */
+static inline int32x4_t mf_mve_newton_reciprocal_q2(int32x4_t a) {
+    const int32x4_t half_denominator = vrhaddq_s32(a, vdupq_n_s32(INT32_MAX));
+    /* 48/17 + (-32/17) * half_denominator, the constants in Q2.29. */
+    int32x4_t x = vaddq_n_s32(vqrdmulhq_n_s32(half_denominator, -1010580540), 1515870810);
+    for (int i = 0; i < 3; i++) {
+        const int32x4_t one_minus_half_denominator_times_x =
+            vsubq_s32(vdupq_n_s32((int32_t)1 << 29), vqrdmulhq_s32(half_denominator, x));
+        x = vaddq_s32(x, vqshlq_n_s32(vqrdmulhq_s32(x, one_minus_half_denominator_times_x), 2));
+    }
+    return x;
+}
+
+/* mf_fp_logistic(a[i], integer_bits) per lane, Q0.31 results. -|a| is VNEG of VABS, both
+ * wrapping, so INT32_MIN stays INT32_MIN as with the scalar 0 - |a|; the Q2 -> Q0 rescale
+ * of 1 / (1 + x) is VQSHL #1. */
+static inline int32x4_t mf_mve_logistic(int32x4_t a, int integer_bits) {
+    const int32x4_t e = mf_mve_exp_on_negative_values(vnegq_s32(vabsq_s32(a)), integer_bits);
+    const int32x4_t if_positive = vqshlq_n_s32(mf_mve_newton_reciprocal_q2(e), 1);
+    const int32x4_t r = vpselq_s32(if_positive, vsubq_s32(vdupq_n_s32(INT32_MAX), if_positive), vcmpgtq_n_s32(a, 0));
+    return vpselq_s32(vdupq_n_s32((int32_t)1 << 30), r, vcmpeqq_n_s32(a, 0));
+}
+
+/* mf_fp_tanh(a[i], integer_bits) per lane, integer_bits <= 29, Q0.31 results: the exp of
+ * -|a| read with one more integer bit (2|a|), then (1 - x) / (1 + x) = Q2 reciprocal
+ * minus one, rescaled to Q0 by VQSHL #2. */
+static inline int32x4_t mf_mve_tanh(int32x4_t a, int integer_bits) {
+    const int32x4_t e = mf_mve_exp_on_negative_values(vnegq_s32(vabsq_s32(a)), integer_bits + 1);
+    const int32x4_t t = vqshlq_n_s32(vsubq_n_s32(mf_mve_newton_reciprocal_q2(e), (int32_t)1 << 29), 2);
+    const int32x4_t r = vpselq_s32(vnegq_s32(t), t, vcmpltq_n_s32(a, 0));
+    return vpselq_s32(vdupq_n_s32(0), r, vcmpeqq_n_s32(a, 0));
+}
+
 /* clamp(v + zp, lo, hi) per lane: an int8 in each int32 lane, for VSTRB.32. */
 static MF_ALWAYS_INLINE int32x4_t mf_mve_out_s8(int32x4_t v, int32_t zp, int32_t lo, int32_t hi) {
     return vminq_s32(vmaxq_s32(vaddq_n_s32(v, zp), vdupq_n_s32(lo)), vdupq_n_s32(hi));

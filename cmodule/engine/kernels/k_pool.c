@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "kernels/k_mve.h"
 #include "kernels/k_pool.h"
 
 /* The clipped window of output (oy, ox): rows [*y0, *y1), columns [*x0, *x1) of the input. */
@@ -26,6 +27,34 @@ static void pool_window(const mf_pool_params_t *p, int32_t oy, int32_t ox, int32
 void mf_k_max_pool_s8(const mf_pool_params_t *p, const int8_t *in, int8_t *out) {
     const int32_t d = p->depth;
     const int8_t lo = (int8_t)p->act_min, hi = (int8_t)p->act_max;
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+    /* Sixteen channels per VMAX, the running maximum in a register from act_min, as
+     * below; lanes past the depth are loaded as 0 and not stored. */
+    for (int32_t b = 0; b < p->batches; b++) {
+        const int8_t *img = in + (size_t)b * (size_t)p->in_h * (size_t)p->in_w * (size_t)d;
+        for (int32_t oy = 0; oy < p->out_h; oy++) {
+            for (int32_t ox = 0; ox < p->out_w; ox++, out += d) {
+                int32_t y0, y1, x0, x1;
+                pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
+                const int8_t *first = img + ((size_t)y0 * (size_t)p->in_w + (size_t)x0) * (size_t)d;
+                const size_t row_step = (size_t)p->in_w * (size_t)d;
+                for (int32_t c = 0; c < d; c += 16) {
+                    const mve_pred16_t pr = vctp8q((uint32_t)(d - c));
+                    int8x16_t m = vdupq_n_s8(lo);
+                    const int8_t *row = first + c;
+                    for (int32_t y = y0; y < y1; y++, row += row_step) {
+                        const int8_t *px = row;
+                        for (int32_t x = x0; x < x1; x++, px += d) {
+                            m = vmaxq_s8(m, vldrbq_z_s8(px, pr));
+                        }
+                    }
+                    vstrbq_p_s8(out + c, vminq_s8(m, vdupq_n_s8(hi)), pr);
+                }
+            }
+        }
+    }
+    return;
+#endif /* __ARM_FEATURE_MVE & 1 */
     for (int32_t b = 0; b < p->batches; b++) {
         const int8_t *img = in + (size_t)b * (size_t)p->in_h * (size_t)p->in_w * (size_t)d;
         for (int32_t oy = 0; oy < p->out_h; oy++) {
@@ -59,7 +88,67 @@ uint32_t mf_k_avg_pool_scratch(const mf_pool_params_t *p) {
     return 4u * (uint32_t)p->depth;
 }
 
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+/* The reference's rounded quotient of a window sum a by count, per lane: sign(a) *
+ * floor((|a| + count / 2) / count) (its (a +- half) / count truncates toward zero, and a
+ * = 0 gives 0 as half < count). The division is a multiply by m = ceil(2^31 / count):
+ * with m * count = 2^31 + e, 0 <= e < count, n * m / 2^31 = n / count + n * e /
+ * (count * 2^31), which has the floor of n / count as long as n * e < 2^31; here n <=
+ * 128.5 * count and count <= 256, so n * e < 2^24. VMULH.U32 of 2n by m is floor(n * m /
+ * 2^31) (2n < 2^17). */
+static MF_ALWAYS_INLINE int32x4_t avg_pool_div(int32x4_t a, int32_t half, uint32_t m) {
+    const uint32x4_t n = vreinterpretq_u32_s32(vaddq_n_s32(vabsq_s32(a), half));
+    const int32x4_t q = vreinterpretq_s32_u32(vmulhq_u32(vaddq_u32(n, n), vdupq_n_u32(m)));
+    return vnegq_m_s32(q, q, vcmpltq_n_s32(a, 0));
+}
+
+/* mf_k_avg_pool_s8 eight channels at a time for windows of at most 256 taps: the window
+ * sums (|sum| <= 128 * 256) in int16 lanes, eight bytes sign-extended by one VLDRB.S16 a
+ * tap, then divided in int32 as the even and odd lanes (VMOVLB/VMOVLT) and narrowed back
+ * into place (VMOVNB/VMOVNT); the clamp is in int16, the store VSTRB.16 (tail
+ * predicated). */
+static void avg_pool_s8_mve(const mf_pool_params_t *p, const int8_t *in, int8_t *out) {
+    const int32_t d = p->depth;
+    for (int32_t b = 0; b < p->batches; b++) {
+        const int8_t *img = in + (size_t)b * (size_t)p->in_h * (size_t)p->in_w * (size_t)d;
+        for (int32_t oy = 0; oy < p->out_h; oy++) {
+            for (int32_t ox = 0; ox < p->out_w; ox++, out += d) {
+                int32_t y0, y1, x0, x1;
+                pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
+                const int32_t count = (y1 - y0) * (x1 - x0);
+                /* ceil(2^31 / count), one UDIV */
+                const uint32_t m = (uint32_t)INT32_MAX / (uint32_t)count + 1u;
+                const int8_t *first = img + ((size_t)y0 * (size_t)p->in_w + (size_t)x0) * (size_t)d;
+                const size_t row_step = (size_t)p->in_w * (size_t)d;
+                for (int32_t c = 0; c < d; c += 8) {
+                    const mve_pred16_t pr = vctp16q((uint32_t)(d - c));
+                    int16x8_t acc = vdupq_n_s16(0);
+                    const int8_t *row = first + c;
+                    for (int32_t y = y0; y < y1; y++, row += row_step) {
+                        const int8_t *px = row;
+                        for (int32_t x = x0; x < x1; x++, px += d) {
+                            acc = vaddq_s16(acc, vldrbq_z_s16(px, pr));
+                        }
+                    }
+                    int16x8_t v = vdupq_n_s16(0);
+                    v = vmovnbq_s32(v, avg_pool_div(vmovlbq_s16(acc), count / 2, m));
+                    v = vmovntq_s32(v, avg_pool_div(vmovltq_s16(acc), count / 2, m));
+                    v = vminq_s16(vmaxq_s16(v, vdupq_n_s16((int16_t)p->act_min)), vdupq_n_s16((int16_t)p->act_max));
+                    vstrbq_p_s16(out + c, v, pr);
+                }
+            }
+        }
+    }
+}
+#endif /* __ARM_FEATURE_MVE & 1 */
+
 void mf_k_avg_pool_s8(const mf_pool_params_t *p, const int8_t *in, int8_t *out, uint8_t *scratch) {
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+    if (p->f_h * p->f_w <= 256) {
+        avg_pool_s8_mve(p, in, out);
+        return;
+    }
+#endif /* __ARM_FEATURE_MVE & 1 */
     const int32_t d = p->depth;
     int32_t *acc = (int32_t *)(void *)scratch;
     for (int32_t b = 0; b < p->batches; b++) {
