@@ -131,11 +131,13 @@ def test_mve_dsp_and_portable_kernels_equal_host(builder, positive, harnesses, t
     _every_build_equals_host(cmp, hs, model, 4, tmp_path)
 
 
-def _every_build_equals_host(cmp, hs, model, n, tmp_path):
-    """Runs n random samples through every harness build; each must give the host's bytes."""
+def _every_build_equals_host(cmp, hs, model, n, tmp_path, samples=None):
+    """Runs `samples` (default: n random ones) through every harness build; each must give
+    the host's bytes."""
     import _uformer
 
-    samples = fwutil.inputs(_uformer, model, samples=n)
+    if samples is None:
+        samples = fwutil.inputs(_uformer, model, samples=n)
     expected = fwutil.reference(_uformer, model, samples)
     blob = tmp_path / "m.bin"
     blob.write_bytes(cmp.blob(model, samples))
@@ -195,18 +197,9 @@ def _small_sigmoids():
 
 def test_small_sigmoids_equal_host(harnesses, tmp_path):
     """Every int8 input value through both small LOGISTIC and TANH layers."""
-    import _uformer
-
     cmp, hs = harnesses
-    model = _small_sigmoids()
     samples = [[bytes((k * n + i) % 256 for i in range(n)) for n in (61, 37)] for k in range(8)]
-    expected = fwutil.reference(_uformer, model, samples)
-    blob = tmp_path / "m.bin"
-    blob.write_bytes(cmp.blob(model, samples))
-    for name, h in hs.items():
-        r = cmp.run(h, blob, timeout=300)
-        assert not r.error, f"{name}: {r.error}"
-        assert cmp.as_rows(r.outputs) == expected, f"{name} build differs from the host _uformer"
+    _every_build_equals_host(cmp, hs, _small_sigmoids(), len(samples), tmp_path, samples)
 
 
 def test_only_the_dsp_build_has_dual_macs(harnesses):

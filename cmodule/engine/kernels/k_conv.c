@@ -621,6 +621,29 @@ static void dw_mac(int32_t *acc, const int8_t *w, const int8_t *x, int32_t off, 
 }
 
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+/* The taps of the output whose window starts at (y0, x0) that lie inside the image: rows
+ * [win[0], win[1]), columns [win[2], win[3]) of the filter (the reference skips the
+ * others). */
+static inline void dw_window(const mf_conv_params_t *p, int32_t y0, int32_t x0, int32_t win[4]) {
+    int32_t fy0 = 0, fy1 = p->f_h, fx0 = 0, fx1 = p->f_w;
+    while (fy0 < fy1 && y0 + fy0 * p->dil_h < 0) {
+        fy0++;
+    }
+    while (fy1 > fy0 && y0 + (fy1 - 1) * p->dil_h >= p->in_h) {
+        fy1--;
+    }
+    while (fx0 < fx1 && x0 + fx0 * p->dil_w < 0) {
+        fx0++;
+    }
+    while (fx1 > fx0 && x0 + (fx1 - 1) * p->dil_w >= p->in_w) {
+        fx1--;
+    }
+    win[0] = fy0;
+    win[1] = fy1;
+    win[2] = fx0;
+    win[3] = fx1;
+}
+
 /*
  * Depth multiplier 1 on ARMv7E-M: channel blocks of four outer, the taps inside, the
  * four accumulators in registers (no accumulator array to clear, load and store per tap).
@@ -688,19 +711,9 @@ __attribute__((noinline)) static void dw_pixel_m1(const mf_conv_params_t *p, con
     const int32_t *bias, int8_t *out) {
     const int32_t oc = p->out_c;
     const int32_t off2 = mf_pair16(-p->in_zp);
-    int32_t fy0 = 0, fy1 = p->f_h, fx0 = 0, fx1 = p->f_w;
-    while (fy0 < fy1 && y0 + fy0 * p->dil_h < 0) {
-        fy0++;
-    }
-    while (fy1 > fy0 && y0 + (fy1 - 1) * p->dil_h >= p->in_h) {
-        fy1--;
-    }
-    while (fx0 < fx1 && x0 + fx0 * p->dil_w < 0) {
-        fx0++;
-    }
-    while (fx1 > fx0 && x0 + (fx1 - 1) * p->dil_w >= p->in_w) {
-        fx1--;
-    }
+    int32_t win[4];
+    dw_window(p, y0, x0, win);
+    const int32_t fy0 = win[0], fy1 = win[1], fx0 = win[2], fx1 = win[3];
     dw_taps_t t;
     t.xstep = (size_t)p->dil_w * (size_t)oc;
     t.ystep = (size_t)p->dil_h * (size_t)p->in_w * (size_t)oc;
@@ -753,19 +766,9 @@ __attribute__((noinline)) static int32_t dw_pixels_m1_mve(const mf_conv_params_t
     const int32_t oc = p->out_c;
     const int32_t x0 = ox * p->stride_w - p->pad_w;
     const int16_t off = (int16_t)-p->in_zp;
-    int32_t fy0 = 0, fy1 = p->f_h, fx0 = 0, fx1 = p->f_w;
-    while (fy0 < fy1 && y0 + fy0 * p->dil_h < 0) {
-        fy0++;
-    }
-    while (fy1 > fy0 && y0 + (fy1 - 1) * p->dil_h >= p->in_h) {
-        fy1--;
-    }
-    while (fx0 < fx1 && x0 + fx0 * p->dil_w < 0) {
-        fx0++;
-    }
-    while (fx1 > fx0 && x0 + (fx1 - 1) * p->dil_w >= p->in_w) {
-        fx1--;
-    }
+    int32_t win[4];
+    dw_window(p, y0, x0, win);
+    const int32_t fy0 = win[0], fy1 = win[1], fx0 = win[2], fx1 = win[3];
     const size_t xstep = (size_t)p->dil_w * (size_t)oc;
     const size_t ystep = (size_t)p->dil_h * (size_t)p->in_w * (size_t)oc;
     const size_t wrow = (size_t)p->f_w * (size_t)oc;
