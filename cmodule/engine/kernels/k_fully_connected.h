@@ -286,8 +286,10 @@ static inline int8_t mf_requant_s8(int32_t acc, mf_qm_t qm, int32_t out_offset, 
     return (int8_t)mf_clamp(v, act_min, act_max);
 }
 
-/* The same with the multiplier's shifts and rounding constants hoisted (mf_qmx). */
-static inline int8_t mf_requant_qmx_s8(int32_t acc, const mf_qmx_t *q, int32_t out_offset, int32_t act_min,
+/* The same with the multiplier's shifts and rounding constants hoisted (mf_qmx); forced
+ * inline on ARMv7E-M like mf_mul_by_qmx (-Os called it out of line for every output of
+ * the two-row FULLY_CONNECTED: a quarter of that op's instructions). */
+static MF_QUANT_HOT int8_t mf_requant_qmx_s8(int32_t acc, const mf_qmx_t *q, int32_t out_offset, int32_t act_min,
     int32_t act_max) {
     int32_t v = mf_mul_by_qmx(acc, q) + out_offset;
     return (int8_t)mf_clamp(v, act_min, act_max);
