@@ -608,6 +608,29 @@ def report(names, results, harnesses, expected, target, libs):
     return ok
 
 
+def run_all(names, models, samples, harnesses, target, where, jobs, timeout):
+    """Every model's blob through every harness ({key: Harness}) on the emulator;
+    -> {model: {key: result}}. `target` names the BLOB_MAX entry, `where` the board."""
+    results = {n: {} for n in names}
+    with tempfile.TemporaryDirectory(prefix="mfcmp-") as tmp:
+        work = []
+        for n in names:
+            data = blob(models[n], samples[n])
+            if len(data) > BLOB_MAX[target]:
+                raise CompareError(f"model {n}: blob of {len(data)} bytes exceeds the "
+                                   f"{BLOB_MAX[target]} bytes the {target} harness maps")
+            bp = pathlib.Path(tmp) / f"{n}.bin"
+            bp.write_bytes(data)
+            work += [(n, key, h, bp) for key, h in harnesses.items()]
+        print(f"running {len(work)} qemu runs on {where} ...", file=sys.stderr)
+        with concurrent.futures.ThreadPoolExecutor(jobs) as ex:
+            futs = {ex.submit(run, h, bp, timeout): (n, key) for n, key, h, bp in work}
+            for f in concurrent.futures.as_completed(futs):
+                n, key = futs[f]
+                results[n][key] = f.result()
+    return results
+
+
 def m55_section(names, models, samples, expected, build, jobs, timeout, engine):
     """The engine on the Cortex-M55 with and without Helium; prints the per-model table and
     returns True when every output matched the host's."""
@@ -616,23 +639,7 @@ def m55_section(names, models, samples, expected, build, jobs, timeout, engine):
         out = build / target["name"]
         print(f"building the engine for {target['name']} in {out} ...", file=sys.stderr)
         builds[target["name"]] = build_all(None, target, out, jobs, False, engine)[0]
-    results = {n: {} for n in names}
-    with tempfile.TemporaryDirectory(prefix="mfm55-") as tmp:
-        jobs_ = []
-        for n in names:
-            data = blob(models[n], samples[n])
-            if len(data) > BLOB_MAX[M55["name"]]:
-                raise CompareError(f"model {n}: blob of {len(data)} bytes exceeds the "
-                                   f"{BLOB_MAX[M55['name']]} bytes the Cortex-M55 harness maps")
-            bp = pathlib.Path(tmp) / f"{n}.bin"
-            bp.write_bytes(data)
-            jobs_ += [(n, t, h, bp) for t, h in builds.items()]
-        print(f"running {len(jobs_)} qemu runs on mps3-an547 ...", file=sys.stderr)
-        with concurrent.futures.ThreadPoolExecutor(jobs) as ex:
-            futs = {ex.submit(run, h, bp, timeout): (n, t) for n, t, h, bp in jobs_}
-            for f in concurrent.futures.as_completed(futs):
-                n, t = futs[f]
-                results[n][t] = f.result()
+    results = run_all(names, models, samples, builds, M55["name"], "mps3-an547", jobs, timeout)
     no, mve = M55_NOMVE["name"], M55["name"]
     print(f"\n== cortex-m55 (mps3-an547), engine only: instructions per invoke (min over samples) "
           f"without Helium ({' '.join(M55_NOMVE['arch'][:1])}) and with it ({' '.join(M55['arch'][:1])})")
@@ -735,23 +742,8 @@ def main(argv=None):
         print(f"building for {target['name']} in {out} ...", file=sys.stderr)
         harnesses = build_all(co, target, out, args.jobs, cmsis, engine)
         libs = [h.name for h in harnesses]
-        results = {n: {} for n in names}
-        with tempfile.TemporaryDirectory(prefix="mfcmp-") as tmp:
-            jobs = []
-            for n in names:
-                data = blob(models[n], samples[n])
-                if len(data) > BLOB_MAX[target["name"]]:
-                    raise CompareError(f"model {n}: blob of {len(data)} bytes exceeds the "
-                                       f"{BLOB_MAX[target['name']]} bytes the {target['name']} harness maps")
-                bp = pathlib.Path(tmp) / f"{n}.bin"
-                bp.write_bytes(data)
-                jobs += [(n, h, bp) for h in harnesses]
-            print(f"running {len(jobs)} qemu runs on {target['name']} ...", file=sys.stderr)
-            with concurrent.futures.ThreadPoolExecutor(args.jobs) as ex:
-                futs = {ex.submit(run, h, bp, args.timeout): (n, h) for n, h, bp in jobs}
-                for f in concurrent.futures.as_completed(futs):
-                    n, h = futs[f]
-                    results[n][h.name] = f.result()
+        results = run_all(names, models, samples, {h.name: h for h in harnesses}, target["name"],
+                          target["name"], args.jobs, args.timeout)
         ok &= report(names, results, harnesses, expected, target["name"], libs)
     if args.m55 == "yes" or (args.m55 == "auto" and _knows_m55()):
         ok &= m55_section(names, models, samples, expected, build, args.jobs, args.timeout, engine)
