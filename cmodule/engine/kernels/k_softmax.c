@@ -19,6 +19,22 @@ static inline int32_t k_softmax_exp_of(int32_t d, const mf_k_softmax_params_t *p
     return mf_fp_exp_on_negative_values(rescaled, K_SOFTMAX_DIFF_BITS);
 }
 
+/* A row's output scale from its sum of exps: the reciprocal and its exponent, 1; or, when
+ * the sum reaches 512.0 (2^28), 0 with the row written as all -128. The row maximum
+ * contributes exp(0) = 1.0, so sum >= 2^19 and the exponent is >= 0; from 2^28 on it
+ * would exceed 31, where TFLM stops with TFLITE_CHECK, and every probability is then
+ * below 1/512, half an output step: zero probability. */
+static int k_softmax_scale(uint64_t sum_of_exps, int8_t *y, int32_t depth, int32_t *scale, int *exponent) {
+    if (sum_of_exps >= ((uint64_t)1 << 28)) {
+        memset(y, 0x80, (size_t)depth);
+        return 0;
+    }
+    int num_bits_over_unit;
+    *scale = mf_fp_get_reciprocal((int32_t)sum_of_exps, K_SOFTMAX_ACCUM_BITS, &num_bits_over_unit);
+    *exponent = num_bits_over_unit + 31 - 8;
+    return 1;
+}
+
 #if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && !defined(MF_SINGLE_ROUNDING)
 /* k_softmax_exp_of for the differences in the lanes (>= 0). */
 static inline int32x4_t k_softmax_exp_of_mve(int32x4_t d, const mf_k_softmax_params_t *p) {
@@ -61,15 +77,11 @@ static void k_softmax_row_mve(const int8_t *x, int8_t *y, int32_t depth, const m
         }
         sum_of_exps = vaddlvaq_u32(sum_of_exps, vrshrq_n_u32(vreinterpretq_u32_s32(e), K_SOFTMAX_ACCUM_BITS));
     }
-    /* As in k_softmax_row. */
-    if (sum_of_exps >= ((uint64_t)1 << 28)) {
-        memset(y, 0x80, (size_t)depth);
+    int32_t shifted_scale;
+    int exponent;
+    if (!k_softmax_scale(sum_of_exps, y, depth, &shifted_scale, &exponent)) {
         return;
     }
-    int num_bits_over_unit;
-    const int32_t shifted_scale =
-        mf_fp_get_reciprocal((int32_t)sum_of_exps, K_SOFTMAX_ACCUM_BITS, &num_bits_over_unit);
-    const int exponent = num_bits_over_unit + 31 - 8;
     /* exp * reciprocal (VQRDMULH = SaturatingRoundingDoublingHighMul), divided by
      * 2^exponent (<= 31: the sum is below 2^28), shifted to [-128, 127]. */
     for (int32_t c = 0; c < depth; c += 4) {
@@ -126,18 +138,11 @@ static void k_softmax_row(const int8_t *x, int8_t *y, int32_t depth, const mf_k_
             sum_of_exps += ((uint32_t)e + (1u << (K_SOFTMAX_ACCUM_BITS - 1))) >> K_SOFTMAX_ACCUM_BITS;
         }
     }
-    /* The row maximum contributes exp(0) = 1.0, so sum >= 2^19 and the exponent
-     * below is >= 0. From a sum of 512.0 (2^28) on it would exceed 31, where TFLM
-     * stops with TFLITE_CHECK; every probability is then < 1/512, below half an
-     * output step, so the row is all zero probability (-128). */
-    if (sum_of_exps >= ((int64_t)1 << 28)) {
-        memset(y, 0x80, (size_t)depth);
+    int32_t shifted_scale;
+    int exponent;
+    if (!k_softmax_scale((uint64_t)sum_of_exps, y, depth, &shifted_scale, &exponent)) {
         return;
     }
-    int num_bits_over_unit;
-    const int32_t shifted_scale =
-        mf_fp_get_reciprocal((int32_t)sum_of_exps, K_SOFTMAX_ACCUM_BITS, &num_bits_over_unit);
-    const int exponent = num_bits_over_unit + 31 - 8;
     for (int32_t c = 0; c < depth; c++) {
         const int32_t d = max_in_row - x[c];
         int32_t v = INT8_MIN;
