@@ -30,12 +30,4 @@ MICROPY_HEAP_SIZE ?= 262144
 MICROPY_HW_ROMFS_PART0_START = 0x21000000
 MICROPY_HW_ROMFS_PART0_SIZE = 0x00400000
 
-# Writable filesystem at /: littlefs v2 on a RAM disk, mounted by the frozen _boot.py,
-# which board_init.c runs at the end of every mp_init() (cold boot and soft reset).
-MICROPY_VFS_LFS2 = 1
-SRC_C += $(BOARD_DIR)/../qemu_common/board_init.c
-CFLAGS += -include $(BOARD_DIR)/../qemu_common/board_init.h
-
-MICROFORMER_DIR := $(abspath $(BOARD_DIR)/../..)
-include $(MICROFORMER_DIR)/firmware/common.mk
-FROZEN_MANIFEST ?= $(BOARD_DIR)/manifest.py
+include $(BOARD_DIR)/../qemu_common/qemu.mk
