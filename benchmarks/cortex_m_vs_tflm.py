@@ -75,23 +75,22 @@ MODELS = {
 
 # Same flags for every library on a target (TFLM's own makefile would use -O2 for kernels;
 # here everything is -Os, what the firmware builds use). NDEBUG as TFLM's release_with_logs.
+def _arm_link(ld):
+    return ["--specs=nano.specs", "--specs=nosys.specs", "-nostartfiles", f"-L{CMP}", f"-T{CMP / ld}"]
+
+
 ARM = dict(
     name="cortex-m4",
     prefix="arm-none-eabi-",
     arch=["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
-    link=["--specs=nano.specs", "--specs=nosys.specs", "-nostartfiles", f"-L{CMP}", f"-T{CMP / 'mps2_an386.ld'}"],
+    link=_arm_link("mps2_an386.ld"),
     port="port_arm.c",
 )
 # The engine alone on the Cortex-M55 (mps3-an547), built twice with the same flags but for
 # Helium: -mcpu=cortex-m55 (integer and float MVE: the engine's k_mve.h kernels) and
 # -mcpu=cortex-m55+nomve (the same core without MVE: its ARMv7E-M DSP kernels).
-M55 = dict(
-    name="cortex-m55",
-    prefix="arm-none-eabi-",
-    arch=["-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard", "-DBENCH_MPS3_AN547"],
-    link=["--specs=nano.specs", "--specs=nosys.specs", "-nostartfiles", f"-L{CMP}", f"-T{CMP / 'mps3_an547.ld'}"],
-    port="port_arm.c",
-)
+M55 = dict(ARM, name="cortex-m55", arch=["-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard", "-DBENCH_MPS3_AN547"],
+           link=_arm_link("mps3_an547.ld"))
 M55_NOMVE = dict(M55, name="cortex-m55+nomve", arch=["-mcpu=cortex-m55+nomve"] + M55["arch"][1:])
 RISCV = dict(
     name="rv32imc",
