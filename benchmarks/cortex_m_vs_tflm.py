@@ -710,22 +710,13 @@ def main(argv=None):
     )
     co.check()
     names = _model_args(args)
-
-    import _uformer
-    import fwutil
-
     build = pathlib.Path(args.build).resolve()
     engine, engine_state = engine_sources(args.engine_rev, build)
     targets = [(ARM, True)]
     if args.riscv == "yes" or (args.riscv == "auto" and shutil.which(RISCV["prefix"] + "gcc")):
         targets.append((RISCV, False))
 
-    print("models and reference outputs (host _uformer) ...", file=sys.stderr)
-    models, samples, expected = {}, {}, {}
-    for n in names:
-        models[n] = model_bytes(n)
-        samples[n] = fwutil.inputs(_uformer, models[n], samples=args.samples)
-        expected[n] = fwutil.reference(_uformer, models[n], samples[n])
+    models, samples, expected = _references(names, args.samples)
 
     ok = True
     print(f"cortex_m_vs_tflm: {len(names)} models, {args.samples} samples each; qemu -icount shift=0")
@@ -751,6 +742,20 @@ def main(argv=None):
     return 0 if ok else 1
 
 
+def _references(names, n_samples):
+    """({name: model bytes}, {name: random int8 samples}, {name: host _uformer outputs})."""
+    import _uformer
+    import fwutil
+
+    print("models and reference outputs (host _uformer) ...", file=sys.stderr)
+    models, samples, expected = {}, {}, {}
+    for n in names:
+        models[n] = model_bytes(n)
+        samples[n] = fwutil.inputs(_uformer, models[n], samples=n_samples)
+        expected[n] = fwutil.reference(_uformer, models[n], samples[n])
+    return models, samples, expected
+
+
 def _knows_m55():
     """True when arm-none-eabi-gcc compiles for -mcpu=cortex-m55 (gcc 10+)."""
     try:
@@ -773,20 +778,12 @@ def _model_args(args):
 
 def main_m55(args):
     """--m55 only: the Cortex-M55 section alone."""
-    import _uformer
-    import fwutil
-
     if not _knows_m55():
         raise CompareError(f"{ARM['prefix']}gcc does not compile for -mcpu=cortex-m55 (gcc 10 or later needed)")
     names = _model_args(args)
     build = pathlib.Path(args.build).resolve()
     engine, engine_state = engine_sources(args.engine_rev, build)
-    print("models and reference outputs (host _uformer) ...", file=sys.stderr)
-    models, samples, expected = {}, {}, {}
-    for n in names:
-        models[n] = model_bytes(n)
-        samples[n] = fwutil.inputs(_uformer, models[n], samples=args.samples)
-        expected[n] = fwutil.reference(_uformer, models[n], samples[n])
+    models, samples, expected = _references(names, args.samples)
     print(f"cortex_m_vs_tflm --m55 only: {len(names)} models, {args.samples} samples each; qemu -icount shift=0")
     print(f"  compiler: {_version(ARM['prefix'] + 'gcc')}; flags: {' '.join(COMMON)} -Wl,--gc-sections; "
           f"{' '.join(M55['arch'])}")
