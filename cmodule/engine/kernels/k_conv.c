@@ -45,20 +45,15 @@ static int conv_requant_plain(const mf_conv_params_t *p) {
     return 1;
 }
 
-/* One output, any (multiplier, shift). */
-__attribute__((always_inline)) static inline int8_t conv_requant_dsp(int32_t acc, int32_t m, int32_t sh, int32_t out_offset, int32_t act_min,
-    int32_t act_max) {
-    if (m < 0 || (uint32_t)(-sh) > 31u) {
-        mf_qm_t qm;
-        qm.multiplier = m;
-        qm.shift = sh;
-        return mf_requant_s8(acc, qm, out_offset, act_min, act_max);
-    }
-    return conv_requant_fast(acc, m, sh, out_offset, act_min, act_max);
-}
-
+/* One output of channel c, any (multiplier, shift). */
 __attribute__((noinline)) static int8_t conv_requant(const mf_conv_params_t *p, int32_t acc, int32_t c) {
-    return conv_requant_dsp(acc, p->qmult[c], p->shift[c], p->out_offset, p->act_min, p->act_max);
+    mf_qm_t qm;
+    qm.multiplier = p->qmult[c];
+    qm.shift = p->shift[c];
+    if (qm.multiplier < 0 || (uint32_t)(-qm.shift) > 31u) {
+        return mf_requant_s8(acc, qm, p->out_offset, p->act_min, p->act_max);
+    }
+    return conv_requant_fast(acc, qm.multiplier, qm.shift, p->out_offset, p->act_min, p->act_max);
 }
 
 /* out[r] = requant(acc[r] + bias[c + r]) for r < 4 (conv_requant_plain holds), unrolled:
