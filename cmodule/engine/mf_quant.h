@@ -249,14 +249,18 @@ void mf_lut_populate_s8(float input_scale, int32_t input_zero_point, float outpu
  * MultiplyByQuantizedMultiplier for inner loops: everything that depends only on
  * (multiplier, shift) is computed once by mf_qmx(). Results equal mf_mul_by_qm for any
  * multiplier >= 0 (all QuantizeMultiplier results). Double rounding is rewritten
- * without divisions or branches, exactly:
+ * without divisions, exactly:
  *   SaturatingRoundingDoublingHighMul(a, b) = (a*b + 2^30) >> 31   (floor; gemmlowp's
  *     sign-dependent nudge plus truncating division is this same round-half-up, and the
  *     saturating case a = b = INT32_MIN needs a negative multiplier);
- *   RoundingDivideByPOT(h, e) = (h + 2^(e-1) - (h < 0)) >> e   for e >= 1,
- * the latter in 64 bits on 64-bit hosts and in gemmlowp's overflow-free 32-bit
- * mask/threshold form on 32-bit cores, whichever is cheaper. Used by the element-wise
- * and reduction kernels. */
+ *   RoundingDivideByPOT(h, e) = (h + 2^(e-1) - (h < 0)) >> e   for e >= 1.
+ * On 64-bit hosts the two steps run as written. On 32-bit cores, for e >= 1 (then the
+ * left shift is 0) the two floors nest into one: with n = x*m + 2^30 + 2^(30+e) - 2^31 *
+ * (x < 0), the result is floor(n / 2^(31+e)) = (high word of n) >> (e - 1), i.e. two
+ * multiply-accumulates (SMLAL) and one shift. The sign term is h < 0 read off x: where
+ * they differ (-2^30 <= x*m < 0, so h = 0) n still lies in [0, 2^(31+e)) and the result is
+ * 0. |x*m| < 2^62 and the constants stay below 2^62, so n fits int64. Used by the
+ * element-wise, reduction and FULLY_CONNECTED kernels. */
 #ifndef MF_QMX_WIDE
 #if UINTPTR_MAX > 0xFFFFFFFFu
 #define MF_QMX_WIDE 1
@@ -269,9 +273,10 @@ typedef struct {
     int32_t multiplier;
     int32_t left_shift;
     int32_t right_shift;  /* single rounding: the total shift 31 - shift */
-    int32_t mask;         /* 2^right_shift - 1 */
     int32_t neg_adjust;   /* 1 when right_shift >= 1 */
-    int64_t round;        /* 2^(right_shift - 1), or 0 */
+    int32_t hi_shift;     /* right_shift - 1 (32-bit cores, right_shift >= 1) */
+    int64_t round;        /* 64-bit hosts and single rounding: 2^(right_shift - 1), or 0;
+                           * 32-bit cores: 2^30 + 2^(30 + right_shift) */
 } mf_qmx_t;
 
 static inline mf_qmx_t mf_qmx(mf_qm_t qm) {
@@ -284,9 +289,13 @@ static inline mf_qmx_t mf_qmx(mf_qm_t qm) {
     q.left_shift = qm.shift > 0 ? qm.shift : 0;
     q.right_shift = qm.shift > 0 ? 0 : -qm.shift;
 #endif /* MF_SINGLE_ROUNDING */
-    q.mask = (int32_t)(((int64_t)1 << (q.right_shift < 31 ? q.right_shift : 31)) - 1);
     q.neg_adjust = q.right_shift > 0;
+    q.hi_shift = q.right_shift - 1;
+#if MF_QMX_WIDE || defined(MF_SINGLE_ROUNDING)
     q.round = q.right_shift > 0 ? (int64_t)1 << (q.right_shift - 1) : 0;
+#else
+    q.round = ((int64_t)1 << 30) + ((int64_t)1 << (30 + q.right_shift));
+#endif /* MF_QMX_WIDE || MF_SINGLE_ROUNDING */
     return q;
 }
 
@@ -294,13 +303,20 @@ static MF_QUANT_HOT int32_t mf_mul_by_qmx(int32_t x, const mf_qmx_t *q) {
 #ifdef MF_SINGLE_ROUNDING
     return (int32_t)(((int64_t)x * q->multiplier + q->round) >> q->right_shift);
 #else
+#if MF_QMX_WIDE
     const int64_t hw = ((int64_t)(int32_t)((uint32_t)x << q->left_shift) * q->multiplier +
         ((int64_t)1 << 30)) >> 31;
-#if MF_QMX_WIDE
     return (int32_t)((hw + q->round - ((hw < 0) & q->neg_adjust)) >> q->right_shift);
 #else
-    const int32_t h = (int32_t)hw;
-    return (h >> q->right_shift) + ((h & q->mask) > ((q->mask >> 1) + (h < 0)));
+    if (q->right_shift > 0) {
+        /* Subtracting 2^31 (x < 0) borrows from the high word when bit 31 of the low
+         * word is clear. */
+        const int64_t n = (int64_t)x * q->multiplier + q->round;
+        const int32_t hi = (int32_t)((uint64_t)n >> 32) - (int32_t)(((uint32_t)x & ~(uint32_t)n) >> 31);
+        return hi >> q->hi_shift;
+    }
+    return (int32_t)(((int64_t)(int32_t)((uint32_t)x << q->left_shift) * q->multiplier +
+        ((int64_t)1 << 30)) >> 31);
 #endif /* MF_QMX_WIDE */
 #endif /* MF_SINGLE_ROUNDING */
 }
