@@ -82,14 +82,23 @@ def test_default_window_follows_rate_and_recording_length(synth_dir, tmp_path):
     ("jitter", {"jitter": 0.05}),
     ("jitter=0.2,time-warp", {"jitter": 0.2, "time-warp": 0.2}),
     ("none", {}),
-    ("all", {k: v[0] for k, v in D.AUGMENTS.items()}),
+    ("all", {k: v[0] for k, v in D.AUGMENTS.items() if k != "shift"}),
     ("channel_dropout=0.5", {"channel-dropout": 0.5}),
+    ("shift=0.25", {"shift": 0.25}),
 ])
 def test_parse_augment(spec, want):
     assert D.parse_augment(spec) == want
 
 
-@pytest.mark.parametrize("spec", ["wobble", "jitter=abc", "channel-dropout=2"])
+def test_all_adds_the_shift_for_events_only():
+    assert D.parse_augment("all", events=True) == {k: v[0] for k, v in D.AUGMENTS.items()}
+    assert "shift" in D.parse_augment("auto", events=True)
+    assert "shift" not in D.parse_augment("auto", events=False)
+    # Asked by name, a stream gets it too.
+    assert D.parse_augment("shift", events=False) == {"shift": 0.1}
+
+
+@pytest.mark.parametrize("spec", ["wobble", "jitter=abc", "channel-dropout=2", "shift=0.6"])
 def test_parse_augment_errors(spec):
     with pytest.raises(DataError):
         D.parse_augment(spec)
@@ -111,6 +120,19 @@ def test_each_augmentation_changes_windows_as_described(rng):
     dropped = np.all(d == mean[None, None, :], axis=1)
     assert 0.2 < dropped[:, :2].mean() < 0.8
     assert D.augment(x, {}, mean, std, rng) is x
+
+
+def test_shift_moves_each_example_and_repeats_its_edges(rng):
+    n, w = 400, 40
+    ramp = np.arange(w, dtype=np.float32)
+    x = np.stack([ramp, -ramp], 1)[None].repeat(n, 0)
+    s = D.augment(x, {"shift": 0.1}, [0.0, 0.0], [1.0, 1.0], rng)
+    # Inside, sample t is sample t - d of the ramp for one d per example, both channels alike.
+    d = ramp[w // 2] - s[:, w // 2, 0]
+    assert set(np.unique(d).astype(int)) == set(range(-4, 5))  # +-0.1 * 40 samples, all drawn
+    for i in range(n):
+        want = np.clip(ramp - d[i], 0, w - 1)
+        assert np.array_equal(s[i, :, 0], want) and np.array_equal(s[i, :, 1], -want)
 
 
 def test_mixup_mixes_examples_labels_and_weights_alike(rng):

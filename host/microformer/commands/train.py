@@ -52,7 +52,9 @@ def add_parser(sub):
     g.add_argument("--augment", help="comma list of jitter[=s], scaling[=s], time-warp[=s], "
                                      "channel-dropout[=p], rotate[=degrees] (x/y/z channel "
                                      "triplets), mixup[=beta] (examples and labels mixed "
-                                     "within a batch), all, none, or auto (default: all, with jitter, "
+                                     "within a batch), shift[=fraction] (events: time shift, "
+                                     "edges repeated; all/auto add it for events only), "
+                                     "all, none, or auto (default: all, with jitter, "
                                      "scaling and time-warp weakened or dropped where a "
                                      "1-NN check on the training data says they blur the "
                                      "classes)")

@@ -110,7 +110,7 @@ def fit(objective, splits, info, epochs=20, batch=32, lr=1e-3, patience=8, seed=
         raise MicroformerError("the training split has no windows")
     w = class_weights(y, n_classes)[y]
     norm = info["normalization"]
-    aug = D.parse_augment(augment)
+    aug = D.parse_augment(augment, events=info.get("mode") == "events")
     keras.utils.set_random_seed(seed)
     batches = training._batches(keras, x, y, w, batch, aug, norm["mean"], norm["std"], seed, n_classes)
     steps = len(batches)
