@@ -260,7 +260,7 @@ void mf_lut_populate_s8(float input_scale, int32_t input_zero_point, float outpu
  * multiply-accumulates (SMLAL) and one shift. The sign term is h < 0 read off x: where
  * they differ (-2^30 <= x*m < 0, so h = 0) n still lies in [0, 2^(31+e)) and the result is
  * 0. |x*m| < 2^62 and the constants stay below 2^62, so n fits int64. Used by the
- * element-wise, reduction and FULLY_CONNECTED kernels. */
+ * element-wise, reduction, FULLY_CONNECTED and BATCH_MATMUL kernels. */
 #ifndef MF_QMX_WIDE
 #if UINTPTR_MAX > 0xFFFFFFFFu
 #define MF_QMX_WIDE 1

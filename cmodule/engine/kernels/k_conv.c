@@ -18,12 +18,13 @@
 #endif /* __ARM_FEATURE_MVE & 1 && !MF_SINGLE_ROUNDING */
 
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
-/* mf_requant_s8 in the branch-free form of mf_mul_by_qmx (mf_quant.h), which equals it
- * for multipliers >= 0 (every QuantizeMultiplier result) and shifts in [-31, 0]: one
- * SMLAL-based rounding high multiply and a mask/threshold rounding shift instead of
- * gemmlowp's sign-dependent nudge and 64-bit division, about a third of the
- * instructions on Cortex-M4. The kernels' hot loops use it once conv_requant_plain has
- * checked every channel. */
+/* mf_requant_s8 without branches for multipliers >= 0 (every QuantizeMultiplier result)
+ * and shifts in [-31, 0], the two roundings of mf_quant.h's hoisted-multiply notes one
+ * after the other: one SMLAL-based rounding high multiply and a mask/threshold rounding
+ * shift instead of gemmlowp's sign-dependent nudge and 64-bit division, about a third of
+ * the instructions on Cortex-M4. (mf_mul_by_qmx's single high word needs constants per
+ * multiplier, mf_qmx, which per-channel outputs would recompute for every value.) The
+ * kernels' hot loops use it once conv_requant_plain has checked every channel. */
 __attribute__((always_inline)) static inline int8_t conv_requant_fast(int32_t acc, int32_t m, int32_t sh,
     int32_t out_offset, int32_t act_min, int32_t act_max) {
     const int32_t right = -sh;
