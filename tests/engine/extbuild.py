@@ -20,6 +20,19 @@ def build(out, cflags, ldflags=""):
     return out / "lib"
 
 
+# C source for harnesses that draw operands: splitmix64 seeded through rng_state (the
+# harness sets it from its command line, so a failing draw can be replayed).
+SPLITMIX64_C = r"""
+static uint64_t rng_state;
+static uint64_t rnd(void) {  /* splitmix64 */
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+"""
+
+
 def host_cc():
     """The host C compiler for test harnesses ($CC, cc, gcc or clang), or None."""
     for name in (os.environ.get("CC"), "cc", "gcc", "clang"):

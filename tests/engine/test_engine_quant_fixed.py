@@ -31,15 +31,7 @@ HARNESS = r"""
 #include <stdlib.h>
 
 #include "mf_quant.h"
-
-static uint64_t rng_state;
-static uint64_t rnd(void) {  /* splitmix64 */
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
+""" + extbuild.SPLITMIX64_C + r"""
 /* mode: 0 exact, 1 the reference rounds negative ties of the division up, 2 flip one
  * result bit per form. */
 static int mode;

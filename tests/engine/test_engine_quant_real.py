@@ -35,15 +35,7 @@ HARNESS = r"""
 #include <string.h>
 
 #include "mf_quant.h"
-
-static uint64_t rng_state;
-static uint64_t rnd(void) {  /* splitmix64 */
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-static uint64_t dbits(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
+""" + extbuild.SPLITMIX64_C + r"""static uint64_t dbits(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
 static double bitsd(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
 static float bitsf(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 
