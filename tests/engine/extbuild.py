@@ -41,6 +41,29 @@ def host_cc():
     return None
 
 
+def quant_harnesses(out, source, builds, cflags=()):
+    """`source` compiled by the host compiler with cmodule/engine/mf_quant.c once per
+    entry of builds ({name: [-D flags]}) into out/check_<name>; -> {name: path}. Skips the
+    test when there is no host compiler."""
+    import pytest
+
+    cc = host_cc()
+    if cc is None:
+        pytest.skip("no host C compiler (cc, gcc, clang) found")
+    out = pathlib.Path(out)
+    src = out / "check.c"
+    src.write_text(source)
+    engine = ROOT / "cmodule" / "engine"
+    exes = {}
+    for name, defs in builds.items():
+        exe = out / f"check_{name}"
+        r = subprocess.run([cc, "-std=gnu99", "-O2", *cflags, *defs, "-I", str(engine), str(src),
+                            str(engine / "mf_quant.c"), "-lm", "-o", str(exe)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        exes[name] = exe
+    return exes
+
+
 def c_harness(out, source, name="harness", cflags=()):
     """A C test harness: `source` compiled by the host compiler (C99, -Os, warnings as
     errors) with the engine's unity build into out/name; skips the test when there is no

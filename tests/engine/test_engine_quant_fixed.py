@@ -14,14 +14,11 @@ fails if too few ties were drawn). The harness must also be able to fail: a refe
 rounds the division's negative ties up instead of away from zero, and one result bit
 flipped per form, are each reported as mismatches.
 """
-import pathlib
 import subprocess
 
 import pytest
 
 import extbuild
-
-ENGINE = pathlib.Path(__file__).resolve().parents[2] / "cmodule" / "engine"
 
 CASES = 100_000  # per shift and operand class: ~25M checks per form and build
 
@@ -176,20 +173,7 @@ BUILDS = {"wide": ["-DMF_QMX_WIDE=1"], "narrow": ["-DMF_QMX_WIDE=0"], "single": 
 
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory):
-    cc = extbuild.host_cc()
-    if cc is None:
-        pytest.skip("no host C compiler (cc, gcc, clang) found")
-    d = tmp_path_factory.mktemp("quant_fixed")
-    src = d / "quant_fixed_check.c"
-    src.write_text(HARNESS)
-    exes = {}
-    for name, defs in BUILDS.items():
-        exe = d / f"check_{name}"
-        r = subprocess.run([cc, "-std=gnu99", "-O2", "-fwrapv", *defs, "-I", str(ENGINE), str(src),
-                            str(ENGINE / "mf_quant.c"), "-lm", "-o", str(exe)], capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
-        exes[name] = exe
-    return exes
+    return extbuild.quant_harnesses(tmp_path_factory.mktemp("quant_fixed"), HARNESS, BUILDS, ["-fwrapv"])
 
 
 def run(exe, mode, cases=CASES, seed=20261207):

@@ -15,15 +15,12 @@ operation, a round-upward reference and a ties-away reference are each reported 
 mismatches.
 """
 import os
-import pathlib
 import subprocess
 
 import pytest
 
 import extbuild
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-ENGINE = ROOT / "cmodule" / "engine"
 CASES = 2_000_000  # per operation and operand class: ~30M checks per build variant
 
 HARNESS = r"""
@@ -376,26 +373,13 @@ int main(int argc, char **argv) {
 
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory):
-    cc = extbuild.host_cc()
-    if cc is None:
-        pytest.skip("no host C compiler (cc, gcc, clang) found")
-    d = tmp_path_factory.mktemp("quant_real")
-    src = d / "quant_real_check.c"
-    src.write_text(HARNESS)
-    exes = {}
-    for name, defs in (("default", []), ("single", ["-DMF_SINGLE_ROUNDING"])):
-        exe = d / f"check_{name}"
-        # Strict IEEE double on the host: no FMA contraction, no x87 excess precision, and
-        # the rounding-mode switches of the mutant reference are honoured.
-        cmd = [cc, "-std=gnu99", "-O2", "-ffp-contract=off", "-frounding-math", "-fno-fast-math",
-               *defs, "-I", str(ENGINE), str(src), str(ENGINE / "mf_quant.c"), "-lm", "-o", str(exe)]
-        if os.uname().machine in ("i386", "i686"):
-            cmd.insert(1, "-msse2")
-            cmd.insert(1, "-mfpmath=sse")
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
-        exes[name] = exe
-    return exes
+    # Strict IEEE double on the host: no FMA contraction, no x87 excess precision, and the
+    # rounding-mode switches of the mutant reference are honoured.
+    strict = ["-ffp-contract=off", "-frounding-math", "-fno-fast-math"]
+    if os.uname().machine in ("i386", "i686"):
+        strict += ["-mfpmath=sse", "-msse2"]
+    return extbuild.quant_harnesses(tmp_path_factory.mktemp("quant_real"), HARNESS,
+                                    {"default": [], "single": ["-DMF_SINGLE_ROUNDING"]}, strict)
 
 
 def run(exe, mode, cases=CASES, seed=20261121):
