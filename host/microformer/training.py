@@ -14,7 +14,7 @@ benchmarks/accuracy.py (small UCR sets and the synthetic IMU set), not per data 
 - class-balanced loss weights, augmentations (jitter, scaling, time-warp, channel dropout,
   rotation of x/y/z triplets; the shape ones weakened or dropped where a 1-NN measure says
   they blur the classes, data.check_augment), a time shift of events (data.EVENT_AUGMENTS:
-  ACSF1 0.796 -> 0.858, ArrowHead 0.850 -> 0.867), mixup of examples and labels within a batch
+  int8 mean of seeds 0-2, ACSF1 0.793 -> 0.863), mixup of examples and labels within a batch
   (Beta(0.2, 0.2); int8 mean of seeds 0-2: ArrowHead 0.811 -> 0.850, OSULeaf 0.923 ->
   0.934, ACSF1 and ItalyPowerDemand within a point), AdamW with a cosine schedule of about
   TARGET_STEPS steps and no early stopping (a few validation examples stop it far too early);
