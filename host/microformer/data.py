@@ -898,14 +898,21 @@ def resolve_augment(spec, x, y, mean, std, seed=0, groups=(), events=False):
     parse_augment); "auto" also measured on (x, y) by check_augment. -> ({name: strength},
     lines to print)"""
     aug = parse_augment(spec, events)
-    if spec is None or spec.strip().lower() != "auto":
-        return aug, []
+    s = (spec or "").strip().lower()
+    lines = []
+    if s in ("all", "auto") and aug.get("shift", 0) > 0:
+        lines.append(f"augmentation: shift {aug['shift']:g} (events: each moved by up to "
+                     f"{aug['shift']:.0%} of its length in training, as a trigger's timing "
+                     "varies; an --augment list without shift turns it off)")
+    if s != "auto":
+        return aug, lines
     # What cannot apply is left out, so the metadata names what training did.
     if not groups:
         aug.pop("rotate", None)
     if x.shape[2] == 1:
         aug.pop("channel-dropout", None)
-    return check_augment(x, y, aug, mean, std, seed, groups)
+    aug, checked = check_augment(x, y, aug, mean, std, seed, groups)
+    return aug, checked + lines
 
 
 def format_augment(aug):

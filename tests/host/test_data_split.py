@@ -96,6 +96,13 @@ def test_all_adds_the_shift_for_events_only():
     assert "shift" not in D.parse_augment("auto", events=False)
     # Asked by name, a stream gets it too.
     assert D.parse_augment("shift", events=False) == {"shift": 0.1}
+    # train says so when it adds it.
+    x = np.zeros((8, 20, 1), np.float32)
+    y = np.arange(8) % 2
+    for spec in ("all", "auto"):
+        aug, lines = D.resolve_augment(spec, x, y, [0.0], [1.0], events=True)
+        assert aug["shift"] == 0.1 and any(ln.startswith("augmentation: shift 0.1 (events") for ln in lines)
+        assert not any("shift" in ln for ln in D.resolve_augment(spec, x, y, [0.0], [1.0])[1])
 
 
 @pytest.mark.parametrize("spec", ["wobble", "jitter=abc", "channel-dropout=2", "shift=0.6"])
