@@ -97,22 +97,13 @@ static void bmm_cols_mve(const int8_t *a, int32_t a_off, const int8_t *b, int32_
 }
 
 /* The same with rhs stored [n][k] (adj_y): output j is the dot product of a with rhs row
- * j, four rows per mf_dot4_s8, requantized four at a time. */
+ * j, four rows per mf_mve_dot_rows_s8, requantized four at a time. */
 static void bmm_rows_mve(const int8_t *a, int32_t a_off, const int8_t *b, int32_t depth, int32_t n,
     uint32_t rbase, const mf_qmx_t *q, int32_t out_offset, int8_t *out) {
     for (int32_t j = 0; j < n; j += 4) {
         const int32_t nj = n - j < 4 ? n - j : 4;
-        /* Zeroed by one vector store: gcc -Os makes a 16-byte initializer a memset call. */
-        int32_t d[4];
-        vstrwq_s32(d, vdupq_n_s32(0));
-        if (nj == 4) {
-            mf_mve_dot4_s8(a, a_off, b + (size_t)j * (size_t)depth, (size_t)depth, depth, d);
-        } else {
-            for (int32_t r = 0; r < nj; r++) {
-                d[r] = mf_mve_dot_s8(a, a_off, b + (size_t)(j + r) * (size_t)depth, depth);
-            }
-        }
-        bmm_out4_mve(vldrwq_s32(d), rbase, q, out_offset, out + j, vctp32q((uint32_t)nj));
+        bmm_out4_mve(mf_mve_dot_rows_s8(a, a_off, b + (size_t)j * (size_t)depth, (size_t)depth, depth, nj), rbase,
+            q, out_offset, out + j, vctp32q((uint32_t)nj));
     }
 }
 #endif /* __ARM_FEATURE_MVE & 1 && !MF_SINGLE_ROUNDING */

@@ -518,18 +518,9 @@ static void conv_s8_mve(const mf_conv_params_t *p, const int8_t *in, const int8_
                     /* Past the cached blocks the weight sums come with the dot products
                      * (VADDVA beside each VMLADAVA): cheaper than summing the filters
                      * again for every pixel. */
-                    int32_t d[4];
-                    vstrwq_s32(d, vdupq_n_s32(0));
-                    if (n == 4) {
-                        mf_mve_dot4_s8(x, off, wc, (size_t)depth, depth, d);
-                    } else {
-                        for (int32_t r = 0; r < n; r++) {
-                            d[r] = mf_mve_dot_s8(x, off, wc + (size_t)r * (size_t)depth, depth);
-                        }
-                    }
                     conv_out4_t own;
                     conv_out4_init(p, bias, c, 1, n, &own);
-                    conv_out4_mve(p, vldrwq_s32(d), &own, out + c);
+                    conv_out4_mve(p, mf_mve_dot_rows_s8(x, off, wc, (size_t)depth, depth, n), &own, out + c);
                 }
             }
         }

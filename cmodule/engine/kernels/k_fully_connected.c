@@ -30,18 +30,9 @@ void mf_k_fully_connected_s8(const mf_fc_params_t *p, const int8_t *in, const in
         const int8_t *x = in;
         int8_t *y = out + u;
         for (int32_t b = 0; b < p->batches; b++, x += depth, y += units) {
-            /* Zeroed by one vector store: gcc -Os makes a 16-byte initializer a memset call. */
-            int32_t d[4];
-            vstrwq_s32(d, vdupq_n_s32(0));
-            if (nu == 4) {
-                mf_mve_dot4_s8(x, off, wu, (size_t)depth, depth, d);
-            } else {
-                for (int32_t r = 0; r < nu; r++) {
-                    d[r] = mf_mve_dot_s8(x, off, wu + (size_t)r * (size_t)depth, depth);
-                }
-            }
             /* The bias is added modulo 2^32 (VADD wraps), like the reference's int32 sum. */
-            const int32x4_t v = mf_mve_mul_by_qm4(vaddq_s32(vldrwq_s32(d), b4), &q);
+            const int32x4_t d = mf_mve_dot_rows_s8(x, off, wu, (size_t)depth, depth, nu);
+            const int32x4_t v = mf_mve_mul_by_qm4(vaddq_s32(d, b4), &q);
             vstrbq_p_s32(y, mf_mve_out_s8(v, p->out_offset, p->act_min, p->act_max), pu);
         }
     }

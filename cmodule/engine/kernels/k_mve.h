@@ -36,25 +36,33 @@
 #include "mf_config.h"
 #include "mf_quant.h"
 
+/* One step of the dot products below: x . w into *xw and sum(w) into *ws, sixteen lanes
+ * (a predicated load leaves inactive lanes zero). */
+static MF_ALWAYS_INLINE void mve_dot_step(int8x16_t xv, int8x16_t wv, int32_t *xw, int32_t *ws) {
+    *xw = vmladavaq_s8(*xw, xv, wv);
+    *ws = vaddvaq_s8(*ws, wv);
+}
+
+/* sum(x * w) + x_off * sum(w), added modulo 2^32 (see above). */
+static MF_ALWAYS_INLINE int32_t mve_dot_fold(int32_t xw, int32_t x_off, int32_t ws) {
+    return (int32_t)((uint32_t)xw + (uint32_t)x_off * (uint32_t)ws);
+}
+
 /* sum((x[i] + x_off) * w[i]) for i < n. */
 static inline int32_t mf_mve_dot_s8(const int8_t *x, int32_t x_off, const int8_t *w, int32_t n) {
     int32_t xw = 0, ws = 0;
     const int8_t *end = x + (n & ~15);
     while (x < end) {
-        const int8x16_t wv = vldrbq_s8(w);
-        xw = vmladavaq_s8(xw, vldrbq_s8(x), wv);
-        ws = vaddvaq_s8(ws, wv);
+        mve_dot_step(vldrbq_s8(x), vldrbq_s8(w), &xw, &ws);
         x += 16;
         w += 16;
     }
     n &= 15;
     if (n > 0) {
         const mve_pred16_t p = vctp8q((uint32_t)n);
-        const int8x16_t wv = vldrbq_z_s8(w, p);
-        xw = vmladavaq_s8(xw, vldrbq_z_s8(x, p), wv);
-        ws = vaddvaq_s8(ws, wv);
+        mve_dot_step(vldrbq_z_s8(x, p), vldrbq_z_s8(w, p), &xw, &ws);
     }
-    return (int32_t)((uint32_t)xw + (uint32_t)x_off * (uint32_t)ws);
+    return mve_dot_fold(xw, x_off, ws);
 }
 
 /* Two weight rows `stride` apart against one x: out[r] = sum((x[i] + x_off) *
@@ -70,11 +78,8 @@ static inline void mf_mve_dot2_s8(const int8_t *x, int32_t x_off, const int8_t *
     const int8_t *end = x + (n & ~15);
     while (x < end) {
         const int8x16_t xv = vldrbq_s8(x);
-        const int8x16_t q0 = vldrbq_s8(w0), q1 = vldrbq_s8(w1);
-        xw0 = vmladavaq_s8(xw0, xv, q0);
-        ws0 = vaddvaq_s8(ws0, q0);
-        xw1 = vmladavaq_s8(xw1, xv, q1);
-        ws1 = vaddvaq_s8(ws1, q1);
+        mve_dot_step(xv, vldrbq_s8(w0), &xw0, &ws0);
+        mve_dot_step(xv, vldrbq_s8(w1), &xw1, &ws1);
         x += 16;
         w0 += 16;
         w1 += 16;
@@ -83,14 +88,11 @@ static inline void mf_mve_dot2_s8(const int8_t *x, int32_t x_off, const int8_t *
     if (n > 0) {
         const mve_pred16_t p = vctp8q((uint32_t)n);
         const int8x16_t xv = vldrbq_z_s8(x, p);
-        const int8x16_t q0 = vldrbq_z_s8(w0, p), q1 = vldrbq_z_s8(w1, p);
-        xw0 = vmladavaq_s8(xw0, xv, q0);
-        ws0 = vaddvaq_s8(ws0, q0);
-        xw1 = vmladavaq_s8(xw1, xv, q1);
-        ws1 = vaddvaq_s8(ws1, q1);
+        mve_dot_step(xv, vldrbq_z_s8(w0, p), &xw0, &ws0);
+        mve_dot_step(xv, vldrbq_z_s8(w1, p), &xw1, &ws1);
     }
-    out[0] = (int32_t)((uint32_t)xw0 + (uint32_t)x_off * (uint32_t)ws0);
-    out[1] = (int32_t)((uint32_t)xw1 + (uint32_t)x_off * (uint32_t)ws1);
+    out[0] = mve_dot_fold(xw0, x_off, ws0);
+    out[1] = mve_dot_fold(xw1, x_off, ws1);
 }
 
 /* out[r] = sum((x[i] + x_off) * w[r * stride + i]), r < 4: mf_dot4_s8. Rows of at most
@@ -104,7 +106,7 @@ static inline void mf_mve_dot4_s8(const int8_t *x, int32_t x_off, const int8_t *
         const int8x16_t xv = vldrbq_z_s8(x, p);
         for (int r = 0; r < 4; r++, w += stride) {
             const int8x16_t q = vldrbq_z_s8(w, p);
-            out[r] = (int32_t)((uint32_t)vmladavq_s8(xv, q) + (uint32_t)x_off * (uint32_t)vaddvq_s8(q));
+            out[r] = mve_dot_fold(vmladavq_s8(xv, q), x_off, vaddvq_s8(q));
         }
         return;
     }
@@ -113,14 +115,30 @@ static inline void mf_mve_dot4_s8(const int8_t *x, int32_t x_off, const int8_t *
         const int8x16_t x0 = vldrbq_s8(x), x1 = vldrbq_z_s8(x + 16, p);
         for (int r = 0; r < 4; r++, w += stride) {
             const int8x16_t q0 = vldrbq_s8(w), q1 = vldrbq_z_s8(w + 16, p);
-            const int32_t xw = vmladavaq_s8(vmladavq_s8(x0, q0), x1, q1);
-            const int32_t ws = vaddvaq_s8(vaddvq_s8(q0), q1);
-            out[r] = (int32_t)((uint32_t)xw + (uint32_t)x_off * (uint32_t)ws);
+            out[r] = mve_dot_fold(vmladavaq_s8(vmladavq_s8(x0, q0), x1, q1), x_off, vaddvaq_s8(vaddvq_s8(q0), q1));
         }
         return;
     }
     mf_mve_dot2_s8(x, x_off, w, stride, n, out);
     mf_mve_dot2_s8(x, x_off, w + 2 * stride, stride, n, out + 2);
+}
+
+/* The dot products of x with `rows` (1 to 4) weight rows `stride` apart as the lanes of
+ * one vector, lanes from `rows` on 0: mf_mve_dot4_s8 for four, mf_mve_dot_s8 per row
+ * below that. */
+static MF_ALWAYS_INLINE int32x4_t mf_mve_dot_rows_s8(const int8_t *x, int32_t x_off, const int8_t *w, size_t stride,
+    int32_t n, int32_t rows) {
+    /* Zeroed by one vector store: gcc -Os makes a 16-byte initializer a memset call. */
+    int32_t d[4];
+    vstrwq_s32(d, vdupq_n_s32(0));
+    if (rows == 4) {
+        mf_mve_dot4_s8(x, x_off, w, stride, n, d);
+    } else {
+        for (int32_t r = 0; r < rows; r++) {
+            d[r] = mf_mve_dot_s8(x, x_off, w + (size_t)r * stride, n);
+        }
+    }
+    return vldrwq_s32(d);
 }
 
 /* sum(a[i]) for i < n: sixteen bytes per VADDVA. */
