@@ -88,7 +88,7 @@ void mf_k_sigmoid_s8_lut(const mf_k_sigmoid_params_t *p, int is_tanh, int8_t *lu
     }
 }
 
-#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && !defined(MF_SINGLE_ROUNDING)
+#if MF_K_MVE_RQ
 /* mf_k_sigmoid_s8 four elements per step: k_sigmoid_one per int32 lane (the input stage,
  * mf_mve_logistic / mf_mve_tanh, the output rounding), the saturated lanes selected last
  * (their Q4.27 values are computed and thrown away). ~40 instructions an element on
@@ -114,15 +114,15 @@ static void k_sigmoid_s8_mve(const mf_k_sigmoid_params_t *p, int is_tanh, const 
         vstrbq_p_s32(out + i, o, pr);
     }
 }
-#endif /* __ARM_FEATURE_MVE & 1 && !MF_SINGLE_ROUNDING */
+#endif /* MF_K_MVE_RQ */
 
 void mf_k_sigmoid_s8(const mf_k_sigmoid_params_t *p, int is_tanh, const int8_t *in, int8_t *out, int32_t n) {
-#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && !defined(MF_SINGLE_ROUNDING)
+#if MF_K_MVE_RQ
     if (p->input_range_radius > 0) {
         k_sigmoid_s8_mve(p, is_tanh, in, out, n);
         return;
     }
-#endif /* __ARM_FEATURE_MVE & 1 && !MF_SINGLE_ROUNDING */
+#endif /* MF_K_MVE_RQ */
     for (int32_t i = 0; i < n; i++) {
         out[i] = k_sigmoid_one(in[i], p, is_tanh);
     }

@@ -56,7 +56,7 @@ static void bmm_axpy_rows(const int8_t *a, int32_t a_off, const int8_t *b, int32
 }
 #endif /* __SSE2__ */
 
-#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && !defined(MF_SINGLE_ROUNDING)
+#if MF_K_MVE_RQ
 /* out[i] = requant(acc[i] + rbase) for the lanes of p: the bias term added modulo 2^32
  * (VADD wraps like the uint32 sum), then the output multiplier, offset and int8 range. */
 static MF_ALWAYS_INLINE void bmm_out4_mve(int32x4_t acc, uint32_t rbase, const mf_qmx_t *q, int32_t out_offset,
@@ -106,7 +106,7 @@ static void bmm_rows_mve(const int8_t *a, int32_t a_off, const int8_t *b, int32_
             q, out_offset, out + j, vctp32q((uint32_t)nj));
     }
 }
-#endif /* __ARM_FEATURE_MVE & 1 && !MF_SINGLE_ROUNDING */
+#endif /* MF_K_MVE_RQ */
 
 void mf_k_batch_matmul_row(const mf_bmm_params_t *p, const int8_t *row, const int8_t *rhs, int8_t *out,
     int32_t *acc) {
@@ -125,14 +125,14 @@ void mf_k_batch_matmul_row(const mf_bmm_params_t *p, const int8_t *row, const in
     }
 #else
     (void)acc;
-#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && !defined(MF_SINGLE_ROUNDING)
+#if MF_K_MVE_RQ
     if (p->adj_y) {
         bmm_rows_mve(row, off, rhs, K, N, rbase, &q, p->out_offset, out);
     } else {
         bmm_cols_mve(row, off, rhs, K, N, rbase, &q, p->out_offset, out);
     }
     return;
-#endif /* __ARM_FEATURE_MVE & 1 && !MF_SINGLE_ROUNDING */
+#endif /* MF_K_MVE_RQ */
 #endif /* __SSE2__ */
     /* Output j reads rhs[j * js + k * ks]: a row of rhs when adj_y, else a column. */
     const size_t js = p->adj_y ? (size_t)K : 1, ks = p->adj_y ? 1 : (size_t)N;

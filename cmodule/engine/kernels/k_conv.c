@@ -10,12 +10,7 @@
 #include "kernels/k_fully_connected.h"
 #include "kernels/k_mve.h"
 
-/* Helium (Cortex-M55): the blocks under MF_K_CONV_MVE take precedence over the DSP ones. */
-#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && !defined(MF_SINGLE_ROUNDING)
-#define MF_K_CONV_MVE 1
-#else
-#define MF_K_CONV_MVE 0
-#endif /* __ARM_FEATURE_MVE & 1 && !MF_SINGLE_ROUNDING */
+/* Helium (Cortex-M55): the blocks under MF_K_MVE_RQ take precedence over the DSP ones. */
 
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
 /* mf_requant_s8 without branches for multipliers >= 0 (every QuantizeMultiplier result)
@@ -87,11 +82,11 @@ static inline int8_t conv_requant(const mf_conv_params_t *p, int32_t acc, int32_
 }
 #endif /* __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 */
 
-#if MF_K_CONV_MVE
+#if MF_K_MVE_RQ
 /* The output stage of four channels c + r * step (lanes r < n <= 4): their multipliers
  * and shifts per lane (k_mve.h, equal to mf_requant_s8 for any multiplier), bias, and
  * where they go. The same for every pixel, so the kernels compute those of their first
- * MF_K_CONV_MVE_BLOCKS blocks once per call (gathers; about half the instructions of
+ * MF_K_MVE_RQ_BLOCKS blocks once per call (gathers; about half the instructions of
  * an output block otherwise). */
 typedef struct {
     mf_mve_qm4_t q;
@@ -100,7 +95,7 @@ typedef struct {
     mve_pred16_t pn;    /* lanes r < n */
 } conv_out4_t;
 
-#define MF_K_CONV_MVE_BLOCKS 4
+#define MF_K_MVE_RQ_BLOCKS 4
 
 static void conv_out4_init(const mf_conv_params_t *p, const int32_t *bias, int32_t c, int32_t step, int32_t n,
     conv_out4_t *o) {
@@ -115,7 +110,7 @@ static void conv_out4_mve(const mf_conv_params_t *p, int32x4_t acc, const conv_o
     const int32x4_t v = mf_mve_mul_by_qm4(vaddq_s32(acc, o->bias), &o->q);
     vstrbq_scatter_offset_p_s32(out, o->at, mf_mve_out_s8(v, p->out_offset, p->act_min, p->act_max), o->pn);
 }
-#endif /* MF_K_CONV_MVE */
+#endif /* MF_K_MVE_RQ */
 
 #endif /* MF_OP_ON(CONV_2D) || MF_OP_ON(DEPTHWISE_CONV_2D) */
 
@@ -168,7 +163,7 @@ static void conv_gather(const mf_conv_params_t *p, const int8_t *img, int32_t oy
     }
 }
 
-#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32) && !MF_K_CONV_MVE
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32) && !MF_K_MVE_RQ
 /*
  * ARMv7E-M, groups == 1: two output pixels at a time, like CMSIS-NN's
  * arm_nn_mat_mult_kernel_s8_s16. Each pixel's patch is gathered once (padded to whole
@@ -359,9 +354,9 @@ static void conv_s8_dsp(const mf_conv_params_t *p, const int8_t *in, const int8_
         }
     }
 }
-#endif /* __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 && !MF_K_CONV_MVE */
+#endif /* __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 && !MF_K_MVE_RQ */
 
-#if MF_K_CONV_MVE
+#if MF_K_MVE_RQ
 /* sum(x[i] * w[r * depth + i]) for i < depth (no zero-point term: conv_out4_fold puts
  * x_off * sum(w) into the bias) of four filters, r < n; the lanes from n on (a filter
  * read again, or 0) are not stored. One accumulator live per filter pass: with four, gcc -Os
@@ -457,7 +452,7 @@ static void conv_out4_fold(conv_out4_t *o, const int8_t *w, size_t depth, int32_
  * as in 1x1 convolutions); others are gathered with the zero point, by rows as well
  * with dil_w 1 (conv_gather_mve), tap by tap otherwise (conv_gather). Four
  * output channels a block, their zero-point terms folded into the bias once per call
- * for the first MF_K_CONV_MVE_BLOCKS blocks: per pixel only their VMLADAVAs, no weight
+ * for the first MF_K_MVE_RQ_BLOCKS blocks: per pixel only their VMLADAVAs, no weight
  * sums. */
 static void conv_s8_mve(const mf_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias,
     int8_t *out, uint8_t *scratch) {
@@ -471,9 +466,9 @@ static void conv_s8_mve(const mf_conv_params_t *p, const int8_t *in, const int8_
     const int whole = p->f_h == 1 || seg_step == (size_t)len;
     const mve_pred16_t row_pred = vctp8q((uint32_t)(len < 16 ? len : 16));
     int8_t *patch = (int8_t *)scratch;
-    conv_out4_t cached[MF_K_CONV_MVE_BLOCKS];
+    conv_out4_t cached[MF_K_MVE_RQ_BLOCKS];
     const int32_t nblocks = (oc + 3) / 4;
-    const int32_t ncached = nblocks < MF_K_CONV_MVE_BLOCKS ? nblocks : MF_K_CONV_MVE_BLOCKS;
+    const int32_t ncached = nblocks < MF_K_MVE_RQ_BLOCKS ? nblocks : MF_K_MVE_RQ_BLOCKS;
     for (int32_t k = 0; k < ncached; k++) {
         const int32_t n = oc - 4 * k < 4 ? oc - 4 * k : 4;
         conv_out4_init(p, bias, 4 * k, 1, n, &cached[k]);
@@ -526,22 +521,22 @@ static void conv_s8_mve(const mf_conv_params_t *p, const int8_t *in, const int8_
         }
     }
 }
-#endif /* MF_K_CONV_MVE */
+#endif /* MF_K_MVE_RQ */
 
 void mf_k_conv_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias, int8_t *out,
     uint8_t *scratch) {
-#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32) && !MF_K_CONV_MVE
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32) && !MF_K_MVE_RQ
     if (p->groups == 1 && conv_requant_plain(p)) {
         conv_s8_dsp(p, in, w, bias, out, scratch);
         return;
     }
-#endif /* __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 && !MF_K_CONV_MVE */
-#if MF_K_CONV_MVE
+#endif /* __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 && !MF_K_MVE_RQ */
+#if MF_K_MVE_RQ
     if (p->groups == 1) {
         conv_s8_mve(p, in, w, bias, out, scratch);
         return;
     }
-#endif /* MF_K_CONV_MVE */
+#endif /* MF_K_MVE_RQ */
     const int32_t depth = p->f_h * p->f_w * p->f_c;
     const int32_t per_group = p->out_c / p->groups;
     const int direct = p->f_h == 1 && p->f_w == 1 && p->groups == 1;
@@ -565,13 +560,13 @@ void mf_k_conv_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t *w, 
                     for (; c + 4 <= c_end; c += 4) {
                         int32_t d[4];
                         mf_dot4_s8(x, off, w + (size_t)c * (size_t)depth, (size_t)depth, depth, d);
-#if MF_K_CONV_MVE
+#if MF_K_MVE_RQ
                         /* Grouped (one group took conv_s8_mve): blocks start anywhere. */
                         conv_out4_t own;
                         conv_out4_init(p, bias, c, 1, 4, &own);
                         conv_out4_mve(p, vldrwq_s32(d), &own, out + c);
                         continue;
-#endif /* MF_K_CONV_MVE */
+#endif /* MF_K_MVE_RQ */
                         for (int r = 0; r < 4; r++) {
                             out[c + r] = conv_requant(p, mf_k_add_bias(d[r], bias, c + r), c + r);
                         }
@@ -734,7 +729,7 @@ __attribute__((noinline)) static void dw_pixel_m1(const mf_conv_params_t *p, con
 }
 #endif /* __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 */
 
-#if MF_K_CONV_MVE
+#if MF_K_MVE_RQ
 /*
  * Depth multiplier 1 with Helium: eight channels per pass, the taps inside the image (the
  * reference's skipping, as dw_pixel_m1) inside. Per tap the eight inputs and weights are
@@ -812,7 +807,7 @@ __attribute__((noinline)) static int32_t dw_pixels_m1_mve(const mf_conv_params_t
     }
     return run;
 }
-#endif /* MF_K_CONV_MVE */
+#endif /* MF_K_MVE_RQ */
 
 void mf_k_depthwise_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias,
     int8_t *out, uint8_t *scratch) {
@@ -820,17 +815,17 @@ void mf_k_depthwise_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t
     const int32_t mult = p->mult;
     const int32_t off = -p->in_zp;
     int32_t *acc = (int32_t *)(void *)scratch;
-#if MF_K_CONV_MVE
+#if MF_K_MVE_RQ
     /* The output stages of the first channel blocks of dw_pixel_m1_mve (even and odd lanes
      * of channels 0-7, then 8-15). */
-    conv_out4_t cached[MF_K_CONV_MVE_BLOCKS];
+    conv_out4_t cached[MF_K_MVE_RQ_BLOCKS];
     int32_t ncached = 0;
-    for (int32_t c = 0; mult == 1 && c < oc && ncached + 2 <= MF_K_CONV_MVE_BLOCKS; c += 8) {
+    for (int32_t c = 0; mult == 1 && c < oc && ncached + 2 <= MF_K_MVE_RQ_BLOCKS; c += 8) {
         const int32_t left = oc - c < 8 ? oc - c : 8;
         conv_out4_init(p, bias, c, 2, (left + 1) / 2, &cached[ncached++]);
         conv_out4_init(p, bias, c + 1, 2, left / 2, &cached[ncached++]);
     }
-#endif /* MF_K_CONV_MVE */
+#endif /* MF_K_MVE_RQ */
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
     const int plain = mult == 1 && conv_requant_plain(p);
 #endif /* __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 */
@@ -840,7 +835,7 @@ void mf_k_depthwise_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t
             const int32_t y0 = oy * p->stride_h - p->pad_h;
             for (int32_t ox = 0; ox < p->out_w; ox++, out += oc) {
                 const int32_t x0 = ox * p->stride_w - p->pad_w;
-#if MF_K_CONV_MVE
+#if MF_K_MVE_RQ
                 if (mult == 1) {
                     /* A run of pixels (one at the edges); the loop steps past the rest. */
                     const int32_t run = dw_pixels_m1_mve(p, img, y0, ox, w, bias, cached, ncached, out);
@@ -848,7 +843,7 @@ void mf_k_depthwise_s8(const mf_conv_params_t *p, const int8_t *in, const int8_t
                     out += (size_t)(run - 1) * (size_t)oc;
                     continue;
                 }
-#endif /* MF_K_CONV_MVE */
+#endif /* MF_K_MVE_RQ */
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
                 if (plain) {
                     dw_pixel_m1(p, img, y0, x0, w, bias, out);

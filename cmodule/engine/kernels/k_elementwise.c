@@ -7,14 +7,9 @@
 #include "kernels/k_fully_connected.h"
 #include "kernels/k_mve.h"
 
-/* Helium: the int8 rows below take four elements per step (int8 loaded widened to int32
- * lanes, the scalar arithmetic lane by lane, the tail predicated), with the requantization
- * of k_mve.h, which equals the scalar one lane by lane. */
-#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && !defined(MF_SINGLE_ROUNDING)
-#define MF_K_EW_MVE 1
-#else
-#define MF_K_EW_MVE 0
-#endif /* __ARM_FEATURE_MVE & 1 && !MF_SINGLE_ROUNDING */
+/* Helium (MF_K_MVE_RQ): the int8 rows below take four elements per step (int8 loaded
+ * widened to int32 lanes, the scalar arithmetic lane by lane, the tail predicated), with
+ * the requantization of k_mve.h, which equals the scalar one lane by lane. */
 
 #define MF_K_ANY_BINARY (MF_OP_ON(ADD) || MF_OP_ON(SUB) || MF_OP_ON(MUL) || MF_OP_ON(SQUARED_DIFFERENCE))
 
@@ -107,7 +102,7 @@ static MF_ALWAYS_INLINE int8_t s8_out(int32_t raw, const s8_ctx_t *c) {
     return (int8_t)mf_clamp(o, c->lo, c->hi);
 }
 
-#if MF_K_EW_MVE
+#if MF_K_MVE_RQ
 /* s8_out of four lanes, stored to the lanes of p. */
 static MF_ALWAYS_INLINE void s8_out_mve(int32x4_t raw, const s8_ctx_t *c, int8_t *y, mve_pred16_t p) {
     vstrbq_p_s32(y, mf_mve_out_s8(mf_mve_mul_by_qmx(raw, &c->out), c->zp, c->lo, c->hi), p);
@@ -117,7 +112,7 @@ static MF_ALWAYS_INLINE void s8_out_mve(int32x4_t raw, const s8_ctx_t *c, int8_t
 static MF_ALWAYS_INLINE int32x4_t s8_in_mve(const int8_t *v, int32_t off, mve_pred16_t p) {
     return vaddq_n_s32(vldrbq_z_s32(v, p), off);
 }
-#endif /* MF_K_EW_MVE */
+#endif /* MF_K_MVE_RQ */
 
 #endif /* MF_K_ANY_BINARY */
 
@@ -128,14 +123,14 @@ static MF_ALWAYS_INLINE int32x4_t s8_in_mve(const int8_t *v, int32_t off, mve_pr
 #if MF_OP_ON(ADD) || MF_OP_ON(SUB)
 
 /* SUB negates the second scaled value, which is exact (the rounding happened before). */
-#if MF_K_EW_MVE
+#if MF_K_MVE_RQ
 /* mf_mul_by_qm_shl20 of four lanes: v * hi + ((v * lo + 2^10) >> 11) (VRSHR rounds half
  * up, as the + 1024 does), then the rounding divide by 2^right_shift. */
 static MF_ALWAYS_INLINE int32x4_t shl20_mve(int32x4_t v, const mf_qm_shl20_t *q) {
     const int32x4_t h = vaddq_s32(vmulq_n_s32(v, q->hi), vrshrq_n_s32(vmulq_n_s32(v, q->lo), 11));
     return mf_mve_rdbypot(h, q->right_shift);
 }
-#endif /* MF_K_EW_MVE */
+#endif /* MF_K_MVE_RQ */
 
 static void addsub_row(const void *cv, const mf_k_loop_t *row, const void *av, const void *bv,
     void *yv) {
@@ -149,7 +144,7 @@ static void addsub_row(const void *cv, const mf_k_loop_t *row, const void *av, c
         const int32_t k = (j ? 1 : c->sign) * mf_mul_by_qm_shl20((j ? a : b)[0] + c->off[!j], &c->in20[!j]);
         const int32_t sv = j ? c->sign : 1, ov = c->off[j];
         const mf_qm_shl20_t *qv = &c->in20[j];
-#if MF_K_EW_MVE
+#if MF_K_MVE_RQ
         for (int32_t i = 0; i < n; i += 4) {
             const mve_pred16_t p = vctp32q((uint32_t)(n - i));
             s8_out_mve(vaddq_n_s32(vmulq_n_s32(shl20_mve(s8_in_mve(v + i, ov, p), qv), sv), k), c, y + i, p);
@@ -158,10 +153,10 @@ static void addsub_row(const void *cv, const mf_k_loop_t *row, const void *av, c
         for (int32_t i = 0; i < n; ++i) {
             y[i] = s8_out(k + sv * mf_mul_by_qm_shl20(v[i] + ov, qv), c);
         }
-#endif /* MF_K_EW_MVE */
+#endif /* MF_K_MVE_RQ */
     } else {
         const int32_t o1 = c->off[0], o2 = c->off[1], sign = c->sign;
-#if MF_K_EW_MVE
+#if MF_K_MVE_RQ
         for (int32_t i = 0; i < n; i += 4) {
             const mve_pred16_t p = vctp32q((uint32_t)(n - i));
             const int32x4_t s1 = shl20_mve(s8_in_mve(a + i, o1, p), &c->in20[0]);
@@ -173,7 +168,7 @@ static void addsub_row(const void *cv, const mf_k_loop_t *row, const void *av, c
             y[i] = s8_out(mf_mul_by_qm_shl20(a[i] + o1, &c->in20[0]) +
                 sign * mf_mul_by_qm_shl20(b[i] + o2, &c->in20[1]), c);
         }
-#endif /* MF_K_EW_MVE */
+#endif /* MF_K_MVE_RQ */
     }
 }
 
@@ -194,7 +189,7 @@ static inline int8_t sqdiff_out(int32_t diff, const s8_ctx_t *c) {
     return (int8_t)mf_clamp(o, -128, 127);
 }
 
-#if MF_K_EW_MVE
+#if MF_K_MVE_RQ
 /* sqdiff_in and sqdiff_out of four lanes. */
 static MF_ALWAYS_INLINE int32x4_t sqdiff_in_mve(const int8_t *v, int32_t off, int32_t pot, const mf_qmx_t *q,
     mve_pred16_t p) {
@@ -205,7 +200,7 @@ static MF_ALWAYS_INLINE void sqdiff_out_mve(int32x4_t diff, const s8_ctx_t *c, i
     const int32x4_t o = mf_mve_mul_by_qmx(vmulq_s32(diff, diff), &c->out);
     vstrbq_p_s32(y, mf_mve_out_s8(o, c->zp, -128, 127), p);
 }
-#endif /* MF_K_EW_MVE */
+#endif /* MF_K_MVE_RQ */
 
 static void sqdiff_row(const void *cv, const mf_k_loop_t *row, const void *av, const void *bv,
     void *yv) {
@@ -219,7 +214,7 @@ static void sqdiff_row(const void *cv, const mf_k_loop_t *row, const void *av, c
         const int32_t k = sqdiff_in((j ? a : b)[0] + c->off[!j], pot, &c->in[!j]);
         const int32_t ov = c->off[j];
         const mf_qmx_t *qv = &c->in[j];
-#if MF_K_EW_MVE
+#if MF_K_MVE_RQ
         for (int32_t i = 0; i < n; i += 4) {
             const mve_pred16_t p = vctp32q((uint32_t)(n - i));
             sqdiff_out_mve(vsubq_n_s32(sqdiff_in_mve(v + i, ov, pot, qv, p), k), c, y + i, p);
@@ -228,10 +223,10 @@ static void sqdiff_row(const void *cv, const mf_k_loop_t *row, const void *av, c
         for (int32_t i = 0; i < n; ++i) {
             y[i] = sqdiff_out(sqdiff_in(v[i] + ov, pot, qv) - k, c);
         }
-#endif /* MF_K_EW_MVE */
+#endif /* MF_K_MVE_RQ */
     } else {
         const int32_t o1 = c->off[0], o2 = c->off[1];
-#if MF_K_EW_MVE
+#if MF_K_MVE_RQ
         for (int32_t i = 0; i < n; i += 4) {
             const mve_pred16_t p = vctp32q((uint32_t)(n - i));
             sqdiff_out_mve(vsubq_s32(sqdiff_in_mve(a + i, o1, pot, &c->in[0], p),
@@ -242,7 +237,7 @@ static void sqdiff_row(const void *cv, const mf_k_loop_t *row, const void *av, c
             y[i] = sqdiff_out(sqdiff_in(a[i] + o1, pot, &c->in[0]) -
                 sqdiff_in(b[i] + o2, pot, &c->in[1]), c);
         }
-#endif /* MF_K_EW_MVE */
+#endif /* MF_K_MVE_RQ */
     }
 }
 
@@ -260,7 +255,7 @@ static void mul_row(const void *cv, const mf_k_loop_t *row, const void *av, cons
         const int j = row->stride1 == 0;
         const int8_t *v = j ? b : a;
         const int32_t k = (j ? a : b)[0] + c->off[!j], ov = c->off[j];
-#if MF_K_EW_MVE
+#if MF_K_MVE_RQ
         for (int32_t i = 0; i < n; i += 4) {
             const mve_pred16_t p = vctp32q((uint32_t)(n - i));
             s8_out_mve(vmulq_n_s32(s8_in_mve(v + i, ov, p), k), c, y + i, p);
@@ -269,10 +264,10 @@ static void mul_row(const void *cv, const mf_k_loop_t *row, const void *av, cons
         for (int32_t i = 0; i < n; ++i) {
             y[i] = s8_out(k * (v[i] + ov), c);
         }
-#endif /* MF_K_EW_MVE */
+#endif /* MF_K_MVE_RQ */
     } else {
         const int32_t o1 = c->off[0], o2 = c->off[1];
-#if MF_K_EW_MVE
+#if MF_K_MVE_RQ
         for (int32_t i = 0; i < n; i += 4) {
             const mve_pred16_t p = vctp32q((uint32_t)(n - i));
             s8_out_mve(vmulq_s32(s8_in_mve(a + i, o1, p), s8_in_mve(b + i, o2, p)), c, y + i, p);
@@ -281,7 +276,7 @@ static void mul_row(const void *cv, const mf_k_loop_t *row, const void *av, cons
         for (int32_t i = 0; i < n; ++i) {
             y[i] = s8_out((a[i] + o1) * (b[i] + o2), c);
         }
-#endif /* MF_K_EW_MVE */
+#endif /* MF_K_MVE_RQ */
     }
 }
 

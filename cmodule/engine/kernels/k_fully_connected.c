@@ -12,7 +12,7 @@ static inline int8_t fc_requant(const mf_fc_params_t *p, int32_t acc, int32_t q)
     return mf_requant_s8(acc, qm, p->out_offset, p->act_min, p->act_max);
 }
 
-#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && !defined(MF_SINGLE_ROUNDING)
+#if MF_K_MVE_RQ
 /* Helium: per block of four units the four dot products (k_mve.h) and their four outputs
  * at once, bias and per-lane (or shared) multipliers loaded once per block. */
 void mf_k_fully_connected_s8(const mf_fc_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias,
@@ -189,6 +189,6 @@ void mf_k_fully_connected_s8(const mf_fc_params_t *p, const int8_t *in, const in
         }
     }
 }
-#endif /* __ARM_FEATURE_MVE & 1 && !MF_SINGLE_ROUNDING */
+#endif /* MF_K_MVE_RQ */
 
 #endif /* MF_OP_ON(FULLY_CONNECTED) */

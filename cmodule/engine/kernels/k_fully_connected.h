@@ -96,7 +96,7 @@ static inline int32_t mf_pair16(int32_t v) {
 #endif /* __ARM_FEATURE_DSP && __ARM_FEATURE_SIMD32 */
 
 static inline int32_t mf_dot_s8(const int8_t *x, int32_t x_off, const int8_t *w, int32_t n) {
-#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#if MF_K_MVE
     return mf_mve_dot_s8(x, x_off, w, n);
 #else
     int32_t acc = 0;
@@ -144,7 +144,7 @@ static inline int32_t mf_dot_s8(const int8_t *x, int32_t x_off, const int8_t *w,
         } while (x < end);
     }
     return acc;
-#endif /* __ARM_FEATURE_MVE & 1 */
+#endif /* MF_K_MVE */
 }
 
 /* out[r] = sum((x[i] + x_off) * w[r * stride + i * step]), r < 4: four rows of a matrix
@@ -152,14 +152,14 @@ static inline int32_t mf_dot_s8(const int8_t *x, int32_t x_off, const int8_t *w,
  * adjacent columns. The SSE2 body is for rows. */
 static inline void mf_dot4s_s8(const int8_t *x, int32_t x_off, const int8_t *w, size_t stride, size_t step,
     int32_t n, int32_t out[4]) {
-#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#if MF_K_MVE
     /* Rows (step 1) only: BATCH_MATMUL's columns take their own MVE loop (k_batch_matmul.c)
      * and the remaining column calls the scalar loop below. */
     if (step == 1) {
         mf_mve_dot4_s8(x, x_off, w, stride, n, out);
         return;
     }
-#endif /* __ARM_FEATURE_MVE & 1 */
+#endif /* MF_K_MVE */
     int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
 #if defined(__SSE2__)
     const int8_t *w0 = w, *w1 = w + stride, *w2 = w + 2 * stride, *w3 = w + 3 * stride;
@@ -256,7 +256,7 @@ static inline int32_t mf_k_add_bias(int32_t acc, const int32_t *bias, int32_t c)
 /* sum(a[i]) for i < n (row sums for zero-point folding). With SSE2, sixteen bytes per
  * step: flipping the sign bit maps int8 v to uint8 v + 128, psadbw sums those. */
 static inline int32_t mf_sum_s8(const int8_t *a, int32_t n) {
-#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#if MF_K_MVE
     return mf_mve_sum_s8(a, n);
 #else
     int32_t acc = 0;
@@ -277,7 +277,7 @@ static inline int32_t mf_sum_s8(const int8_t *a, int32_t n) {
         acc += a[i];
     }
     return acc;
-#endif /* __ARM_FEATURE_MVE & 1 */
+#endif /* MF_K_MVE */
 }
 
 /* Accumulator -> int8 output: MultiplyByQuantizedMultiplier, + output offset, clamp. */

@@ -27,7 +27,22 @@
 #ifndef MF_K_MVE_H
 #define MF_K_MVE_H
 
+/* MF_K_MVE: the core has integer MVE (the dot products, sums and pools below).
+ * MF_K_MVE_RQ: and the build keeps TFLite's double rounding, which the vector
+ * requantization implements; under MF_SINGLE_ROUNDING the kernels keep their scalar
+ * output loops. The kernel files test these two, nothing else. */
 #if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#define MF_K_MVE 1
+#else
+#define MF_K_MVE 0
+#endif /* __ARM_FEATURE_MVE & 1 */
+#if MF_K_MVE && !defined(MF_SINGLE_ROUNDING)
+#define MF_K_MVE_RQ 1
+#else
+#define MF_K_MVE_RQ 0
+#endif /* MF_K_MVE && !MF_SINGLE_ROUNDING */
+
+#if MF_K_MVE
 #include <stddef.h>
 #include <stdint.h>
 
@@ -281,6 +296,6 @@ static MF_ALWAYS_INLINE int32x4_t mf_mve_out_s8(int32x4_t v, int32_t zp, int32_t
 }
 #endif /* MF_SINGLE_ROUNDING */
 
-#endif /* __ARM_FEATURE_MVE & 1 */
+#endif /* MF_K_MVE */
 
 #endif /* MF_K_MVE_H */

@@ -38,7 +38,7 @@ static pool_win_t pool_win(const mf_pool_params_t *p, const int8_t *img, int32_t
 
 /* The maximum over one window, clamped to [lo, hi], into out[0, d). */
 static void max_pool_window(const pool_win_t *w, int8_t lo, int8_t hi, int8_t *out) {
-#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#if MF_K_MVE
     /* Sixteen channels per VMAX, the running maximum in a register from lo, as below;
      * lanes past the depth are loaded as 0 and not stored. */
     for (int32_t c = 0; c < w->d; c += 16) {
@@ -69,7 +69,7 @@ static void max_pool_window(const pool_win_t *w, int8_t lo, int8_t hi, int8_t *o
     for (int32_t c = 0; c < w->d; c++) {
         out[c] = out[c] < hi ? out[c] : hi;
     }
-#endif /* __ARM_FEATURE_MVE & 1 */
+#endif /* MF_K_MVE */
 }
 
 void mf_k_max_pool_s8(const mf_pool_params_t *p, const int8_t *in, int8_t *out) {
@@ -94,7 +94,7 @@ uint32_t mf_k_avg_pool_scratch(const mf_pool_params_t *p) {
     return 4u * (uint32_t)p->depth;
 }
 
-#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#if MF_K_MVE
 /* The reference's rounded quotient of a window sum a by count, per lane: sign(a) *
  * floor((|a| + count / 2) / count) (its (a +- half) / count truncates toward zero, and a
  * = 0 gives 0 as half < count). The division is a multiply by m = ceil(2^31 / count):
@@ -134,7 +134,7 @@ static void avg_pool_window_mve(const mf_pool_params_t *p, const pool_win_t *w, 
         vstrbq_p_s16(out + c, v, pr);
     }
 }
-#endif /* __ARM_FEATURE_MVE & 1 */
+#endif /* MF_K_MVE */
 
 /* One window's average in int32 sums (acc: depth entries of scratch). */
 static void avg_pool_window(const mf_pool_params_t *p, const pool_win_t *w, int32_t *acc, int8_t *out) {
@@ -163,20 +163,20 @@ static void avg_pool_window(const mf_pool_params_t *p, const pool_win_t *w, int3
 void mf_k_avg_pool_s8(const mf_pool_params_t *p, const int8_t *in, int8_t *out, uint8_t *scratch) {
     const int32_t d = p->depth;
     int32_t *acc = (int32_t *)(void *)scratch;
-#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#if MF_K_MVE
     const int vector = p->f_h * p->f_w <= 256;
-#endif /* __ARM_FEATURE_MVE & 1 */
+#endif /* MF_K_MVE */
     for (int32_t b = 0; b < p->batches; b++) {
         const int8_t *img = in + (size_t)b * (size_t)p->in_h * (size_t)p->in_w * (size_t)d;
         for (int32_t oy = 0; oy < p->out_h; oy++) {
             for (int32_t ox = 0; ox < p->out_w; ox++, out += d) {
                 const pool_win_t w = pool_win(p, img, oy, ox);
-#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#if MF_K_MVE
                 if (vector) {
                     avg_pool_window_mve(p, &w, out);
                     continue;
                 }
-#endif /* __ARM_FEATURE_MVE & 1 */
+#endif /* MF_K_MVE */
                 avg_pool_window(p, &w, acc, out);
             }
         }

@@ -35,7 +35,7 @@ static int k_softmax_scale(uint64_t sum_of_exps, int8_t *y, int32_t depth, int32
     return 1;
 }
 
-#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && !defined(MF_SINGLE_ROUNDING)
+#if MF_K_MVE_RQ
 /* k_softmax_exp_of for the differences in the lanes (>= 0). */
 static inline int32x4_t k_softmax_exp_of_mve(int32x4_t d, const mf_k_softmax_params_t *p) {
     const int32x4_t rescaled = vqrdmulhq_n_s32(vshlq_r_s32(vnegq_s32(d), p->input_left_shift), p->input_multiplier);
@@ -95,7 +95,7 @@ static void k_softmax_row_mve(const int8_t *x, int8_t *y, int32_t depth, const m
         vstrbq_p_s32(y + c, vpselq_s32(out, vdupq_n_s32(INT8_MIN), valid), pr);
     }
 }
-#endif /* __ARM_FEATURE_MVE & 1 && !MF_SINGLE_ROUNDING */
+#endif /* MF_K_MVE_RQ */
 
 void mf_k_softmax_reset(const mf_k_softmax_params_t *p, int32_t *table) {
     /* exp values are >= 0: -1 (all bytes 0xff) marks "not computed yet". */
@@ -108,10 +108,10 @@ void mf_k_softmax_reset(const mf_k_softmax_params_t *p, int32_t *table) {
  * exp_on_negative_values result. */
 static void k_softmax_row(const int8_t *x, int8_t *y, int32_t depth, const mf_k_softmax_params_t *p,
     int32_t *exps, int per_element) {
-#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && !defined(MF_SINGLE_ROUNDING)
+#if MF_K_MVE_RQ
     k_softmax_row_mve(x, y, depth, p, exps, per_element);
     return;
-#endif /* __ARM_FEATURE_MVE & 1 && !MF_SINGLE_ROUNDING */
+#endif /* MF_K_MVE_RQ */
     const int32_t limit = p->limit;
     int32_t max_in_row = INT8_MIN;
     for (int32_t c = 0; c < depth; c++) {
