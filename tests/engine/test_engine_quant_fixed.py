@@ -96,7 +96,7 @@ static void count_ties(int32_t x, int32_t m, int shift) {
     }
 }
 
-static int32_t draw_x(int cls, int shift, int32_t m) {
+static int32_t draw_x(int cls, int shift) {
     static const int32_t edges[] = {0, 1, -1, 2, -2, INT32_MAX, INT32_MIN, INT32_MIN + 1, INT32_MAX - 1,
         1 << 30, -(1 << 30), (1 << 30) - 1, -(1 << 30) - 1, 65025, -65025};
     const uint64_t r = rnd();
@@ -112,7 +112,6 @@ static int32_t draw_x(int cls, int shift, int32_t m) {
         default: {
             /* With m = 2^30 the doubling high multiply of an odd x is a tie, and of
              * x = 2h it is h: h = k * 2^e + 2^(e-1) is a tie of the division. */
-            (void)m;
             const int e = shift < 0 ? -shift : 1;
             const int64_t span = ((int64_t)1 << 30) >> (e - 1);
             const int64_t k = (int64_t)((r >> 20) % (uint64_t)(2 * span + 1)) - span;
@@ -144,7 +143,7 @@ int main(int argc, char **argv) {
                     } else if ((r >> 60) == 2) {
                         m = 0;
                     }
-                    int32_t x = draw_x(cls, shift, m);
+                    const int32_t x = draw_x(cls, shift);
                     mf_qm_t qm;
                     qm.multiplier = m;
                     qm.shift = shift;
